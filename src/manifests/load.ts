@@ -88,11 +88,11 @@ export function parseManifestText(
   for (const doc of docs) {
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        const pos = e.linePos?.[0];
+        const pos = lineCounter.linePos(e.pos[0]);
         problems.push({
           message: `YAML syntax error (${e.code}): ${firstLine(e.message)}`,
           fix: 'fix the YAML at this line (indentation, quoting, a missing colon); `yamllint` shows the same spot',
-          source: { file, line: pos?.line ?? 1, ...(pos?.col ? { column: pos.col } : {}) },
+          source: { file, line: pos.line, column: pos.col },
         });
       }
       continue;

@@ -1,0 +1,88 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ExitCode, InputError, UnreachableError, exitCodeOf } from '../errors.js';
+import { VERSION } from '../version.js';
+import { commands, type CliIo } from './commands.js';
+
+export type { CliIo } from './commands.js';
+
+const USAGE = `alb-rollout ${VERSION} — zero-downtime rollouts behind an AWS ALB (AWS Load Balancer Controller)
+
+Usage: alb-rollout <verb> [flags]
+
+Verbs:
+${commands.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}
+
+Run \`alb-rollout <verb> --help\` for the flags of one verb.
+Exit codes: 0 ok · 1 findings or rollout failed/rolled back · 2 invalid input (nothing applied) · 3 cluster or AWS unreachable`;
+
+/** Runs one CLI invocation; returns the exit code. All I/O goes through `io` so tests run it in-process. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+    io.stdout(`${USAGE}\n`);
+    return verb === undefined ? ExitCode.invalidInput : ExitCode.ok;
+  }
+  if (verb === '--version' || verb === 'version') {
+    io.stdout(`${VERSION}\n`);
+    return ExitCode.ok;
+  }
+  const command = commands.find((c) => c.name === verb);
+  if (!command) {
+    io.stderr(`error: unknown verb "${verb}"\n  fix: use one of ${commands.map((c) => c.name).join(', ')} (alb-rollout --help)\n`);
+    return ExitCode.invalidInput;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (err) {
+    const code = exitCodeOf(err);
+    if (err instanceof InputError) {
+      io.stderr(`error: invalid input, nothing was applied:\n${indent(err.message)}\n`);
+    } else if (err instanceof UnreachableError) {
+      io.stderr(`error: ${err.message}\n`);
+    } else {
+      io.stderr(`error: ${(err as Error)?.stack ?? String(err)}\n`);
+    }
+    return code;
+  }
+}
+
+function indent(s: string): string {
+  return s
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  const io: CliIo = {
+    stdout: (s) => process.stdout.write(s),
+    stderr: (s) => process.stderr.write(s),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    cwd: process.cwd(),
+    env: process.env,
+  };
+  runCli(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`error: ${String(err)}\n`);
+      process.exitCode = ExitCode.failed;
+    },
+  );
+}

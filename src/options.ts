@@ -1,0 +1,161 @@
+import { InputError, type InputProblem } from './errors.js';
+
+/**
+ * The one typed options object. The CLI (flags) and the Action (inputs) both produce raw string values;
+ * `parseOptions` validates them once, at the edge. Nothing deeper reads flags, inputs or environment variables.
+ */
+
+export const TUNE_MODES = ['auto', 'check', 'off'] as const;
+export type TuneMode = (typeof TUNE_MODES)[number];
+
+export const OUTPUT_FORMATS = ['text', 'json', 'github'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** inject: deploy labels the namespace; require: the label must already be there; off: gates are not used. */
+export const READINESS_GATE_MODES = ['inject', 'require', 'off'] as const;
+export type ReadinessGateMode = (typeof READINESS_GATE_MODES)[number];
+
+export const SEVERITY_VALUES = ['error', 'warning', 'info', 'off'] as const;
+export type SeverityOverride = (typeof SEVERITY_VALUES)[number];
+
+export interface Options {
+  /** Files, folders, globs, or `-` for stdin. */
+  manifests: string[];
+  /** Namespace for objects that name none. */
+  namespace: string;
+  /** Folder that paths in messages and annotations are relative to. */
+  baseDir: string;
+  format: OutputFormat;
+  tune: TuneMode;
+  readinessGates: ReadinessGateMode;
+  /** Seconds the application needs after SIGTERM to finish in-flight work; part of the grace period budget. */
+  shutdownSeconds: number;
+  /** Whether `tune auto` may add a preStop sleep to containers that have none. */
+  addPreStop: boolean;
+  /** Per-rule lint severity overrides (`--severity rule=warning`, `--disable rule`). */
+  severity: Record<string, SeverityOverride>;
+  /** `plan --output-dir`: where the (tuned) manifests are written. */
+  outputDir?: string;
+}
+
+/** Raw values as both edges deliver them: strings, possibly empty. */
+export interface RawOptions {
+  manifests?: string[];
+  namespace?: string;
+  baseDir?: string;
+  format?: string;
+  tune?: string;
+  readinessGates?: string;
+  shutdownSeconds?: string;
+  addPreStop?: string | boolean;
+  severity?: string[];
+  disable?: string[];
+  outputDir?: string;
+}
+
+export interface Defaults {
+  tune: TuneMode;
+  format?: OutputFormat;
+}
+
+export function parseOptions(raw: RawOptions, defaults: Defaults, knownRules: readonly string[]): Options {
+  const problems: InputProblem[] = [];
+  const manifests = (raw.manifests ?? []).map((m) => m.trim()).filter((m) => m !== '');
+  if (manifests.length === 0) {
+    problems.push({
+      message: 'no manifests given',
+      fix: 'pass -f PATH (a file, a folder, a glob such as "k8s/**/*.yaml", or - for stdin); -f may be repeated',
+    });
+  }
+  const format = oneOf('format', raw.format, OUTPUT_FORMATS, defaults.format ?? 'text', problems);
+  const tune = oneOf('tune', raw.tune, TUNE_MODES, defaults.tune, problems);
+  const readinessGates = oneOf('readiness-gates', raw.readinessGates, READINESS_GATE_MODES, 'inject', problems);
+  const shutdownSeconds = nonNegativeInt('shutdown-seconds', raw.shutdownSeconds, 5, problems);
+  const addPreStop = bool('add-prestop', raw.addPreStop, true, problems);
+  const namespace = (raw.namespace ?? '').trim() || 'default';
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) {
+    problems.push({
+      message: `namespace "${namespace}" is not a valid Kubernetes namespace name`,
+      fix: 'use lower-case letters, digits and "-", at most 63 characters, starting and ending with a letter or digit',
+    });
+  }
+  const severity: Record<string, SeverityOverride> = {};
+  for (const entry of splitList(raw.severity ?? [])) {
+    const [rule, value] = entry.split('=').map((s) => s.trim());
+    if (!rule || !value || !(SEVERITY_VALUES as readonly string[]).includes(value)) {
+      problems.push({
+        message: `--severity "${entry}" is not RULE=LEVEL`,
+        fix: `write it like prestop-missing=warning; levels: ${SEVERITY_VALUES.join(', ')}`,
+      });
+      continue;
+    }
+    checkRule(rule, knownRules, problems);
+    severity[rule] = value as SeverityOverride;
+  }
+  for (const rule of splitList(raw.disable ?? [])) {
+    checkRule(rule, knownRules, problems);
+    severity[rule] = 'off';
+  }
+  if (problems.length > 0) throw new InputError(problems);
+  return {
+    manifests,
+    namespace,
+    baseDir: raw.baseDir && raw.baseDir !== '' ? raw.baseDir : process.cwd(),
+    format,
+    tune,
+    readinessGates,
+    shutdownSeconds,
+    addPreStop,
+    severity,
+    ...(raw.outputDir ? { outputDir: raw.outputDir } : {}),
+  };
+}
+
+function checkRule(rule: string, known: readonly string[], problems: InputProblem[]): void {
+  if (!known.includes(rule)) {
+    problems.push({ message: `unknown lint rule "${rule}"`, fix: `use one of: ${known.join(', ')}` });
+  }
+}
+
+/** Accepts repeated flags and comma- or newline-separated lists alike. */
+export function splitList(values: string[]): string[] {
+  return values
+    .flatMap((v) => v.split(/[,\n]/))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+function oneOf<T extends string>(
+  name: string,
+  value: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+  problems: InputProblem[],
+): T {
+  const v = (value ?? '').trim();
+  if (v === '') return fallback;
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  problems.push({ message: `${name} "${v}" is not one of ${allowed.join(', ')}`, fix: `set ${name} to one of: ${allowed.join(', ')}` });
+  return fallback;
+}
+
+function nonNegativeInt(name: string, value: string | undefined, fallback: number, problems: InputProblem[]): number {
+  const v = (value ?? '').trim();
+  if (v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) {
+    problems.push({ message: `${name} "${v}" is not a whole number of seconds`, fix: `set ${name} to a number such as ${fallback}` });
+    return fallback;
+  }
+  return n;
+}
+
+function bool(name: string, value: string | boolean | undefined, fallback: boolean, problems: InputProblem[]): boolean {
+  if (typeof value === 'boolean') return value;
+  const v = (value ?? '').trim().toLowerCase();
+  if (v === '') return fallback;
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  problems.push({ message: `${name} "${value}" is not true or false`, fix: `set ${name} to true or false` });
+  return fallback;
+}

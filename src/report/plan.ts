@@ -1,0 +1,57 @@
+import type { Plan } from '../plan/index.js';
+
+const PHASE_TITLES: Record<string, string> = {
+  namespaces: 'Namespaces and CRDs',
+  config: 'Configuration',
+  routing: 'Routing (Service, Ingress, TargetGroupBinding)',
+  workloads: 'Workloads',
+  bake: 'Bake',
+};
+
+/** The plan as the JSON shape scripts depend on (extend, never rename). */
+export function renderPlanJson(plan: Plan): string {
+  return `${JSON.stringify({
+    phases: plan.phases,
+    changes: plan.changes,
+    estimates: plan.estimates,
+    mustExist: plan.mustExist,
+    timers: plan.timers,
+  })}\n`;
+}
+
+export function renderPlanText(plan: Plan): string {
+  const out: string[] = [];
+  plan.phases.forEach((phase, i) => {
+    out.push(`${i + 1}. ${PHASE_TITLES[phase.name] ?? phase.name}`);
+    for (const o of phase.objects) {
+      const id = o.namespace ? `${o.namespace}/${o.name}` : o.name;
+      out.push(`   apply  ${o.kind.padEnd(22)} ${id.padEnd(40)} ${o.file}:${o.line}`);
+    }
+    for (const w of phase.waitFor) out.push(`   wait   ${w.description}`);
+  });
+  if (plan.mustExist.length > 0) {
+    out.push('', 'Namespaces the manifests use but do not create (must exist in the cluster):');
+    for (const m of plan.mustExist) out.push(`   ${m.name} (used by ${m.referencedBy.slice(0, 5).join(', ')}${m.referencedBy.length > 5 ? ', …' : ''})`);
+  }
+  if (plan.changes.length > 0) {
+    out.push('', 'Timer tuning:');
+    for (const c of plan.changes) {
+      const id = c.object.namespace ? `${c.object.namespace}/${c.object.name}` : c.object.name;
+      out.push(`   ${c.object.kind} ${id} ${c.field}: ${c.from ?? '(unset)'} → ${c.to}   (${c.file}:${c.line})`);
+      out.push(`      ${c.reason}`);
+    }
+  } else {
+    out.push('', 'Timer tuning: nothing to change.');
+  }
+  if (plan.estimates.length > 0) {
+    out.push('', 'Rollout time estimates:');
+    for (const e of plan.estimates) {
+      const b = e.breakdown;
+      out.push(
+        `   ${e.deployment.namespace}/${e.deployment.name}: ~${Math.round(e.seconds)}s for ${e.replicas} replicas in ${e.batches} batch(es)` +
+          ` (per batch: start ${b.containerStartSeconds}s + target healthy ${b.registrationSeconds}s; preStop ${b.terminationSeconds}s; drain ${b.drainSeconds}s)`,
+      );
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
