@@ -159,3 +159,71 @@ function bool(name: string, value: string | boolean | undefined, fallback: boole
   problems.push({ message: `${name} "${value}" is not true or false`, fix: `set ${name} to true or false` });
   return fallback;
 }
+
+/** What `deploy` adds to the shared options: where the cluster and AWS are, and how long to wait. */
+export interface DeployRunOptions {
+  kubeconfigPath?: string;
+  context?: string;
+  region?: string;
+  dryRun: boolean;
+  forceConflicts: boolean;
+  routingTimeoutSeconds: number;
+  rolloutTimeoutSeconds: number;
+  /** Lab only: simulated seconds per real second of the cluster and AWS it talks to (1 for real ones). */
+  timeScale: number;
+  reportPath?: string;
+}
+
+export interface RawDeployOptions {
+  kubeconfig?: string;
+  context?: string;
+  region?: string;
+  dryRun?: string | boolean;
+  forceConflicts?: string | boolean;
+  routingTimeout?: string;
+  rolloutTimeout?: string;
+  timeScale?: string;
+  report?: string;
+}
+
+export function parseDeployOptions(raw: RawDeployOptions): DeployRunOptions {
+  const problems: InputProblem[] = [];
+  const routingTimeoutSeconds = positiveSeconds('routing-timeout', raw.routingTimeout, 600, problems);
+  const rolloutTimeoutSeconds = positiveSeconds('rollout-timeout', raw.rolloutTimeout, 1800, problems);
+  const scaleText = (raw.timeScale ?? '').trim();
+  const timeScale = scaleText === '' ? 1 : Number(scaleText);
+  if (!Number.isFinite(timeScale) || timeScale < 1) {
+    problems.push({ message: `time-scale "${scaleText}" is not a number ≥ 1`, fix: 'leave it unset for a real cluster; the lab prints the value to use' });
+  }
+  const dryRun = bool('dry-run', raw.dryRun, false, problems);
+  const forceConflicts = bool('force-conflicts', raw.forceConflicts, false, problems);
+  if (problems.length > 0) throw new InputError(problems);
+  const opt = (v: string | undefined): string | undefined => (v && v.trim() !== '' ? v.trim() : undefined);
+  const kubeconfigPath = opt(raw.kubeconfig);
+  const context = opt(raw.context);
+  const region = opt(raw.region);
+  const reportPath = opt(raw.report);
+  return {
+    ...(kubeconfigPath ? { kubeconfigPath } : {}),
+    ...(context ? { context } : {}),
+    ...(region ? { region } : {}),
+    ...(reportPath ? { reportPath } : {}),
+    dryRun,
+    forceConflicts,
+    routingTimeoutSeconds,
+    rolloutTimeoutSeconds,
+    timeScale,
+  };
+}
+
+/** Seconds as a whole number, or with a unit: 90, 90s, 10m. */
+function positiveSeconds(name: string, value: string | undefined, fallback: number, problems: InputProblem[]): number {
+  const v = (value ?? '').trim();
+  if (v === '') return fallback;
+  const m = /^(\d+)(s|m|h)?$/.exec(v);
+  if (!m || Number(m[1]) === 0) {
+    problems.push({ message: `${name} "${v}" is not a duration`, fix: `write it as seconds (600), or with a unit: 600s, 10m, 1h` });
+    return fallback;
+  }
+  return Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1);
+}

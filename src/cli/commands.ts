@@ -3,11 +3,16 @@ import { dirname, join, resolve } from 'node:path';
 import { ExitCode, InputError } from '../errors.js';
 import { RULES } from '../lint/index.js';
 import { renderFindingsGithub, renderFindingsJson, renderFindingsText } from '../lint/render.js';
-import { parseOptions, type Options } from '../options.js';
+import { parseDeployOptions, parseOptions, type Options } from '../options.js';
 import { preflight } from '../plan/index.js';
 import { renderPlanJson, renderPlanText } from '../report/plan.js';
 import { renderManifestsYaml } from '../tune/index.js';
-import { MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs } from './args.js';
+import { MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs, str } from './args.js';
+import { KubeClient, loadKubeConfig } from '../kube/client.js';
+import { Elbv2Reader } from '../aws/elbv2.js';
+import { runDeploy } from '../rollout/deploy.js';
+import { streamLogger } from '../report/log.js';
+import { renderDeployJson, renderDeploySummaryText } from '../report/deploy.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -92,4 +97,67 @@ async function writeTuned(options: Options, set: Parameters<typeof renderManifes
   io.stderr(`wrote ${files.size} file(s) to ${outDir}\n`);
 }
 
-export const commands: Command[] = [plan, lint];
+const DEPLOY_FLAGS = {
+  ...MANIFEST_FLAGS,
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+  region: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  'force-conflicts': { type: 'boolean' },
+  'routing-timeout': { type: 'string' },
+  'rollout-timeout': { type: 'string' },
+  'time-scale': { type: 'string' },
+  report: { type: 'string' },
+} as const;
+
+const deploy: Command = {
+  name: 'deploy',
+  summary: 'apply in the safe order and wait for gates, healthy targets and drained old targets',
+  async run(argv, io) {
+    const values = parseVerbArgs('deploy', argv, DEPLOY_FLAGS);
+    if (values.help) {
+      io.stdout(
+        `Usage: alb-rollout deploy -f PATH… [flags]\n\n${MANIFEST_FLAGS_HELP}\n  --kubeconfig PATH          (default: KUBECONFIG, ~/.kube/config, or in-cluster)\n  --context NAME\n  --region REGION            AWS region (default: the SDK's chain, e.g. AWS_REGION)\n  --dry-run                  stop after preflight (load, lint, tune, server-side dry-run)\n  --force-conflicts          take ownership of fields another field manager owns\n  --routing-timeout 10m      wait for the ALB and TargetGroupBindings\n  --rollout-timeout 30m      wait for the rollout, gates and targets\n  --report FILE.json         write the result, phases, timeline and API call counts\n  --time-scale N             lab only: the lab's time compression (alb-rollout lab up prints it)\n`,
+      );
+      return ExitCode.ok;
+    }
+    const options = parseOptions(manifestRawOptions(values, io.cwd), { tune: 'auto' }, ruleIds());
+    const run = parseDeployOptions({
+      kubeconfig: str(values, 'kubeconfig'),
+      context: str(values, 'context'),
+      region: str(values, 'region'),
+      dryRun: values['dry-run'] === true,
+      forceConflicts: values['force-conflicts'] === true,
+      routingTimeout: str(values, 'routing-timeout'),
+      rolloutTimeout: str(values, 'rollout-timeout'),
+      timeScale: str(values, 'time-scale'),
+      report: str(values, 'report'),
+    });
+    const log = streamLogger(io.stderr);
+    const pre = await preflight(options, { readStdin: io.readStdin });
+    for (const c of pre.plan.changes) log.info(`tune: ${c.object.kind} ${c.object.namespace}/${c.object.name} ${c.field}: ${c.from ?? '(unset)'} → ${c.to} (${c.reason})`);
+    for (const f of pre.lint.findings.filter((x) => x.severity !== 'info')) log.info(`${f.severity}: ${f.file}:${f.line} ${f.rule}: ${f.message}`);
+    const kube = new KubeClient(loadKubeConfig({ ...(run.kubeconfigPath ? { kubeconfigPath: run.kubeconfigPath } : {}), ...(run.context ? { context: run.context } : {}) }, io.env));
+    const elbv2 = new Elbv2Reader({ ...(run.region ? { region: run.region } : {}) });
+    try {
+      const result = await runDeploy(
+        pre,
+        {
+          dryRun: run.dryRun,
+          forceConflicts: run.forceConflicts,
+          readinessGates: options.readinessGates,
+          timeouts: { routingSeconds: run.routingTimeoutSeconds, rolloutSeconds: run.rolloutTimeoutSeconds },
+          timeScale: run.timeScale,
+        },
+        { kube, elbv2, log, now: Date.now },
+      );
+      if (run.reportPath) await writeFile(resolve(io.cwd, run.reportPath), renderDeployJson(result));
+      io.stdout(renderDeploySummaryText(result));
+      return result.result === 'succeeded' ? ExitCode.ok : ExitCode.failed;
+    } finally {
+      elbv2.destroy();
+    }
+  },
+};
+
+export const commands: Command[] = [plan, lint, deploy];

@@ -1,0 +1,126 @@
+import {
+  DescribeTargetGroupAttributesCommand,
+  DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import pRetry, { AbortError } from 'p-retry';
+import { UnreachableError } from '../errors.js';
+
+/**
+ * Read-only ELBv2 access: target health and target-group attributes, by ARN (from TargetGroupBindings;
+ * never by scanning the account). Throttling is retried with jittered exponential backoff: the controller
+ * shares the same account limits, so we back off rather than hammer.
+ */
+
+export type TargetState = 'initial' | 'healthy' | 'unhealthy' | 'unhealthy.draining' | 'unused' | 'draining' | 'unavailable';
+
+export interface TargetHealth {
+  id: string;
+  port: number;
+  state: TargetState;
+  reason?: string;
+  description?: string;
+}
+
+export interface AwsConnection {
+  region?: string;
+  /** Explicit endpoint (tests); otherwise the SDK reads AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2 / AWS_ENDPOINT_URL. */
+  endpoint?: string;
+  /** Retries after the SDK's own attempts (p-retry), for throttling storms. */
+  retries?: number;
+  minRetryDelayMs?: number;
+  maxRetryDelayMs?: number;
+}
+
+const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'SlowDown']);
+
+export class Elbv2Reader {
+  readonly calls: Record<string, number> = {};
+  readonly throttled = { count: 0 };
+  private readonly client: ElasticLoadBalancingV2Client;
+
+  constructor(private readonly conn: AwsConnection) {
+    this.client = new ElasticLoadBalancingV2Client({
+      ...(conn.region ? { region: conn.region } : {}),
+      ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
+      maxAttempts: 2,
+      requestHandler: { requestTimeout: 10_000, connectionTimeout: 3_000 },
+    });
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+
+  private async call<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    return pRetry(
+      async () => {
+        this.calls[action] = (this.calls[action] ?? 0) + 1;
+        try {
+          return await fn();
+        } catch (err) {
+          const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; message?: string };
+          if (e.name && THROTTLING.has(e.name)) {
+            this.throttled.count++;
+            throw err; // retried
+          }
+          if (e.name === 'CredentialsProviderError' || e.name === 'TimeoutError' || isNetwork(err)) {
+            throw new AbortError(
+              new UnreachableError(
+                `cannot reach ELBv2 (${action}): ${e.message ?? e.name}. Check AWS credentials and region (aws-actions/configure-aws-credentials on GitHub; AWS_REGION), or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2 for the lab.`,
+                { cause: err },
+              ),
+            );
+          }
+          if ((e.$metadata?.httpStatusCode ?? 0) >= 500) throw err; // transient, retried
+          throw new AbortError(err as Error);
+        }
+      },
+      {
+        retries: this.conn.retries ?? 6,
+        minTimeout: this.conn.minRetryDelayMs ?? 500,
+        maxTimeout: this.conn.maxRetryDelayMs ?? 8_000,
+        randomize: true,
+      },
+    );
+  }
+
+  async targetHealth(targetGroupArn: string): Promise<TargetHealth[]> {
+    const out = await this.call('DescribeTargetHealth', () => this.client.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn })));
+    return (out.TargetHealthDescriptions ?? []).map((d) => ({
+      id: d.Target?.Id ?? '',
+      port: d.Target?.Port ?? 0,
+      state: (d.TargetHealth?.State ?? 'unavailable') as TargetState,
+      ...(d.TargetHealth?.Reason ? { reason: d.TargetHealth.Reason } : {}),
+      ...(d.TargetHealth?.Description ? { description: d.TargetHealth.Description } : {}),
+    }));
+  }
+
+  async attributes(targetGroupArn: string): Promise<Record<string, string>> {
+    const out = await this.call('DescribeTargetGroupAttributes', () =>
+      this.client.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: targetGroupArn })),
+    );
+    const attrs: Record<string, string> = {};
+    for (const a of out.Attributes ?? []) if (a.Key) attrs[a.Key] = a.Value ?? '';
+    return attrs;
+  }
+
+  /** Health-check settings, to know when a target's state can next change (interval × thresholds). */
+  async targetGroup(targetGroupArn: string): Promise<{ intervalSeconds: number; healthyThreshold: number; unhealthyThreshold: number; loadBalancerArns: string[] } | undefined> {
+    const out = await this.call('DescribeTargetGroups', () => this.client.send(new DescribeTargetGroupsCommand({ TargetGroupArns: [targetGroupArn] })));
+    const tg = out.TargetGroups?.[0];
+    if (!tg) return undefined;
+    return {
+      intervalSeconds: tg.HealthCheckIntervalSeconds ?? 15,
+      healthyThreshold: tg.HealthyThresholdCount ?? 2,
+      unhealthyThreshold: tg.UnhealthyThresholdCount ?? 2,
+      loadBalancerArns: tg.LoadBalancerArns ?? [],
+    };
+  }
+}
+
+function isNetwork(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ETIMEDOUT';
+}

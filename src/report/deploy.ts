@@ -1,0 +1,41 @@
+import type { DeployResult } from '../rollout/deploy.js';
+
+/** `--report FILE.json`: the deploy result as data (extend, never rename). */
+export function renderDeployJson(r: DeployResult): string {
+  return `${JSON.stringify(
+    {
+      result: r.result,
+      revision: r.revision,
+      previousRevision: r.previousRevision,
+      durationSeconds: r.durationSeconds,
+      loadBalancerHostnames: r.loadBalancerHostnames,
+      targetGroupArns: r.targetGroupArns,
+      phases: r.phases,
+      timeline: r.timeline,
+      apiCalls: r.apiCalls,
+      applied: r.applied,
+      ...(r.error ? { error: r.error, failedPhase: r.failedPhase } : {}),
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/** The closing lines of a deploy in the log: result, per-phase durations, what to do on failure. */
+export function renderDeploySummaryText(r: DeployResult): string {
+  const out: string[] = [];
+  out.push('');
+  out.push(`result: ${r.result} in ${r.durationSeconds}s${r.revision ? ` (revision ${r.previousRevision || '(new)'} → ${r.revision})` : ''}`);
+  for (const p of r.phases) out.push(`  ${p.name.padEnd(12)} ${p.durationSeconds ?? '?'}s`);
+  if (r.loadBalancerHostnames.length > 0) out.push(`  load balancer: ${r.loadBalancerHostnames.join(', ')}`);
+  if (r.targetGroupArns.length > 0) out.push(`  target groups: ${r.targetGroupArns.join(', ')}`);
+  const k = Object.values(r.apiCalls.kubernetes).reduce((a, b) => a + b, 0);
+  const e = Object.values(r.apiCalls.elbv2).reduce((a, b) => a + b, 0);
+  out.push(`  API calls: ${k} Kubernetes, ${e} ELBv2`);
+  if (r.error) {
+    out.push('');
+    out.push(`failed in phase ${r.failedPhase}: ${r.error}`);
+    out.push(`applied before the failure: ${r.applied.length > 0 ? r.applied.join(', ') : 'nothing'}`);
+  }
+  return `${out.join('\n')}\n`;
+}
