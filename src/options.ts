@@ -55,6 +55,8 @@ export interface RawOptions {
 
 export interface Defaults {
   tune: TuneMode;
+  /** lint judges the manifests as they are (require); plan and deploy add the label themselves (inject). */
+  readinessGates?: ReadinessGateMode;
   format?: OutputFormat;
 }
 
@@ -69,7 +71,7 @@ export function parseOptions(raw: RawOptions, defaults: Defaults, knownRules: re
   }
   const format = oneOf('format', raw.format, OUTPUT_FORMATS, defaults.format ?? 'text', problems);
   const tune = oneOf('tune', raw.tune, TUNE_MODES, defaults.tune, problems);
-  const readinessGates = oneOf('readiness-gates', raw.readinessGates, READINESS_GATE_MODES, 'inject', problems);
+  const readinessGates = oneOf('readiness-gates', raw.readinessGates, READINESS_GATE_MODES, defaults.readinessGates ?? 'inject', problems);
   const shutdownSeconds = nonNegativeInt('shutdown-seconds', raw.shutdownSeconds, 5, problems);
   const addPreStop = bool('add-prestop', raw.addPreStop, true, problems);
   const namespace = (raw.namespace ?? '').trim() || 'default';

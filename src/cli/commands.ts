@@ -33,7 +33,7 @@ const ruleIds = (): string[] => RULES.map((r) => r.id);
 const MANIFEST_FLAGS_HELP = `  -f, --filename PATH        manifest file, folder, glob or - (stdin); repeatable
   -n, --namespace NS         namespace for objects that name none (default: default)
   --tune auto|check|off      timer tuning (deregistration delay < preStop < grace period)
-  --readiness-gates inject|require|off   (default: inject)
+  --readiness-gates inject|require|off   (default: require for lint, inject for plan and deploy)
   --shutdown-seconds N       app shutdown time reserved in the grace period (default: 5)
   --add-prestop true|false   may tune auto add a preStop sleep (default: true)`;
 
@@ -70,7 +70,7 @@ const lint: Command = {
       );
       return ExitCode.ok;
     }
-    const options = parseOptions(manifestRawOptions(values, io.cwd), { tune: 'check' }, ruleIds());
+    const options = parseOptions(manifestRawOptions(values, io.cwd), { tune: 'check', readinessGates: 'require' }, ruleIds());
     const result = await preflight(options, { readStdin: io.readStdin });
     const findings = result.lint.findings;
     if (options.format === 'json') io.stdout(renderFindingsJson(findings));

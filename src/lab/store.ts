@@ -21,8 +21,8 @@ export interface StoreEvent {
 
 export class StoreError extends Error {
   constructor(
-    readonly code: 404 | 409 | 410 | 422 | 400 | 500,
-    readonly reason: 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Gone' | 'Invalid' | 'BadRequest' | 'InternalError',
+    readonly code: 404 | 409 | 410 | 422 | 400 | 403 | 500,
+    readonly reason: 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Gone' | 'Invalid' | 'BadRequest' | 'Forbidden' | 'InternalError',
     message: string,
     readonly causes: Array<{ field: string; message: string; reason?: string }> = [],
   ) {
@@ -43,6 +43,9 @@ export interface DeleteOptions {
   /** Optimistic concurrency precondition. */
   preconditions?: { uid?: string; resourceVersion?: string };
 }
+
+/** Runs after admission, before anything is stored (the API server's validation); throw StoreError to reject. */
+export type Validator = (object: KubeObject) => void;
 
 export interface ListResult {
   items: KubeObject[];
@@ -111,11 +114,16 @@ export class ObjectStore {
   }
 
   /** Runs admission, then stores. `dryRun` returns what would be stored without storing or notifying. */
-  create(kind: string, input: KubeObject, opts: { dryRun?: boolean } = {}): KubeObject {
+  create(kind: string, input: KubeObject, opts: { dryRun?: boolean; validate?: Validator } = {}): KubeObject {
     const obj = clone(input);
     obj.metadata.namespace = obj.metadata.namespace || undefined;
     if (!obj.metadata.namespace) delete obj.metadata.namespace;
+    const ns = obj.metadata.namespace;
+    if (ns && kind !== 'Namespace' && this.bucket('Namespace').get(key('', ns))?.metadata.deletionTimestamp) {
+      throw new StoreError(403, 'Forbidden', `unable to create new content in namespace ${ns} because it is being terminated`);
+    }
     for (const hook of this.hooks.get(kind) ?? []) hook(obj, 'CREATE');
+    opts.validate?.(obj);
     const k = key(obj.metadata.namespace ?? '', obj.metadata.name);
     if (this.bucket(kind).has(k)) {
       throw new StoreError(409, 'AlreadyExists', `${kind.toLowerCase()}s "${obj.metadata.name}" already exists`);
@@ -136,7 +144,7 @@ export class ObjectStore {
   update(
     kind: string,
     input: KubeObject,
-    opts: { expectedResourceVersion?: string; dryRun?: boolean; subresource?: 'status' } = {},
+    opts: { expectedResourceVersion?: string; dryRun?: boolean; subresource?: 'status'; validate?: Validator } = {},
   ): KubeObject {
     const ns = input.metadata.namespace ?? '';
     const current = this.bucket(kind).get(key(ns, input.metadata.name));
@@ -150,12 +158,15 @@ export class ObjectStore {
     }
     let obj = clone(input);
     if (opts.subresource === 'status') {
+      const managedFields = obj.metadata.managedFields;
       obj = { ...clone(current), status: obj.status };
+      if (managedFields !== undefined) obj.metadata.managedFields = managedFields;
     } else {
       // The main resource never changes status through a plain update (as on a real API server for kinds with a status subresource).
       if (current.status !== undefined) obj.status = clone(current.status as JsonObject);
       else delete obj.status;
       for (const hook of this.hooks.get(kind) ?? []) hook(obj, 'UPDATE', clone(current));
+      opts.validate?.(obj);
     }
     // Server-owned metadata cannot be changed by clients.
     obj.metadata.uid = current.metadata.uid;
@@ -172,7 +183,7 @@ export class ObjectStore {
     }
     if (JSON.stringify(stripRv(obj)) === JSON.stringify(stripRv(current))) return clone(current); // no-op writes keep the version
     // A graceful deletion finishes when the last finalizer is removed.
-    if (obj.metadata.deletionTimestamp && finalizers(obj).length === 0 && !this.gracefulKinds.has(kind)) {
+    if (obj.metadata.deletionTimestamp && finalizers(obj).length === 0 && !this.gracefulKinds.has(kind) && kind !== 'Namespace') {
       this.write(kind, obj, 'MODIFIED');
       this.removeNow(kind, ns, obj.metadata.name);
       return clone(obj);
@@ -202,6 +213,7 @@ export class ObjectStore {
     if (opts.preconditions?.resourceVersion && opts.preconditions.resourceVersion !== current.metadata.resourceVersion) {
       throw new StoreError(409, 'Conflict', `Precondition failed: ResourceVersion in precondition: ${opts.preconditions.resourceVersion}, ResourceVersion in object meta: ${String(current.metadata.resourceVersion)}`);
     }
+    if (kind === 'Namespace') return this.deleteNamespace(current);
     if (opts.propagationPolicy === 'Orphan') this.orphanDependents(String(current.metadata.uid));
     const graceful = this.gracefulKinds.has(kind) && opts.gracePeriodSeconds !== 0;
     if (finalizers(current).length > 0 || graceful) {
@@ -244,7 +256,39 @@ export class ObjectStore {
     gone.metadata.resourceVersion = String(this.rv);
     this.append({ type: 'DELETED', kind, object: gone, resourceVersion: this.rv });
     this.collectDependents(String(current.metadata.uid));
+    if (namespace && kind !== 'Namespace') this.finishNamespaceIfEmpty(namespace);
     return clone(gone);
+  }
+
+  /**
+   * Namespace deletion as the namespace controller does it: phase Terminating with a deletionTimestamp, every
+   * object in it deleted (graceful ones keep going), and the namespace itself removed once it is empty.
+   */
+  private deleteNamespace(current: KubeObject): { object: KubeObject; removed: boolean } {
+    const name = current.metadata.name;
+    if (!current.metadata.deletionTimestamp) {
+      const updated = clone(current);
+      updated.metadata.deletionTimestamp = this.now();
+      updated.metadata.deletionGracePeriodSeconds = 0;
+      updated.status = { ...((updated.status as JsonObject | undefined) ?? {}), phase: 'Terminating' };
+      this.write('Namespace', updated, 'MODIFIED');
+      for (const [kind, o] of [...this.allObjects()]) {
+        if (kind === 'Namespace' || o.metadata.namespace !== name || o.metadata.deletionTimestamp) continue;
+        if (!this.bucket(kind).has(key(name, o.metadata.name))) continue; // already collected as a dependent
+        this.delete(kind, name, o.metadata.name);
+      }
+    }
+    const removed = this.finishNamespaceIfEmpty(name);
+    if (removed) return { object: removed, removed: true };
+    return { object: this.mustGet('Namespace', '', name), removed: false };
+  }
+
+  /** Removes a terminating namespace once nothing is left in it; returns the removed namespace. */
+  private finishNamespaceIfEmpty(name: string): KubeObject | undefined {
+    const ns = this.bucket('Namespace').get(key('', name));
+    if (!ns?.metadata.deletionTimestamp) return undefined;
+    for (const [kind, o] of this.allObjects()) if (kind !== 'Namespace' && o.metadata.namespace === name) return undefined;
+    return this.removeNow('Namespace', '', name);
   }
 
   /**
@@ -360,10 +404,19 @@ function cloneEvent(e: StoreEvent): StoreEvent {
   return { ...e, object: clone(e.object) };
 }
 
+/** The object without what does not make a write meaningful: resourceVersion and managedFields timestamps. */
 function stripRv(o: KubeObject): KubeObject {
   const c = { ...o, metadata: { ...o.metadata } };
   delete c.metadata.resourceVersion;
-  delete c.metadata.managedFields;
+  const mf = c.metadata.managedFields;
+  if (Array.isArray(mf)) {
+    c.metadata.managedFields = mf.map((e) => {
+      if (e === null || typeof e !== 'object' || Array.isArray(e)) return e;
+      const rest: JsonObject = { ...e };
+      delete rest.time;
+      return rest;
+    });
+  }
   return c;
 }
 

@@ -80,6 +80,36 @@ export function phaseOf(kind: string): PhaseName {
   return PHASE_OF_KIND[kind] ?? 'config';
 }
 
+/** Order inside a phase: what others refer to goes first (a Service before the Ingress that routes to it). */
+const KIND_RANK: Record<string, number> = {
+  CustomResourceDefinition: 0,
+  Namespace: 1,
+  ServiceAccount: 10,
+  ClusterRole: 11,
+  Role: 11,
+  ClusterRoleBinding: 12,
+  RoleBinding: 12,
+  ConfigMap: 13,
+  Secret: 13,
+  IngressClassParams: 14,
+  IngressClass: 15,
+  Service: 20,
+  TargetGroupBinding: 21,
+  Ingress: 22,
+  Deployment: 30,
+  Rollout: 30,
+  HorizontalPodAutoscaler: 31,
+};
+
+/** The objects of one phase in apply order (stable: same-rank objects keep the manifests' order). */
+export function objectsOfPhase(objects: LoadedObject[], phase: PhaseName): LoadedObject[] {
+  return objects
+    .map((o, i) => ({ o, i }))
+    .filter(({ o }) => phaseOf(o.ref.kind) === phase)
+    .sort((a, b) => (KIND_RANK[a.o.ref.kind] ?? 16) - (KIND_RANK[b.o.ref.kind] ?? 16) || a.i - b.i)
+    .map(({ o }) => o);
+}
+
 export function toPlanObject(o: LoadedObject): PlanObject {
   return {
     apiVersion: o.ref.apiVersion,
@@ -92,8 +122,9 @@ export function toPlanObject(o: LoadedObject): PlanObject {
 }
 
 export function buildPhases(inputs: PlanInputs): PlanPhase[] {
-  const phases = new Map<PhaseName, PlanPhase>(PHASE_NAMES.map((name) => [name, { name, objects: [], waitFor: [] }]));
-  for (const o of inputs.objects) phases.get(phaseOf(o.ref.kind))?.objects.push(toPlanObject(o));
+  const phases = new Map<PhaseName, PlanPhase>(
+    PHASE_NAMES.map((name) => [name, { name, objects: objectsOfPhase(inputs.objects, name).map(toPlanObject), waitFor: [] }]),
+  );
   const get = (name: PhaseName): PlanPhase => phases.get(name) as PlanPhase;
 
   for (const crd of get('namespaces').objects.filter((o) => o.kind === 'CustomResourceDefinition')) {

@@ -5,7 +5,7 @@ import { deploymentRolloutStatus, REVISION_ANNOTATION, revisionOf } from '../kub
 import type { JsonObject, KubeObject, LoadedObject } from '../manifests/types.js';
 import type { ReadinessGateMode } from '../options.js';
 import type { Preflight } from '../plan/index.js';
-import { phaseOf, type PhaseName, type PlanRoute } from '../plan/phases.js';
+import { objectsOfPhase, type PhaseName, type PlanRoute } from '../plan/phases.js';
 import type { Logger } from '../report/log.js';
 import { Timeline, type PhaseRecord, type TimelineEntry } from '../report/timeline.js';
 import { waitUntil, WaitFailed, type CheckResult } from './wait.js';
@@ -170,7 +170,7 @@ async function dryRunAll(objects: LoadedObject[], deps: DeployDeps, onlyNamespac
 }
 
 async function applyPhase(phase: PhaseName, pre: Preflight, options: DeployOptions, deps: DeployDeps, tl: Timeline, state: RunState): Promise<void> {
-  const objects = pre.set.objects.filter((o) => phaseOf(o.ref.kind) === phase);
+  const objects = objectsOfPhase(pre.set.objects, phase);
   const gateNamespaces = new Set(pre.plan.phases.flatMap((p) => p.waitFor.filter((w) => w.kind === 'namespace-label')).length > 0 ? gateNamespacesOf(pre) : []);
   if (objects.length === 0 && !(phase === 'namespaces' && gateNamespaces.size > 0)) return;
   tl.startPhase(phase);
@@ -342,7 +342,7 @@ interface WorkloadWatch {
 
 /** Phase 4: record revisions, apply the workloads, wait until rollout, gates and target groups all agree. */
 async function workloadsPhase(pre: Preflight, options: DeployOptions, deps: DeployDeps, tl: Timeline, state: RunState): Promise<void> {
-  const objects = pre.set.objects.filter((o) => phaseOf(o.ref.kind) === 'workloads');
+  const objects = objectsOfPhase(pre.set.objects, 'workloads');
   if (objects.length === 0) return;
   tl.startPhase('workloads');
   const watches: WorkloadWatch[] = [];

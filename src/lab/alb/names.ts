@@ -1,0 +1,68 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/**
+ * Names, ARNs and CloudWatch dimension values as AWS and the AWS Load Balancer Controller form them.
+ * The account id is fixed: the lab is one account.
+ */
+
+export const LAB_ACCOUNT_ID = '123456789012';
+
+/** `k8s-<first 8 alnum of a>-<first 8 alnum of b>-<first 10 hex of sha256(parts)>` (LBC's implicit-group ALB and TG names). */
+export function lbcResourceName(a: string, b: string, hashParts: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const p of hashParts) h.update(p);
+  return `k8s-${alnum(a).slice(0, 8)}-${alnum(b).slice(0, 8)}-${h.digest('hex').slice(0, 10)}`;
+}
+
+function alnum(s: string): string {
+  return s.replace(/[^A-Za-z0-9]/g, '');
+}
+
+export function randomHex16(): string {
+  return randomBytes(8).toString('hex');
+}
+
+export function loadBalancerArn(region: string, name: string, id: string): string {
+  return `arn:aws:elasticloadbalancing:${region}:${LAB_ACCOUNT_ID}:loadbalancer/app/${name}/${id}`;
+}
+
+export function targetGroupArn(region: string, name: string, id: string): string {
+  return `arn:aws:elasticloadbalancing:${region}:${LAB_ACCOUNT_ID}:targetgroup/${name}/${id}`;
+}
+
+export function listenerArn(lbArn: string, id: string): string {
+  return lbArn.replace(':loadbalancer/', ':listener/') + `/${id}`;
+}
+
+export function ruleArn(listener: string, id: string): string {
+  return listener.replace(':listener/', ':listener-rule/') + `/${id}`;
+}
+
+/** `<name>-<10 digits>.<region>.elb.amazonaws.com`, lower case (as LBC writes it into the Ingress status). */
+export function loadBalancerDnsName(region: string, name: string): string {
+  const digits = String(randomBytes(5).readUIntBE(0, 5) % 10_000_000_000).padStart(10, '0');
+  return `${name}-${digits}.${region}.elb.amazonaws.com`.toLowerCase();
+}
+
+/** CloudWatch `LoadBalancer` dimension: `app/<name>/<id>`. */
+export function loadBalancerDimension(lbArn: string): string {
+  return lbArn.split(':loadbalancer/')[1] ?? lbArn;
+}
+
+/** CloudWatch `TargetGroup` dimension: `targetgroup/<name>/<id>`. */
+export function targetGroupDimension(tgArn: string): string {
+  return tgArn.slice(tgArn.lastIndexOf(':') + 1);
+}
+
+/** The hosted zone id of ALBs in a region (used only for DescribeLoadBalancers output). */
+export function canonicalHostedZoneId(region: string): string {
+  const zones: Record<string, string> = {
+    'us-east-1': 'Z35SXDOTRQ7X7K',
+    'us-east-2': 'Z3AADJGX6KTTL2',
+    'us-west-1': 'Z368ELLRRE2KJ0',
+    'us-west-2': 'Z1H1FL5HABSF5',
+    'eu-west-1': 'Z32O12XQLNTSW2',
+    'eu-central-1': 'Z215JYRZR1TBD5',
+  };
+  return zones[region] ?? 'Z0LAB0000000000';
+}

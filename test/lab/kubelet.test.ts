@@ -1,0 +1,266 @@
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, describe, it } from 'node:test';
+import type { KubeObject } from '../../src/manifests/types.js';
+import { Kubelet, type PodEvent, parseBehavior, preStopSeconds } from '../../src/lab/kubelet/index.js';
+import { ObjectStore } from '../../src/lab/store.js';
+import { LabClock, REALISTIC_TIMINGS } from '../../src/lab/timing.js';
+import { waitFor } from '../helpers/wait.js';
+
+type Obj = Record<string, any>;
+
+interface Lab {
+  store: ObjectStore;
+  clock: LabClock;
+  kubelet: Kubelet;
+  events: PodEvent[];
+}
+
+const kubelets: Kubelet[] = [];
+after(async () => {
+  for (const k of kubelets) await k.stop();
+});
+
+function startLab(timeScale = 50): Lab {
+  const store = new ObjectStore();
+  const clock = new LabClock({ ...REALISTIC_TIMINGS, timeScale, containerStartSeconds: 1 });
+  const kubelet = new Kubelet(store, clock);
+  const events: PodEvent[] = [];
+  kubelet.onPodEvent((e) => events.push(e));
+  kubelet.start();
+  kubelets.push(kubelet);
+  return { store, clock, kubelet, events };
+}
+
+function pod(name: string, container: Obj = {}, spec: Obj = {}): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default', labels: { app: 'web' } },
+    spec: {
+      containers: [{ name: 'web', image: 'example/app:v1', ports: [{ containerPort: 8080, name: 'http' }], ...container }],
+      ...spec,
+    },
+  };
+}
+
+const st = (o: KubeObject | undefined): Obj => ((o?.status ?? {}) as Obj);
+const cond = (o: KubeObject | undefined, type: string): Obj | undefined => (st(o).conditions ?? []).find((c: Obj) => c.type === type);
+
+type Result = { status: number; body: string; headers: Obj } | { error: string };
+
+function get(ip: string, port: number, path = '/'): Promise<Result> {
+  return new Promise((resolve) => {
+    const req = request({ host: ip, port, path, agent: false, timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      res.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    req.end();
+  });
+}
+
+async function readyPod(lab: Lab, name: string): Promise<{ ip: string; port: number }> {
+  await waitFor(() => cond(lab.store.get('Pod', 'default', name), 'Ready')?.status === 'True', {
+    timeoutMs: 10000,
+    what: `pod ${name} Ready`,
+    describe: () => JSON.stringify(st(lab.store.get('Pod', 'default', name))),
+  });
+  const addr = lab.kubelet.podAddress('default', name);
+  assert.ok(addr, 'podAddress');
+  return addr;
+}
+
+function eventsOf(lab: Lab, name: string): PodEvent[] {
+  return lab.events.filter((e) => e.name === name);
+}
+
+describe('kubelet', () => {
+  it('registers the node and runs a pod as an HTTP server on its own loopback IP', async () => {
+    const lab = startLab(50);
+    const node = lab.store.get('Node', '', 'lab-node-1');
+    assert.equal(cond(node, 'Ready')?.status, 'True');
+    lab.store.create('Pod', pod('a', { image: 'public.ecr.aws/x/docker-2048:v2' }));
+    lab.store.create('Pod', pod('b'));
+    const a = await readyPod(lab, 'a');
+    const b = await readyPod(lab, 'b');
+    assert.notEqual(a.ip, b.ip);
+    assert.match(a.ip, /^127\./);
+    const p = lab.store.get('Pod', 'default', 'a') as KubeObject;
+    assert.equal((p.spec as Obj).nodeName, 'lab-node-1');
+    assert.equal(st(p).phase, 'Running');
+    assert.equal(st(p).podIP, a.ip);
+    assert.deepEqual(st(p).podIPs, [{ ip: a.ip }]);
+    assert.equal(st(p).hostIP, '127.0.0.1');
+    assert.ok(st(p).startTime);
+    const cs = st(p).containerStatuses[0];
+    assert.equal(cs.ready, true);
+    assert.equal(cs.started, true);
+    assert.equal(cs.restartCount, 0);
+    assert.ok(cs.state.running.startedAt);
+    assert.match(cs.containerID, /^containerd:\/\//);
+    for (const t of ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready']) assert.equal(cond(p, t)?.status, 'True', t);
+    const res = await get(a.ip, a.port, '/anything');
+    assert.ok('status' in res);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['x-lab-pod'], 'a');
+    assert.equal(res.headers['x-lab-image'], 'public.ecr.aws/x/docker-2048:v2');
+    assert.match(res.body, /image=public\.ecr\.aws\/x\/docker-2048:v2 pod=a version=v2/);
+    assert.deepEqual(
+      eventsOf(lab, 'a').map((e) => e.type),
+      ['started', 'listening', 'ready'],
+    );
+  });
+
+  it('keeps Ready False until every readiness gate is True, without touching the gate conditions', async () => {
+    const lab = startLab(50);
+    const gate = 'target-health.elbv2.k8s.aws/k8s-default-web-0123456789';
+    lab.store.create('Pod', pod('gated', {}, { readinessGates: [{ conditionType: gate }] }));
+    await waitFor(() => cond(lab.store.get('Pod', 'default', 'gated'), 'ContainersReady')?.status === 'True', { timeoutMs: 10000, what: 'containers ready' });
+    let ready = cond(lab.store.get('Pod', 'default', 'gated'), 'Ready') as Obj;
+    assert.equal(ready.status, 'False');
+    assert.equal(ready.reason, 'ReadinessGatesNotReady');
+    assert.equal(ready.message, `corresponding condition of pod readiness gate "${gate}" does not exist.`);
+
+    const setGate = (status: string, reason = ''): void => {
+      lab.store.mutate('Pod', 'default', 'gated', (p) => {
+        const s = p.status as Obj;
+        s.conditions = (s.conditions as Obj[]).filter((c) => c.type !== gate);
+        s.conditions.push({ type: gate, status, reason, message: '', lastProbeTime: null, lastTransitionTime: new Date().toISOString() });
+      }, 'status');
+    };
+    setGate('False', 'Elb.RegistrationInProgress');
+    await waitFor(() => /is not "True", but False/.test(cond(lab.store.get('Pod', 'default', 'gated'), 'Ready')?.message ?? ''), {
+      timeoutMs: 5000,
+      what: 'gate False message',
+    });
+    ready = cond(lab.store.get('Pod', 'default', 'gated'), 'Ready') as Obj;
+    assert.equal(ready.message, `the status of pod readiness gate "${gate}" is not "True", but False`);
+    // Gate True → Ready True; the LBC's condition is kept as written.
+    setGate('True');
+    await waitFor(() => cond(lab.store.get('Pod', 'default', 'gated'), 'Ready')?.status === 'True', { timeoutMs: 5000, what: 'Ready after gate' });
+    const p = lab.store.get('Pod', 'default', 'gated');
+    assert.equal(cond(p, gate)?.status, 'True');
+    assert.equal(cond(p, gate)?.reason, '');
+    assert.ok(eventsOf(lab, 'gated').some((e) => e.type === 'ready'));
+  });
+
+  it('a pod without preStop refuses connections as soon as it is deleted', async () => {
+    const lab = startLab(50);
+    lab.store.create('Pod', pod('plain', { readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 } }));
+    const addr = await readyPod(lab, 'plain');
+    lab.store.delete('Pod', 'default', 'plain');
+    await waitFor(() => eventsOf(lab, 'plain').some((e) => e.type === 'sigterm'), { timeoutMs: 5000, what: 'SIGTERM' });
+    const res = await get(addr.ip, addr.port);
+    assert.deepEqual(res, { error: 'ECONNREFUSED' });
+    await waitFor(() => !lab.store.get('Pod', 'default', 'plain'), { timeoutMs: 5000, what: 'pod removed' });
+    assert.equal(lab.kubelet.podAddress('default', 'plain'), undefined);
+    assert.deepEqual(
+      eventsOf(lab, 'plain').map((e) => e.type).slice(-2),
+      ['sigterm', 'removed'],
+    );
+  });
+
+  it('a pod with a 2 s preStop sleep keeps serving during it, then stops', async () => {
+    const lab = startLab(10);
+    lab.store.create('Pod', pod('hook', { lifecycle: { preStop: { sleep: { seconds: 2 } } } }));
+    const addr = await readyPod(lab, 'hook');
+    const deletedAt = Date.now();
+    lab.store.delete('Pod', 'default', 'hook');
+    let served = 0;
+    for (;;) {
+      const terminated = eventsOf(lab, 'hook').some((e) => e.type === 'sigterm');
+      const res = await get(addr.ip, addr.port);
+      if (terminated) break;
+      if ('status' in res && res.status === 200) served++;
+      else if (!eventsOf(lab, 'hook').some((e) => e.type === 'sigterm')) assert.fail(`request failed during preStop: ${JSON.stringify(res)}`);
+      if (Date.now() - deletedAt > 5000) assert.fail('no SIGTERM within 5 s');
+    }
+    assert.ok(served > 0);
+    const sigterm = eventsOf(lab, 'hook').find((e) => e.type === 'sigterm') as PodEvent;
+    assert.ok(lab.clock.simulatedSeconds(sigterm.at - deletedAt) >= 1.9, 'SIGTERM only after the preStop sleep');
+    assert.ok(eventsOf(lab, 'hook').some((e) => e.type === 'prestop'));
+    await waitFor(() => !lab.store.get('Pod', 'default', 'hook'), { timeoutMs: 5000, what: 'pod removed' });
+    assert.deepEqual(await get(addr.ip, addr.port), { error: 'ECONNREFUSED' });
+  });
+
+  it('SIGKILLs a slow-shutdown container at the grace period', async () => {
+    const lab = startLab(50);
+    lab.store.create(
+      'Pod',
+      pod('slow', { env: [{ name: 'LAB_BEHAVIOR', value: 'slow-shutdown=60' }] }, { terminationGracePeriodSeconds: 5 }),
+    );
+    const addr = await readyPod(lab, 'slow');
+    const deletedAt = Date.now();
+    lab.store.delete('Pod', 'default', 'slow');
+    await waitFor(() => eventsOf(lab, 'slow').some((e) => e.type === 'sigterm'), { timeoutMs: 5000, what: 'SIGTERM' });
+    // The listener is closed at once: no new connections.
+    assert.deepEqual(await get(addr.ip, addr.port), { error: 'ECONNREFUSED' });
+    assert.ok(lab.store.get('Pod', 'default', 'slow'), 'still terminating');
+    await waitFor(() => !lab.store.get('Pod', 'default', 'slow'), { timeoutMs: 5000, what: 'pod removed' });
+    const killed = eventsOf(lab, 'slow').find((e) => e.type === 'killed');
+    assert.ok(killed, 'SIGKILL event');
+    const simulated = lab.clock.simulatedSeconds(killed.at - deletedAt);
+    assert.ok(simulated >= 4.9 && simulated < 30, `killed after ${simulated} simulated seconds, expected about 5`);
+  });
+
+  it('answers by LAB_BEHAVIOR: error-500 (but /healthz), error-rate, crash', async () => {
+    const lab = startLab(50);
+    lab.store.create('Pod', pod('e500', { env: [{ name: 'LAB_BEHAVIOR', value: 'error-500' }], readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }));
+    lab.store.create('Pod', pod('rate', { env: [{ name: 'LAB_BEHAVIOR', value: 'error-rate=0.5' }] }));
+    lab.store.create('Pod', pod('crash', { env: [{ name: 'LAB_BEHAVIOR', value: 'crash' }] }));
+    const e = await readyPod(lab, 'e500');
+    const r1 = await get(e.ip, e.port, '/');
+    const r2 = await get(e.ip, e.port, '/healthz');
+    assert.ok('status' in r1 && 'status' in r2);
+    assert.equal(r1.status, 500);
+    assert.equal(r2.status, 200);
+    const r = await readyPod(lab, 'rate');
+    let errors = 0;
+    for (let i = 0; i < 200; i++) {
+      const res = await get(r.ip, r.port, '/');
+      if ('status' in res && res.status === 500) errors++;
+    }
+    assert.ok(errors > 60 && errors < 140, `error-rate=0.5 gave ${errors}/200 errors`);
+    await waitFor(() => st(lab.store.get('Pod', 'default', 'crash')).containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff', {
+      timeoutMs: 5000,
+      what: 'CrashLoopBackOff',
+    });
+    const cs = st(lab.store.get('Pod', 'default', 'crash')).containerStatuses[0];
+    assert.equal(cs.restartCount, 1);
+    assert.equal(cs.ready, false);
+    assert.equal(cond(lab.store.get('Pod', 'default', 'crash'), 'Ready')?.reason, 'ContainersNotReady');
+    assert.equal(cond(lab.store.get('Pod', 'default', 'crash'), 'Ready')?.message, 'containers with unready status: [web]');
+  });
+
+  it('slow-start delays listening and readiness; tcpSocket probes work', async () => {
+    const lab = startLab(50);
+    lab.store.create('Pod', pod('slowstart', { env: [{ name: 'LAB_BEHAVIOR', value: 'slow-start=10' }], readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 1 } }));
+    await readyPod(lab, 'slowstart');
+    const ev = eventsOf(lab, 'slowstart');
+    const started = ev.find((e) => e.type === 'started') as PodEvent;
+    const listening = ev.find((e) => e.type === 'listening') as PodEvent;
+    assert.ok(lab.clock.simulatedSeconds(listening.at - started.at) >= 9.5);
+  });
+
+  it('releases IPs and closes every server on stop()', async () => {
+    const lab = startLab(50);
+    lab.store.create('Pod', pod('x'));
+    const addr = await readyPod(lab, 'x');
+    await lab.kubelet.stop();
+    assert.deepEqual(await get(addr.ip, addr.port), { error: 'ECONNREFUSED' });
+  });
+
+  it('parses behaviours and preStop hooks', () => {
+    assert.deepEqual(
+      { ...parseBehavior('slow-start=5, error-rate=0.25,bogus'), raw: '' },
+      { slowStartSeconds: 5, crash: false, error500: false, errorRate: 0.25, raw: '', unknown: ['bogus'] },
+    );
+    assert.equal(preStopSeconds({ lifecycle: { preStop: { exec: { command: ['/bin/sh', '-c', 'sleep 40'] } } } }), 40);
+    assert.equal(preStopSeconds({ lifecycle: { preStop: { sleep: { seconds: 7 } } } }), 7);
+    assert.equal(preStopSeconds({ lifecycle: { preStop: { exec: { command: ['nginx', '-s', 'quit'] } } } }), 0);
+  });
+});
