@@ -319,6 +319,46 @@ describe('deployment controller', () => {
     assert.equal(get(lab, name)?.metadata.annotations?.['deployment.kubernetes.io/revision'], '2');
   });
 
+  it('readiness gates hold the rollout: no old pod is deleted before a new pod passes its gate', async () => {
+    const lab = startLab(50);
+    const name = 'gated';
+    const gate = 'target-health.elbv2.k8s.aws/k8s-default-gated-0123456789';
+    // A stand-in for the LBC webhook (gate at CREATE) and reconcile loop (gate True a while after ContainersReady).
+    lab.store.addAdmissionHook('Pod', (p, op) => {
+      if (op === 'CREATE') (p.spec as Obj).readinessGates = [{ conditionType: gate }];
+    });
+    const flips = new Map<string, NodeJS.Timeout>();
+    const unwatchLbc = lab.store.watch('Pod', 'default', undefined, (e) => {
+      const p = e.object;
+      if (e.type === 'DELETED' || flips.has(p.metadata.name) || cond(p, 'ContainersReady')?.status !== 'True' || cond(p, gate)) return;
+      flips.set(p.metadata.name, lab.clock.after(10, () => {
+        lab.store.mutate('Pod', 'default', p.metadata.name, (o) => {
+          (o.status as Obj).conditions.push({ type: gate, status: 'True', lastProbeTime: null, lastTransitionTime: new Date().toISOString() });
+        }, 'status');
+      }));
+    });
+    lab.store.create('Deployment', deployment(name, 'example/app:v1', { spec: { replicas: 2, strategy: { rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } } }));
+    await waitFor(() => rolledOut(get(lab, name)), { timeoutMs: 20000, what: 'v1 rolled out' });
+    const violations: string[] = [];
+    const unwatch = lab.store.watch('Pod', 'default', undefined, (e) => {
+      if (e.type !== 'MODIFIED' || !e.object.metadata.deletionTimestamp) return;
+      const pods = lab.store.list('Pod', 'default').items.filter((p) => !p.metadata.deletionTimestamp);
+      const readyNew = pods.filter((p) => (p.spec as Obj).containers[0].image === 'example/app:v2' && podReady(p));
+      const deleting = lab.store.list('Pod', 'default').items.filter((p) => p.metadata.deletionTimestamp).length;
+      if (deleting > readyNew.length) violations.push(`${deleting} old pods deleting with ${readyNew.length} new pods Ready`);
+    });
+    setImage(lab, name, 'example/app:v2');
+    await waitFor(() => rolledOut(get(lab, name)) && Number(get(lab, name)?.metadata.generation ?? 0) >= 2, { timeoutMs: 20000, what: 'v2 rolled out' });
+    unwatch();
+    unwatchLbc();
+    for (const t of flips.values()) clearTimeout(t);
+    assert.deepEqual(violations, []);
+    for (const p of lab.store.list('Pod', 'default').items.filter((p) => !p.metadata.deletionTimestamp)) {
+      assert.equal(cond(p, gate)?.status, 'True');
+      assert.equal(cond(p, 'Ready')?.status, 'True');
+    }
+  });
+
   it('scales a Deployment up and down', async () => {
     const lab = startLab(50);
     const name = 'scale';

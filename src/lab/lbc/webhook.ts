@@ -1,0 +1,122 @@
+import type { JsonObject, KubeObject } from '../../manifests/types.js';
+import { StoreError, type ObjectStore } from '../store.js';
+import { GATE_INJECT_LABEL, GATE_PREFIX, LEGACY_GATE_PREFIX, gateConditionType, selectorMatches } from './annotations.js';
+import { a, o, s } from './util.js';
+
+/**
+ * LBC's admission webhooks, as store admission hooks:
+ *
+ * - `mpod.elbv2.k8s.aws` (Pod CREATE, failurePolicy Ignore): the readiness-gate injection of
+ *   pkg/inject/pod_readiness/pod_readiness_gate.go — namespace labelled `elbv2.k8s.aws/pod-readiness-gate-inject: enabled`;
+ *   for each TargetGroupBinding in the pod's namespace with `spec.targetType: ip` whose Service exists and whose
+ *   non-empty selector matches the pod's labels, add `target-health.elbv2.k8s.aws/<tgb>`; when any gate is added,
+ *   legacy `target-health.alb.ingress.k8s.aws*` gates are removed. Pods of the controller itself are skipped
+ *   (the default objectSelector). When the webhook is "down" (`enabled() === false`) or its
+ *   MutatingWebhookConfiguration is gone, pods are admitted unchanged — what failurePolicy Ignore does.
+ * - `mtargetgroupbinding`/`vtargetgroupbinding` (TargetGroupBinding CREATE/UPDATE, failurePolicy Fail): ARN or name
+ *   required, nodeSelector only for instance targets, immutable fields.
+ */
+
+export const WEBHOOK_CONFIGURATION_NAME = 'aws-load-balancer-webhook';
+
+export function mutatingWebhookConfiguration(): KubeObject {
+  const service = (path: string): JsonObject => ({ service: { name: 'aws-load-balancer-webhook-service', namespace: 'kube-system', path, port: 443 } });
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: WEBHOOK_CONFIGURATION_NAME, labels: { 'app.kubernetes.io/name': 'aws-load-balancer-controller' } },
+    webhooks: [
+      {
+        name: 'mpod.elbv2.k8s.aws',
+        admissionReviewVersions: ['v1'],
+        clientConfig: service('/mutate-v1-pod'),
+        failurePolicy: 'Ignore',
+        matchPolicy: 'Equivalent',
+        namespaceSelector: { matchExpressions: [{ key: GATE_INJECT_LABEL, operator: 'In', values: ['enabled'] }] },
+        objectSelector: { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'NotIn', values: ['aws-load-balancer-controller'] }] },
+        reinvocationPolicy: 'Never',
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: '*' }],
+        sideEffects: 'None',
+        timeoutSeconds: 10,
+      },
+      {
+        name: 'mtargetgroupbinding.elbv2.k8s.aws',
+        admissionReviewVersions: ['v1beta1'],
+        clientConfig: service('/mutate-elbv2-k8s-aws-v1beta1-targetgroupbinding'),
+        failurePolicy: 'Fail',
+        matchPolicy: 'Equivalent',
+        namespaceSelector: {},
+        objectSelector: {},
+        reinvocationPolicy: 'Never',
+        rules: [{ apiGroups: ['elbv2.k8s.aws'], apiVersions: ['v1beta1'], operations: ['CREATE', 'UPDATE'], resources: ['targetgroupbindings'], scope: '*' }],
+        sideEffects: 'None',
+        timeoutSeconds: 10,
+      },
+    ],
+  };
+}
+
+/** The readiness gates LBC would add to this pod (in TGB name order), or [] when injection does not apply. */
+export function gatesForPod(store: ObjectStore, pod: KubeObject, namespace: string): string[] {
+  const ns = store.get('Namespace', '', namespace);
+  if (ns?.metadata.labels?.[GATE_INJECT_LABEL] !== 'enabled') return [];
+  if (pod.metadata.labels?.['app.kubernetes.io/name'] === 'aws-load-balancer-controller') return [];
+  const out: string[] = [];
+  for (const tgb of store.list('TargetGroupBinding', namespace).items) {
+    const spec = o(tgb.spec);
+    if (s(spec.targetType) !== 'ip') continue;
+    const svc = store.get('Service', namespace, s(o(spec.serviceRef).name));
+    if (!svc) continue;
+    if (!selectorMatches(o(o(svc.spec).selector), pod.metadata.labels)) continue;
+    out.push(gateConditionType(tgb.metadata.name));
+  }
+  return out;
+}
+
+export function installWebhooks(store: ObjectStore, opts: { enabled: () => boolean; active: () => boolean }): void {
+  store.addAdmissionHook('Pod', (pod, operation) => {
+    if (operation !== 'CREATE' || !opts.active() || !opts.enabled()) return;
+    if (!store.get('MutatingWebhookConfiguration', '', WEBHOOK_CONFIGURATION_NAME)) return;
+    const namespace = pod.metadata.namespace ?? 'default';
+    let gates: string[];
+    try {
+      gates = gatesForPod(store, pod, namespace);
+    } catch {
+      return; // a webhook error with failurePolicy Ignore admits the pod as is
+    }
+    if (gates.length === 0) return;
+    const spec = o(pod.spec);
+    const existing = a(spec.readinessGates)
+      .map((g) => o(g))
+      .filter((g) => !s(g.conditionType).startsWith(LEGACY_GATE_PREFIX));
+    for (const g of gates) if (!existing.some((e) => s(e.conditionType) === g)) existing.push({ conditionType: g });
+    spec.readinessGates = existing;
+    pod.spec = spec;
+  });
+
+  store.addAdmissionHook('TargetGroupBinding', (tgb, operation, old) => {
+    if (!opts.active()) return;
+    const spec = o(tgb.spec);
+    if (!s(spec.targetGroupARN) && !s(spec.targetGroupName)) {
+      throw denied('mtargetgroupbinding.elbv2.k8s.aws', 'must provide either TargetGroupARN or TargetGroupName');
+    }
+    if (s(spec.targetType) === 'ip' && spec.nodeSelector !== undefined) {
+      throw denied('vtargetgroupbinding.elbv2.k8s.aws', 'TargetGroupBinding cannot set NodeSelector when TargetType is ip');
+    }
+    if (operation === 'CREATE' && !spec.ipAddressType) spec.ipAddressType = 'ipv4';
+    if (operation === 'UPDATE' && old) {
+      const before = o(old.spec);
+      const changed = ['targetGroupARN', 'targetType', 'ipAddressType', 'vpcID'].filter((f) => before[f] !== undefined && s(before[f]) !== s(spec[f]));
+      if (changed.length > 0) {
+        throw denied('vtargetgroupbinding.elbv2.k8s.aws', `TargetGroupBinding update may not change these immutable fields: ${changed.map((f) => `spec.${f}`).join(',')}`);
+      }
+    }
+    tgb.spec = spec;
+  });
+}
+
+function denied(webhook: string, message: string): StoreError {
+  return new StoreError(400, 'BadRequest', `admission webhook "${webhook}" denied the request: ${message}`);
+}
+
+export { GATE_PREFIX };

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+
+const root = join(import.meta.dirname, '..', '..');
+
+interface ActionRun {
+  code: number;
+  stdout: string;
+  outputs: Record<string, string>;
+  summary: string;
+}
+
+/** Runs the bundled Action entry as the runner would: INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. */
+async function runAction(inputs: Record<string, string>): Promise<ActionRun> {
+  const dir = await mkdtemp(join(tmpdir(), 'alb-action-'));
+  try {
+    const outputFile = join(dir, 'output');
+    const summaryFile = join(dir, 'summary');
+    await writeFile(outputFile, '');
+    await writeFile(summaryFile, '');
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      GITHUB_ACTIONS: 'true',
+      GITHUB_WORKSPACE: root,
+      GITHUB_OUTPUT: outputFile,
+      GITHUB_STEP_SUMMARY: summaryFile,
+    };
+    for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+    const r = spawnSync(process.execPath, ['dist/index.js'], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+    const outputs: Record<string, string> = {};
+    const raw = await readFile(outputFile, 'utf8');
+    // GitHub's heredoc format: name<<DELIMITER\nvalue\nDELIMITER
+    const re = /^([^<\n]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
+    for (const m of raw.matchAll(re)) outputs[m[1] as string] = m[3] as string;
+    return { code: r.status ?? -1, stdout: r.stdout, outputs, summary: await readFile(summaryFile, 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe('GitHub Action (dist/index.js)', () => {
+  it('annotates lint findings on the manifest lines and fails on errors', async () => {
+    const r = await runAction({ manifests: 'examples/2048/naive\n', tune: 'check', 'readiness-gates': 'require' });
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^::error title=alb-rollout prestop-missing,file=examples\/2048\/naive\/deployment\.yaml,line=\d+::/m);
+    assert.equal(r.outputs.result, 'failed');
+    assert.ok(Number(r.outputs['error-count']) >= 2);
+    assert.match(r.summary, /<h2>alb-rollout plan/);
+    assert.match(r.summary, /prestop-missing/);
+  });
+
+  it('passes the safe manifests and writes the plan as output and job summary', async () => {
+    const r = await runAction({ manifests: 'examples/2048/safe', namespace: 'default' });
+    assert.equal(r.code, 0, r.stdout);
+    assert.equal(r.outputs.result, 'succeeded');
+    const plan = JSON.parse(r.outputs.plan ?? '{}') as { phases: Array<{ name: string }> };
+    assert.deepEqual(plan.phases.map((p) => p.name), ['namespaces', 'routing', 'workloads', 'bake']);
+    assert.match(r.summary, /<table>/);
+    assert.match(r.summary, /Namespace game-2048/);
+  });
+
+  it('reports invalid input with exit code 2 and nothing else', async () => {
+    const r = await runAction({ manifests: 'examples/2048/safe', tune: 'sometimes' });
+    assert.equal(r.code, 2);
+    assert.match(r.stdout, /::error title=alb-rollout%3A invalid input::tune "sometimes" is not one of auto, check, off/);
+    assert.equal(r.outputs.result, 'failed');
+  });
+
+  it('documents every input it reads in action.yml', async () => {
+    const meta = parse(await readFile(join(root, 'action.yml'), 'utf8')) as { inputs: Record<string, unknown>; runs: { using: string; main: string } };
+    assert.equal(meta.runs.using, 'node24');
+    assert.equal(meta.runs.main, 'dist/index.js');
+    const source = await readFile(join(root, 'src', 'action', 'main.ts'), 'utf8');
+    const read = [...source.matchAll(/core\.get(?:Multiline|Boolean)?Input\('([^']+)'/g)].map((m) => m[1] as string);
+    for (const name of read) assert.ok(name in meta.inputs, `input ${name} is read but not in action.yml`);
+  });
+});
