@@ -206,6 +206,8 @@ export class ContainerRunner {
         this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.podName} container ${this.name}: cannot listen on ${this.ctx.ip}:${port}: ${err.message}${hint}`);
         this.crash(1, 'Error', `listen ${this.ctx.ip}:${port}: ${err.code ?? err.message}${hint}`);
       });
+      // Pods never keep the process alive on their own: whoever runs the lab holds it open.
+      server.unref();
       server.listen({ port, host: this.ctx.ip, exclusive: true }, () => {
         if (gen !== this.generation || this.state.kind !== 'running') {
           server.close();
