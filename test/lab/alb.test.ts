@@ -196,6 +196,50 @@ describe('ALB data plane', () => {
     assert.equal(alb.stats(lbArn).byStatus['504'], 1);
   });
 
+  test('502 when the target closes the connection with the request outstanding', async () => {
+    const pod = await podServer('127.0.200.35', (req, res) => {
+      if (req.url === '/healthz') {
+        res.end('ok');
+        return;
+      }
+      req.socket.destroy();
+    });
+    servers.push(pod);
+    const { lbArn, tgArn } = await albWithTargetGroup(alb, { name: 'k8s-default-reset-012345678' });
+    await awsAccount(alb).elbv2('RegisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: pod.ip, Port: pod.port }] });
+    await waitFor(() => alb.history.some((e) => e.tgArn === tgArn && e.kind === 'data-plane' && e.state === 'routable'), { timeoutMs: 5000, what: 'routable' });
+    const r = await httpGet(`${alb.dataPlaneUrl(lbArn)}/boom`);
+    assert.equal(r.status, 502);
+    assert.equal(r.headers['x-lab-target'], `${pod.ip}:${pod.port}`);
+  });
+
+  test('a request still in flight when the deregistration delay ends is cut (502); drain completes after it', async () => {
+    let release: () => void = () => undefined;
+    const pod = await podServer('127.0.200.36', (req, res) => {
+      if (req.url === '/healthz') {
+        res.end('ok');
+        return;
+      }
+      release = () => res.end('late');
+    });
+    servers.push(pod);
+    const { lbArn, tgArn } = await albWithTargetGroup(alb, { name: 'k8s-default-slow-0123456789' });
+    const account = awsAccount(alb);
+    await account.elbv2('ModifyTargetGroupAttributes', { TargetGroupArn: tgArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '20' }] });
+    await account.elbv2('RegisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: pod.ip, Port: pod.port }] });
+    await waitFor(() => alb.history.some((e) => e.tgArn === tgArn && e.kind === 'data-plane' && e.state === 'routable'), { timeoutMs: 5000, what: 'routable' });
+    const pending = httpGet(`${alb.dataPlaneUrl(lbArn)}/slow`);
+    await waitFor(() => alb.stats(tgArn).inFlight[`${pod.ip}:${pod.port}`] === 1, { timeoutMs: 5000, what: 'request in flight' });
+    await account.elbv2('DeregisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: pod.ip, Port: pod.port }] });
+    const r = await pending;
+    release();
+    assert.equal(r.status, 502);
+    const done = alb.history.find((e) => e.tgArn === tgArn && e.kind === 'drain-complete');
+    const removed = alb.history.find((e) => e.tgArn === tgArn && e.kind === 'removed');
+    assert.ok(removed, 'target removed at the end of the delay');
+    assert.ok(!done || done.at >= removed.at, 'no early completion while a request was in flight');
+  });
+
   test('a deregistered target keeps receiving requests until the deregistration propagates', async () => {
     const slowClock = fastClock({ albPropagationSeconds: 30 });
     const alb2 = new AlbCloud({ clock: slowClock, region: 'us-east-1' });

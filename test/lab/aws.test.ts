@@ -237,6 +237,27 @@ describe('AWS API servers with the real SDK', () => {
     assert.equal(bad.MetricDataResults?.[0]?.StatusCode, 'InternalError');
   });
 
+  test('an unmodified client finds the servers through AWS_ENDPOINT_URL_* environment variables', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, apis.env);
+    try {
+      const c = new ElasticLoadBalancingV2Client({ retryStrategy: new ConfiguredRetryStrategy(2, 5) });
+      const out = await c.send(new DescribeLoadBalancersCommand({ LoadBalancerArns: [lbArn] }));
+      assert.equal(out.LoadBalancers?.[0]?.LoadBalancerArn, lbArn);
+      c.destroy();
+      const w = new CloudWatchClient({ retryStrategy: new ConfiguredRetryStrategy(2, 5) });
+      const now = alb.simulatedNow();
+      const m = await w.send(new GetMetricDataCommand({ StartTime: new Date(now - 120_000), EndTime: new Date(now), MetricDataQueries: [{ Id: 'one', Expression: '1' }] }));
+      assert.equal(m.MetricDataResults?.[0]?.StatusCode, 'Complete');
+      w.destroy();
+    } finally {
+      for (const k of Object.keys(apis.env)) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
+  });
+
   test('GetMetricData errors: invalid parameters and throttling with x-amzn-query-error', async () => {
     const now = alb.simulatedNow();
     await assert.rejects(cw.send(new GetMetricDataCommand({ StartTime: new Date(now), EndTime: new Date(now - 60_000), MetricDataQueries: [{ Id: 'a', Expression: '1' }] })), (e: unknown) => (e as { Code?: string }).Code === 'InvalidParameterValue');

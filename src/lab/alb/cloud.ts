@@ -257,6 +257,12 @@ export class AlbCloud {
     return undefined;
   }
 
+  /** The ARN of the load balancer with this DNS name (e.g. an Ingress status hostname), or undefined. */
+  loadBalancerArnForHostname(hostname: string): string | undefined {
+    for (const [arn, lb] of this.lbs) if (lb.dnsName === hostname.toLowerCase()) return arn;
+    return undefined;
+  }
+
   /** Request totals of a load balancer or target group ARN, plus requests in flight per target (`ip:port`). */
   stats(arn: string): TrafficCounters & { inFlight: Record<string, number> } {
     const inFlight: Record<string, number> = {};
@@ -811,10 +817,10 @@ export class AlbCloud {
     });
     this.later(delay, () => {
       if (tg.targets.get(key) !== t) return;
-      // Requests still in flight when the delay ends are cut: the client gets a 502.
-      for (const f of [...(tg.inFlight.get(key) ?? [])]) f.abort();
       tg.targets.delete(key);
       this.record(tg, t, 'removed', 'unused');
+      // Requests still in flight when the delay ends are cut: the client gets a 502.
+      for (const f of [...(tg.inFlight.get(key) ?? [])]) f.abort();
     });
   }
 

@@ -119,9 +119,16 @@ export class DataPlaneServer {
     this.forward(req, res, url, d.tgArn, target);
   }
 
-  private elbError(res: ServerResponse, status: number): void {
+  /** The load balancer's own error page; `target` (ip:port) is named in `x-lab-target` when one was chosen. */
+  private elbError(res: ServerResponse, status: number, target?: string): void {
     const body = elbErrorBody(status);
-    res.writeHead(status, { server: 'awselb/2.0', 'content-type': 'text/html', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.writeHead(status, {
+      server: 'awselb/2.0',
+      'content-type': 'text/html',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+      ...(target ? { 'x-lab-target': target } : {}),
+    });
     res.end(body);
   }
 
@@ -148,7 +155,7 @@ export class DataPlaneServer {
     };
     const fail = (status: number): void => {
       if (finished) return;
-      if (!res.headersSent) this.elbError(res, status);
+      if (!res.headersSent) this.elbError(res, status, key);
       else res.destroy();
       done(status, 'elb');
       preq?.destroy();

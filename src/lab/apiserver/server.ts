@@ -13,6 +13,7 @@ import { managedFieldsAfterUpdate, serverSideApply } from './apply.js';
 import { applyDefaults, ClusterIpAllocator, initialStatus } from './defaults.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { buildOpenApiV3, type OpenApiV3 } from './openapi.js';
+import { decodeProtobufObject } from './protobuf.js';
 import { isObject, jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { apiVersionOf, findByPlural, qualifiedResource, type ResourceDescriptor, type Verb } from './resources.js';
 import { labelSelectorObject, parseFieldSelector, parseLabelSelector } from './selectors.js';
@@ -707,12 +708,11 @@ async function readBody(req: IncomingMessage): Promise<JsonValue | undefined> {
     if (size > MAX_BODY) throw new ApiError(413, 'RequestEntityTooLarge', `the request body is larger than ${MAX_BODY} bytes`);
     chunks.push(chunk as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return undefined;
+  const raw = Buffer.concat(chunks);
   const ct = String(req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
-  if (ct === 'application/vnd.kubernetes.protobuf') {
-    throw new ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml');
-  }
+  if (ct === 'application/vnd.kubernetes.protobuf') return raw.length ? decodeProtobufObject(raw) : undefined;
+  const text = raw.toString('utf8');
+  if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text) as JsonValue;
   } catch (jsonErr) {

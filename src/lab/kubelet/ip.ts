@@ -66,6 +66,11 @@ export class IpAllocator {
     this.inUse.delete(ip);
   }
 
+  /** Whether the address belongs to a pod right now (a released address is a blackhole, as in a VPC). */
+  has(ip: string): boolean {
+    return this.inUse.has(ip);
+  }
+
   get used(): number {
     return this.inUse.size;
   }

@@ -139,6 +139,11 @@ export class Kubelet {
     return undefined;
   }
 
+  /** Whether an IP belongs to a pod on this node (the ALB treats other addresses as blackholes → 504). */
+  isAddressLive(ip: string): boolean {
+    return this.ips.has(ip);
+  }
+
   /** Timeline hook; returns an unsubscribe function. */
   onPodEvent(cb: (e: PodEvent) => void): () => void {
     this.listeners.add(cb);

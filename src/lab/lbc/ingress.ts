@@ -94,6 +94,14 @@ export class IngressController {
 
   private onService(e: StoreEvent): void {
     const ns = e.object.metadata.namespace ?? '';
+    const key = `Service/${ns}/${e.object.metadata.name}`;
+    if (e.type === 'DELETED') this.fingerprints.delete(key);
+    else {
+      // Only what the model reads (spec, annotations, uid): status-only writes do not trigger a reconcile.
+      const fp = JSON.stringify([e.object.spec, e.object.metadata.annotations, e.object.metadata.uid]);
+      if (this.fingerprints.get(key) === fp) return;
+      this.fingerprints.set(key, fp);
+    }
     for (const ing of this.store.list('Ingress', ns).items) {
       if (backendServices(ing).includes(e.object.metadata.name)) this.queue.enqueue(`${ns}/${ing.metadata.name}`, this.clock.timings.lbcIngressReconcileSeconds);
     }

@@ -217,6 +217,7 @@ export class TgbController {
       t.metadata.annotations = { ...(t.metadata.annotations ?? {}), [CHECKPOINT]: checkpoint, [CHECKPOINT_TS]: String(Math.floor(Date.now() / 1000)) };
     });
     this.setObservedGeneration(tgb);
+    this.events.event(tgb, 'Normal', 'SuccessfullyReconciled', 'Successfully reconciled');
     if (needFurtherProbe) return { requeueAfterSeconds: this.clock.timings.lbcRequeueSeconds };
   }
 

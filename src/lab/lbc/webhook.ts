@@ -103,7 +103,13 @@ export function installWebhooks(store: ObjectStore, opts: { enabled: () => boole
     if (s(spec.targetType) === 'ip' && spec.nodeSelector !== undefined) {
       throw denied('vtargetgroupbinding.elbv2.k8s.aws', 'TargetGroupBinding cannot set NodeSelector when TargetType is ip');
     }
-    if (operation === 'CREATE' && !spec.ipAddressType) spec.ipAddressType = 'ipv4';
+    // The mutator defaults on CREATE and UPDATE: omitted defaulted fields keep their values (an apply that omits
+    // them is not a change).
+    if (operation === 'UPDATE' && old) {
+      const before = o(old.spec);
+      for (const f of ['targetType', 'ipAddressType', 'vpcID', 'targetGroupARN']) if (spec[f] === undefined && before[f] !== undefined) spec[f] = before[f];
+    }
+    if (!spec.ipAddressType) spec.ipAddressType = 'ipv4';
     if (operation === 'UPDATE' && old) {
       const before = o(old.spec);
       const changed = ['targetGroupARN', 'targetType', 'ipAddressType', 'vpcID'].filter((f) => before[f] !== undefined && s(before[f]) !== s(spec[f]));

@@ -1,0 +1,212 @@
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Elbv2Reader } from '../aws/elbv2.js';
+import { KubeClient, loadKubeConfig } from '../kube/client.js';
+import { deploymentRolloutStatus } from '../kube/rollout-status.js';
+import { loadManifests } from '../manifests/load.js';
+import type { JsonObject, KubeObject } from '../manifests/types.js';
+import { parseOptions } from '../options.js';
+import { preflight } from '../plan/index.js';
+import { silentLogger, type Logger } from '../report/log.js';
+import { runDeploy } from '../rollout/deploy.js';
+import { startLab, type Lab } from './index.js';
+import type { LabTimings } from './timing.js';
+import { TrafficGenerator, summarize, type TrafficSummary } from './traffic/index.js';
+
+/**
+ * The seed article's experiment: the 2048 game (5 replicas) under a steady request loop through the ALB while
+ * its image is rolled — once naive (plain apply, everything at once, no gate label, no preStop, AWS's default
+ * deregistration delay), once safe (examples/2048/safe through `deploy`: the article's recommendations, in order).
+ */
+
+export type ScenarioName = 'naive' | 'safe';
+
+export interface ScenarioTimelineEntry {
+  t: number;
+  event: string;
+}
+
+export interface ScenarioResult extends TrafficSummary {
+  name: ScenarioName;
+  /** From the image change until the rollout is complete and the last old target has left the data plane. */
+  rolloutSeconds: number;
+  timeline: ScenarioTimelineEntry[];
+}
+
+export interface ExperimentOptions {
+  examplesDir: string;
+  scenarios?: ScenarioName[];
+  ratePerSecond?: number;
+  /** At least this many requests per scenario (the loop keeps running after the rollout until reached). */
+  minRequests?: number;
+  timings?: Partial<LabTimings>;
+  log?: Logger;
+}
+
+const NEW_IMAGE_TAG = 'v2';
+
+export async function runExperiment(options: ExperimentOptions): Promise<{ scenarios: ScenarioResult[] }> {
+  const scenarios: ScenarioResult[] = [];
+  for (const name of options.scenarios ?? (['naive', 'safe'] as const)) {
+    const lab = await startLab({ ...(options.timings ? { timings: options.timings } : {}) });
+    try {
+      scenarios.push(await runScenario(name, lab, options));
+    } finally {
+      await lab.stop();
+    }
+  }
+  return { scenarios };
+}
+
+async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOptions): Promise<ScenarioResult> {
+  const log = options.log ?? silentLogger;
+  const dir = resolve(options.examplesDir, name);
+  const workDir = await mkdtemp(join(tmpdir(), `alb-rollout-experiment-${name}-`));
+  const stateless = { env: { KUBECONFIG: join(workDir, 'kubeconfig') } };
+  const timelineStart = Date.now();
+  const timeline: ScenarioTimelineEntry[] = [];
+  const note = (event: string): void => {
+    timeline.push({ t: Math.round((Date.now() - timelineStart) / 100) / 10, event });
+    log.progress(`${name}: ${event}`);
+  };
+  const offPods = lab.kubelet.onPodEvent((e) => {
+    if (['listening', 'prestop', 'sigterm', 'killed', 'removed'].includes(e.type)) note(`pod ${e.name} ${e.type}${e.ip ? ` (${e.ip})` : ''}`);
+  });
+  const offTargets = lab.alb.onTargetEvent((e) => {
+    if (e.kind === 'state' || e.kind === 'drain-complete' || e.kind === 'data-plane') note(`target ${e.id}:${e.port} ${e.kind === 'state' ? e.state : `${e.kind} ${e.state}`}`);
+  });
+  const kubeconfig = join(workDir, 'kubeconfig');
+  const { writeKubeconfig } = await import('./apiserver/index.js');
+  await writeKubeconfig(kubeconfig, lab.apiServerUrl);
+  const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: kubeconfig }, stateless.env));
+  const elbv2 = new Elbv2Reader({ region: lab.region, endpoint: lab.aws.elbv2Url, minRetryDelayMs: 50, maxRetryDelayMs: 500 });
+  process.env.AWS_ACCESS_KEY_ID ??= 'lab';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'lab';
+  try {
+    log.info(`${name}: installing ${dir}`);
+    if (name === 'naive') await plainApply(kube, dir);
+    else await deployWithTool(dir, kube, elbv2, lab, log);
+    const url = await waitForAlbServing(lab, 60_000);
+    await waitForSteadyState(kube, lab, 'game-2048', 'deployment-2048', 60_000);
+    note('steady: 5 pods serving v1 through the ALB');
+
+    const traffic = new TrafficGenerator({
+      url,
+      ratePerSecond: options.ratePerSecond ?? 50,
+      maxRequests: 20_000,
+      maxDurationMs: 150_000,
+      timeoutMs: 15_000,
+    });
+    traffic.start();
+    await waitForRequests(traffic, 40, 10_000);
+    const rollStarted = Date.now();
+    note(`rolling the image to :${NEW_IMAGE_TAG}`);
+    const updatedDir = await withNewImage(dir, workDir);
+    if (name === 'naive') await plainApply(kube, updatedDir);
+    else await deployWithTool(updatedDir, kube, elbv2, lab, log);
+    await waitForSteadyState(kube, lab, 'game-2048', 'deployment-2048', 120_000);
+    const rolloutSeconds = Math.round((Date.now() - rollStarted) / 100) / 10;
+    note(`rollout complete after ${rolloutSeconds}s`);
+    await waitForRequests(traffic, options.minRequests ?? 1000, 60_000);
+    const summary = await traffic.stop();
+    return { name, ...summary, rolloutSeconds, timeline };
+  } finally {
+    offPods();
+    offTargets();
+    elbv2.destroy();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** What `kubectl apply -f DIR` does: every object at once (the Namespace first so the others can land). */
+async function plainApply(kube: KubeClient, dir: string): Promise<void> {
+  const set = await loadManifests({ paths: [dir], defaultNamespace: 'default', baseDir: dir });
+  const ordered = [...set.objects].sort((a, b) => Number(b.ref.kind === 'Namespace') - Number(a.ref.kind === 'Namespace'));
+  for (const o of ordered) await kube.apply(o.object, { force: true });
+}
+
+async function deployWithTool(dir: string, kube: KubeClient, elbv2: Elbv2Reader, lab: Lab, log: Logger): Promise<void> {
+  const options = parseOptions({ manifests: [dir], baseDir: dir, tune: 'auto' }, { tune: 'auto' }, []);
+  const pre = await preflight(options, {});
+  const result = await runDeploy(
+    pre,
+    { dryRun: false, forceConflicts: true, readinessGates: 'inject', timeouts: { routingSeconds: 60, rolloutSeconds: 120 }, timeScale: lab.clock.timings.timeScale },
+    { kube, elbv2, log, now: Date.now },
+  );
+  if (result.result !== 'succeeded') throw new Error(`deploy of ${dir} failed: ${result.error ?? result.result}`);
+}
+
+/** A copy of the manifests with every container image re-tagged to :v2. */
+async function withNewImage(dir: string, workDir: string): Promise<string> {
+  const out = join(workDir, 'v2');
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(out, { recursive: true });
+  for (const f of await readdir(dir)) {
+    const text = await readFile(join(dir, f), 'utf8');
+    await writeFile(join(out, f), text.replace(/(image:\s*\S+?):[\w.-]+$/gm, `$1:${NEW_IMAGE_TAG}`));
+  }
+  return out;
+}
+
+async function waitForAlbServing(lab: Lab, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const alb = lab.albs()[0];
+    if (alb) {
+      const ok = await fetch(alb.url).then((r) => r.status === 200, () => false);
+      if (ok) return alb.url;
+    }
+    if (Date.now() > deadline) throw new Error(`the ALB did not serve 200 within ${timeoutMs / 1000}s (albs: ${JSON.stringify(lab.albs())})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Rollout complete per kubectl's rule and no target of the load balancer left draining. */
+async function waitForSteadyState(kube: KubeClient, lab: Lab, namespace: string, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const d = await kube.get('apps/v1', 'Deployment', namespace, name);
+    const status = d ? deploymentRolloutStatus(d) : { done: false, message: 'no deployment' };
+    const draining = lab.alb.history.length > 0 ? drainingTargets(lab) : 0;
+    if (status.done && draining === 0 && allPodsCurrent(d)) return;
+    last = `${status.message}; ${draining} target(s) draining`;
+    if (Date.now() > deadline) throw new Error(`not steady after ${timeoutMs / 1000}s: ${last}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function allPodsCurrent(d: KubeObject | undefined): boolean {
+  const status = (d?.status ?? {}) as JsonObject;
+  return Number(status.replicas ?? -1) === Number(status.updatedReplicas ?? -2);
+}
+
+function drainingTargets(lab: Lab): number {
+  const latest = new Map<string, string>();
+  for (const e of lab.alb.history) if (e.kind === 'state' || e.kind === 'removed') latest.set(`${e.tgArn}|${e.id}:${e.port}`, e.kind === 'removed' ? 'removed' : e.state);
+  return [...latest.values()].filter((s) => s === 'draining').length;
+}
+
+async function waitForRequests(traffic: TrafficGenerator, n: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (traffic.records.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
+export function renderExperimentText(result: { scenarios: ScenarioResult[] }): string {
+  const codes = [...new Set(result.scenarios.flatMap((s) => Object.keys(s.responses)))].sort();
+  const header = ['scenario', 'requests', ...codes, 'non-2xx', 'longest error window', 'rollout'];
+  const rows = result.scenarios.map((s) => [
+    s.name,
+    String(s.requests),
+    ...codes.map((c) => String(s.responses[c] ?? 0)),
+    String(s.non2xx),
+    `${s.longestErrorWindowSeconds}s`,
+    `${s.rolloutSeconds}s`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+  return `${[line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`;
+}
+
+export { summarize };

@@ -1,0 +1,162 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AlbCloud } from './alb/index.js';
+import { LabApiServer, writeKubeconfig, type ApiFaults } from './apiserver/index.js';
+import { startAwsApis, type AwsApis, type AwsFaults } from './aws/index.js';
+import { startControllers } from './controllers/index.js';
+import { Kubelet } from './kubelet/index.js';
+import { startLbc, type Lbc } from './lbc/index.js';
+import { ObjectStore } from './store.js';
+import { DEFAULT_TIMINGS, LabClock, type LabTimings } from './timing.js';
+import type { JsonObject } from '../manifests/types.js';
+
+/**
+ * The embedded lab: a simulated EKS cluster (API server, controllers, kubelet), the AWS Load Balancer Controller,
+ * an ALB with a real HTTP data plane, and the ELBv2/CloudWatch APIs — all on loopback, in this process.
+ */
+
+export interface LabOptions {
+  timings?: Partial<LabTimings>;
+  region?: string;
+  clusterName?: string;
+  /** false: the readiness-gate webhook is down (failurePolicy Ignore: pods are admitted without gates). */
+  webhookEnabled?: boolean;
+  /** Require this bearer token on the API server (written into the kubeconfig). */
+  token?: string;
+  /** Where `kubeconfig`, `aws.env` and `lab.json` are written; nothing is written when unset. */
+  stateDir?: string;
+  apiFaults?: ApiFaults;
+  awsFaults?: AwsFaults;
+  log?: (line: string) => void;
+}
+
+export interface AlbInfo {
+  ingress: string;
+  hostname: string;
+  url: string;
+  responses: Record<string, number>;
+}
+
+export interface Lab {
+  readonly store: ObjectStore;
+  readonly clock: LabClock;
+  readonly alb: AlbCloud;
+  readonly kubelet: Kubelet;
+  readonly lbc: Lbc;
+  readonly api: LabApiServer;
+  readonly aws: AwsApis;
+  readonly apiServerUrl: string;
+  readonly region: string;
+  /** Set when a state dir was given. */
+  readonly kubeconfigPath?: string;
+  /** AWS SDK environment (region, dummy credentials, AWS_ENDPOINT_URL_*). */
+  awsEnv(): Record<string, string>;
+  /** Every Ingress with an ALB: its hostname, the local URL to send requests to, and responses so far. */
+  albs(): AlbInfo[];
+  /** Rewrites lab.json (it is also refreshed every few seconds while the lab runs with a state dir). */
+  writeState(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startLab(options: LabOptions = {}): Promise<Lab> {
+  const timings: LabTimings = { ...DEFAULT_TIMINGS, ...options.timings };
+  const clock = new LabClock(timings);
+  const region = options.region ?? 'us-east-1';
+  const store = new ObjectStore();
+  const log = options.log ?? (() => undefined);
+  const api = new LabApiServer({ store, ...(options.token ? { token: options.token } : {}), ...(options.apiFaults ? { faults: options.apiFaults } : {}) });
+  const { url: apiServerUrl } = await api.start();
+  let kubelet: Kubelet | undefined;
+  const alb = new AlbCloud({ clock, region, isAddressLive: (ip) => kubelet?.isAddressLive(ip) ?? true });
+  const aws = await startAwsApis({ alb, clock, ...(options.awsFaults ? { faults: options.awsFaults } : {}) });
+  const controllers = startControllers(store, clock, { log });
+  kubelet = new Kubelet(store, clock, { log });
+  kubelet.start();
+  const lbc = startLbc({
+    store,
+    clock,
+    alb,
+    region,
+    account: aws.account,
+    ...(options.clusterName ? { clusterName: options.clusterName } : {}),
+    ...(options.webhookEnabled !== undefined ? { webhookEnabled: options.webhookEnabled } : {}),
+  });
+
+  const stateDir = options.stateDir;
+  const kubeconfigPath = stateDir ? join(stateDir, 'kubeconfig') : undefined;
+
+  const albs = (): AlbInfo[] => {
+    const out: AlbInfo[] = [];
+    for (const ing of store.list('Ingress').items) {
+      const lbIngress = (((ing.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress ?? []) as JsonObject[];
+      const hostname = lbIngress[0]?.hostname;
+      if (typeof hostname !== 'string') continue;
+      const url = alb.dataPlaneUrlForHostname(hostname);
+      if (!url) continue;
+      const lb = alb.loadBalancerArnForHostname(hostname);
+      const counters = lb ? alb.stats(lb) : undefined;
+      out.push({ ingress: `${ing.metadata.namespace}/${ing.metadata.name}`, hostname, url, responses: counters ? { ...counters.byStatus } : {} });
+    }
+    return out;
+  };
+
+  const awsEnv = (): Record<string, string> => ({ ...aws.env });
+
+  const writeState = async (): Promise<void> => {
+    if (!stateDir) return;
+    const state = {
+      apiServer: apiServerUrl,
+      kubeconfig: kubeconfigPath,
+      aws: { region, elbv2: aws.elbv2Url, cloudwatch: aws.cloudwatchUrl },
+      timeScale: timings.timeScale,
+      albs: albs(),
+      pid: process.pid,
+    };
+    const tmp = join(stateDir, `.lab.json.${process.pid}`);
+    await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
+    await rename(tmp, join(stateDir, 'lab.json'));
+  };
+
+  let refresher: NodeJS.Timeout | undefined;
+  if (stateDir && kubeconfigPath) {
+    await mkdir(stateDir, { recursive: true });
+    await writeKubeconfig(kubeconfigPath, apiServerUrl, options.token);
+    const env = Object.entries(aws.env)
+      .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
+      .join('\n');
+    await writeFile(join(stateDir, 'aws.env'), `# source this file: . ${join(stateDir, 'aws.env')}\n${env}\nexport KUBECONFIG=${shellQuote(kubeconfigPath)}\n`);
+    await writeState();
+    refresher = setInterval(() => void writeState().catch(() => undefined), 2000);
+    refresher.unref();
+  }
+
+  let stopped = false;
+  return {
+    store,
+    clock,
+    alb,
+    kubelet,
+    lbc,
+    api,
+    aws,
+    apiServerUrl,
+    region,
+    ...(kubeconfigPath ? { kubeconfigPath } : {}),
+    awsEnv,
+    albs,
+    writeState,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      if (refresher) clearInterval(refresher);
+      await lbc.stop();
+      await controllers.stop();
+      await kubelet?.stop();
+      await Promise.all([alb.stop(), aws.stop(), api.stop()]);
+    },
+  };
+}
+
+function shellQuote(v: string): string {
+  return /^[A-Za-z0-9_./:@-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
+}
