@@ -7,7 +7,7 @@ import { parseDeployOptions, parseOptions, type Options } from '../options.js';
 import { preflight } from '../plan/index.js';
 import { renderPlanJson, renderPlanText } from '../report/plan.js';
 import { renderManifestsYaml } from '../tune/index.js';
-import { MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs, str } from './args.js';
+import { list, MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs, str } from './args.js';
 import { KubeClient, loadKubeConfig } from '../kube/client.js';
 import { Elbv2Reader } from '../aws/elbv2.js';
 import { runDeploy } from '../rollout/deploy.js';
@@ -160,4 +160,77 @@ const deploy: Command = {
   },
 };
 
-export const commands: Command[] = [plan, lint, deploy];
+const LAB_FLAGS = {
+  'state-dir': { type: 'string' },
+  'time-scale': { type: 'string' },
+  'no-webhook': { type: 'boolean' },
+  token: { type: 'string' },
+  format: { type: 'string', short: 'o' },
+  scenario: { type: 'string', multiple: true },
+  rate: { type: 'string' },
+  examples: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const LAB_HELP = `Usage:
+  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--no-webhook] [--token T]
+      Start the simulated EKS cluster + AWS Load Balancer Controller + ALB on loopback and run until Ctrl-C.
+      Writes DIR/kubeconfig, DIR/aws.env and DIR/lab.json (default DIR: .lab).
+  alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N]
+      The seed article's experiment: roll the 2048 image under traffic, naive and with alb-rollout deploy.
+`;
+
+const lab: Command = {
+  name: 'lab',
+  summary: 'run the embedded lab (simulated EKS + ALB on loopback): lab up, lab experiment',
+  async run(argv, io) {
+    const [sub, ...rest] = argv;
+    const values = parseVerbArgs(`lab ${sub ?? ''}`.trim(), rest, LAB_FLAGS);
+    if (!sub || sub === '--help' || sub === '-h' || values.help) {
+      io.stdout(LAB_HELP);
+      return sub ? ExitCode.ok : ExitCode.invalidInput;
+    }
+    const labCli = await import('../lab/cli.js');
+    const timeScale = labCli.parseTimeScale(str(values, 'time-scale'));
+    const labIo = {
+      stdout: io.stdout,
+      stderr: io.stderr,
+      cwd: io.cwd,
+      stopSignal: () =>
+        new Promise<string>((resolveSignal) => {
+          process.once('SIGINT', () => resolveSignal('SIGINT'));
+          process.once('SIGTERM', () => resolveSignal('SIGTERM'));
+        }),
+    };
+    if (sub === 'up') {
+      const token = str(values, 'token');
+      return labCli.labUp(
+        { stateDir: str(values, 'state-dir') ?? '.lab', webhook: values['no-webhook'] !== true, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
+        labIo,
+      );
+    }
+    if (sub === 'experiment') {
+      const format = str(values, 'format') ?? 'text';
+      if (format !== 'text' && format !== 'json') throw InputError.single(`--format ${format} is not text or json`, 'use --format text or --format json');
+      const scenarios = list(values, 'scenario');
+      for (const sc of scenarios) {
+        if (sc !== 'naive' && sc !== 'safe') throw InputError.single(`--scenario ${sc} is not naive or safe`, 'use --scenario naive and/or --scenario safe');
+      }
+      const rate = Number(str(values, 'rate') ?? '50');
+      if (!Number.isFinite(rate) || rate < 1 || rate > 500) throw InputError.single(`--rate ${str(values, 'rate')} is not a number from 1 to 500`, 'use e.g. --rate 50 (requests per second)');
+      return labCli.labExperiment(
+        {
+          format,
+          scenarios: (scenarios.length > 0 ? scenarios : ['naive', 'safe']) as Array<'naive' | 'safe'>,
+          ratePerSecond: rate,
+          examplesDir: str(values, 'examples') ?? labCli.defaultExamplesDir(io.cwd),
+          ...(timeScale ? { timeScale } : {}),
+        },
+        labIo,
+      );
+    }
+    throw InputError.single(`unknown lab verb "${sub}"`, 'use `alb-rollout lab up` or `alb-rollout lab experiment`');
+  },
+};
+
+export const commands: Command[] = [plan, lint, deploy, lab];

@@ -266,21 +266,26 @@ export class ObjectStore {
    */
   private deleteNamespace(current: KubeObject): { object: KubeObject; removed: boolean } {
     const name = current.metadata.name;
+    let last = clone(current);
     if (!current.metadata.deletionTimestamp) {
       const updated = clone(current);
       updated.metadata.deletionTimestamp = this.now();
       updated.metadata.deletionGracePeriodSeconds = 0;
       updated.status = { ...((updated.status as JsonObject | undefined) ?? {}), phase: 'Terminating' };
       this.write('Namespace', updated, 'MODIFIED');
+      last = clone(updated);
       for (const [kind, o] of [...this.allObjects()]) {
         if (kind === 'Namespace' || o.metadata.namespace !== name || o.metadata.deletionTimestamp) continue;
         if (!this.bucket(kind).has(key(name, o.metadata.name))) continue; // already collected as a dependent
         this.delete(kind, name, o.metadata.name);
       }
     }
+    // Removing the last object inside may already have finished the namespace.
+    const remaining = this.get('Namespace', '', name);
+    if (!remaining) return { object: last, removed: true };
     const removed = this.finishNamespaceIfEmpty(name);
     if (removed) return { object: removed, removed: true };
-    return { object: this.mustGet('Namespace', '', name), removed: false };
+    return { object: remaining, removed: false };
   }
 
   /** Removes a terminating namespace once nothing is left in it; returns the removed namespace. */

@@ -47,7 +47,7 @@ describe('GitHub Action (dist/index.js)', () => {
   it('annotates lint findings on the manifest lines and fails on errors', async () => {
     const r = await runAction({ manifests: 'examples/2048/naive\n', tune: 'check', 'readiness-gates': 'require' });
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /^::error title=alb-rollout prestop-missing,file=examples\/2048\/naive\/deployment\.yaml,line=\d+::/m);
+    assert.match(r.stdout, /^::error title=alb-rollout prestop-missing,file=examples\/2048\/naive\/2-deployment\.yaml,line=\d+::/m);
     assert.equal(r.outputs.result, 'failed');
     assert.ok(Number(r.outputs['error-count']) >= 2);
     assert.match(r.summary, /<h2>alb-rollout plan/);

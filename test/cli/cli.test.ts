@@ -55,7 +55,7 @@ describe('alb-rollout plan', () => {
       assert.match(r.out, /wait +TargetGroupBinding/);
       assert.match(r.out, /Timer tuning:/);
       const files = await readdir(join(out, 'examples', '2048', 'naive'));
-      assert.ok(files.includes('ingress.yaml') || files.includes('service.yaml'), `wrote ${files.join(', ')}`);
+      assert.ok(files.includes('4-ingress.yaml'), `wrote ${files.join(', ')}`);
       const written = await Promise.all(files.map((f) => readFile(join(out, 'examples', '2048', 'naive', f), 'utf8')));
       assert.match(written.join('\n'), /deregistration_delay\.timeout_seconds=\d+/);
     } finally {
@@ -94,7 +94,7 @@ describe('alb-rollout lint', () => {
 
   it('prints GitHub annotations with --format github', async () => {
     const r = await cli(['lint', '-f', 'examples/2048/naive', '--format', 'github']);
-    assert.match(r.out, /^::error file=examples\/2048\/naive\/[a-z]+\.yaml,line=\d+/m);
+    assert.match(r.out, /^::error file=examples\/2048\/naive\/\d-[a-z]+\.yaml,line=\d+/m);
   });
 
   it('exits 2 with file:line for a malformed manifest and reads stdin with -f -', async () => {

@@ -27,9 +27,9 @@ describe('lint: the 2048 examples', () => {
       assert.equal(f.severity, 'error', rule);
       return `${f.file}:${f.line}`;
     };
-    assert.equal(at('readiness-gate-label'), 'examples/2048/naive/namespace.yaml:5');
-    assert.equal(at('prestop-missing'), 'examples/2048/naive/deployment.yaml:22');
-    assert.equal(at('deregistration-delay'), 'examples/2048/naive/ingress.yaml:6');
+    assert.equal(at('readiness-gate-label'), 'examples/2048/naive/1-namespace.yaml:5');
+    assert.equal(at('prestop-missing'), 'examples/2048/naive/2-deployment.yaml:22');
+    assert.equal(at('deregistration-delay'), 'examples/2048/naive/4-ingress.yaml:6');
     assert.match(one(findings, 'deregistration-delay').message, /300 s/);
     assert.match(one(findings, 'deregistration-delay').fix, /does not reset/);
   });

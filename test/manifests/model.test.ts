@@ -84,7 +84,7 @@ describe('buildModel', () => {
       { path: '/', port: 'traffic-port', protocol: 'HTTP', intervalSeconds: 15, timeoutSeconds: 5, healthyThreshold: 2, unhealthyThreshold: 2, successCodes: '200' },
     );
     assert.deepEqual(tg.deployments.map((x) => x.name), ['deployment-2048']);
-    assert.deepEqual(d.loaded.locate(d.containers[0]?.path ?? []), { file: 'examples/2048/naive/deployment.yaml', line: 22 });
+    assert.deepEqual(d.loaded.locate(d.containers[0]?.path ?? []), { file: 'examples/2048/naive/2-deployment.yaml', line: 22 });
   });
 
   it('reads the safe example exec preStop, grace period and explicit delay', async () => {

@@ -35,8 +35,8 @@ describe('tuneManifests', () => {
     assert.deepEqual(
       changes.map((c) => [c.object.kind, c.field, c.from, c.to, `${c.file}:${c.line}`]),
       [
-        ['Deployment', 'spec.template.spec.containers[0].lifecycle.preStop.sleep.seconds', null, 15, 'examples/2048/naive/deployment.yaml:22'],
-        ['Ingress', `metadata.annotations["${ATTRS}"]`, null, 'deregistration_delay.timeout_seconds=10', 'examples/2048/naive/ingress.yaml:6'],
+        ['Deployment', 'spec.template.spec.containers[0].lifecycle.preStop.sleep.seconds', null, 15, 'examples/2048/naive/2-deployment.yaml:22'],
+        ['Ingress', `metadata.annotations["${ATTRS}"]`, null, 'deregistration_delay.timeout_seconds=10', 'examples/2048/naive/4-ingress.yaml:6'],
       ],
     );
     assert.match(changes[1]?.reason ?? '', /deregistration delay 300 s \(AWS default\) ≥ preStop 15 s.*draining after their pod exits/);
@@ -162,7 +162,7 @@ describe('renderManifestsYaml', () => {
     const tuned = tuneManifests(await loadExample('naive'), AUTO).set;
     const files = renderManifestsYaml(tuned);
     assert.deepEqual([...files.keys()], tuned.files);
-    const ingress = files.get('examples/2048/naive/ingress.yaml') ?? '';
+    const ingress = files.get('examples/2048/naive/4-ingress.yaml') ?? '';
     assert.match(ingress, /target-group-attributes: deregistration_delay\.timeout_seconds=10/);
     const reparsed = [...files.values()].flatMap((text) => parseAllDocuments(text) as unknown as Array<{ toJS(): unknown }>).map((d) => d.toJS());
     assert.deepEqual(reparsed, tuned.objects.map((o) => o.object));

@@ -84,6 +84,7 @@ export interface AlbCloudOptions {
    * lab wiring (the kubelet knows); by default every address is live and a closed port refuses at once (→ 502).
    */
   isAddressLive?: (ip: string) => boolean;
+  /* (`isAddressLive` is also a public field of AlbCloud, so the lab wiring can plug the kubelet in after construction.) */
   /** Origin of the simulated epoch (see metrics.ts); default: construction time. */
   epochOriginMs?: number;
   /** ALB idle timeout in simulated seconds (AWS default 60): no response from the target within it → 504. */

@@ -9,7 +9,8 @@ import type { AlbMetrics } from './metrics.js';
  * port-80 listener. It routes by the listener rules to a target group, picks a routable target (round robin,
  * or least outstanding requests), and proxies the request on a fresh connection:
  *
- *  - no registered routable target in the group → 503 (the load balancer's own page);
+ *  - no healthy target and no unhealthy one to fail open to (none registered, or only `initial`/draining
+ *    ones in the routing table) → 503 (the load balancer's own page);
  *  - target refuses or resets the connection, or closes it with a request outstanding → 502;
  *  - target address gone (no live pod owns the IP: a blackhole) → waits `albConnectTimeoutSeconds`, then 504;
  *  - no response within the idle timeout → 504;

@@ -329,7 +329,7 @@ export function serverSideApply(live: KubeObject | undefined, applied: KubeObjec
   const base: JsonObject = live ? structuredClone(live) : { apiVersion: applied.apiVersion, kind: applied.kind, metadata: {} };
   const appliedBody: JsonObject = structuredClone(applied);
   delete appliedBody.status;
-  let merged = mergeApplied(ctx.kind, base, appliedBody, []) as KubeObject;
+  const merged = mergeApplied(ctx.kind, base, appliedBody, []) as KubeObject;
   merged.apiVersion = applied.apiVersion;
 
   const mine = entries.find((x) => sameSlot(x.entry, ctx.manager, 'Apply', undefined));
@@ -342,9 +342,9 @@ export function serverSideApply(live: KubeObject | undefined, applied: KubeObjec
     return others.some((x) => x.keys.has(k) || [...x.keys].some((o) => o.startsWith(prefix + ',')));
   };
   const dropped = [...previous].filter((k) => !appliedKeys.has(k) && !ownedElsewhere(k));
-  dropped.sort((a, b) => (JSON.parse(b) as Elements).length - (JSON.parse(a) as Elements).length);
+  // Shallowest first: a list item goes before its fields (whose removal would change the item's key).
+  dropped.sort((a, b) => (JSON.parse(a) as Elements).length - (JSON.parse(b) as Elements).length);
   for (const k of dropped) removeMember(merged, JSON.parse(k) as Elements);
-  merged = merged as KubeObject;
 
   const next: ManagedFieldsEntry[] = [];
   for (const x of entries) {

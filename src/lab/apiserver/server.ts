@@ -15,7 +15,7 @@ import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } fro
 import { buildOpenApiV3, type OpenApiV3 } from './openapi.js';
 import { decodeProtobufObject } from './protobuf.js';
 import { isObject, jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
-import { apiVersionOf, findByPlural, qualifiedResource, type ResourceDescriptor, type Verb } from './resources.js';
+import { apiVersionOf, findByPlural, type ResourceDescriptor, type Verb } from './resources.js';
 import { labelSelectorObject, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import {
   ApiError,
@@ -387,7 +387,7 @@ export class LabApiServer {
 
   private get(t: Target, rep: Representation, q: URLSearchParams): Reply {
     const o = this.mustGet(t);
-    if (t.subresource === 'scale') return { code: 200, body: scaleOf(t.r, o) };
+    if (t.subresource === 'scale') return { code: 200, body: scaleOf(o) };
     return { code: 200, body: this.render(t.r, o, rep, this.includeObject(q)) };
   }
 
@@ -550,11 +550,11 @@ export class LabApiServer {
       throw new ApiError(409, 'Conflict', `Precondition failed: UID in precondition: ${String(o.metadata.uid)}, UID in object meta: ${String(live.metadata.uid)}`, { name: t.name, kind: t.r.plural });
     }
     const rv = typeof o.metadata.resourceVersion === 'string' && o.metadata.resourceVersion !== '' ? o.metadata.resourceVersion : undefined;
-    return this.store_update(t, live, o, p, rv);
+    return this.storeUpdate(t, live, o, p, rv);
   }
 
   /** The common tail of PUT and PATCH: defaults, managedFields, validation + admission, store. */
-  private store_update(t: Target, live: KubeObject, o: KubeObject, p: WriteParams, expectedResourceVersion: string | undefined): Reply {
+  private storeUpdate(t: Target, live: KubeObject, o: KubeObject, p: WriteParams, expectedResourceVersion: string | undefined): Reply {
     this.adoptServerMetadata(o, live);
     const status = t.subresource === 'status';
     if (!status) applyDefaults(o, () => this.ips.allocate());
@@ -591,7 +591,7 @@ export class LabApiServer {
     if (type === 'application/apply-patch+yaml') return this.apply(t, raw, p);
     const live = this.mustGet(t);
     if (t.subresource === 'scale') {
-      const patched = applyPatch(type, scaleOf(t.r, live), raw, 'Scale');
+      const patched = applyPatch(type, scaleOf(live), raw, 'Scale');
       return this.writeScale(t, live, patched, p);
     }
     const patched = applyPatch(type, live, raw, t.r.kind) as KubeObject;
@@ -599,7 +599,7 @@ export class LabApiServer {
     if (patched.metadata.name !== live.metadata.name) throw badRequest(`the name of the object (${String(patched.metadata.name)}) does not match the name on the URL (${t.name})`);
     const o = this.bodyObject(t, patched, { requireName: false });
     const rv = o.metadata.resourceVersion !== live.metadata.resourceVersion ? String(o.metadata.resourceVersion) : undefined;
-    return this.store_update(t, live, o, p, rv);
+    return this.storeUpdate(t, live, o, p, rv);
   }
 
   /** Server-side apply (application/apply-patch+yaml): create when absent, else merge with field ownership. */
@@ -616,7 +616,7 @@ export class LabApiServer {
       if (!live) throw notFound(t.r, t.name);
       const o = clone(live);
       o.status = mergePatch(live.status, applied.status ?? {});
-      return this.store_update(t, live, o, { ...p }, undefined);
+      return this.storeUpdate(t, live, o, { ...p }, undefined);
     }
     const expectedResourceVersion = typeof applied.metadata.resourceVersion === 'string' && applied.metadata.resourceVersion !== '' ? applied.metadata.resourceVersion : undefined;
     delete applied.metadata.resourceVersion;
@@ -682,7 +682,7 @@ export class LabApiServer {
     this.adoptServerMetadata(o, live);
     o.metadata.managedFields = managedFieldsAfterUpdate(live, o, { kind: t.r.kind, manager: p.fieldManager, apiVersion: o.apiVersion, subresource: 'scale', now: this.now() });
     const updated = this.store.update(t.r.kind, o, { expectedResourceVersion: rv, dryRun: p.dryRun });
-    return { code: 200, body: scaleOf(t.r, updated) };
+    return { code: 200, body: scaleOf(updated) };
   }
 }
 
@@ -747,7 +747,7 @@ function withTypeMeta(r: ResourceDescriptor, o: KubeObject): KubeObject {
   return { ...o, apiVersion: apiVersionOf(r), kind: r.kind };
 }
 
-function scaleOf(r: ResourceDescriptor, o: KubeObject): JsonObject {
+function scaleOf(o: KubeObject): JsonObject {
   const spec = isObject(o.spec) ? o.spec : {};
   const status = isObject(o.status) ? o.status : {};
   const selector = labelSelectorObject(spec.selector) ? selectorText(spec.selector) : '';
@@ -764,7 +764,6 @@ function scaleOf(r: ResourceDescriptor, o: KubeObject): JsonObject {
     spec: { replicas: typeof spec.replicas === 'number' ? spec.replicas : 0 },
     status: { replicas: typeof status.replicas === 'number' ? status.replicas : 0, selector },
   };
-  void r;
 }
 
 function selectorText(sel: JsonValue | undefined): string {
@@ -836,4 +835,3 @@ function deleteOptions(raw: JsonValue | undefined, q: URLSearchParams): { option
   return { options, dryRun };
 }
 
-export { qualifiedResource };

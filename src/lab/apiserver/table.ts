@@ -16,11 +16,9 @@ export function negotiate(accept: string | undefined): Representation | undefine
   for (const part of accept.split(',')) {
     const [type, ...params] = part.split(';').map((s) => s.trim());
     const p = new Map(params.map((x) => x.split('=').map((s) => s.trim()) as [string, string]));
+    // JSON only: protobuf and YAML are skipped, so a client listing them first still gets JSON.
     const json = type === 'application/json' || type === '*/*' || type === 'application/*';
-    if (!json) {
-      if (type === 'application/yaml' || type === 'application/vnd.kubernetes.protobuf') continue;
-      continue;
-    }
+    if (!json) continue;
     const as = p.get('as');
     if (!as) return { as: 'Object', version: 'v1' };
     const version = p.get('v') === 'v1beta1' ? 'v1beta1' : 'v1';

@@ -4,7 +4,7 @@ import { StoreError, type ObjectStore } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { IngressController } from './ingress.js';
 import { TgbController } from './tgb.js';
-import { WEBHOOK_CONFIGURATION_NAME, installWebhooks, mutatingWebhookConfiguration } from './webhook.js';
+import { installWebhooks, mutatingWebhookConfiguration } from './webhook.js';
 
 export { gateConditionType, parseStringMap, GATE_INJECT_LABEL, GATE_PREFIX, INGRESS_FINALIZER, TGB_FINALIZER } from './annotations.js';
 export { pathPatterns, backendServices } from './ingress.js';
@@ -14,7 +14,9 @@ export interface LbcOptions {
   store: ObjectStore;
   clock: LabClock;
   alb: AlbCloud;
+  /** Informational (events/logs); ARNs carry the ALB model's own region. */
   region?: string;
+  /** Hashed into ALB and target-group names and tagged as `elbv2.k8s.aws/cluster` (default 'lab'). */
   clusterName?: string;
   /** false simulates the pod webhook being down with failurePolicy Ignore: pods are admitted without gates. Default true. */
   webhookEnabled?: boolean;
@@ -67,5 +69,3 @@ export function startLbc(options: LbcOptions): Lbc {
     },
   };
 }
-
-export { WEBHOOK_CONFIGURATION_NAME as webhookConfigurationName };

@@ -1,0 +1,161 @@
+import { errorRate, percent, sourceOf, type Measurement, type MeasurementVerdict, type SignalKind, type WindowCounts } from './signal.js';
+
+/**
+ * The rollback policy, as pure functions: when is a window failing, and when do failing windows mean
+ * "roll back". Built to never roll back on noise: a window fails only when it has enough requests, more
+ * than `maxErrors` errors *and* an error rate above `maxErrorRate`; a signal decides only after
+ * `consecutiveFailures` failing windows in a row.
+ *
+ * With the probe defaults (1 s windows at 10 requests/s; fail at > 5 % and ≥ 2 errors, twice in a row), a
+ * 0.1 % background of stray 500s triggers with a probability of about 2·10⁻⁹ per window, while a sustained
+ * 50 % failure triggers within two windows.
+ */
+
+export interface Thresholds {
+  /** A window fails only when its error rate (0..1) is above this … */
+  maxErrorRate: number;
+  /** … and it has more than this many errors. */
+  maxErrors: number;
+  /** Fewer requests than this in a window: inconclusive (not judged). */
+  minRequests: number;
+}
+
+export interface SignalPolicy extends Thresholds {
+  /** Whether a failing streak of this signal rolls back; false = observed and reported only. */
+  decides: boolean;
+  /** Failing windows in a row needed (a success resets the streak; inconclusive and error windows do not). */
+  consecutiveFailures: number;
+}
+
+export interface GuardPolicy {
+  signals: Record<SignalKind, SignalPolicy>;
+  /** How long the guard keeps watching after the rollout completed (phase 5). */
+  bakeSeconds: number;
+}
+
+export const DEFAULT_POLICY: GuardPolicy = {
+  signals: {
+    // Seconds: a synthetic request every 100 ms, judged per second.
+    probe: { decides: true, maxErrorRate: 0.05, maxErrors: 1, minRequests: 5, consecutiveFailures: 2 },
+    // Minutes: settled CloudWatch periods confirm what the probe sees (and catch what it cannot: real users' paths).
+    cloudwatch: { decides: true, maxErrorRate: 0.02, maxErrors: 5, minRequests: 50, consecutiveFailures: 1 },
+    // A new target the ALB marks unhealthy (the signal itself requires consecutive observations per target).
+    'target-health': { decides: true, maxErrorRate: 0, maxErrors: 0, minRequests: 0, consecutiveFailures: 1 },
+  },
+  bakeSeconds: 120,
+};
+
+export interface WindowJudgement {
+  verdict: Extract<MeasurementVerdict, 'success' | 'failure' | 'inconclusive'>;
+  reason: string;
+}
+
+/** Judges one window's counts against thresholds. */
+export function judgeWindow(c: WindowCounts, t: Thresholds): WindowJudgement {
+  const rate = errorRate(c);
+  if (c.requests < t.minRequests) {
+    return { verdict: 'inconclusive', reason: `${c.requests} request(s), fewer than the ${t.minRequests} needed to judge` };
+  }
+  const summary = `${c.errors} error(s) in ${c.requests} request(s) = ${percent(rate)}`;
+  if (rate > t.maxErrorRate && c.errors > t.maxErrors) {
+    return { verdict: 'failure', reason: `${summary} > ${percent(t.maxErrorRate)} (and more than ${t.maxErrors} error(s))` };
+  }
+  return { verdict: 'success', reason: `${summary}, within ${percent(t.maxErrorRate)} / ${t.maxErrors} error(s)` };
+}
+
+export interface Decision {
+  verdict: 'pass' | 'fail' | 'pending';
+  reason: string;
+  /** The signal instance whose failing streak decided (verdict fail). */
+  decidingSignal?: string;
+  decidingKind?: SignalKind;
+  /** ISO time of the first error of the deciding streak. */
+  firstErrorAt?: string;
+  /** The windows of the deciding streak. */
+  failingWindows?: Measurement[];
+  /** Failing streaks of signals that may not decide, and signals that could not measure: for the report. */
+  notes: string[];
+}
+
+export interface EvaluateContext {
+  /** When the bake window started (ms, same clock as `now`); without it the verdict is never `pass`. */
+  bakeStartedAt?: number;
+}
+
+interface Streak {
+  source: string;
+  kind: SignalKind;
+  windows: Measurement[];
+  /** When the streak reached its length (ms). */
+  reachedAt: number;
+}
+
+/**
+ * Decides from the whole history (any order; sorted by window end per signal instance).
+ * fail: a deciding signal had `consecutiveFailures` failing windows in a row (the earliest such streak wins).
+ * pass: the bake window has passed without that. pending: otherwise.
+ */
+export function evaluate(history: readonly Measurement[], policy: GuardPolicy, now: number, ctx: EvaluateContext = {}): Decision {
+  const bySource = new Map<string, Measurement[]>();
+  for (const m of history) {
+    const k = sourceOf(m);
+    const list = bySource.get(k) ?? [];
+    list.push(m);
+    bySource.set(k, list);
+  }
+  const notes: string[] = [];
+  const triggered: Streak[] = [];
+  const progress: string[] = [];
+  for (const [source, list] of bySource) {
+    const sorted = [...list].sort((a, b) => Date.parse(a.window.end) - Date.parse(b.window.end) || Date.parse(a.at) - Date.parse(b.at));
+    const kind = sorted[0]!.signal;
+    const p = policy.signals[kind];
+    const need = Math.max(1, p.consecutiveFailures);
+    let streak: Measurement[] = [];
+    let hit: Streak | undefined;
+    const counts: Record<MeasurementVerdict, number> = { success: 0, failure: 0, inconclusive: 0, error: 0 };
+    for (const m of sorted) {
+      counts[m.verdict]++;
+      if (hit) continue;
+      if (m.verdict === 'failure') {
+        streak.push(m);
+        if (streak.length >= need) hit = { source, kind, windows: streak, reachedAt: Date.parse(m.at) };
+      } else if (m.verdict === 'success') {
+        streak = [];
+      }
+    }
+    const tally = `${source}: ${sorted.length} window(s) (${counts.success} ok, ${counts.failure} failing, ${counts.inconclusive} inconclusive${counts.error ? `, ${counts.error} unmeasured` : ''})`;
+    progress.push(hit || streak.length === 0 ? tally : `${tally}; ${streak.length} failing in a row of ${need} needed`);
+    if (counts.error > 0 && counts.error === sorted.length) {
+      notes.push(`${source} could not measure: ${sorted.at(-1)!.evidence}`);
+    }
+    if (hit) {
+      if (p.decides) triggered.push(hit);
+      else notes.push(`${source} failed ${hit.windows.length} window(s) in a row but may not decide: ${hit.windows.at(-1)!.evidence}`);
+    }
+  }
+  if (triggered.length > 0) {
+    triggered.sort((a, b) => a.reachedAt - b.reachedAt);
+    const t = triggered[0]!;
+    const first = t.windows[0]!;
+    const firstErrorAt = t.windows.map((w) => w.firstErrorAt).find((x) => x !== undefined) ?? first.window.start;
+    return {
+      verdict: 'fail',
+      reason: `${t.source}: ${t.windows.length} failing window(s) in a row (${first.window.start} – ${t.windows.at(-1)!.window.end}): ${t.windows.at(-1)!.evidence}`,
+      decidingSignal: t.source,
+      decidingKind: t.kind,
+      firstErrorAt,
+      failingWindows: t.windows,
+      notes,
+    };
+  }
+  const summary = progress.length > 0 ? progress.join('; ') : 'no measurements yet';
+  if (ctx.bakeStartedAt !== undefined) {
+    const endsAt = ctx.bakeStartedAt + policy.bakeSeconds * 1000;
+    if (now >= endsAt) {
+      return { verdict: 'pass', reason: `bake window of ${policy.bakeSeconds}s passed without a rollback decision: ${summary}`, notes };
+    }
+    return { verdict: 'pending', reason: `baking, ${Math.ceil((endsAt - now) / 1000)}s left: ${summary}`, notes };
+  }
+  return { verdict: 'pending', reason: summary, notes };
+}

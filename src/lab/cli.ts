@@ -1,0 +1,114 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InputError } from '../errors.js';
+import { streamLogger } from '../report/log.js';
+import { renderExperimentText, runExperiment, type ScenarioName } from './experiment.js';
+import { startLab } from './index.js';
+import { DEFAULT_TIMINGS, type LabTimings } from './timing.js';
+
+/** The `alb-rollout lab …` verbs. Kept inside lab/ so that product code never imports the lab. */
+
+export interface LabCliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  cwd: string;
+  /** Resolves when the process is asked to stop (SIGINT/SIGTERM). */
+  stopSignal: () => Promise<string>;
+}
+
+export interface LabUpArgs {
+  stateDir: string;
+  timeScale?: number;
+  webhook: boolean;
+  token?: string;
+}
+
+/** examples/2048 in the working directory, else the one shipped beside this code (src/ or dist/). */
+export function defaultExamplesDir(cwd: string): string {
+  const local = join(cwd, 'examples', '2048');
+  if (existsSync(local)) return local;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, 'examples', '2048');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  return local;
+}
+
+export function parseTimeScale(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 1 || n > 1000) {
+    throw InputError.single(`--time-scale "${value}" is not a number from 1 to 1000`, 'use e.g. --time-scale 20 (1 = real time)');
+  }
+  return n;
+}
+
+export async function labUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
+  const stateDir = resolve(io.cwd, args.stateDir);
+  const timings: Partial<LabTimings> = args.timeScale ? { timeScale: args.timeScale } : {};
+  const lab = await startLab({ stateDir, timings, webhookEnabled: args.webhook, ...(args.token ? { token: args.token } : {}) });
+  const scale = lab.clock.timings.timeScale;
+  io.stdout(
+    [
+      `lab is up (time runs ${scale}× faster than on AWS; loopback only)`,
+      `  Kubernetes API   ${lab.apiServerUrl}`,
+      `  kubeconfig       ${lab.kubeconfigPath}`,
+      `  ELBv2 API        ${lab.aws.elbv2Url}`,
+      `  CloudWatch API   ${lab.aws.cloudwatchUrl}`,
+      `  state            ${stateDir}/lab.json (ALB URLs and response counts, refreshed every 2 s)`,
+      `  readiness-gate webhook ${args.webhook ? 'on' : 'OFF (pods are admitted without gates)'}`,
+      '',
+      'Use it from another shell:',
+      `  . ${stateDir}/aws.env          # KUBECONFIG and AWS_* for the lab`,
+      `  kubectl get pods -A -o wide`,
+      `  npx alb-rollout deploy -f examples/2048/safe --time-scale ${scale}`,
+      `  curl "$(jq -r '.albs[0].url' ${stateDir}/lab.json)"`,
+      '',
+      'Stop with Ctrl-C.',
+      '',
+    ].join('\n'),
+  );
+  const signal = await io.stopSignal();
+  io.stderr(`\n${signal}: stopping the lab…\n`);
+  await lab.writeState();
+  await lab.stop();
+  io.stderr('lab stopped\n');
+  return 0;
+}
+
+export interface ExperimentArgs {
+  format: 'text' | 'json';
+  scenarios: ScenarioName[];
+  ratePerSecond: number;
+  timeScale?: number;
+  examplesDir: string;
+}
+
+export async function labExperiment(args: ExperimentArgs, io: LabCliIo): Promise<number> {
+  const log = streamLogger(io.stderr, { progressEveryMs: 3000 });
+  const started = Date.now();
+  const result = await runExperiment({
+    examplesDir: resolve(io.cwd, args.examplesDir),
+    scenarios: args.scenarios,
+    ratePerSecond: args.ratePerSecond,
+    timings: { timeScale: args.timeScale ?? DEFAULT_TIMINGS.timeScale },
+    log,
+  });
+  if (args.format === 'json') {
+    io.stdout(`${JSON.stringify(result)}\n`);
+  } else {
+    io.stdout(`\nThe seed experiment: 2048 (5 replicas) rolled from :latest to :v2 under ${args.ratePerSecond} requests/s through the ALB\n\n`);
+    io.stdout(renderExperimentText(result));
+    const naive = result.scenarios.find((s) => s.name === 'naive');
+    const safe = result.scenarios.find((s) => s.name === 'safe');
+    if (naive && safe) {
+      io.stdout(`\nnaive: ${naive.non2xx} of ${naive.requests} requests failed; safe (alb-rollout deploy): ${safe.non2xx} of ${safe.requests}.\n`);
+    }
+    io.stdout(`(took ${Math.round((Date.now() - started) / 1000)}s)\n`);
+  }
+  const safe = result.scenarios.find((s) => s.name === 'safe');
+  return safe && safe.non2xx > 0 ? 1 : 0;
+}
