@@ -1,0 +1,122 @@
+import type { AlbMetricTarget, AlbPeriod, ReadPeriodsOptions } from '../aws/cloudwatch.js';
+import { judgeWindow, type Thresholds } from './policy.js';
+import { percent, sleep, type Emit, type Measurement, type Signal } from './signal.js';
+
+/**
+ * CloudWatch ALB metrics as a guard signal: every `pollMs` it reads the periods since `since`, and emits one
+ * measurement per period once that period is settled (never twice, never an unsettled one). Errors are
+ * `HTTPCode_Target_5XX_Count` of the rollout's target groups plus (by default) the load balancer's
+ * `HTTPCode_ELB_5XX_Count` — 502/503/504 from the ALB itself, which is what a bad rollout produces; note that on
+ * an ALB shared by several Ingresses (an IngressGroup) the ELB count includes the other applications.
+ * The error rate is errors / max(requests, errors).
+ */
+
+export interface PeriodReader {
+  readPeriods(target: AlbMetricTarget, o: ReadPeriodsOptions): Promise<AlbPeriod[]>;
+}
+
+export interface CloudWatchSignalOptions {
+  reader: PeriodReader;
+  target: AlbMetricTarget;
+  /** First instant to cover, on the reader's clock (ms); aligned down to the period. */
+  since: number;
+  periodSeconds?: number;
+  settleSeconds?: number;
+  /** Real milliseconds between reads (default: a quarter period, at most 15 s). */
+  pollMs?: number;
+  thresholds: Thresholds;
+  /** Count the load balancer's own 5xx (default true). */
+  includeElb5xx?: boolean;
+  name?: string;
+  /** Maps a reader-clock time to wall-clock ms for the measurement (the lab's simulated epoch); default identity. */
+  toWallClock?: (ms: number) => number;
+  /** Wall clock for `at` (default Date.now). */
+  wallNow?: () => number;
+}
+
+export class CloudWatchSignal implements Signal {
+  readonly kind = 'cloudwatch' as const;
+  readonly name: string;
+  private readonly emittedStarts = new Set<number>();
+
+  constructor(private readonly o: CloudWatchSignalOptions) {
+    this.name = o.name ?? 'cloudwatch';
+  }
+
+  async run(emit: Emit, signal: AbortSignal): Promise<void> {
+    const periodSeconds = this.o.periodSeconds ?? 60;
+    const pollMs = this.o.pollMs ?? Math.min(15_000, (periodSeconds * 1000) / 4);
+    let lastError = '';
+    while (!signal.aborted) {
+      try {
+        const periods = await this.o.reader.readPeriods(this.o.target, {
+          from: this.o.since,
+          periodSeconds,
+          ...(this.o.settleSeconds !== undefined ? { settleSeconds: this.o.settleSeconds } : {}),
+        });
+        lastError = '';
+        for (const p of periods) {
+          if (!p.settled || this.emittedStarts.has(p.start)) continue;
+          this.emittedStarts.add(p.start);
+          emit(this.measure(p));
+        }
+      } catch (err) {
+        const message = (err as Error).message;
+        if (message !== lastError) {
+          lastError = message;
+          const now = this.wallNow();
+          emit({
+            signal: 'cloudwatch',
+            source: this.name,
+            at: new Date(now).toISOString(),
+            window: { start: new Date(now).toISOString(), end: new Date(now).toISOString() },
+            value: 0,
+            verdict: 'error',
+            evidence: `GetMetricData failed: ${message}`,
+          });
+        }
+      }
+      await sleep(pollMs, signal);
+    }
+  }
+
+  private wallNow(): number {
+    return (this.o.wallNow ?? Date.now)();
+  }
+
+  measure(p: AlbPeriod): Measurement {
+    const includeElb = this.o.includeElb5xx ?? true;
+    const errors = p.target5xx + (includeElb ? p.elb5xx : 0);
+    const requests = Math.max(p.requests, errors);
+    const rate = requests > 0 ? errors / requests : 0;
+    const j = judgeWindow({ requests, errors }, this.o.thresholds);
+    const wall = this.o.toWallClock ?? ((x: number) => x);
+    const details: Record<string, string | number> = {
+      requestCount: p.requests,
+      target5xx: p.target5xx,
+      elb5xx: p.elb5xx,
+      periodStart: new Date(p.start).toISOString(),
+      periodSeconds: (p.end - p.start) / 1000,
+    };
+    for (const tg of p.byTargetGroup) {
+      const short = tg.targetGroupArn.slice(tg.targetGroupArn.lastIndexOf(':') + 1);
+      details[`requests.${short}`] = tg.requests;
+      details[`target5xx.${short}`] = tg.target5xx;
+    }
+    const seen = p.empty
+      ? 'no data points (no traffic reached the ALB in this period)'
+      : `RequestCount ${p.requests}, HTTPCode_Target_5XX_Count ${p.target5xx}, HTTPCode_ELB_5XX_Count ${p.elb5xx}${includeElb ? '' : ' (not counted)'}`;
+    return {
+      signal: 'cloudwatch',
+      source: this.name,
+      at: new Date(this.wallNow()).toISOString(),
+      window: { start: new Date(wall(p.start)).toISOString(), end: new Date(wall(p.end)).toISOString() },
+      value: rate,
+      requests,
+      errors,
+      verdict: j.verdict,
+      evidence: `${seen}; ${percent(rate)} errors — ${j.reason}`,
+      details,
+    };
+  }
+}

@@ -1,0 +1,324 @@
+import { InputError, type InputProblem } from '../errors.js';
+import { DEFAULT_POLICY, type GuardPolicy, type SignalPolicy } from './policy.js';
+import type { SignalKind } from './signal.js';
+
+/**
+ * The guard's flags (CLI) / inputs (Action), parsed and validated once. Keys are the flag names without `--`;
+ * values are the raw strings both edges deliver (lists may repeat or be comma/newline separated).
+ *
+ *   guard                     on | off                                   (on)
+ *   bake                      duration the guard watches after the rollout (2m)
+ *   probe                     on | off | report   (report = measured, never rolls back)      (on)
+ *   probe-url                 URL(s) to probe; none = the Ingress's ALB hostname, resolved by the caller
+ *   probe-rate                requests per second (10)
+ *   probe-timeout             per-request timeout (2s)
+ *   probe-window              measurement window (1s)
+ *   probe-max-requests        hard bound on requests (rate × probe-max-duration)
+ *   probe-max-duration        hard bound on the probe's run time (15m)
+ *   probe-header              "Name: value", repeatable (e.g. "Host: app.example.com")
+ *   probe-insecure            true | false: accept any TLS certificate (false)
+ *   version-header            response header naming the version that answered (x-lab-image is always read)
+ *   max-error-rate            probe: a window fails above this rate, "5%" or "0.05" (5%)
+ *   max-errors                probe: … and with more than this many errors (1)
+ *   min-requests              probe: fewer requests in a window = inconclusive (5)
+ *   consecutive-failures      probe: failing windows in a row that roll back (2)
+ *   cloudwatch                on | off | report (on; needs the ALB ARN, resolved by the caller)
+ *   cloudwatch-period         seconds, a multiple of 60 (60)
+ *   cloudwatch-settle         how long after a period ends its numbers are final (2m)
+ *   cloudwatch-max-error-rate (2%)   cloudwatch-max-errors (5)   cloudwatch-min-requests (50)
+ *   cloudwatch-consecutive-failures (1)
+ *   target-health             on | off | report (on)
+ *   target-health-interval    between DescribeTargetHealth calls (5s)
+ *   target-health-consecutive unhealthy observations in a row per target (2)
+ *
+ * Durations: "500ms", "2s", "5m", "1h", "1m30s", or a plain number of seconds.
+ */
+
+export type RawGuardOptions = Record<string, string | string[] | boolean | undefined>;
+
+export type SignalMode = 'on' | 'off' | 'report';
+
+export interface ProbeSettings {
+  mode: SignalMode;
+  urls: string[];
+  ratePerSecond: number;
+  requestTimeoutMs: number;
+  windowMs: number;
+  maxRequests: number;
+  maxDurationMs: number;
+  headers: Record<string, string>;
+  insecure: boolean;
+  versionHeader?: string;
+}
+
+export interface CloudWatchSettings {
+  mode: SignalMode;
+  periodSeconds: number;
+  settleSeconds: number;
+}
+
+export interface TargetHealthSettings {
+  mode: SignalMode;
+  intervalMs: number;
+  consecutiveUnhealthy: number;
+}
+
+export interface GuardOptions {
+  enabled: boolean;
+  policy: GuardPolicy;
+  probe: ProbeSettings;
+  cloudwatch: CloudWatchSettings;
+  targetHealth: TargetHealthSettings;
+}
+
+export const GUARD_FLAGS = [
+  'guard',
+  'bake',
+  'probe',
+  'probe-url',
+  'probe-rate',
+  'probe-timeout',
+  'probe-window',
+  'probe-max-requests',
+  'probe-max-duration',
+  'probe-header',
+  'probe-insecure',
+  'version-header',
+  'max-error-rate',
+  'max-errors',
+  'min-requests',
+  'consecutive-failures',
+  'cloudwatch',
+  'cloudwatch-period',
+  'cloudwatch-settle',
+  'cloudwatch-max-error-rate',
+  'cloudwatch-max-errors',
+  'cloudwatch-min-requests',
+  'cloudwatch-consecutive-failures',
+  'target-health',
+  'target-health-interval',
+  'target-health-consecutive',
+] as const;
+
+const MODES: readonly SignalMode[] = ['on', 'off', 'report'];
+
+export function parseGuardOptions(raw: RawGuardOptions): GuardOptions {
+  const problems: InputProblem[] = [];
+  for (const k of Object.keys(raw)) {
+    if (raw[k] !== undefined && !(GUARD_FLAGS as readonly string[]).includes(k)) {
+      problems.push({ message: `unknown guard option "${k}"`, fix: `use one of: ${GUARD_FLAGS.join(', ')}` });
+    }
+  }
+  const p = new Parser(raw, problems);
+  const enabled = p.bool('guard', true);
+  const bakeMs = p.duration('bake', 120_000, { min: 0, max: 6 * 3600_000 });
+
+  const probeMode = p.mode('probe', 'on');
+  const urls = p.list('probe-url');
+  for (const u of urls) {
+    let url: URL | undefined;
+    try {
+      url = new URL(u);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      problems.push({ message: `probe-url "${u}" is not an http:// or https:// URL`, fix: 'give the full URL, e.g. https://app.example.com/healthz' });
+    }
+  }
+  const ratePerSecond = p.number('probe-rate', 10, { min: 0.1, max: 100 });
+  const requestTimeoutMs = p.duration('probe-timeout', 2000, { min: 50, max: 120_000 });
+  const windowMs = p.duration('probe-window', 1000, { min: 100, max: 600_000 });
+  const maxDurationMs = p.duration('probe-max-duration', 15 * 60_000, { min: 1000, max: 24 * 3600_000 });
+  const maxRequests = p.int('probe-max-requests', Math.ceil((ratePerSecond * maxDurationMs) / 1000), { min: 1, max: 10_000_000 });
+  const headers: Record<string, string> = {};
+  for (const h of p.list('probe-header', /\n/)) {
+    const i = h.indexOf(':');
+    const name = i > 0 ? h.slice(0, i).trim() : '';
+    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) {
+      problems.push({ message: `probe-header "${h}" is not "Name: value"`, fix: 'write it like "Host: app.example.com"; repeat the option for more headers' });
+      continue;
+    }
+    headers[name.toLowerCase()] = h.slice(i + 1).trim();
+  }
+  const insecure = p.bool('probe-insecure', false);
+  const versionHeader = p.string('version-header');
+  if (versionHeader !== undefined && !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(versionHeader)) {
+    problems.push({ message: `version-header "${versionHeader}" is not a header name`, fix: 'give the name only, e.g. x-app-version' });
+  }
+  const probePolicy = p.signalPolicy('', DEFAULT_POLICY.signals.probe, probeMode);
+  if (windowMs * ratePerSecond < 1000 * probePolicy.minRequests && probeMode !== 'off') {
+    problems.push({
+      message: `the probe sends about ${((windowMs * ratePerSecond) / 1000).toFixed(1)} request(s) per ${windowMs} ms window, fewer than min-requests ${probePolicy.minRequests}: every window would be inconclusive`,
+      fix: 'raise probe-rate or probe-window, or lower min-requests',
+    });
+  }
+
+  const cwMode = p.mode('cloudwatch', 'on');
+  const periodSeconds = p.int('cloudwatch-period', 60, { min: 60, max: 3600 });
+  if (periodSeconds % 60 !== 0) {
+    problems.push({ message: `cloudwatch-period ${periodSeconds} is not a multiple of 60`, fix: 'ALB metrics are standard resolution: use 60, 120, 300…' });
+  }
+  const settleSeconds = p.duration('cloudwatch-settle', 120_000, { min: 0, max: 3600_000 }) / 1000;
+  const cwPolicy = p.signalPolicy('cloudwatch-', DEFAULT_POLICY.signals.cloudwatch, cwMode);
+
+  const thMode = p.mode('target-health', 'on');
+  const intervalMs = p.duration('target-health-interval', 5000, { min: 100, max: 600_000 });
+  const consecutiveUnhealthy = p.int('target-health-consecutive', 2, { min: 1, max: 100 });
+  const thPolicy: SignalPolicy = { ...DEFAULT_POLICY.signals['target-health'], decides: thMode === 'on' };
+
+  if (problems.length > 0) throw new InputError(problems);
+  const signals: Record<SignalKind, SignalPolicy> = { probe: probePolicy, cloudwatch: cwPolicy, 'target-health': thPolicy };
+  return {
+    enabled,
+    policy: { signals, bakeSeconds: bakeMs / 1000 },
+    probe: {
+      mode: probeMode,
+      urls,
+      ratePerSecond,
+      requestTimeoutMs,
+      windowMs,
+      maxRequests,
+      maxDurationMs,
+      headers,
+      insecure,
+      ...(versionHeader !== undefined ? { versionHeader } : {}),
+    },
+    cloudwatch: { mode: cwMode, periodSeconds, settleSeconds },
+    targetHealth: { mode: thMode, intervalMs, consecutiveUnhealthy },
+  };
+}
+
+/** "500ms", "2s", "5m", "1h", "1m30s", or a plain number of seconds → milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const s = text.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    const n = Number(m[1]);
+    total += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3600_000;
+    matched = re.lastIndex;
+  }
+  return matched === s.length && s.length > 0 ? total : undefined;
+}
+
+/** "5%" → 0.05; "0.05" → 0.05. */
+export function parseRate(text: string): number | undefined {
+  const s = text.trim();
+  const pct = /^(\d+(?:\.\d+)?)\s*%$/.exec(s);
+  if (pct) return Number(pct[1]) / 100;
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
+  return undefined;
+}
+
+class Parser {
+  constructor(
+    private readonly raw: RawGuardOptions,
+    private readonly problems: InputProblem[],
+  ) {}
+
+  string(name: string): string | undefined {
+    const v = this.raw[name];
+    if (v === undefined || typeof v === 'boolean') return undefined;
+    const s = (Array.isArray(v) ? v.at(-1) ?? '' : v).trim();
+    return s === '' ? undefined : s;
+  }
+
+  list(name: string, sep: RegExp = /[,\n]/): string[] {
+    const v = this.raw[name];
+    if (v === undefined || typeof v === 'boolean') return [];
+    return (Array.isArray(v) ? v : [v])
+      .flatMap((x) => x.split(sep))
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const v = this.raw[name];
+    if (typeof v === 'boolean') return v;
+    const s = this.string(name);
+    if (s === undefined) return fallback;
+    if (['true', 'on', 'yes', '1'].includes(s.toLowerCase())) return true;
+    if (['false', 'off', 'no', '0'].includes(s.toLowerCase())) return false;
+    this.problems.push({ message: `${name} "${s}" is not true/false`, fix: `set ${name} to true or false (on/off)` });
+    return fallback;
+  }
+
+  mode(name: string, fallback: SignalMode): SignalMode {
+    const v = this.raw[name];
+    if (typeof v === 'boolean') return v ? 'on' : 'off';
+    const s = this.string(name)?.toLowerCase();
+    if (s === undefined) return fallback;
+    if (s === 'true') return 'on';
+    if (s === 'false') return 'off';
+    if ((MODES as readonly string[]).includes(s)) return s as SignalMode;
+    this.problems.push({ message: `${name} "${s}" is not one of ${MODES.join(', ')}`, fix: `set ${name} to on (may roll back), report (measure only) or off` });
+    return fallback;
+  }
+
+  number(name: string, fallback: number, range: { min: number; max: number }): number {
+    const s = this.string(name);
+    if (s === undefined) return fallback;
+    const n = Number(s);
+    if (!Number.isFinite(n) || n < range.min || n > range.max) {
+      this.problems.push({ message: `${name} "${s}" is not a number between ${range.min} and ${range.max}`, fix: `set ${name} to a number such as ${fallback}` });
+      return fallback;
+    }
+    return n;
+  }
+
+  int(name: string, fallback: number, range: { min: number; max: number }): number {
+    const s = this.string(name);
+    if (s === undefined) return fallback;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < range.min || n > range.max) {
+      this.problems.push({ message: `${name} "${s}" is not a whole number between ${range.min} and ${range.max}`, fix: `set ${name} to a whole number such as ${fallback}` });
+      return fallback;
+    }
+    return n;
+  }
+
+  duration(name: string, fallbackMs: number, range: { min: number; max: number }): number {
+    const s = this.string(name);
+    if (s === undefined) return fallbackMs;
+    const ms = parseDuration(s);
+    if (ms === undefined || ms < range.min || ms > range.max) {
+      this.problems.push({
+        message: `${name} "${s}" is not a duration between ${fmt(range.min)} and ${fmt(range.max)}`,
+        fix: `write it like 500ms, 2s, 5m or 1m30s (a plain number means seconds); default ${fmt(fallbackMs)}`,
+      });
+      return fallbackMs;
+    }
+    return ms;
+  }
+
+  rate(name: string, fallback: number): number {
+    const s = this.string(name);
+    if (s === undefined) return fallback;
+    const r = parseRate(s);
+    if (r === undefined || r < 0 || r > 1) {
+      this.problems.push({ message: `${name} "${s}" is not an error rate`, fix: `write a percentage such as 5% or a fraction such as 0.05 (between 0 and 1); default ${fallback * 100}%` });
+      return fallback;
+    }
+    return r;
+  }
+
+  signalPolicy(prefix: string, defaults: SignalPolicy, mode: SignalMode): SignalPolicy {
+    return {
+      decides: mode === 'on',
+      maxErrorRate: this.rate(`${prefix}max-error-rate`, defaults.maxErrorRate),
+      maxErrors: this.int(`${prefix}max-errors`, defaults.maxErrors, { min: 0, max: 1_000_000_000 }),
+      minRequests: this.int(`${prefix}min-requests`, defaults.minRequests, { min: 0, max: 1_000_000_000 }),
+      consecutiveFailures: this.int(`${prefix}consecutive-failures`, defaults.consecutiveFailures, { min: 1, max: 1000 }),
+    };
+  }
+}
+
+function fmt(ms: number): string {
+  if (ms % 3600_000 === 0 && ms > 0) return `${ms / 3600_000}h`;
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

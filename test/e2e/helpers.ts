@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLab, type Lab, type LabOptions } from '../../src/lab/index.js';
+import { TrafficGenerator } from '../../src/lab/traffic/index.js';
+
+export const root = join(import.meta.dirname, '..', '..');
+
+export interface E2eLab {
+  lab: Lab;
+  dir: string;
+  kubeconfig: string;
+  env: Record<string, string>;
+  /** Runs the CLI from source in a child process, as a user would (own env, own exit code). */
+  cli(args: string[], options?: { timeoutMs?: number; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }>;
+  kubectl(args: string[], timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }>;
+  stop(): Promise<void>;
+}
+
+export async function e2eLab(options: LabOptions = {}): Promise<E2eLab> {
+  const dir = await mkdtemp(join(tmpdir(), 'alb-e2e-'));
+  const lab = await startLab({ stateDir: join(dir, 'state'), ...options });
+  const kubeconfig = lab.kubeconfigPath as string;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? dir,
+    NODE_NO_WARNINGS: '1',
+    KUBECONFIG: kubeconfig,
+    ...lab.awsEnv(),
+  };
+  const run = (cmd: string, args: string[], timeoutMs: number, extraEnv: Record<string, string> = {}) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(cmd, args, { cwd: root, env: { ...env, ...extraEnv } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => {
+        stderr += `\n[test] killed after ${timeoutMs} ms`;
+        child.kill('SIGKILL');
+      }, timeoutMs);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, stdout, stderr });
+      });
+    });
+  return {
+    lab,
+    dir,
+    kubeconfig,
+    env,
+    cli: (args, o = {}) => run(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], o.timeoutMs ?? 120_000, o.env),
+    kubectl: (args, timeoutMs = 60_000) => run('kubectl', ['--kubeconfig', kubeconfig, ...args], timeoutMs),
+    stop: async () => {
+      await lab.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A copy of an example folder with every image re-tagged (and optional text edits), in `dir`. */
+export async function variant(example: string, dir: string, tag: string, edit: (file: string, text: string) => string = (_f, t) => t): Promise<string> {
+  const out = join(dir, `${example.replace(/\//g, '-')}-${tag}`);
+  await cp(join(root, 'examples', example), out, { recursive: true });
+  for (const f of await readdir(out)) {
+    const text = await readFile(join(out, f), 'utf8');
+    await writeFile(join(out, f), edit(f, text.replace(/(image:\s*\S+?):[\w.-]+$/gm, `$1:${tag}`)));
+  }
+  return out;
+}
+
+export function albUrl(lab: Lab): string {
+  const alb = lab.albs()[0];
+  if (!alb) throw new Error(`no ALB in the lab yet: ${JSON.stringify(lab.albs())}`);
+  return alb.url;
+}
+
+/** A steady request loop (≥ 20 requests/s) through the lab ALB, bounded in count and time. */
+export function traffic(url: string, ratePerSecond = 40): TrafficGenerator {
+  const t = new TrafficGenerator({ url, ratePerSecond, maxRequests: 12_000, maxDurationMs: 180_000, timeoutMs: 15_000 });
+  t.start();
+  return t;
+}
+
+export function labArgs(l: E2eLab): string[] {
+  return ['--kubeconfig', l.kubeconfig, '--time-scale', String(l.lab.clock.timings.timeScale)];
+}
