@@ -1,15 +1,23 @@
 import * as core from '@actions/core';
-import { ExitCode, InputError, exitCodeOf } from '../errors.js';
+import { ExitCode, InputError, exitCodeOf, UnreachableError } from '../errors.js';
 import type { Finding } from '../lint/index.js';
 import { RULES } from '../lint/index.js';
-import { parseOptions, type RawOptions } from '../options.js';
+import { parseDeployOptions, parseOptions, type DeployRunOptions, type Options, type RawDeployOptions, type RawOptions } from '../options.js';
 import { preflight, type Preflight } from '../plan/index.js';
 import { renderPlanJson } from '../report/plan.js';
-import { writePlanSummary } from './summary.js';
+import type { Logger } from '../report/log.js';
+import { executeDeploy } from '../rollout/execute.js';
+import type { DeployResult } from '../rollout/deploy.js';
+import { writeDeploySummary, writePlanSummary } from './summary.js';
 
-/** The Action's edge: inputs are read here, once, into the same options the CLI builds. */
+export const ACTION_MODES = ['deploy', 'plan'] as const;
+export type ActionMode = (typeof ACTION_MODES)[number];
+
+/** The Action's edge: inputs are read here, once, into the same typed options the CLI builds. */
 export interface ActionInputs {
+  mode: ActionMode;
   raw: RawOptions;
+  deploy: RawDeployOptions;
   failOn: 'error' | 'warning' | 'none';
 }
 
@@ -18,7 +26,12 @@ export function readInputs(workspace: string): ActionInputs {
   if (!['error', 'warning', 'none'].includes(failOn)) {
     throw InputError.single(`input fail-on "${failOn}" is not one of error, warning, none`, 'set fail-on to error, warning or none');
   }
+  const mode = core.getInput('mode') || 'deploy';
+  if (!(ACTION_MODES as readonly string[]).includes(mode)) {
+    throw InputError.single(`input mode "${mode}" is not one of ${ACTION_MODES.join(', ')}`, `set mode to ${ACTION_MODES.join(' or ')}`);
+  }
   return {
+    mode: mode as ActionMode,
     raw: {
       manifests: core.getMultilineInput('manifests', { required: true }),
       namespace: core.getInput('namespace'),
@@ -30,29 +43,65 @@ export function readInputs(workspace: string): ActionInputs {
       severity: [core.getInput('severity')],
       disable: [core.getInput('disable')],
     },
+    deploy: {
+      kubeconfig: core.getInput('kubeconfig'),
+      context: core.getInput('context'),
+      region: core.getInput('aws-region'),
+      dryRun: core.getInput('dry-run') || 'false',
+      forceConflicts: core.getInput('force-conflicts') || 'false',
+      routingTimeout: core.getInput('routing-timeout'),
+      rolloutTimeout: core.getInput('rollout-timeout'),
+      timeScale: core.getInput('time-scale'),
+      report: core.getInput('report'),
+    },
     failOn: failOn as ActionInputs['failOn'],
   };
 }
 
-export async function runAction(workspace: string): Promise<number> {
+/** Log lines go to the Actions log; waits print progress at most every few seconds; phases are collapsible groups. */
+export function actionLogger(): Logger {
+  let last = 0;
+  return {
+    info: (m) => core.info(m),
+    warn: (m) => core.warning(m),
+    error: (m) => core.error(m),
+    progress: (m) => {
+      const now = Date.now();
+      if (now - last < 3000) return;
+      last = now;
+      core.info(`… ${m}`);
+    },
+    group: (name, fn) => core.group(name, fn),
+  };
+}
+
+export async function runAction(workspace: string, env: Record<string, string | undefined> = process.env): Promise<number> {
   try {
     const inputs = readInputs(workspace);
     const options = parseOptions(inputs.raw, { tune: 'auto' }, RULES.map((r) => r.id));
-    const result = await core.group('Preflight: load, tune, lint, plan', () => preflight(options, {}));
-    annotate(result.lint.findings);
-    for (const c of result.plan.changes) {
+    const run = inputs.mode === 'deploy' ? parseDeployOptions(inputs.deploy) : undefined;
+    const pre = await core.group('Preflight: load, tune, lint, plan', () => preflight(options, {}));
+    annotate(pre.lint.findings);
+    for (const c of pre.plan.changes) {
       core.info(`tune: ${c.object.kind} ${c.object.namespace}/${c.object.name} ${c.field}: ${c.from ?? '(unset)'} → ${c.to} — ${c.reason}`);
     }
-    const errors = result.lint.findings.filter((f) => f.severity === 'error').length;
-    const warnings = result.lint.findings.filter((f) => f.severity === 'warning').length;
-    const failed = (inputs.failOn === 'error' && errors > 0) || (inputs.failOn === 'warning' && errors + warnings > 0);
-    setOutputs(result, failed, errors, warnings);
-    await writePlanSummary(result, failed);
-    if (failed) {
-      core.setFailed(`lint found ${errors} error(s) and ${warnings} warning(s) (fail-on: ${inputs.failOn}); see the annotations on the manifests`);
-      return ExitCode.failed;
+    const errors = pre.lint.findings.filter((f) => f.severity === 'error').length;
+    const warnings = pre.lint.findings.filter((f) => f.severity === 'warning').length;
+    core.setOutput('error-count', String(errors));
+    core.setOutput('warning-count', String(warnings));
+    core.setOutput('changes', String(pre.plan.changes.length));
+    core.setOutput('plan', renderPlanJson(pre.plan).trim());
+    const lintFailed = (inputs.failOn === 'error' && errors > 0) || (inputs.failOn === 'warning' && errors + warnings > 0);
+    if (lintFailed || !run) {
+      core.setOutput('result', lintFailed ? 'failed' : 'succeeded');
+      await writePlanSummary(pre, lintFailed);
+      if (lintFailed) {
+        core.setFailed(`lint found ${errors} error(s) and ${warnings} warning(s) (fail-on: ${inputs.failOn}); nothing was applied — see the annotations on the manifests`);
+        return ExitCode.failed;
+      }
+      return ExitCode.ok;
     }
-    return ExitCode.ok;
+    return await deploy(pre, options, run, env, workspace);
   } catch (err) {
     core.setOutput('result', 'failed');
     if (err instanceof InputError) {
@@ -60,11 +109,34 @@ export async function runAction(workspace: string): Promise<number> {
         core.error(`${p.message}\nfix: ${p.fix}`, p.source ? { file: p.source.file, startLine: p.source.line, title: 'alb-rollout: invalid input' } : { title: 'alb-rollout: invalid input' });
       }
       core.setFailed(`invalid input, nothing was applied (${err.problems.length} problem(s))`);
+    } else if (err instanceof UnreachableError) {
+      core.setFailed(err.message);
     } else {
-      core.setFailed((err as Error).message);
+      core.setFailed((err as Error).stack ?? String(err));
     }
     return exitCodeOf(err);
   }
+}
+
+async function deploy(pre: Preflight, options: Options, run: DeployRunOptions, env: Record<string, string | undefined>, workspace: string): Promise<number> {
+  const result = await executeDeploy(pre, options, run, env, actionLogger(), workspace);
+  setDeployOutputs(result);
+  await writeDeploySummary(pre, result);
+  if (result.result !== 'succeeded') {
+    core.setFailed(`deploy ${result.result} in phase ${result.failedPhase ?? '?'}: ${result.error ?? ''}`);
+    return ExitCode.failed;
+  }
+  core.info(`deploy succeeded in ${result.durationSeconds}s: revision ${result.previousRevision || '(new)'} → ${result.revision}`);
+  return ExitCode.ok;
+}
+
+function setDeployOutputs(r: DeployResult): void {
+  core.setOutput('result', r.result);
+  core.setOutput('revision', r.revision);
+  core.setOutput('previous-revision', r.previousRevision);
+  core.setOutput('load-balancer-hostname', r.loadBalancerHostnames[0] ?? '');
+  core.setOutput('target-group-arns', r.targetGroupArns.join(','));
+  core.setOutput('duration-seconds', String(r.durationSeconds));
 }
 
 function annotate(findings: Finding[]): void {
@@ -75,12 +147,4 @@ function annotate(findings: Finding[]): void {
     else if (f.severity === 'warning') core.warning(text, props);
     else core.notice(text, props);
   }
-}
-
-function setOutputs(result: Preflight, failed: boolean, errors: number, warnings: number): void {
-  core.setOutput('result', failed ? 'failed' : 'succeeded');
-  core.setOutput('error-count', String(errors));
-  core.setOutput('warning-count', String(warnings));
-  core.setOutput('changes', String(result.plan.changes.length));
-  core.setOutput('plan', renderPlanJson(result.plan).trim());
 }

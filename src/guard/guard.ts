@@ -16,13 +16,9 @@ export interface Timers {
   clearTimeout(handle: unknown): void;
 }
 
-/** Real timers, unref'd so that a forgotten guard never keeps the process alive. */
+/** Real timers. Not unref'd: someone awaiting `done` needs the bake timer to keep the process alive; `stop()` clears it. */
 export const realTimers: Timers = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 

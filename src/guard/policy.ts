@@ -88,6 +88,8 @@ interface Streak {
   windows: Measurement[];
   /** When the streak reached its length (ms). */
   reachedAt: number;
+  /** First error of the episode: walking back from the streak over windows that had errors. */
+  firstErrorAt?: string;
 }
 
 /**
@@ -114,16 +116,18 @@ export function evaluate(history: readonly Measurement[], policy: GuardPolicy, n
     let streak: Measurement[] = [];
     let hit: Streak | undefined;
     const counts: Record<MeasurementVerdict, number> = { success: 0, failure: 0, inconclusive: 0, error: 0 };
-    for (const m of sorted) {
+    let streakStart = 0;
+    sorted.forEach((m, i) => {
       counts[m.verdict]++;
-      if (hit) continue;
+      if (hit) return;
       if (m.verdict === 'failure') {
+        if (streak.length === 0) streakStart = i;
         streak.push(m);
-        if (streak.length >= need) hit = { source, kind, windows: streak, reachedAt: Date.parse(m.at) };
+        if (streak.length >= need) hit = { source, kind, windows: streak, reachedAt: Date.parse(m.at), ...episodeStart(sorted, streakStart, i) };
       } else if (m.verdict === 'success') {
         streak = [];
       }
-    }
+    });
     const tally = `${source}: ${sorted.length} window(s) (${counts.success} ok, ${counts.failure} failing, ${counts.inconclusive} inconclusive${counts.error ? `, ${counts.error} unmeasured` : ''})`;
     progress.push(hit || streak.length === 0 ? tally : `${tally}; ${streak.length} failing in a row of ${need} needed`);
     if (counts.error > 0 && counts.error === sorted.length) {
@@ -138,7 +142,7 @@ export function evaluate(history: readonly Measurement[], policy: GuardPolicy, n
     triggered.sort((a, b) => a.reachedAt - b.reachedAt);
     const t = triggered[0]!;
     const first = t.windows[0]!;
-    const firstErrorAt = t.windows.map((w) => w.firstErrorAt).find((x) => x !== undefined) ?? first.window.start;
+    const firstErrorAt = t.firstErrorAt ?? first.window.start;
     return {
       verdict: 'fail',
       reason: `${t.source}: ${t.windows.length} failing window(s) in a row (${first.window.start} – ${t.windows.at(-1)!.window.end}): ${t.windows.at(-1)!.evidence}`,
@@ -158,4 +162,19 @@ export function evaluate(history: readonly Measurement[], policy: GuardPolicy, n
     return { verdict: 'pending', reason: `baking, ${Math.ceil((endsAt - now) / 1000)}s left: ${summary}`, notes };
   }
   return { verdict: 'pending', reason: summary, notes };
+}
+
+/**
+ * The first error of the episode that ends in the streak [start, end]: the earliest `firstErrorAt` from the
+ * streak's start back over the windows right before it that also had errors (a window with a stray error
+ * that did not fail on its own still marks when the trouble began).
+ */
+function episodeStart(sorted: Measurement[], start: number, end: number): { firstErrorAt?: string } {
+  let from = start;
+  while (from > 0 && (sorted[from - 1]!.errors ?? 0) > 0) from--;
+  for (let i = from; i <= end; i++) {
+    const at = sorted[i]!.firstErrorAt;
+    if (at !== undefined) return { firstErrorAt: at };
+  }
+  return {};
 }

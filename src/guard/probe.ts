@@ -194,7 +194,7 @@ export class Probe implements Signal {
         const cls = `${Math.floor((x.status ?? 0) / 100)}xx`;
         classes[cls] = (classes[cls] ?? 0) + 1;
       }
-      if (x.version) details[`version.${x.version}`] = (Number(details[`version.${x.version}`] ?? 0) as number) + 1;
+      if (x.version) details[`version.${x.version}`] = Number(details[`version.${x.version}`] ?? 0) + 1;
       if (isErrorOutcome(x)) {
         const v = x.version ?? 'unknown';
         const m = errorsByVersion.get(v) ?? new Map<string, number>();

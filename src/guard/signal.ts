@@ -69,7 +69,10 @@ export function percent(rate: number): string {
   return `${(rate * 100).toFixed(rate > 0 && rate < 0.001 ? 3 : 1)}%`;
 }
 
-/** Promise-based sleep that ends early on abort (resolves, never rejects). Timers are unref'd. */
+/**
+ * Promise-based sleep that ends early on abort (resolves, never rejects). The timer is not unref'd: a running
+ * signal is awaited work and must keep the process alive; abort clears it.
+ */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
@@ -81,7 +84,6 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
       signal.removeEventListener('abort', onAbort);
       resolve();
     }, Math.max(0, ms));
-    t.unref?.();
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { writeKubeconfig } from '../../src/lab/apiserver/index.js';
+import { startLab } from '../../src/lab/index.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -16,7 +18,7 @@ interface ActionRun {
 }
 
 /** Runs the bundled Action entry as the runner would: INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. */
-async function runAction(inputs: Record<string, string>): Promise<ActionRun> {
+async function runAction(inputs: Record<string, string>, extraEnv: Record<string, string> = {}): Promise<ActionRun> {
   const dir = await mkdtemp(join(tmpdir(), 'alb-action-'));
   try {
     const outputFile = join(dir, 'output');
@@ -29,15 +31,46 @@ async function runAction(inputs: Record<string, string>): Promise<ActionRun> {
       GITHUB_WORKSPACE: root,
       GITHUB_OUTPUT: outputFile,
       GITHUB_STEP_SUMMARY: summaryFile,
+      ...extraEnv,
     };
     for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
-    const r = spawnSync(process.execPath, ['dist/index.js'], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['dist/index.js'], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
     const outputs: Record<string, string> = {};
     const raw = await readFile(outputFile, 'utf8');
     // GitHub's heredoc format: name<<DELIMITER\nvalue\nDELIMITER
     const re = /^([^<\n]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
     for (const m of raw.matchAll(re)) outputs[m[1] as string] = m[3] as string;
     return { code: r.status ?? -1, stdout: r.stdout, outputs, summary: await readFile(summaryFile, 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Same as runAction, without blocking the event loop (the lab runs in this process). */
+async function runAsync(inputs: Record<string, string>, extraEnv: Record<string, string> = {}): Promise<ActionRun> {
+  const dir = await mkdtemp(join(tmpdir(), 'alb-action-'));
+  try {
+    const outputFile = join(dir, 'output');
+    const summaryFile = join(dir, 'summary');
+    await writeFile(outputFile, '');
+    await writeFile(summaryFile, '');
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '', GITHUB_ACTIONS: 'true', GITHUB_WORKSPACE: root, GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, ...extraEnv };
+    for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+    const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      const child = spawn(process.execPath, ['dist/index.js'], { cwd: root, env });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+      child.on('close', (c) => {
+        clearTimeout(timer);
+        resolve({ code: c ?? -1, stdout: out });
+      });
+    });
+    const outputs: Record<string, string> = {};
+    const raw = await readFile(outputFile, 'utf8');
+    for (const m of raw.matchAll(/^([^<\n]+)<<(\S+)\n([\s\S]*?)\n\2$/gm)) outputs[m[1] as string] = m[3] as string;
+    return { code, stdout, outputs, summary: await readFile(summaryFile, 'utf8') };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -55,7 +88,7 @@ describe('GitHub Action (dist/index.js)', () => {
   });
 
   it('passes the safe manifests and writes the plan as output and job summary', async () => {
-    const r = await runAction({ manifests: 'examples/2048/safe', namespace: 'default' });
+    const r = await runAction({ mode: 'plan', manifests: 'examples/2048/safe', namespace: 'default' });
     assert.equal(r.code, 0, r.stdout);
     assert.equal(r.outputs.result, 'succeeded');
     const plan = JSON.parse(r.outputs.plan ?? '{}') as { phases: Array<{ name: string }> };
@@ -69,6 +102,31 @@ describe('GitHub Action (dist/index.js)', () => {
     assert.equal(r.code, 2);
     assert.match(r.stdout, /::error title=alb-rollout%3A invalid input::tune "sometimes" is not one of auto, check, off/);
     assert.equal(r.outputs.result, 'failed');
+  });
+
+  it('deploys to the lab and writes the outputs and the job summary', async () => {
+    const lab = await startLab();
+    const dir = await mkdtemp(join(tmpdir(), 'alb-action-lab-'));
+    try {
+      const kubeconfig = join(dir, 'kubeconfig');
+      await writeKubeconfig(kubeconfig, lab.apiServerUrl);
+      // The Action runs in its own process, like on a runner: only the environment connects it to the lab.
+      const r = await runAsync({ manifests: 'examples/2048/safe', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale) }, lab.awsEnv());
+      assert.equal(r.code, 0, r.stdout);
+      assert.equal(r.outputs.result, 'succeeded');
+      assert.equal(r.outputs.revision, '1');
+      assert.equal(r.outputs['previous-revision'], '');
+      assert.match(r.outputs['load-balancer-hostname'] ?? '', /\.elb\.amazonaws\.com$/);
+      assert.match(r.outputs['target-group-arns'] ?? '', /^arn:aws:elasticloadbalancing:[a-z0-9-]+:\d+:targetgroup\//);
+      assert.ok(Number(r.outputs['duration-seconds']) > 0);
+      assert.match(r.stdout, /^::group::Phase routing/m);
+      assert.match(r.summary, /alb-rollout deploy ✅ succeeded/);
+      assert.match(r.summary, /Timeline of pods and targets/);
+      assert.match(r.summary, /healthy/);
+    } finally {
+      await lab.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('documents every input it reads in action.yml', async () => {

@@ -133,8 +133,21 @@ function revisionOf(o: KubeObject): number {
   return Number.isFinite(v) ? v : 0;
 }
 
+/**
+ * The template as the Go controller sees it after decoding into typed structs: a JSON `null` is the zero value,
+ * the same as an absent field. `kubectl rollout undo` sends the old ReplicaSet's template with
+ * `metadata.creationTimestamp: null`; without this it would not match that ReplicaSet again.
+ */
+function withoutNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutNulls);
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (x !== null && x !== undefined) out[k] = withoutNulls(x);
+  return out;
+}
+
 function templateWithoutHash(t: JsonValue | undefined): unknown {
-  const c = clonePlain((t ?? {}) as Obj);
+  const c = withoutNulls(clonePlain((t ?? {}) as Obj)) as Obj;
   const md = objAt(c, 'metadata');
   const labels = md && objAt(md, 'labels');
   if (md && labels) {
@@ -152,7 +165,7 @@ export function equalIgnoreHash(a: JsonValue | undefined, b: JsonValue | undefin
 
 /** controller.ComputeHash: FNV-32a of the template (+ collisionCount), encoded with rand.SafeEncodeString. */
 export function computeTemplateHash(template: JsonValue | undefined, collisionCount?: number): string {
-  let data = canonicalJson(template ?? {});
+  let data = canonicalJson(withoutNulls(template ?? {}));
   if (collisionCount !== undefined) data += `#${collisionCount}`;
   return safeEncode(String(fnv32a(data)));
 }

@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DEFAULT_POLICY, evaluate, judgeWindow, type GuardPolicy } from '../../src/guard/policy.js';
+import type { Measurement, SignalKind } from '../../src/guard/signal.js';
+
+/** A small deterministic PRNG (mulberry32), so the noise test is reproducible. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const T0 = Date.parse('2026-05-01T10:00:00Z');
+
+function window(i: number, requests: number, errors: number, signal: SignalKind = 'probe', policy: GuardPolicy = DEFAULT_POLICY, source?: string): Measurement {
+  const start = T0 + i * 1000;
+  const j = judgeWindow({ requests, errors }, policy.signals[signal]);
+  return {
+    signal,
+    ...(source ? { source } : {}),
+    at: new Date(start + 1000).toISOString(),
+    window: { start: new Date(start).toISOString(), end: new Date(start + 1000).toISOString() },
+    value: requests ? errors / requests : 0,
+    requests,
+    errors,
+    verdict: j.verdict,
+    evidence: j.reason,
+    ...(errors > 0 ? { firstErrorAt: new Date(start + 100).toISOString() } : {}),
+  };
+}
+
+describe('judgeWindow', () => {
+  test('too few requests → inconclusive, whatever the errors', () => {
+    const j = judgeWindow({ requests: 3, errors: 3 }, DEFAULT_POLICY.signals.probe);
+    assert.equal(j.verdict, 'inconclusive');
+    assert.match(j.reason, /3 request\(s\), fewer than the 5 needed/);
+  });
+  test('one stray error in a window is not a failure (rate above, count not)', () => {
+    assert.equal(judgeWindow({ requests: 10, errors: 1 }, DEFAULT_POLICY.signals.probe).verdict, 'success');
+  });
+  test('both thresholds exceeded → failure; a rate at the limit is not', () => {
+    assert.equal(judgeWindow({ requests: 10, errors: 5 }, DEFAULT_POLICY.signals.probe).verdict, 'failure');
+    assert.equal(judgeWindow({ requests: 40, errors: 2 }, DEFAULT_POLICY.signals.probe).verdict, 'success'); // 5% is not > 5%
+  });
+});
+
+describe('evaluate', () => {
+  test('0.1 % noise at 10 requests/s never rolls back (100,000 windows, about 28 hours)', () => {
+    const rand = prng(42);
+    const history: Measurement[] = [];
+    let totalErrors = 0;
+    for (let i = 0; i < 100_000; i++) {
+      let errors = 0;
+      for (let r = 0; r < 10; r++) if (rand() < 0.001) errors++;
+      totalErrors += errors;
+      history.push(window(i, 10, errors));
+    }
+    assert.ok(totalErrors > 500, `the noise is there (${totalErrors} errors)`);
+    const d = evaluate(history, DEFAULT_POLICY, T0 + 200_000_000);
+    assert.equal(d.verdict, 'pending', d.reason);
+  });
+
+  test('a sustained 50 % failure fails in the second window, naming the signal and the first error', () => {
+    const history = [window(0, 10, 0), window(1, 10, 5)];
+    assert.equal(evaluate(history, DEFAULT_POLICY, T0 + 2000).verdict, 'pending');
+    history.push(window(2, 10, 5));
+    const d = evaluate(history, DEFAULT_POLICY, T0 + 3000);
+    assert.equal(d.verdict, 'fail');
+    assert.equal(d.decidingSignal, 'probe');
+    assert.equal(d.decidingKind, 'probe');
+    assert.equal(d.firstErrorAt, new Date(T0 + 1000 + 100).toISOString());
+    assert.equal(d.failingWindows?.length, 2);
+    assert.match(d.reason, /probe: 2 failing window\(s\) in a row/);
+  });
+
+  test('too few requests everywhere → pending, never fail; inconclusive windows do not reset a streak, successes do', () => {
+    assert.equal(evaluate([window(0, 2, 2), window(1, 3, 3), window(2, 1, 1)], DEFAULT_POLICY, T0 + 5000).verdict, 'pending');
+    assert.equal(evaluate([window(0, 10, 5), window(1, 2, 2), window(2, 10, 5)], DEFAULT_POLICY, T0 + 5000).verdict, 'fail');
+    assert.equal(evaluate([window(0, 10, 5), window(1, 10, 0), window(2, 10, 5)], DEFAULT_POLICY, T0 + 5000).verdict, 'pending');
+  });
+
+  test('order of the history does not matter (sorted by window per signal instance)', () => {
+    const d = evaluate([window(2, 10, 5), window(0, 10, 0), window(1, 10, 5)], DEFAULT_POLICY, T0 + 5000);
+    assert.equal(d.verdict, 'fail');
+  });
+
+  test('a signal that may not decide is reported in notes only', () => {
+    const policy: GuardPolicy = { ...DEFAULT_POLICY, signals: { ...DEFAULT_POLICY.signals, probe: { ...DEFAULT_POLICY.signals.probe, decides: false } } };
+    const d = evaluate([window(0, 10, 5, 'probe', policy), window(1, 10, 5, 'probe', policy)], policy, T0 + 5000);
+    assert.equal(d.verdict, 'pending');
+    assert.match(d.notes.join('\n'), /probe failed 2 window\(s\) in a row but may not decide/);
+  });
+
+  test('two probe instances are judged separately; the earliest streak decides', () => {
+    const a = [window(0, 10, 5, 'probe', DEFAULT_POLICY, 'probe a'), window(2, 10, 5, 'probe', DEFAULT_POLICY, 'probe a')];
+    const b = [window(1, 10, 5, 'probe', DEFAULT_POLICY, 'probe b'), window(3, 10, 0, 'probe', DEFAULT_POLICY, 'probe b')];
+    // Interleaved, neither instance alone has 2 in a row until a's second window.
+    const d = evaluate([...a, ...b], DEFAULT_POLICY, T0 + 5000);
+    assert.equal(d.verdict, 'fail');
+    assert.equal(d.decidingSignal, 'probe a');
+  });
+
+  test('error measurements (could not measure) never decide and are noted', () => {
+    const err: Measurement = { ...window(0, 0, 0, 'cloudwatch'), verdict: 'error', evidence: 'GetMetricData failed: boom' };
+    const d = evaluate([err, { ...err, window: window(1, 0, 0).window }], DEFAULT_POLICY, T0 + 5000);
+    assert.equal(d.verdict, 'pending');
+    assert.match(d.notes.join('\n'), /cloudwatch could not measure: GetMetricData failed: boom/);
+  });
+
+  test('bake window: pending while baking, pass after bakeSeconds, fail still wins', () => {
+    const quiet = [window(0, 10, 0), window(1, 10, 0)];
+    const bakeStartedAt = T0 + 1000;
+    const during = evaluate(quiet, DEFAULT_POLICY, bakeStartedAt + 60_000, { bakeStartedAt });
+    assert.equal(during.verdict, 'pending');
+    assert.match(during.reason, /baking, 60s left/);
+    const after = evaluate(quiet, DEFAULT_POLICY, bakeStartedAt + 120_000, { bakeStartedAt });
+    assert.equal(after.verdict, 'pass');
+    assert.match(after.reason, /probe: 2 window\(s\) \(2 ok/);
+    assert.equal(evaluate([...quiet, window(2, 10, 9), window(3, 10, 9)], DEFAULT_POLICY, bakeStartedAt + 120_000, { bakeStartedAt }).verdict, 'fail');
+  });
+
+  test('target health: one failing observation decides (the signal already required consecutive ones)', () => {
+    const m: Measurement = { ...window(0, 0, 0, 'target-health'), verdict: 'failure', value: 1, evidence: '10.0.0.1:8080 unhealthy (Target.ResponseCodeMismatch)' };
+    const d = evaluate([m], DEFAULT_POLICY, T0 + 5000);
+    assert.equal(d.verdict, 'fail');
+    assert.equal(d.decidingKind, 'target-health');
+  });
+});
