@@ -21,6 +21,8 @@ import type { AwsConnection } from './elbv2.js';
 export interface CloudWatchConnection extends AwsConnection {
   /** Static credentials (tests, the lab); otherwise the SDK's default chain (env, IRSA web identity, …). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** The SDK's own attempts per call before our backoff takes over (default 2). */
+  sdkMaxAttempts?: number;
 }
 
 export interface AlbMetricTarget {
@@ -99,7 +101,7 @@ export class CloudWatchReader {
       ...(conn.region ? { region: conn.region } : {}),
       ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
       ...(conn.credentials ? { credentials: conn.credentials } : {}),
-      maxAttempts: 2,
+      maxAttempts: conn.sdkMaxAttempts ?? 2,
       requestHandler: { requestTimeout: 10_000, connectionTimeout: 3_000 },
     });
   }

@@ -18,6 +18,12 @@ export interface LabTimings {
   albPropagationSeconds: number;
   /** ALB: connect timeout to a target before answering 504 (AWS: 10 s). */
   albConnectTimeoutSeconds: number;
+  /**
+   * Kubelet: seconds from a terminating pod's last container exiting until its sandbox is torn down (the pod IP
+   * released) and the pod object removed. Meanwhile the IP is still a live address with nothing listening, so a
+   * connection to it is refused (the ALB answers 502); afterwards the address is a blackhole (504).
+   */
+  podTeardownSeconds: number;
   /** Endpoint controller latency after a pod change. */
   endpointsSeconds: number;
   /** CloudWatch metric period in simulated seconds (60). */
@@ -32,6 +38,7 @@ export const REALISTIC_TIMINGS: LabTimings = {
   lbcIngressReconcileSeconds: 5,
   albPropagationSeconds: 5,
   albConnectTimeoutSeconds: 10,
+  podTeardownSeconds: 2,
   endpointsSeconds: 0.5,
   metricPeriodSeconds: 60,
 };

@@ -496,17 +496,32 @@ export class Kubelet {
     else this.queueStatus(rt);
   }
 
-  /** All containers stopped: release the IP, report the final status, remove the pod object. */
+  /**
+   * All containers stopped: report the final status; after the sandbox teardown (`podTeardownSeconds`) release the
+   * IP and remove the pod object. Until then the IP stays allocated with nothing listening: connections to it are
+   * refused, as on a node whose pod network namespace still exists.
+   */
   private finish(rt: PodRuntime): void {
     if (rt.finished) return;
     rt.finished = true;
     this.clearTimers(rt);
     for (const c of rt.containers) if (!c.exited) c.kill();
     this.writeStatus(rt, true);
-    if (rt.ip) this.ips.release(rt.ip);
-    if (this.pods.get(rt.key) === rt) this.pods.delete(rt.key);
-    this.emit(rt, 'removed');
-    this.removeIfSame(rt.namespace, rt.name, rt.uid);
+    const release = (): void => {
+      if (rt.ip) this.ips.release(rt.ip);
+      if (this.pods.get(rt.key) === rt) this.pods.delete(rt.key);
+      this.emit(rt, 'removed');
+      this.removeIfSame(rt.namespace, rt.name, rt.uid);
+    };
+    const teardown = this.clock.timings.podTeardownSeconds ?? 0;
+    if (!rt.ip || !(teardown > 0)) {
+      release();
+      return;
+    }
+    // Tracked in rt.timers so that stop() cancels it (and releases the IP itself).
+    this.timer(rt, teardown, () => {
+      if (this.running) release();
+    });
   }
 
   /** The pod object is gone (force delete) or replaced: stop everything now. */
