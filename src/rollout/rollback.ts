@@ -69,7 +69,7 @@ export interface RollbackPlan {
 
 /** Pure: which ReplicaSet to roll back to. Throws InputError when `toRevision` does not exist. */
 export function planRollback(deployment: KubeObject, replicaSets: KubeObject[], toRevision?: number): RollbackPlan {
-  const owned = replicaSets.filter((rs) => ((rs.metadata.ownerReferences ?? []) as JsonObject[]).some((r) => r.uid === deployment.metadata.uid));
+  const owned = replicaSets.filter((rs) => ownedBy(rs, deployment));
   const byRevision = new Map<number, KubeObject>();
   for (const rs of owned) {
     const r = revisionOf(rs);
@@ -105,6 +105,10 @@ export function planRollback(deployment: KubeObject, replicaSets: KubeObject[], 
     };
   }
   return { fromRevision: current, toRevision: previous, replicaSet: byRevision.get(previous)!, revisions };
+}
+
+function ownedBy(child: KubeObject, owner: KubeObject): boolean {
+  return ((child.metadata.ownerReferences ?? []) as JsonObject[]).some((r) => r.uid === owner.metadata.uid);
 }
 
 /** Pure: the pod template and annotations the Deployment gets back. */
@@ -178,7 +182,9 @@ export async function rollbackDeployment(kube: KubeClient, namespace: string, na
         message: `Deployment ${namespace}/${name}: the current pod template already matches revision ${plan.toRevision}; nothing changed`,
       };
     }
-    const pods = (await kube.list('v1', 'Pod', namespace, selector ? { labelSelector: selector } : {})).items;
+    // The Deployment's pods: selected, and from one of its ReplicaSets (selectors of two Deployments may overlap).
+    const hashes = new Set(replicaSets.filter((x) => ownedBy(x, deployment)).map((x) => x.metadata.labels?.[POD_TEMPLATE_HASH]).filter((h): h is string => h !== undefined));
+    const pods = (await kube.list('v1', 'Pod', namespace, selector ? { labelSelector: selector } : {})).items.filter((p) => hashes.has(p.metadata.labels?.[POD_TEMPLATE_HASH] ?? ''));
     const podIpsBefore = pods.map((p) => (p.status as JsonObject | undefined)?.podIP).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
     const base = {
       ...common,

@@ -1,0 +1,257 @@
+/**
+ * Rollback against the lab API server with a real KubeClient, compared with what real kubectl's
+ * `rollout undo` does to an identical Deployment. The objects are put in the store directly (no controllers):
+ * what is checked is the patch, not the rollout that follows.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { InputError } from '../../src/errors.js';
+import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
+import { LabApiServer, writeKubeconfig } from '../../src/lab/apiserver/index.js';
+import { ObjectStore } from '../../src/lab/store.js';
+import type { JsonObject, KubeObject } from '../../src/manifests/types.js';
+import { planRollback, rollbackAndWait, rollbackDeployment, selectorOf, type RollbackWaitTarget } from '../../src/rollout/rollback.js';
+
+const KUBECTL = '/usr/lib/google-cloud-sdk/bin/kubectl.1.32';
+const NS = 'shop';
+
+function template(image: string, hash: string | undefined, build: string): JsonObject {
+  return {
+    metadata: { labels: { app: 'web', tier: 'front', ...(hash ? { 'pod-template-hash': hash } : {}) }, annotations: { 'example.com/build': build } },
+    spec: {
+      containers: [{ name: 'web', image, ports: [{ containerPort: 8080, protocol: 'TCP' }], readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }],
+      terminationGracePeriodSeconds: 45,
+    },
+  };
+}
+
+/**
+ * A Deployment at revision `current` with one ReplicaSet per revision in `revisions` (revision n runs app:v<n>).
+ * Deployment and ReplicaSets are created through the API (so their templates get the server's defaults, as on a
+ * real cluster); pods go to the store directly (their status carries the IPs).
+ */
+async function seed(kube: KubeClient, store: ObjectStore, name: string, revisions: number[], current: number, extra: { paused?: boolean } = {}): Promise<KubeObject> {
+  const create = async (o: KubeObject): Promise<KubeObject> =>
+    (await kube.request('create', 'POST', await kube.path(o.apiVersion, o.kind, NS), o)) as KubeObject;
+  const d = await create({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name,
+      namespace: NS,
+      annotations: {
+        'deployment.kubernetes.io/revision': String(current),
+        'kubectl.kubernetes.io/last-applied-configuration': '{"kept":true}',
+        'kubernetes.io/change-cause': `release v${current}`,
+        'example.com/owner': 'team-a',
+      },
+    },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: 'web', tier: 'front' } },
+      template: template(`app:v${current}`, undefined, String(current)),
+      ...(extra.paused ? { paused: true } : {}),
+    },
+  });
+  for (const r of revisions) {
+    const hash = `${name}h${r}`;
+    await create({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name: `${name}-${hash}`,
+        namespace: NS,
+        labels: { app: 'web', tier: 'front', 'pod-template-hash': hash },
+        annotations: {
+          'deployment.kubernetes.io/revision': String(r),
+          'deployment.kubernetes.io/desired-replicas': '2',
+          'deployment.kubernetes.io/max-replicas': '3',
+          'kubernetes.io/change-cause': `release v${r}`,
+          ...(r === 1 ? { 'example.com/legacy': 'yes' } : {}),
+        },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, uid: String(d.metadata.uid), controller: true, blockOwnerDeletion: true }],
+      },
+      spec: { replicas: r === current ? 2 : 0, selector: { matchLabels: { app: 'web', tier: 'front', 'pod-template-hash': hash } }, template: template(`app:v${r}`, hash, String(r)) },
+    });
+    if (r === current) {
+      for (const i of [1, 2]) {
+        store.create('Pod', {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: `${name}-${hash}-${i}`, namespace: NS, labels: { app: 'web', tier: 'front', 'pod-template-hash': hash } },
+          spec: { containers: [{ name: 'web', image: `app:v${r}` }] },
+          status: { phase: 'Running', podIP: `127.0.31.${r * 10 + i}` },
+        });
+      }
+    }
+  }
+  return d;
+}
+
+function kubectl(kubeconfig: string, dir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(KUBECTL, [`--kubeconfig=${kubeconfig}`, `--cache-dir=${join(dir, 'cache')}`, ...args], { timeout: 60_000, env: { ...process.env, HOME: dir } }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+describe('rollbackDeployment against the lab API server', () => {
+  const store = new ObjectStore();
+  let server: LabApiServer;
+  let kube: KubeClient;
+  let dir = '';
+  let kubeconfig = '';
+
+  before(async () => {
+    server = new LabApiServer({ store });
+    const { url } = await server.start();
+    dir = await mkdtemp(join(tmpdir(), 'rollback-'));
+    kubeconfig = join(dir, 'kubeconfig');
+    await writeKubeconfig(kubeconfig, url);
+    kube = new KubeClient(loadKubeConfig({ kubeconfigPath: kubeconfig }, {}), { requestTimeoutMs: 10_000 });
+    store.create('Namespace', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+    // A foreign ReplicaSet with matching labels and a higher revision: not ours (owner uid differs).
+    store.create('ReplicaSet', {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: { name: 'stray-rs', namespace: NS, labels: { app: 'web', tier: 'front' }, annotations: { 'deployment.kubernetes.io/revision': '9' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'other', uid: 'not-ours', controller: true }] },
+      spec: { replicas: 0, selector: { matchLabels: { app: 'web' } }, template: template('evil:v9', 'x', '9') },
+    });
+  });
+  after(async () => {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('goes back to the previous revision: template without pod-template-hash, RS annotations, deployment.kubernetes.io/* kept', async () => {
+    const before = await seed(kube, store, 'web', [1, 2, 3], 3);
+    const r = await rollbackDeployment(kube, NS, 'web', { now: () => Date.parse('2026-05-01T10:00:00Z') });
+    assert.equal(r.outcome, 'rolled-back');
+    if (r.outcome !== 'rolled-back') return;
+    assert.deepEqual({ from: r.fromRevision, to: r.toRevision, rs: r.replicaSet, at: r.patchedAt }, { from: 3, to: 2, rs: 'web-webh2', at: '2026-05-01T10:00:00.000Z' });
+    assert.deepEqual(r.revisions, [3, 2, 1]);
+    assert.equal(r.selector, 'app=web,tier=front');
+    assert.deepEqual(r.podIpsBefore.sort(), ['127.0.31.31', '127.0.31.32']);
+    const after = store.get('Deployment', NS, 'web')!;
+    const rs2 = store.get('ReplicaSet', NS, 'web-webh2')!;
+    const expected = structuredClone(rs2.spec!.template) as any;
+    delete expected.metadata.labels['pod-template-hash'];
+    assert.deepEqual(after.spec!.template, expected);
+    assert.deepEqual((after.spec!.template as any).metadata, template('app:v2', undefined, '2').metadata);
+    assert.equal((after.spec!.template as any).spec.containers[0].image, 'app:v2');
+    assert.deepEqual(after.metadata.annotations, {
+      'deployment.kubernetes.io/revision': '3',
+      'kubectl.kubernetes.io/last-applied-configuration': '{"kept":true}',
+      'kubernetes.io/change-cause': 'release v2',
+    });
+    assert.equal(after.metadata.generation, Number(before.metadata.generation) + 1);
+  });
+
+  test('matches real kubectl rollout undo on an identical Deployment', { skip: !existsSync(KUBECTL) && 'kubectl 1.32 not installed' }, async () => {
+    await seed(kube, store, 'ours', [1, 2, 3], 3);
+    await seed(kube, store, 'theirs', [1, 2, 3], 3);
+    const r = await rollbackDeployment(kube, NS, 'ours', { toRevision: 1 });
+    assert.equal(r.outcome, 'rolled-back');
+    const k = await kubectl(kubeconfig, dir, ['-n', NS, 'rollout', 'undo', 'deployment/theirs', '--to-revision=1']);
+    assert.equal(k.code, 0, k.stderr);
+    assert.match(k.stdout, /rolled back/);
+    const ours = store.get('Deployment', NS, 'ours')!;
+    const theirs = store.get('Deployment', NS, 'theirs')!;
+    // kubectl serializes the typed template with `creationTimestamp: null`, which the lab stores as sent.
+    const theirTemplate = structuredClone(theirs.spec!.template) as any;
+    if (theirTemplate.metadata.creationTimestamp === null) delete theirTemplate.metadata.creationTimestamp;
+    assert.deepEqual(ours.spec!.template, theirTemplate);
+    assert.deepEqual(ours.metadata.annotations, theirs.metadata.annotations);
+    assert.equal((ours.spec!.template as any).spec.containers[0].image, 'app:v1');
+    assert.equal(ours.metadata.annotations!['example.com/legacy'], 'yes');
+  });
+
+  test('first install (one revision): "nothing to roll back to", not an exception; nothing patched', async () => {
+    const d = await seed(kube, store, 'fresh', [1], 1);
+    const r = await rollbackDeployment(kube, NS, 'fresh');
+    assert.equal(r.outcome, 'nothing-to-roll-back');
+    assert.match(r.message, /first rollout, there is nothing to roll back to/);
+    assert.equal(store.get('Deployment', NS, 'fresh')!.metadata.resourceVersion, d.metadata.resourceVersion);
+  });
+
+  test('a named revision that does not exist: InputError naming the revisions there are', async () => {
+    await seed(kube, store, 'named', [4, 5, 6], 6);
+    await assert.rejects(rollbackDeployment(kube, NS, 'named', { toRevision: 2 }), (e: unknown) => {
+      assert.ok(e instanceof InputError);
+      assert.match(e.message, /Deployment shop\/named has no revision 2; revisions with a ReplicaSet: 6, 5, 4 \(current: 6\)/);
+      assert.match(e.message, /fix: pass one of 5, 4/);
+      return true;
+    });
+  });
+
+  test('the template already matches the target revision: nothing changed', async () => {
+    // After the first test, web runs revision 2's template (the controller would renumber it; here it is still "3").
+    const r = await rollbackDeployment(kube, NS, 'web', { toRevision: 2 });
+    assert.equal(r.outcome, 'already-at-revision');
+  });
+
+  test('paused Deployment and missing Deployment are input errors with a fix', async () => {
+    await seed(kube, store, 'paused', [1, 2], 2, { paused: true });
+    await assert.rejects(rollbackDeployment(kube, NS, 'paused'), /is paused[\s\S]*kubectl rollout resume deployment\/paused -n shop/);
+    await assert.rejects(rollbackDeployment(kube, NS, 'ghost'), (e: unknown) => e instanceof InputError && /does not exist/.test(e.message));
+  });
+
+  test('dry-run computes without patching; rollbackAndWait hands the workload to the wait, only after a patch', async () => {
+    const d = await seed(kube, store, 'waited', [1, 2], 2);
+    const dry = await rollbackDeployment(kube, NS, 'waited', { dryRun: true });
+    assert.equal(dry.outcome, 'dry-run');
+    assert.equal(store.get('Deployment', NS, 'waited')!.metadata.resourceVersion, d.metadata.resourceVersion);
+    const waited: RollbackWaitTarget[] = [];
+    const r = await rollbackAndWait(kube, NS, 'waited', {}, async (t) => {
+      waited.push(t);
+      // The wait sees the patched Deployment.
+      assert.equal(((store.get('Deployment', NS, 'waited')!.spec!.template as any).spec.containers[0].image), 'app:v1');
+    });
+    assert.equal(r.outcome, 'rolled-back');
+    assert.equal(waited.length, 1);
+    assert.deepEqual({ ...waited[0]!, oldPodIps: [...waited[0]!.oldPodIps].sort() }, { namespace: NS, name: 'waited', selector: 'app=web,tier=front', fromRevision: 2, toRevision: 1, oldPodIps: ['127.0.31.21', '127.0.31.22'] });
+    await seed(kube, store, 'single', [1], 1);
+    const none = await rollbackAndWait(kube, NS, 'single', {}, async () => assert.fail('no wait without a patch'));
+    assert.equal(none.outcome, 'nothing-to-roll-back');
+  });
+});
+
+describe('planRollback (pure)', () => {
+  const d: KubeObject = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', namespace: 'n', uid: 'u1', annotations: { 'deployment.kubernetes.io/revision': '7' } }, spec: {} };
+  const rs = (name: string, rev: string | undefined, uid = 'u1'): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    metadata: { name, namespace: 'n', uid: `rs-${name}`, ...(rev ? { annotations: { 'deployment.kubernetes.io/revision': rev } } : {}), ownerReferences: [{ uid }] },
+    spec: {},
+  });
+
+  test('previous = the newest revision below the current one, skipping gaps, foreign and unannotated ReplicaSets', () => {
+    const p = planRollback(d, [rs('a', '7'), rs('b', '3'), rs('c', '5'), rs('x', '6', 'other'), rs('y', undefined), rs('z', 'abc')]);
+    assert.equal(p.toRevision, 5);
+    assert.equal(p.replicaSet?.metadata.name, 'c');
+    assert.deepEqual(p.revisions, [7, 5, 3]);
+  });
+
+  test('a Deployment whose revision is above all ReplicaSets (cleaned up) goes to the newest one that exists', () => {
+    assert.equal(planRollback({ ...d, metadata: { ...d.metadata, annotations: { 'deployment.kubernetes.io/revision': '9' } } }, [rs('a', '7'), rs('b', '3')]).toRevision, 7);
+  });
+
+  test('no ReplicaSets at all: nothing to roll back to', () => {
+    const p = planRollback(d, []);
+    assert.equal(p.replicaSet, undefined);
+    assert.match(p.nothing ?? '', /no revision/);
+  });
+
+  test('selector strings for matchLabels and matchExpressions', () => {
+    assert.equal(
+      selectorOf({ ...d, spec: { selector: { matchLabels: { app: 'a' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['x', 'y'] }, { key: 'canary', operator: 'DoesNotExist' }] } } }),
+      'app=a,tier in (x,y),!canary',
+    );
+  });
+});
