@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,37 +17,11 @@ interface ActionRun {
   summary: string;
 }
 
-/** Runs the bundled Action entry as the runner would: INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. */
+/**
+ * Runs the bundled Action entry as the runner would: INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files.
+ * Asynchronous, so that a lab running in this process keeps serving.
+ */
 async function runAction(inputs: Record<string, string>, extraEnv: Record<string, string> = {}): Promise<ActionRun> {
-  const dir = await mkdtemp(join(tmpdir(), 'alb-action-'));
-  try {
-    const outputFile = join(dir, 'output');
-    const summaryFile = join(dir, 'summary');
-    await writeFile(outputFile, '');
-    await writeFile(summaryFile, '');
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      GITHUB_ACTIONS: 'true',
-      GITHUB_WORKSPACE: root,
-      GITHUB_OUTPUT: outputFile,
-      GITHUB_STEP_SUMMARY: summaryFile,
-      ...extraEnv,
-    };
-    for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
-    const r = spawnSync(process.execPath, ['dist/index.js'], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
-    const outputs: Record<string, string> = {};
-    const raw = await readFile(outputFile, 'utf8');
-    // GitHub's heredoc format: name<<DELIMITER\nvalue\nDELIMITER
-    const re = /^([^<\n]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
-    for (const m of raw.matchAll(re)) outputs[m[1] as string] = m[3] as string;
-    return { code: r.status ?? -1, stdout: r.stdout, outputs, summary: await readFile(summaryFile, 'utf8') };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** Same as runAction, without blocking the event loop (the lab runs in this process). */
-async function runAsync(inputs: Record<string, string>, extraEnv: Record<string, string> = {}): Promise<ActionRun> {
   const dir = await mkdtemp(join(tmpdir(), 'alb-action-'));
   try {
     const outputFile = join(dir, 'output');
@@ -111,7 +85,7 @@ describe('GitHub Action (dist/index.js)', () => {
       const kubeconfig = join(dir, 'kubeconfig');
       await writeKubeconfig(kubeconfig, lab.apiServerUrl);
       // The Action runs in its own process, like on a runner: only the environment connects it to the lab.
-      const r = await runAsync({ manifests: 'examples/2048/safe', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale) }, lab.awsEnv());
+      const r = await runAction({ manifests: 'examples/2048/safe', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale) }, lab.awsEnv());
       assert.equal(r.code, 0, r.stdout);
       assert.equal(r.outputs.result, 'succeeded');
       assert.equal(r.outputs.revision, '1');
