@@ -19,8 +19,6 @@ import type { AwsConnection } from './elbv2.js';
  */
 
 export interface CloudWatchConnection extends AwsConnection {
-  /** Static credentials (tests, the lab); otherwise the SDK's default chain (env, IRSA web identity, …). */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** The SDK's own attempts per call before our backoff takes over (default 2). */
   sdkMaxAttempts?: number;
 }

@@ -27,23 +27,33 @@ export interface AwsConnection {
   region?: string;
   /** Explicit endpoint (tests); otherwise the SDK reads AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2 / AWS_ENDPOINT_URL. */
   endpoint?: string;
+  /** Static credentials (the lab); otherwise the SDK's default chain (env, IRSA web identity, OIDC on GitHub…). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Retries after the SDK's own attempts (p-retry), for throttling storms. */
   retries?: number;
   minRetryDelayMs?: number;
   maxRetryDelayMs?: number;
 }
 
+/** The caller's identity is missing, wrong or not allowed: retrying cannot help (exit 3, with the fix). */
+const CREDENTIALS = new Set(['AccessDenied', 'AccessDeniedException', 'UnrecognizedClientException', 'InvalidClientTokenId', 'ExpiredToken', 'ExpiredTokenException', 'SignatureDoesNotMatch', 'InvalidSignatureException']);
+
 const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'SlowDown']);
 
 export class Elbv2Reader {
+  /** Attempts sent, by action (an SDK-internal retry is not counted separately). */
   readonly calls: Record<string, number> = {};
+  /** Attempts answered with a throttling error (then retried with backoff). */
   readonly throttled = { count: 0 };
+  /** Attempts that failed transiently (throttling or 5xx) and were retried, by action. */
+  readonly retried: Record<string, number> = {};
   private readonly client: ElasticLoadBalancingV2Client;
 
   constructor(private readonly conn: AwsConnection) {
     this.client = new ElasticLoadBalancingV2Client({
       ...(conn.region ? { region: conn.region } : {}),
       ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
+      ...(conn.credentials ? { credentials: conn.credentials } : {}),
       maxAttempts: 2,
       requestHandler: { requestTimeout: 10_000, connectionTimeout: 3_000 },
     });
@@ -53,7 +63,7 @@ export class Elbv2Reader {
     this.client.destroy();
   }
 
-  private async call<T>(action: string, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(action: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     return pRetry(
       async () => {
         this.calls[action] = (this.calls[action] ?? 0) + 1;
@@ -63,9 +73,10 @@ export class Elbv2Reader {
           const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; message?: string };
           if (e.name && THROTTLING.has(e.name)) {
             this.throttled.count++;
+            this.retried[action] = (this.retried[action] ?? 0) + 1;
             throw err; // retried
           }
-          if (e.name === 'CredentialsProviderError' || e.name === 'TimeoutError' || isNetwork(err)) {
+          if (e.name === 'CredentialsProviderError' || e.name === 'TimeoutError' || (e.name !== undefined && CREDENTIALS.has(e.name)) || isNetwork(err)) {
             throw new AbortError(
               new UnreachableError(
                 `cannot reach ELBv2 (${action}): ${e.message ?? e.name}. Check AWS credentials and region (aws-actions/configure-aws-credentials on GitHub; AWS_REGION), or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2 for the lab.`,
@@ -73,7 +84,10 @@ export class Elbv2Reader {
               ),
             );
           }
-          if ((e.$metadata?.httpStatusCode ?? 0) >= 500) throw err; // transient, retried
+          if ((e.$metadata?.httpStatusCode ?? 0) >= 500) {
+            this.retried[action] = (this.retried[action] ?? 0) + 1;
+            throw err; // transient, retried
+          }
           throw new AbortError(err as Error);
         }
       },
@@ -82,12 +96,19 @@ export class Elbv2Reader {
         minTimeout: this.conn.minRetryDelayMs ?? 500,
         maxTimeout: this.conn.maxRetryDelayMs ?? 8_000,
         randomize: true,
+        // A caller's deadline ends the backoff too: a wait must never outlive its timeout sleeping between retries.
+        ...(signal ? { signal } : {}),
       },
     );
   }
 
-  async targetHealth(targetGroupArn: string): Promise<TargetHealth[]> {
-    const out = await this.call('DescribeTargetHealth', () => this.client.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn })));
+  /** `signal` aborts the request and any backoff between retries (the promise then rejects). */
+  async targetHealth(targetGroupArn: string, signal?: AbortSignal): Promise<TargetHealth[]> {
+    const out = await this.call(
+      'DescribeTargetHealth',
+      () => this.client.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }), signal ? { abortSignal: signal } : {}),
+      signal,
+    );
     return (out.TargetHealthDescriptions ?? []).map((d) => ({
       id: d.Target?.Id ?? '',
       port: d.Target?.Port ?? 0,
@@ -97,9 +118,11 @@ export class Elbv2Reader {
     }));
   }
 
-  async attributes(targetGroupArn: string): Promise<Record<string, string>> {
-    const out = await this.call('DescribeTargetGroupAttributes', () =>
-      this.client.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: targetGroupArn })),
+  async attributes(targetGroupArn: string, signal?: AbortSignal): Promise<Record<string, string>> {
+    const out = await this.call(
+      'DescribeTargetGroupAttributes',
+      () => this.client.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: targetGroupArn }), signal ? { abortSignal: signal } : {}),
+      signal,
     );
     const attrs: Record<string, string> = {};
     for (const a of out.Attributes ?? []) if (a.Key) attrs[a.Key] = a.Value ?? '';

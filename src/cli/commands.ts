@@ -7,7 +7,10 @@ import { parseDeployOptions, parseOptions, type Options } from '../options.js';
 import { preflight } from '../plan/index.js';
 import { renderPlanJson, renderPlanText } from '../report/plan.js';
 import { renderManifestsYaml } from '../tune/index.js';
-import { list, MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs, str } from './args.js';
+import { list, MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs, str, type FlagValues } from './args.js';
+import { CONNECTION_FLAGS, CONNECTION_HELP, connect } from './connect.js';
+import { GUARD_FLAGS, parseDuration, parseGuardOptions, type RawGuardOptions } from '../guard/index.js';
+import { renderAnalyzeText, runAnalyze } from '../guard/analyze.js';
 import { KubeClient, loadKubeConfig } from '../kube/client.js';
 import { Elbv2Reader } from '../aws/elbv2.js';
 import { runDeploy } from '../rollout/deploy.js';
@@ -153,7 +156,7 @@ const deploy: Command = {
       );
       if (run.reportPath) await writeFile(resolve(io.cwd, run.reportPath), renderDeployJson(result));
       io.stdout(renderDeploySummaryText(result));
-      return result.result === 'succeeded' ? ExitCode.ok : ExitCode.failed;
+      return result.exitCode;
     } finally {
       elbv2.destroy();
     }
@@ -233,4 +236,76 @@ const lab: Command = {
   },
 };
 
-export const commands: Command[] = [plan, lint, deploy, lab];
+/** Guard flags: all strings, the list-valued ones repeatable. */
+const GUARD_FLAG_OPTIONS = Object.fromEntries(
+  GUARD_FLAGS.map((f) => [f, f === 'probe-url' || f === 'probe-header' ? { type: 'string', multiple: true } : { type: 'string' }]),
+) as Record<(typeof GUARD_FLAGS)[number], { type: 'string'; multiple?: boolean }>;
+
+function guardRaw(values: FlagValues): RawGuardOptions {
+  const raw: RawGuardOptions = {};
+  for (const f of GUARD_FLAGS) if (values[f] !== undefined) raw[f] = values[f] as string | string[];
+  return raw;
+}
+
+const GUARD_HELP = `  --probe-url URL            probe this URL (repeatable; default: http://<ALB hostname>/)
+  --probe-rate N             probe requests per second (10)
+  --max-error-rate 5%        a probe window fails above this error rate…
+  --max-errors N             …and with more than N errors (1)
+  --min-requests N           fewer requests in a window = inconclusive (5)
+  --consecutive-failures N   failing probe windows in a row that decide (2)
+  --cloudwatch on|off|report, --cloudwatch-period 60, --cloudwatch-settle 2m
+  --target-health on|off|report, --target-health-interval 5s
+  (all guard flags: ${GUARD_FLAGS.join(', ')})`;
+
+const ANALYZE_FLAGS = {
+  ...CONNECTION_FLAGS,
+  ...GUARD_FLAG_OPTIONS,
+  namespace: { type: 'string', short: 'n' },
+  ingress: { type: 'string' },
+  service: { type: 'string' },
+  rollout: { type: 'string' },
+  window: { type: 'string' },
+  format: { type: 'string', short: 'o' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const analyze: Command = {
+  name: 'analyze',
+  summary: 'check target health, the probe and CloudWatch over a window (Argo Rollouts analysis Jobs): exit 0 pass, 1 fail',
+  async run(argv, io) {
+    const values = parseVerbArgs('analyze', argv, ANALYZE_FLAGS);
+    if (values.help) {
+      io.stdout(
+        `Usage: alb-rollout analyze -n NAMESPACE (--ingress NAME | --service NAME | --rollout NAME) [--window 1m] [flags]\n\n` +
+          `Passes (exit 0) when every ready endpoint is a healthy target, nothing registered is unhealthy, and the probe and\n` +
+          `CloudWatch stay under the thresholds for the window; fails (exit 1) otherwise; 2 = bad input, 3 = unreachable.\n\n` +
+          `  -n, --namespace NS\n  --ingress NAME | --service NAME | --rollout NAME\n  --window DURATION          how long to watch (default 1m)\n  -o, --format text|json\n${CONNECTION_HELP}\n${GUARD_HELP}\n`,
+      );
+      return ExitCode.ok;
+    }
+    const namespace = str(values, 'namespace') ?? 'default';
+    const targets = ['ingress', 'service', 'rollout'].filter((k) => str(values, k) !== undefined);
+    if (targets.length !== 1) throw InputError.single('analyze needs exactly one of --ingress, --service, --rollout', 'e.g. alb-rollout analyze -n shop --ingress web --window 2m');
+    const format = str(values, 'format') ?? 'text';
+    if (format !== 'text' && format !== 'json') throw InputError.single(`--format ${format} is not text or json`, 'use --format text or --format json');
+    const windowMs = parseDuration(str(values, 'window') ?? '1m');
+    if (windowMs === undefined || windowMs <= 0 || windowMs > 6 * 3600_000) throw InputError.single(`--window ${str(values, 'window')} is not a duration`, 'use e.g. --window 90s, 2m or 1h');
+    const guard = parseGuardOptions(guardRaw(values));
+    const conn = await connect(values, io);
+    try {
+      const ingress = str(values, 'ingress');
+      const service = str(values, 'service');
+      const rollout = str(values, 'rollout');
+      const result = await runAnalyze(
+        { target: { namespace, ...(ingress ? { ingress } : {}), ...(service ? { service } : {}), ...(rollout ? { rollout } : {}) }, windowMs, guard },
+        { kube: conn.kube, elbv2: conn.elbv2, cloudwatch: conn.cloudwatch, clock: conn.clock, log: streamLogger(io.stderr), ...(conn.probeUrlFor ? { probeUrlFor: conn.probeUrlFor } : {}) },
+      );
+      io.stdout(format === 'json' ? `${JSON.stringify(result)}\n` : renderAnalyzeText(result));
+      return result.verdict === 'pass' ? ExitCode.ok : ExitCode.failed;
+    } finally {
+      conn.close();
+    }
+  },
+};
+
+export const commands: Command[] = [plan, lint, deploy, analyze, lab];

@@ -37,7 +37,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } catch (err) {
     const code = exitCodeOf(err);
     if (err instanceof InputError) {
-      io.stderr(`error: invalid input, nothing was applied:\n${indent(err.message)}\n`);
+      io.stderr(`error: invalid input, nothing was applied or changed:\n${indent(err.message)}\n`);
     } else if (err instanceof UnreachableError) {
       io.stderr(`error: ${err.message}\n`);
     } else {
@@ -64,7 +64,22 @@ function isMain(): boolean {
   }
 }
 
+/**
+ * The AWS SDK warns on every run under Node 20 that releases after January 2027 need Node 22. The locked SDK works;
+ * the warning would bury the output people read at 3 a.m., so the CLI edge drops that one warning type.
+ */
+function dropSdkNodeVersionWarning(): void {
+  const emit = process.emitWarning.bind(process);
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    const name = warning instanceof Error ? warning.name : type;
+    if (name === 'NodeVersionSupportWarning' || String(warning).includes('NodeVersionSupportWarning')) return;
+    (emit as (...a: unknown[]) => void)(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 if (isMain()) {
+  dropSdkNodeVersionWarning();
   const io: CliIo = {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),

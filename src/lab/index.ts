@@ -109,6 +109,8 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       kubeconfig: kubeconfigPath,
       aws: { region, elbv2: aws.elbv2Url, cloudwatch: aws.cloudwatchUrl },
       timeScale: timings.timeScale,
+      /** With timeScale: what `deploy/analyze --time-origin` need to read the lab's CloudWatch clock. */
+      timeOrigin: alb.epoch.originMs,
       albs: albs(),
       pid: process.pid,
     };

@@ -1,0 +1,222 @@
+import type { AwsClock } from '../aws/clock.js';
+import type { CloudWatchReader } from '../aws/cloudwatch.js';
+import type { Elbv2Reader, TargetHealth } from '../aws/elbv2.js';
+import { InputError } from '../errors.js';
+import type { KubeClient } from '../kube/client.js';
+import type { JsonObject, KubeObject } from '../manifests/types.js';
+import type { Logger } from '../report/log.js';
+import { createGuard, describeDecision, realTimers, type Decision, type GuardOptions, type Measurement } from './index.js';
+
+/**
+ * `alb-rollout analyze`: is the app behind an Ingress (or a Service, or an Argo Rollout's Services) healthy in
+ * its target groups, and quiet in the probe and CloudWatch over a window? The exit code is the whole contract for
+ * an Argo Rollouts Job metric: 0 pass, 1 fail (2 bad input, 3 unreachable).
+ */
+
+export interface AnalyzeTarget {
+  namespace: string;
+  ingress?: string;
+  service?: string;
+  rollout?: string;
+}
+
+export interface AnalyzeOptions {
+  target: AnalyzeTarget;
+  windowMs: number;
+  guard: GuardOptions;
+}
+
+export interface AnalyzeDeps {
+  kube: KubeClient;
+  elbv2: Elbv2Reader;
+  cloudwatch?: CloudWatchReader;
+  clock: AwsClock;
+  log: Logger;
+  /** Maps an ALB hostname to the URL the probe should use (the lab's loopback data plane); default http://host/. */
+  probeUrlFor?: (hostname: string) => Promise<string | undefined>;
+}
+
+export interface TargetGroupCheck {
+  binding: string;
+  service: string;
+  targetGroupArn: string;
+  targets: TargetHealth[];
+  readyEndpoints: string[];
+  problems: string[];
+}
+
+export interface AnalyzeResult {
+  verdict: 'pass' | 'fail';
+  reasons: string[];
+  targetGroups: TargetGroupCheck[];
+  decision: Decision;
+  measurements: Measurement[];
+  skippedSignals: string[];
+  hostnames: string[];
+}
+
+export async function runAnalyze(options: AnalyzeOptions, deps: AnalyzeDeps): Promise<AnalyzeResult> {
+  const { namespace } = options.target;
+  const { services, hostnames } = await resolveServices(options.target, deps.kube);
+  const bindings = (await deps.kube.list('elbv2.k8s.aws/v1beta1', 'TargetGroupBinding', namespace)).items.filter((b) =>
+    services.includes(String(((b.spec as JsonObject | undefined)?.serviceRef as JsonObject | undefined)?.name ?? '')),
+  );
+  if (bindings.length === 0) {
+    throw InputError.single(
+      `no TargetGroupBinding in namespace ${namespace} refers to ${services.map((s) => `Service ${s}`).join(', ')}`,
+      'check that the AWS Load Balancer Controller reconciled the Ingress (kubectl describe ingress; kubectl get targetgroupbindings -n ' + namespace + ')',
+    );
+  }
+  const arns = bindings.map((b) => String((b.spec as JsonObject).targetGroupARN ?? '')).filter((a) => a !== '');
+  const before = await checkTargetGroups(bindings, deps);
+  const readyIps = new Set(before.flatMap((c) => c.readyEndpoints));
+  const lbArn = (await deps.elbv2.targetGroup(arns[0] as string))?.loadBalancerArns[0];
+
+  const guardOptions: GuardOptions = { ...options.guard, probe: { ...options.guard.probe } };
+  if (guardOptions.probe.urls.length === 0 && deps.probeUrlFor) {
+    const urls = (await Promise.all(hostnames.map((h) => deps.probeUrlFor?.(h)))).filter((u): u is string => typeof u === 'string');
+    guardOptions.probe.urls = urls;
+  }
+  const measurements: Measurement[] = [];
+  const { guard, skipped } = createGuard(
+    guardOptions,
+    { hostnames, ...(lbArn ? { loadBalancerArn: lbArn } : {}), targetGroupArns: arns, newTargets: () => readyIps },
+    {
+      now: Date.now,
+      timers: realTimers,
+      onFailure: () => undefined,
+      stopOnFailure: true,
+      onMeasurement: (m) => {
+        measurements.push(m);
+        if (m.verdict === 'failure' || m.verdict === 'error') deps.log.info(`${m.signal}: ${m.verdict} — ${m.evidence}`);
+      },
+      elbv2: deps.elbv2,
+      ...(deps.cloudwatch ? { cloudwatch: deps.cloudwatch } : {}),
+      // CloudWatch looks back over the window (its data for the past is already there) and on until the end.
+      cloudwatchSince: deps.clock.now() - options.windowMs * deps.clock.scale,
+      cloudwatchToWallClock: (ms) => deps.clock.toWall(ms),
+    },
+  );
+  for (const s of skipped) deps.log.info(`signal skipped: ${s}`);
+  deps.log.info(`analyzing ${describeTarget(options.target)} for ${Math.round(options.windowMs / 1000)}s: ${arns.length} target group(s), ${readyIps.size} ready endpoint(s)`);
+  guard.start();
+  const decided = await Promise.race([guard.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), options.windowMs))]);
+  const decision = decided ?? (await guard.stop());
+  if (decided) await guard.stop();
+  const after = await checkTargetGroups(bindings, deps);
+  const reasons: string[] = [];
+  for (const c of after) reasons.push(...c.problems.map((p) => `${c.binding}: ${p}`));
+  if (decision.verdict === 'fail') reasons.push(describeDecision(decision));
+  return {
+    verdict: reasons.length > 0 ? 'fail' : 'pass',
+    reasons,
+    targetGroups: after,
+    decision,
+    measurements,
+    skippedSignals: skipped,
+    hostnames,
+  };
+}
+
+function describeTarget(t: AnalyzeTarget): string {
+  if (t.ingress) return `Ingress ${t.namespace}/${t.ingress}`;
+  if (t.rollout) return `Rollout ${t.namespace}/${t.rollout}`;
+  return `Service ${t.namespace}/${t.service ?? ''}`;
+}
+
+/** The Services behind the target: an Ingress's backends, the Service itself, or the Services selecting a Rollout's pods. */
+async function resolveServices(t: AnalyzeTarget, kube: KubeClient): Promise<{ services: string[]; hostnames: string[] }> {
+  if (t.ingress) {
+    const ing = await kube.get('networking.k8s.io/v1', 'Ingress', t.namespace, t.ingress);
+    if (!ing) throw InputError.single(`Ingress ${t.namespace}/${t.ingress} does not exist`, `check the name: kubectl get ingress -n ${t.namespace}`);
+    const spec = (ing.spec ?? {}) as JsonObject;
+    const names = new Set<string>();
+    const add = (backend: unknown): void => {
+      const name = ((backend as JsonObject | undefined)?.service as JsonObject | undefined)?.name;
+      if (typeof name === 'string') names.add(name);
+    };
+    add(spec.defaultBackend);
+    for (const rule of (spec.rules ?? []) as JsonObject[]) for (const p of (((rule.http as JsonObject | undefined)?.paths ?? []) as JsonObject[])) add(p.backend);
+    const hostnames = ((((ing.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress ?? []) as JsonObject[])
+      .map((i) => i.hostname)
+      .filter((h): h is string => typeof h === 'string');
+    return { services: [...names], hostnames };
+  }
+  if (t.service) return { services: [t.service], hostnames: [] };
+  if (t.rollout) {
+    const ro = await kube.get('argoproj.io/v1alpha1', 'Rollout', t.namespace, t.rollout);
+    if (!ro) throw InputError.single(`Rollout ${t.namespace}/${t.rollout} does not exist`, `check the name: kubectl get rollouts -n ${t.namespace}`);
+    const strategy = ((ro.spec as JsonObject | undefined)?.strategy ?? {}) as JsonObject;
+    const named = [
+      (strategy.canary as JsonObject | undefined)?.stableService,
+      (strategy.canary as JsonObject | undefined)?.canaryService,
+      (strategy.blueGreen as JsonObject | undefined)?.activeService,
+    ].filter((s): s is string => typeof s === 'string');
+    if (named.length > 0) return { services: named, hostnames: [] };
+    const labels = ((((ro.spec as JsonObject | undefined)?.template as JsonObject | undefined)?.metadata as JsonObject | undefined)?.labels ?? {}) as Record<string, string>;
+    const services = (await kube.list('v1', 'Service', t.namespace)).items.filter((s) => selects(s, labels)).map((s) => s.metadata.name);
+    return { services, hostnames: [] };
+  }
+  throw InputError.single('analyze needs --ingress, --service or --rollout', 'name what to analyze, e.g. --ingress web -n shop');
+}
+
+function selects(svc: KubeObject, labels: Record<string, string>): boolean {
+  const selector = ((svc.spec as JsonObject | undefined)?.selector ?? {}) as Record<string, string>;
+  const entries = Object.entries(selector);
+  return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
+}
+
+/** Every ready endpoint registered and healthy; nothing registered that is unhealthy. */
+async function checkTargetGroups(bindings: KubeObject[], deps: AnalyzeDeps): Promise<TargetGroupCheck[]> {
+  const out: TargetGroupCheck[] = [];
+  for (const b of bindings) {
+    const spec = (b.spec ?? {}) as JsonObject;
+    const service = String((spec.serviceRef as JsonObject | undefined)?.name ?? '');
+    const arn = String(spec.targetGroupARN ?? '');
+    const slices = await deps.kube.list('discovery.k8s.io/v1', 'EndpointSlice', b.metadata.namespace ?? '', { labelSelector: `kubernetes.io/service-name=${service}` });
+    const ready = new Set<string>();
+    for (const s of slices.items) {
+      for (const e of (s.endpoints ?? []) as JsonObject[]) {
+        const c = (e.conditions ?? {}) as JsonObject;
+        if (c.ready === false || c.terminating === true) continue;
+        for (const a of (e.addresses ?? []) as string[]) ready.add(a);
+      }
+    }
+    const targets = await deps.elbv2.targetHealth(arn);
+    const problems: string[] = [];
+    for (const ip of ready) {
+      const t = targets.find((x) => x.id === ip);
+      if (!t) problems.push(`ready endpoint ${ip} is not registered in the target group`);
+      else if (t.state !== 'healthy') problems.push(`ready endpoint ${t.id}:${t.port} is ${t.state}${t.reason ? ` (${t.reason}: ${t.description ?? ''})` : ''}`);
+    }
+    for (const t of targets) {
+      if (t.state === 'unhealthy' && !ready.has(t.id)) problems.push(`target ${t.id}:${t.port} is unhealthy (${t.reason ?? ''}) and is no ready endpoint`);
+    }
+    if (ready.size === 0) problems.push(`Service ${service} has no ready endpoint`);
+    out.push({ binding: b.metadata.name, service, targetGroupArn: arn, targets, readyEndpoints: [...ready], problems });
+  }
+  return out;
+}
+
+export function renderAnalyzeText(r: AnalyzeResult): string {
+  const out: string[] = [];
+  out.push(`verdict: ${r.verdict.toUpperCase()}`);
+  for (const c of r.targetGroups) {
+    const states = c.targets.reduce<Record<string, number>>((acc, t) => ({ ...acc, [t.state]: (acc[t.state] ?? 0) + 1 }), {});
+    out.push(`  ${c.binding} (Service ${c.service}): ${c.readyEndpoints.length} ready endpoint(s); targets ${Object.entries(states).map(([s, n]) => `${n} ${s}`).join(', ') || 'none'}`);
+  }
+  const bySignal = new Map<string, Measurement[]>();
+  for (const m of r.measurements) bySignal.set(m.signal, [...(bySignal.get(m.signal) ?? []), m]);
+  for (const [signal, ms] of bySignal) {
+    const requests = ms.reduce((a, m) => a + (m.requests ?? 0), 0);
+    const errors = ms.reduce((a, m) => a + (m.errors ?? 0), 0);
+    out.push(`  ${signal}: ${ms.length} window(s), ${requests} request(s), ${errors} error(s), ${ms.filter((m) => m.verdict === 'failure').length} failing window(s)`);
+  }
+  for (const s of r.skippedSignals) out.push(`  skipped ${s}`);
+  out.push(`  ${describeDecision(r.decision)}`);
+  if (r.reasons.length > 0) {
+    out.push('why it fails:');
+    for (const reason of r.reasons) out.push(`  - ${reason}`);
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { awsClock } from '../../src/aws/clock.js';
+import { CloudWatchReader } from '../../src/aws/cloudwatch.js';
+import { Elbv2Reader } from '../../src/aws/elbv2.js';
+import { runAnalyze } from '../../src/guard/analyze.js';
+import { parseGuardOptions } from '../../src/guard/index.js';
+import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
+import { writeKubeconfig } from '../../src/lab/apiserver/index.js';
+import { startLab, type Lab } from '../../src/lab/index.js';
+import { parseOptions } from '../../src/options.js';
+import { preflight } from '../../src/plan/index.js';
+import { silentLogger } from '../../src/report/log.js';
+import { runDeploy } from '../../src/rollout/deploy.js';
+import { root, variant } from './helpers.js';
+
+describe('analyze against the lab', () => {
+  let lab: Lab;
+  let dir: string;
+  let kube: KubeClient;
+  let elbv2: Elbv2Reader;
+  let cloudwatch: CloudWatchReader;
+
+  before(async () => {
+    process.env.AWS_ACCESS_KEY_ID ??= 'lab';
+    process.env.AWS_SECRET_ACCESS_KEY ??= 'lab';
+    lab = await startLab();
+    dir = await mkdtemp(join(tmpdir(), 'alb-analyze-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeKubeconfig(kubeconfig, lab.apiServerUrl);
+    kube = new KubeClient(loadKubeConfig({ kubeconfigPath: kubeconfig }, {}));
+    elbv2 = new Elbv2Reader({ region: lab.region, endpoint: lab.aws.elbv2Url, minRetryDelayMs: 20, maxRetryDelayMs: 200 });
+    cloudwatch = new CloudWatchReader(
+      { region: lab.region, endpoint: lab.aws.cloudwatchUrl, credentials: { accessKeyId: 'lab', secretAccessKey: 'lab' } },
+      { now: () => lab.alb.simulatedNow() },
+    );
+  });
+  after(async () => {
+    elbv2.destroy();
+    cloudwatch.destroy();
+    await lab.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function deploy(manifests: string): Promise<void> {
+    const pre = await preflight(parseOptions({ manifests: [manifests], baseDir: root, tune: 'auto' }, { tune: 'auto' }, []), {});
+    const r = await runDeploy(
+      pre,
+      { dryRun: false, forceConflicts: true, readinessGates: 'inject', timeouts: { routingSeconds: 60, rolloutSeconds: 120 }, timeScale: lab.clock.timings.timeScale },
+      { kube, elbv2, log: silentLogger, now: Date.now },
+    );
+    assert.equal(r.result, 'succeeded', r.error);
+  }
+
+  function analyze(windowMs: number) {
+    const clock = awsClock(lab.clock.timings.timeScale, lab.alb.epoch.originMs);
+    return runAnalyze(
+      {
+        target: { namespace: 'game-2048', ingress: 'ingress-2048' },
+        windowMs,
+        guard: parseGuardOptions({ 'probe-rate': '20', 'cloudwatch-settle': '0', 'cloudwatch-period': '60', 'target-health-interval': '500ms' }),
+      },
+      { kube, elbv2, cloudwatch, clock, log: silentLogger, probeUrlFor: async (h) => lab.albs().find((a) => a.hostname === h)?.url },
+    );
+  }
+
+  it('passes on a healthy app', async () => {
+    await deploy(join(root, 'examples/2048/safe'));
+    const r = await analyze(3000);
+    assert.equal(r.verdict, 'pass', r.reasons.join('\n'));
+    assert.equal(r.targetGroups.length, 1);
+    assert.equal(r.targetGroups[0]?.readyEndpoints.length, 5);
+    assert.ok(r.measurements.some((m) => m.signal === 'probe' && (m.requests ?? 0) > 0), 'the probe measured');
+  });
+
+  it('fails when the app answers 5xx', async () => {
+    const broken = await variant('2048/safe', dir, 'broken', (f, t) =>
+      f.includes('deployment') ? t.replace(/(\s+)ports:/, '$1env: [{name: LAB_BEHAVIOR, value: error-500}]$1ports:').replace(/path: \/$/m, 'path: /healthz') : t.replace('healthcheck-path: /', 'healthcheck-path: /healthz'),
+    );
+    await deploy(broken);
+    const r = await analyze(4000);
+    assert.equal(r.verdict, 'fail');
+    assert.match(r.reasons.join('\n'), /probe|5xx|error/i);
+  });
+});
