@@ -105,10 +105,11 @@ describe('endpointslice controller', () => {
     await waitFor(() => (store.get('Endpoints', 'default', 'web')?.subsets ?? undefined) === undefined, { timeoutMs: 5000, what: 'Endpoints without the pod' });
     await waitFor(() => endpointOf(store, 'web', 'p1') === undefined && !store.get('Pod', 'default', 'p1'), { timeoutMs: 10000, what: 'endpoint gone' });
     unwatch();
-    // Not ready while starting, ready, terminating but still serving during preStop, then gone.
+    // Not ready while starting, ready, terminating but still serving during preStop, no longer serving once the
+    // process has exited (the pod object stays until its sandbox is torn down), then gone.
     const transitions = seen.filter((x) => x !== 'false/false/false');
     if (transitions[0] === 'absent') transitions.shift();
-    assert.deepEqual(transitions, ['true/true/false', 'false/true/true', 'absent']);
+    assert.deepEqual(transitions, ['true/true/false', 'false/true/true', 'false/false/true', 'absent']);
   });
 
   it('puts not-ready pods in notReadyAddresses, resolves numeric target ports, and cleans up with the Service', async () => {
