@@ -53,7 +53,12 @@ export function formatProblem(p: InputProblem): string {
   return `${where}${p.message}\n  fix: ${p.fix}`;
 }
 
+const EXIT_CODES: readonly number[] = Object.values(ExitCode);
+
+/** The exit code an error stands for: its own `exitCode` when it carries one of ours (InputError, UnreachableError, DeployError…), else 1. */
 export function exitCodeOf(err: unknown): ExitCode {
   if (err instanceof InputError || err instanceof UnreachableError) return err.exitCode;
+  const code = (err as { exitCode?: unknown } | null)?.exitCode;
+  if (typeof code === 'number' && code !== ExitCode.ok && EXIT_CODES.includes(code)) return code as ExitCode;
   return ExitCode.failed;
 }

@@ -29,7 +29,7 @@ export interface AwsConnection {
   endpoint?: string;
   /** Static credentials (the lab); otherwise the SDK's default chain (env, IRSA web identity, OIDC on GitHub…). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** Retries after the SDK's own attempts (p-retry), for throttling storms. */
+  /** Retries (p-retry, jittered exponential backoff) after the one SDK attempt, for throttling storms and 5xx (default 8). */
   retries?: number;
   minRetryDelayMs?: number;
   maxRetryDelayMs?: number;
@@ -54,7 +54,8 @@ export class Elbv2Reader {
       ...(conn.region ? { region: conn.region } : {}),
       ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
       ...(conn.credentials ? { credentials: conn.credentials } : {}),
-      maxAttempts: 2,
+      // One attempt per send: every retry is ours (p-retry below), so each throttled attempt is counted and backs off with jitter.
+      maxAttempts: 1,
       requestHandler: { requestTimeout: 10_000, connectionTimeout: 3_000 },
     });
   }
@@ -92,7 +93,7 @@ export class Elbv2Reader {
         }
       },
       {
-        retries: this.conn.retries ?? 6,
+        retries: this.conn.retries ?? 8,
         minTimeout: this.conn.minRetryDelayMs ?? 500,
         maxTimeout: this.conn.maxRetryDelayMs ?? 8_000,
         randomize: true,

@@ -20,13 +20,17 @@ export interface KubeConnection {
 }
 
 export class KubeApiError extends Error {
+  /** From a Retry-After header (429/503). */
+  readonly retryAfterSeconds: number | undefined;
   constructor(
     readonly code: number,
     readonly status: JsonObject | undefined,
     message: string,
+    extra: { retryAfterSeconds?: number } = {},
   ) {
     super(message);
     this.name = 'KubeApiError';
+    this.retryAfterSeconds = extra.retryAfterSeconds;
   }
   get reason(): string {
     return typeof this.status?.reason === 'string' ? this.status.reason : '';
@@ -47,8 +51,19 @@ export interface ListResult {
 
 export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: KubeObject } | { type: 'ERROR'; status: JsonObject };
 
+/** Where each loaded KubeConfig came from, for messages ("kubeconfig /path, context x"). */
+const kubeconfigSources = new WeakMap<KubeConfig, string>();
+
+function sourceOf(conn: KubeConnection, env: Record<string, string | undefined>): string {
+  if (conn.kubeconfigPath) return `kubeconfig ${conn.kubeconfigPath} (--kubeconfig)`;
+  if (env.KUBECONFIG) return `kubeconfig ${env.KUBECONFIG.split(':')[0] as string} (KUBECONFIG)`;
+  if (env.KUBERNETES_SERVICE_HOST) return 'the in-cluster service account';
+  return 'kubeconfig ~/.kube/config (default)';
+}
+
 export function loadKubeConfig(conn: KubeConnection, env: Record<string, string | undefined>): KubeConfig {
   const kc = new KubeConfig();
+  const source = sourceOf(conn, env);
   try {
     if (conn.kubeconfigPath) kc.loadFromFile(conn.kubeconfigPath);
     else if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG.split(':')[0] as string);
@@ -57,42 +72,75 @@ export function loadKubeConfig(conn: KubeConnection, env: Record<string, string 
     if (conn.context) kc.setCurrentContext(conn.context);
   } catch (err) {
     throw new UnreachableError(
-      `cannot load the kubeconfig${conn.kubeconfigPath ? ` ${conn.kubeconfigPath}` : ''}: ${(err as Error).message}. ` +
-        'Pass --kubeconfig PATH, set KUBECONFIG, or run `aws eks update-kubeconfig --name CLUSTER` first.',
+      `expected a readable kubeconfig, but cannot load ${source}: ${(err as Error).message}. ` +
+        'Fix: pass --kubeconfig PATH, set KUBECONFIG, or run `aws eks update-kubeconfig --name CLUSTER` first. Nothing was applied.',
       { cause: err },
     );
   }
   if (!kc.getCurrentCluster()) {
     throw new UnreachableError(
-      'the kubeconfig has no current cluster. Pass --kubeconfig PATH or --context NAME, or run `aws eks update-kubeconfig --name CLUSTER`.',
+      `${source} has no current cluster${kc.getCurrentContext() ? ` (context "${kc.getCurrentContext()}")` : ''}. ` +
+        'Fix: pass --kubeconfig PATH or --context NAME, or run `aws eks update-kubeconfig --name CLUSTER`. Nothing was applied.',
     );
   }
+  kubeconfigSources.set(kc, `${source}, context "${kc.getCurrentContext()}"`);
   return kc;
 }
 
+/** HTTP statuses worth another attempt: the request may succeed on a healthy replica a moment later. */
+const TRANSIENT_STATUS = new Set([429, 500, 502, 503, 504]);
+/** Network errors worth another attempt (a connection reset mid-request, an API server restarting). */
+const TRANSIENT_NETWORK = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'EAI_AGAIN']);
+
+export interface RetryPolicy {
+  /** Attempts for 429/5xx answers (each Kubernetes call is idempotent: GET, LIST, server-side apply, merge patch). */
+  attempts: number;
+  /** Attempts when the server cannot be reached at all (kept small: a wrong URL should fail fast). */
+  networkAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, networkAttempts: 3, baseDelayMs: 100, maxDelayMs: 3000 };
+
 export class KubeClient {
   readonly calls: Record<string, number> = {};
+  /** Requests that were sent again after a 429/5xx or a dropped connection, by verb. */
+  readonly retries: Record<string, number> = {};
   private readonly server: URL;
+  private readonly source: string;
   private readonly resources = new Map<string, Promise<ResourceInfo[]>>();
+  private readonly retry: RetryPolicy;
 
   constructor(
     readonly kc: KubeConfig,
-    private readonly options: { requestTimeoutMs?: number } = {},
+    private readonly options: { requestTimeoutMs?: number; retry?: Partial<RetryPolicy> } = {},
   ) {
     const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new UnreachableError('the kubeconfig has no current cluster');
+    if (!cluster) throw new UnreachableError('the kubeconfig has no current cluster. Fix: pass --kubeconfig PATH or --context NAME.');
     this.server = new URL(cluster.server);
+    this.source = kubeconfigSources.get(kc) ?? `context "${kc.getCurrentContext()}"`;
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
   }
 
   get serverUrl(): string {
     return this.server.toString();
   }
 
+  /** "kubeconfig /path (KUBECONFIG), context "x"" — for messages about reaching the cluster. */
+  get configSource(): string {
+    return this.source;
+  }
+
   private count(verb: string): void {
     this.calls[verb] = (this.calls[verb] ?? 0) + 1;
   }
 
-  /** One HTTP request with the kubeconfig's credentials; JSON in, JSON out; Status bodies become KubeApiError. */
+  /**
+   * One Kubernetes call with the kubeconfig's credentials; JSON in, JSON out; Status bodies become KubeApiError.
+   * 429/5xx answers and dropped connections are retried with jittered exponential backoff (every call this client
+   * makes is idempotent); a server that cannot be reached at all fails after a few quick attempts (UnreachableError).
+   */
   async request(
     verb: string,
     method: string,
@@ -100,6 +148,24 @@ export class KubeClient {
     body?: unknown,
     contentType = 'application/json',
   ): Promise<JsonObject> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.requestOnce(verb, method, path, body, contentType);
+      } catch (err) {
+        const network = err instanceof UnreachableError;
+        const transient = network ? TRANSIENT_NETWORK.has(String((err.cause as NodeJS.ErrnoException | undefined)?.code)) : err instanceof KubeApiError && TRANSIENT_STATUS.has(err.code);
+        const limit = network ? this.retry.networkAttempts : this.retry.attempts;
+        if (!transient || attempt >= limit) throw err;
+        this.retries[verb] = (this.retries[verb] ?? 0) + 1;
+        const retryAfter = err instanceof KubeApiError ? err.retryAfterSeconds : undefined;
+        const backoff = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
+        const delay = retryAfter !== undefined ? Math.min(this.retry.maxDelayMs, retryAfter * 1000) : backoff / 2 + Math.random() * (backoff / 2);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async requestOnce(verb: string, method: string, path: string, body: unknown, contentType: string): Promise<JsonObject> {
     this.count(verb);
     const url = new URL(path, this.server);
     const opts: RequestOptions = {
@@ -117,16 +183,8 @@ export class KubeClient {
         response.on('end', () => resolve({ res: response, text: Buffer.concat(chunks).toString('utf8') }));
         response.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${opts.timeout} ms`)));
-      req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          new UnreachableError(
-            `cannot reach the Kubernetes API server at ${this.server.origin} (${err.code ?? err.message}) on ${method} ${url.pathname}. ` +
-              'Check the kubeconfig (current context, server URL) and the network path to the cluster.',
-            { cause: err },
-          ),
-        ),
-      );
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${opts.timeout} ms`), { code: 'ETIMEDOUT' })));
+      req.on('error', (err: NodeJS.ErrnoException) => reject(this.unreachable(err, `${method} ${url.pathname}`)));
       if (payload !== undefined) req.write(payload);
       req.end();
     });
@@ -139,10 +197,22 @@ export class KubeClient {
     const code = res.statusCode ?? 0;
     if (code >= 200 && code < 300 && parsed) return parsed;
     const message = typeof parsed?.message === 'string' ? parsed.message : text.slice(0, 300) || `HTTP ${code}`;
+    const retryAfter = Number(res.headers['retry-after']);
+    const extra = Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterSeconds: retryAfter } : {};
     if (code === 401 || code === 403) {
-      throw new KubeApiError(code, parsed, `${method} ${url.pathname}: ${message} (the credentials in the kubeconfig are not allowed to do this; see the RBAC in the README)`);
+      throw new KubeApiError(code, parsed, `${method} ${url.pathname}: ${message} (the credentials of ${this.source} are not allowed to do this; see the RBAC in the README)`, extra);
     }
-    throw new KubeApiError(code, parsed, `${method} ${url.pathname}: ${message}`);
+    throw new KubeApiError(code, parsed, `${method} ${url.pathname}: ${message}`, extra);
+  }
+
+  /** The error for "no answer from the API server": names the server, where its address came from, and the fix. */
+  unreachable(err: NodeJS.ErrnoException, what: string): UnreachableError {
+    return new UnreachableError(
+      `cannot reach the Kubernetes API server ${this.server.origin} (from ${this.source}): ${err.code ?? err.message} on ${what}. ` +
+        'Fix: check that the cluster is up and that the kubeconfig points at it (kubectl config current-context; kubectl cluster-info), ' +
+        'or pass --kubeconfig/--context; on EKS: aws eks update-kubeconfig --name CLUSTER.',
+      { cause: err },
+    );
   }
 
   /** Resolves kind → plural and scope through discovery, cached per group version. */
@@ -264,7 +334,7 @@ export class KubeClient {
             if (err && !signal.aborted && !isAbort(err)) {
               const e = err as NodeJS.ErrnoException & { statusCode?: number };
               if (e.statusCode) reject(new KubeApiError(e.statusCode, undefined, `watch ${path}: HTTP ${e.statusCode}`));
-              else reject(new UnreachableError(`watch ${path} failed: ${e.code ?? e.message}`, { cause: err }));
+              else reject(this.unreachable(e, `watch ${path}`));
             } else resolve();
           },
         )

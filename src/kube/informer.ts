@@ -26,6 +26,10 @@ export class Informer {
   private synced = false;
   private syncWaiters: Array<() => void> = [];
   relists = 0;
+  /** Failed list/watch attempts so far (each one retried with backoff). */
+  failures = 0;
+  /** The last failure, until the next successful list or watch; for "why is this still pending" messages. */
+  lastError: Error | undefined;
 
   constructor(
     private readonly client: KubeClient,
@@ -36,9 +40,18 @@ export class Informer {
     this.running ??= this.loop();
   }
 
+  /** Stops watching. Waits briefly for the loop to end; an in-flight list is abandoned, not awaited to its timeout. */
   async stop(): Promise<void> {
     this.abort.abort();
-    await this.running?.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.running?.catch(() => undefined),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, 2000);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   onChange(listener: () => void): () => void {
@@ -46,7 +59,21 @@ export class Informer {
     return () => this.listeners.delete(listener);
   }
 
-  /** Resolves after the first successful list. */
+  /** True after the first successful list. */
+  get isSynced(): boolean {
+    return this.synced;
+  }
+
+  /** What this informer watches, for messages: "Pods in game-2048 (app=x)". */
+  describe(): string {
+    const sel = [this.options.labelSelector, this.options.fieldSelector].filter(Boolean).join(', ');
+    return `${this.options.kind} in ${this.options.namespace || 'all namespaces'}${sel ? ` (${sel})` : ''}`;
+  }
+
+  /**
+   * Resolves after the first successful list. Never rejects (the informer keeps retrying), so callers that must
+   * respect a deadline check `isSynced` inside their own wait instead of awaiting this alone.
+   */
   hasSynced(): Promise<void> {
     if (this.synced) return Promise.resolve();
     return new Promise((resolve) => this.syncWaiters.push(resolve));
@@ -70,6 +97,7 @@ export class Informer {
       ...(this.options.fieldSelector ? { fieldSelector: this.options.fieldSelector } : {}),
     });
     this.relists++;
+    this.lastError = undefined;
     this.objects.clear();
     for (const i of items) this.objects.set(this.key(i), i);
     if (!this.synced) {
@@ -113,14 +141,27 @@ export class Informer {
           signal,
         );
         failures = 0;
+        this.lastError = undefined;
         if (expired) rv = undefined; // 410 Gone: the version fell out of the server's history; start over.
       } catch (err) {
         if (signal.aborted) return;
         if (err instanceof KubeApiError && err.code === 410) rv = undefined;
         failures++;
+        this.failures++;
+        this.lastError = err as Error;
         this.options.onError?.(err as Error);
         const backoff = Math.min(5000, 100 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
-        await new Promise((r) => setTimeout(r, backoff));
+        await new Promise<void>((r) => {
+          const onAbort = (): void => {
+            clearTimeout(t);
+            r();
+          };
+          const t = setTimeout(() => {
+            signal.removeEventListener('abort', onAbort);
+            r();
+          }, backoff);
+          signal.addEventListener('abort', onAbort, { once: true });
+        });
       }
     }
   }

@@ -15,6 +15,7 @@ export function renderDeployJson(r: DeployResult): string {
       apiCalls: r.apiCalls,
       applied: r.applied,
       ...(r.error ? { error: r.error, failedPhase: r.failedPhase } : {}),
+      exitCode: r.exitCode,
     },
     null,
     2,
@@ -31,10 +32,13 @@ export function renderDeploySummaryText(r: DeployResult): string {
   if (r.targetGroupArns.length > 0) out.push(`  target groups: ${r.targetGroupArns.join(', ')}`);
   const k = Object.values(r.apiCalls.kubernetes).reduce((a, b) => a + b, 0);
   const e = Object.values(r.apiCalls.elbv2).reduce((a, b) => a + b, 0);
-  out.push(`  API calls: ${k} Kubernetes, ${e} ELBv2`);
+  const kr = Object.values(r.apiCalls.retried?.kubernetes ?? {}).reduce((a, b) => a + b, 0);
+  const throttled = r.apiCalls.throttled?.elbv2 ?? 0;
+  const notes = [kr > 0 ? `${kr} Kubernetes request(s) retried after 429/5xx/reset` : '', throttled > 0 ? `${throttled} ELBv2 call(s) throttled and retried with backoff` : ''].filter(Boolean);
+  out.push(`  API calls: ${k} Kubernetes, ${e} ELBv2${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`);
   if (r.error) {
     out.push('');
-    out.push(`failed in phase ${r.failedPhase}: ${r.error}`);
+    out.push(`failed in phase ${r.failedPhase} (exit code ${r.exitCode}): ${r.error}`);
     out.push(`applied before the failure: ${r.applied.length > 0 ? r.applied.join(', ') : 'nothing'}`);
   }
   return `${out.join('\n')}\n`;

@@ -1,4 +1,5 @@
 import type { Elbv2Reader, TargetHealth } from '../aws/elbv2.js';
+import { ExitCode, exitCodeOf, UnreachableError } from '../errors.js';
 import { KubeApiError, type KubeClient } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';
 import { deploymentRolloutStatus, REVISION_ANNOTATION, revisionOf } from '../kube/rollout-status.js';
@@ -51,10 +52,19 @@ export interface DeployResult {
   timeline: TimelineEntry[];
   loadBalancerHostnames: string[];
   targetGroupArns: string[];
-  apiCalls: { kubernetes: Record<string, number>; elbv2: Record<string, number> };
+  apiCalls: {
+    kubernetes: Record<string, number>;
+    elbv2: Record<string, number>;
+    /** ELBv2 attempts answered with a throttling error (each retried with backoff and jitter). */
+    throttled: { elbv2: number };
+    /** Requests sent again after a transient failure (Kubernetes: 429/5xx/reset; ELBv2: throttling/5xx), by verb or action. */
+    retried: { kubernetes: Record<string, number>; elbv2: Record<string, number> };
+  };
   /** What failed and in which phase, for the person on call. */
   error?: string;
   failedPhase?: string;
+  /** DESIGN.md "Interfaces": 0 succeeded; 1 failed or rolled back; 2 invalid input (nothing applied); 3 cluster or AWS unreachable. */
+  exitCode: ExitCode;
   applied: string[];
 }
 
@@ -62,6 +72,8 @@ export class DeployError extends Error {
   constructor(
     message: string,
     readonly phase: string,
+    /** 1 by default; 2 when the input is invalid and nothing was applied. */
+    readonly exitCode: ExitCode = ExitCode.failed,
   ) {
     super(message);
     this.name = 'DeployError';
@@ -71,24 +83,27 @@ export class DeployError extends Error {
 /** Runs the phases of DESIGN.md "Safe order" against a cluster. Preflight (load, tune, lint) has already run. */
 export async function runDeploy(pre: Preflight, options: DeployOptions, deps: DeployDeps): Promise<DeployResult> {
   const tl = new Timeline(deps.now);
-  const state: RunState = { applied: [], bindings: [], hostnames: new Map(), revisions: new Map(), previous: new Map() };
+  const state: RunState = { applied: [], bindings: [], hostnames: new Map(), revisions: new Map(), previous: new Map(), labelledInCluster: new Set() };
   let error: string | undefined;
   let failedPhase: string | undefined;
+  let exitCode: ExitCode = ExitCode.ok;
   try {
-    await preflightPhase(pre, options, deps, tl);
+    await preflightPhase(pre, options, deps, tl, state);
     if (!options.dryRun) {
       await applyPhase('namespaces', pre, options, deps, tl, state);
       await applyPhase('config', pre, options, deps, tl, state);
       await applyPhase('routing', pre, options, deps, tl, state);
       await waitForRouting(pre, options, deps, tl, state);
       await workloadsPhase(pre, options, deps, tl, state);
-      await verifyAttributes(pre, deps, tl, state);
+      await verifyAttributes(pre, options, deps, tl, state);
     }
   } catch (err) {
     failedPhase = tl.phases.at(-1)?.name ?? 'preflight';
     error = err instanceof Error ? err.message : String(err);
-    tl.add('error', error);
-    if (!(err instanceof DeployError || err instanceof WaitFailed || err instanceof KubeApiError)) throw err;
+    // 401: the kubeconfig's credentials are rejected (an expired EKS token…): the cluster cannot be used, like unreachable.
+    exitCode = err instanceof KubeApiError && err.code === 401 ? ExitCode.unreachable : exitCodeOf(err);
+    tl.add('error', error, { exitCode });
+    if (!(err instanceof DeployError || err instanceof WaitFailed || err instanceof KubeApiError || err instanceof UnreachableError)) throw err;
   } finally {
     tl.endOpenPhase();
   }
@@ -103,8 +118,14 @@ export async function runDeploy(pre: Preflight, options: DeployOptions, deps: De
     timeline: tl.entries,
     loadBalancerHostnames: [...new Set(state.hostnames.values())],
     targetGroupArns: [...new Set(state.bindings.map((b) => b.arn))],
-    apiCalls: { kubernetes: { ...deps.kube.calls }, elbv2: { ...deps.elbv2.calls } },
+    apiCalls: {
+      kubernetes: { ...deps.kube.calls },
+      elbv2: { ...deps.elbv2.calls },
+      throttled: { elbv2: deps.elbv2.throttled.count },
+      retried: { kubernetes: { ...deps.kube.retries }, elbv2: { ...deps.elbv2.retried } },
+    },
     ...(error ? { error, failedPhase } : {}),
+    exitCode,
     applied: state.applied,
   };
 }
@@ -115,34 +136,91 @@ interface RunState {
   hostnames: Map<string, string>;
   revisions: Map<string, number>;
   previous: Map<string, number>;
+  /** Namespaces whose gate label was found in the cluster although the manifests lack it (kept on apply). */
+  labelledInCluster: Set<string>;
 }
 
 function id(o: LoadedObject): string {
   return o.ref.namespace ? `${o.ref.kind} ${o.ref.namespace}/${o.ref.name}` : `${o.ref.kind} ${o.ref.name}`;
 }
 
-/** Server-side dry-run of every object; objects in namespaces that do not exist yet are checked right after those are created. */
-async function preflightPhase(pre: Preflight, options: DeployOptions, deps: DeployDeps, tl: Timeline): Promise<void> {
+/** Lint errors stop the run; then a server-side dry-run of every object (those in namespaces the run creates: right after they exist). */
+async function preflightPhase(pre: Preflight, options: DeployOptions, deps: DeployDeps, tl: Timeline, state: RunState): Promise<void> {
   tl.startPhase('preflight');
-  const errors = pre.lint.findings.filter((f) => f.severity === 'error');
+  const errors: string[] = [];
+  for (const f of pre.lint.findings.filter((x) => x.severity === 'error')) {
+    let extra = '';
+    if (f.rule === 'readiness-gate-label') {
+      // The label may have been added outside these manifests (kubectl label, as the fix says): the cluster decides.
+      const ns = f.object.name;
+      const live = await deps.kube.get('v1', 'Namespace', '', ns);
+      if (live?.metadata.labels?.[GATE_LABEL] === 'enabled') {
+        state.labelledInCluster.add(ns);
+        deps.log.info(`namespace ${ns} carries ${GATE_LABEL}=enabled in the cluster (not in the manifests): readiness gates will be injected; the label is kept on apply`);
+        continue;
+      }
+      if (live) extra = `\n    or label the existing namespace now: kubectl label namespace ${ns} ${GATE_LABEL}=enabled (then re-run; the label is kept), or re-run with --readiness-gates inject to let alb-rollout add it`;
+    }
+    errors.push(`  ${f.file}:${f.line} ${f.rule}: ${f.message}\n    fix: ${f.fix}${extra}`);
+  }
   if (errors.length > 0) {
-    throw new DeployError(
-      `lint found ${errors.length} error(s); nothing was applied:\n${errors.map((f) => `  ${f.file}:${f.line} ${f.rule}: ${f.message}\n    fix: ${f.fix}`).join('\n')}`,
-      'preflight',
-    );
+    throw new DeployError(`lint found ${errors.length} error(s); nothing was applied:\n${errors.join('\n')}`, 'preflight');
   }
-  const missingNamespaces = await dryRunAll(pre.set.objects, deps);
+  const missingNamespaces = await dryRunAll(pre.set.objects, options, deps);
   if (missingNamespaces.size > 0) {
-    deps.log.info(`server-side dry-run of objects in ${[...missingNamespaces].join(', ')} runs after those namespaces are created`);
+    const waiting = pre.set.objects.filter((o) => o.ref.kind !== 'Namespace' && missingNamespaces.has(o.ref.namespace));
+    if (options.dryRun) {
+      const msg = `${waiting.length} object(s) in namespace(s) ${[...missingNamespaces].join(', ')} were not validated by the API server: those namespaces do not exist yet (a dry-run creates nothing); a real run validates them right after creating the namespaces, before applying anything else`;
+      deps.log.warn(msg);
+      tl.add('warning', msg);
+    } else {
+      deps.log.info(`server-side dry-run of objects in ${[...missingNamespaces].join(', ')} runs after those namespaces are created`);
+    }
   }
-  if (options.dryRun) tl.add('applied', `dry-run: ${pre.set.objects.length} object(s) validated by the API server; nothing applied`);
+  if (options.dryRun) {
+    const validated = pre.set.objects.filter((o) => !missingNamespaces.has(o.ref.namespace) || o.ref.kind === 'Namespace').length;
+    tl.add('applied', `dry-run: ${validated} of ${pre.set.objects.length} object(s) validated by the API server; nothing applied`);
+    deps.log.info(`dry-run: ${validated} of ${pre.set.objects.length} object(s) validated by the API server; nothing was applied`);
+  }
 }
 
-async function dryRunAll(objects: LoadedObject[], deps: DeployDeps, onlyNamespaces?: Set<string>): Promise<Set<string>> {
+/** A field path from an API Status cause (".spec.replicas", "spec.template.spec.containers[0].image", `containers[name="app"]`). */
+function fieldPath(field: string, obj: KubeObject): Array<string | number> {
+  const out: Array<string | number> = [];
+  let node: unknown = obj;
+  for (const part of field.replace(/^\./, '').split('.').filter(Boolean)) {
+    const m = /^([^[]+)((?:\[[^\]]*\])*)$/.exec(part);
+    if (!m) break;
+    out.push(m[1] as string);
+    node = (node as JsonObject | undefined)?.[m[1] as string];
+    for (const sel of (m[2] ?? '').match(/\[[^\]]*\]/g) ?? []) {
+      const inner = sel.slice(1, -1);
+      let index = /^\d+$/.test(inner) ? Number(inner) : -1;
+      const kv = /^(\w+)="?([^"]*)"?$/.exec(inner);
+      if (kv && Array.isArray(node)) index = (node as JsonObject[]).findIndex((x) => String(x?.[kv[1] as string]) === kv[2]);
+      if (index < 0) return out;
+      out.push(index);
+      node = Array.isArray(node) ? node[index] : undefined;
+    }
+  }
+  return out;
+}
+
+/** "file:line" of the field an API error names (its first cause with a field), else of the object. */
+function whereRejected(o: LoadedObject, err: KubeApiError): string {
+  const causes = (((err.status?.details as JsonObject | undefined)?.causes ?? []) as JsonObject[]).filter((c) => typeof c.field === 'string' && c.field !== '');
+  const first = causes[0];
+  const at = first ? o.locate(fieldPath(String(first.field), o.object)) : o.source;
+  return `${at.file}:${at.line}`;
+}
+
+async function dryRunAll(objects: LoadedObject[], options: Pick<DeployOptions, 'forceConflicts'>, deps: DeployDeps, onlyNamespaces?: Set<string>): Promise<Set<string>> {
   const missing = new Set<string>();
   const existing = new Map<string, boolean>();
   const manifestNamespaces = new Set(objects.filter((o) => o.ref.kind === 'Namespace').map((o) => o.ref.name));
   const problems: string[] = [];
+  let invalid = false;
+  const conflicts: string[] = [];
   for (const o of objects) {
     const ns = o.ref.namespace;
     if (onlyNamespaces && !onlyNamespaces.has(ns)) continue;
@@ -152,19 +230,38 @@ async function dryRunAll(objects: LoadedObject[], deps: DeployDeps, onlyNamespac
         missing.add(ns);
         continue;
       }
-      problems.push(`${o.source.file}:${o.source.line} ${id(o)}: namespace ${ns} does not exist and the manifests do not create it. Fix: add a Namespace manifest or create it first.`);
+      invalid = true;
+      problems.push(`${o.source.file}:${o.source.line} ${id(o)}: expected namespace ${ns} to exist, but it does not and the manifests do not create it. Fix: add a Namespace manifest or create it first (kubectl create namespace ${ns}).`);
       continue;
     }
     try {
-      await deps.kube.apply(o.object, { dryRun: true });
+      await deps.kube.apply(o.object, { dryRun: true, force: options.forceConflicts });
     } catch (err) {
-      if (err instanceof KubeApiError) {
-        problems.push(`${o.source.file}:${o.source.line} ${id(o)}: the API server rejects it: ${err.message}`);
-      } else throw err;
+      if (!(err instanceof KubeApiError)) throw err;
+      if (err.code === 409) {
+        conflicts.push(id(o));
+        problems.push(`${whereRejected(o, err)} ${id(o)}: another field manager owns fields this apply would change: ${err.message}`);
+      } else {
+        // 400/404/422: the object itself is wrong (schema, validation, a kind the cluster does not serve).
+        if (err.code === 400 || err.code === 404 || err.code === 422) invalid = true;
+        problems.push(`${whereRejected(o, err)} ${id(o)}: the API server rejects it: ${err.message}`);
+      }
     }
   }
   if (problems.length > 0) {
-    throw new DeployError(`server-side dry-run failed; nothing was applied:\n${problems.map((p) => `  ${p}`).join('\n')}`, 'preflight');
+    const fixes: string[] = [];
+    if (conflicts.length > 0) {
+      fixes.push(
+        'Fix the conflicts: remove those fields from the manifests (let the other manager own them), or re-run with --force-conflicts to take ownership ' +
+          '(the other manager — often kubectl, a Helm release or an autoscaler — is overruled and may change them back).',
+      );
+    }
+    if (invalid) fixes.push('Fix the manifests at the lines named above and re-run (`alb-rollout deploy --dry-run` checks them without applying).');
+    throw new DeployError(
+      `server-side dry-run failed; nothing was applied:\n${problems.map((p) => `  ${p}`).join('\n')}\n${fixes.join('\n')}`,
+      'preflight',
+      invalid ? ExitCode.invalidInput : ExitCode.failed,
+    );
   }
   return missing;
 }
@@ -177,7 +274,8 @@ async function applyPhase(phase: PhaseName, pre: Preflight, options: DeployOptio
   await deps.log.group(`Phase ${phase}`, async () => {
     for (const o of objects) {
       let obj = o.object;
-      if (o.ref.kind === 'Namespace' && options.readinessGates === 'inject' && gateNamespaces.has(o.ref.name)) {
+      const keepLabel = options.readinessGates !== 'off' && state.labelledInCluster.has(o.ref.name);
+      if (o.ref.kind === 'Namespace' && ((options.readinessGates === 'inject' && gateNamespaces.has(o.ref.name)) || keepLabel)) {
         obj = { ...obj, metadata: { ...obj.metadata, labels: { ...(obj.metadata.labels ?? {}), [GATE_LABEL]: 'enabled' } } };
       }
       await applyOne(o, obj, options, deps, tl, state);
@@ -186,7 +284,7 @@ async function applyPhase(phase: PhaseName, pre: Preflight, options: DeployOptio
       await ensureGateLabels(pre, gateNamespaces, options, deps, tl);
       // Objects in namespaces that did not exist at preflight: dry-run them now, before any of them is written.
       const created = new Set(objects.filter((o) => o.ref.kind === 'Namespace').map((o) => o.ref.name));
-      if (created.size > 0) await dryRunAll(pre.set.objects.filter((o) => o.ref.kind !== 'Namespace'), deps, created);
+      if (created.size > 0) await dryRunAll(pre.set.objects.filter((o) => o.ref.kind !== 'Namespace'), options, deps, created);
     }
   });
 }
@@ -201,7 +299,7 @@ async function applyOne(o: LoadedObject, obj: KubeObject, options: DeployOptions
   } catch (err) {
     if (err instanceof KubeApiError && err.code === 409) {
       throw new DeployError(
-        `${o.source.file}:${o.source.line} ${id(o)}: another field manager owns fields this apply changes: ${err.message}. ` +
+        `${whereRejected(o, err)} ${id(o)}: another field manager owns fields this apply changes: ${err.message}. ` +
           'Fix: remove those fields from the manifest, or re-run with --force-conflicts to take ownership (the other manager — often kubectl or a Helm release — will be overruled).',
         tl.phases.at(-1)?.name ?? 'apply',
       );
@@ -254,33 +352,32 @@ async function waitForRouting(pre: Preflight, options: DeployOptions, deps: Depl
   const startedAt = deps.now();
   for (const i of all) i.start();
   try {
-    await Promise.all(all.map((i) => i.hasSynced()));
     const check = (): CheckResult => {
+      const unsynced = unsyncedMessage(all);
+      if (unsynced) return { done: false, message: unsynced };
       const pending: string[] = [];
       for (const r of routes) {
+        const ingName = `${r.ingress.namespace}/${r.ingress.name}`;
         const ing = ingresses.flatMap((i) => i.list()).find((o) => o.metadata.namespace === r.ingress.namespace && o.metadata.name === r.ingress.name);
-        const failure = events
-          .flatMap((i) => i.list())
-          .find(
-            (e) =>
-              (e.involvedObject as JsonObject | undefined)?.name === r.ingress.name &&
-              (e.metadata.namespace ?? '') === r.ingress.namespace &&
-              ['FailedBuildModel', 'FailedDeployModel'].includes(String(e.reason)) &&
-              Date.parse(String(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? 0)) >= startedAt - 2000,
-          );
-        if (failure) {
+        const verdict = controllerVerdict(events.flatMap((i) => i.list()), r.ingress, startedAt);
+        if (verdict?.permanent) {
           return {
             done: false,
             failed: true,
-            message: `the AWS Load Balancer Controller rejected Ingress ${r.ingress.namespace}/${r.ingress.name}: ${String(failure.reason)} — ${String(failure.message)}. Fix the Ingress/Service annotations it names; \`kubectl describe ingress -n ${r.ingress.namespace} ${r.ingress.name}\` shows the events.`,
+            message:
+              `expected the AWS Load Balancer Controller to build an ALB for Ingress ${ingName}, but it rejected it: ${verdict.reason} — ${verdict.message}. ` +
+              `Fix the Ingress/Service (annotations, backend Service type and port) as the message says, then re-run; \`kubectl describe ingress -n ${r.ingress.namespace} ${r.ingress.name}\` shows the events.`,
           };
         }
         const hostname = (((ing?.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress as JsonObject[] | undefined)?.[0]?.hostname;
-        if (typeof hostname !== 'string') pending.push(`ALB hostname for Ingress ${r.ingress.namespace}/${r.ingress.name}`);
-        else state.hostnames.set(`${r.ingress.namespace}/${r.ingress.name}`, hostname);
+        if (typeof hostname !== 'string') {
+          pending.push(
+            `ALB hostname for Ingress ${ingName}${verdict ? ` (the controller's last attempt failed, it retries: ${verdict.reason} — ${verdict.message})` : ing ? '' : ' (Ingress not seen yet)'}`,
+          );
+        } else state.hostnames.set(ingName, hostname);
         const tgb = bindings.flatMap((i) => i.list()).find((b) => bindingMatches(b, r, pre));
         if (!tgb) {
-          pending.push(`TargetGroupBinding for Service ${r.service.namespace}/${r.service.name} port ${r.port}`);
+          pending.push(`TargetGroupBinding for Service ${r.service.namespace}/${r.service.name} port ${r.port} (created by the controller with the ALB)`);
           continue;
         }
         const spec = (tgb.spec ?? {}) as JsonObject;
@@ -288,7 +385,7 @@ async function waitForRouting(pre: Preflight, options: DeployOptions, deps: Depl
           return {
             done: false,
             failed: true,
-            message: `TargetGroupBinding ${tgb.metadata.name} for Service ${r.service.namespace}/${r.service.name} has targetType ${String(spec.targetType)}: readiness gates only work with ip targets. Fix: annotate the Ingress (or Service) with alb.ingress.kubernetes.io/target-type: ip, or run with --readiness-gates off.`,
+            message: `expected an ip TargetGroupBinding for Service ${r.service.namespace}/${r.service.name}, but ${tgb.metadata.name} has targetType ${String(spec.targetType)}: readiness gates only work with ip targets. Fix: annotate the Ingress (or Service) with alb.ingress.kubernetes.io/target-type: ip, or run with --readiness-gates off.`,
           };
         }
       }
@@ -300,6 +397,9 @@ async function waitForRouting(pre: Preflight, options: DeployOptions, deps: Depl
       recheckMs: 2000,
       log: deps.log,
       now: deps.now,
+      hint:
+        'Fix: check that the AWS Load Balancer Controller runs and handles the IngressClass (kubectl get ingressclass; kubectl -n kube-system logs deployment/aws-load-balancer-controller), ' +
+        `and read the Ingress events (kubectl describe ingress -n ${routes[0]?.ingress.namespace ?? ''} ${routes[0]?.ingress.name ?? ''}); raise --routing-timeout if the controller is only slow.`,
       subscribe: (fn) => {
         const offs = all.map((i) => i.onChange(fn));
         return () => offs.forEach((o) => o());
@@ -316,6 +416,50 @@ async function waitForRouting(pre: Preflight, options: DeployOptions, deps: Depl
   } finally {
     await Promise.all(all.map((i) => i.stop()));
   }
+}
+
+/**
+ * While an informer has not listed yet: which, and the last error (retried with backoff; the wait's deadline still
+ * applies). Errors that retrying cannot fix (a kind the cluster does not serve, RBAC) end the wait at once.
+ */
+function unsyncedMessage(informers: Informer[]): string | undefined {
+  const unsynced = informers.filter((i) => !i.isSynced);
+  if (unsynced.length === 0) return undefined;
+  for (const i of unsynced) {
+    const e = i.lastError;
+    if (e instanceof KubeApiError && (e.code === 401 || e.code === 403 || e.code === 404)) {
+      throw new KubeApiError(e.code, e.status, `expected to list ${i.describe()}, but the API server answers ${e.code}: ${e.message}`);
+    }
+  }
+  const errs = unsynced.filter((i) => i.lastError).map((i) => `${i.describe()}: ${i.lastError?.message ?? ''}`);
+  return `first list of ${unsynced.map((i) => i.describe()).join(', ')}${errs.length > 0 ? ` (retrying after: ${errs[0]})` : ''}`;
+}
+
+/** AWS/controller errors that go away by themselves: LBC requeues the Ingress with backoff. */
+const TRANSIENT_CONTROLLER_ERROR = /throttl|rate exceeded|requestlimitexceeded|toomanyrequests|internalfailure|internal ?error|serviceunavailable|service unavailable|timed out|timeout|connection reset|EOF/i;
+
+/**
+ * The controller's latest verdict on an Ingress since this run started: a FailedBuildModel (the model cannot be built
+ * from these objects: permanent until they change) or a FailedDeployModel (permanent unless it is an AWS hiccup such
+ * as throttling), unless a later SuccessfullyReconciled supersedes it.
+ */
+function controllerVerdict(events: KubeObject[], ingress: { namespace: string; name: string }, startedAt: number): { reason: string; message: string; permanent: boolean } | undefined {
+  const when = (e: KubeObject): number => Date.parse(String(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? 0)) || 0;
+  const mine = events.filter(
+    (e) =>
+      (e.involvedObject as JsonObject | undefined)?.name === ingress.name &&
+      (e.metadata.namespace ?? '') === ingress.namespace &&
+      // Event times have whole seconds: allow the second the run started in.
+      when(e) >= startedAt - 2000,
+  );
+  const failures = mine.filter((e) => e.reason === 'FailedBuildModel' || e.reason === 'FailedDeployModel').sort((a, b) => when(b) - when(a));
+  const latest = failures[0];
+  if (!latest) return undefined;
+  const success = mine.find((e) => e.reason === 'SuccessfullyReconciled' && when(e) > when(latest));
+  if (success) return undefined;
+  const message = String(latest.message ?? '');
+  const permanent = latest.reason === 'FailedBuildModel' || !TRANSIENT_CONTROLLER_ERROR.test(message);
+  return { reason: String(latest.reason), message, permanent };
 }
 
 function bindingMatches(tgb: KubeObject, r: PlanRoute, pre: Preflight): boolean {
@@ -337,6 +481,8 @@ interface WorkloadWatch {
   selector: string;
   bindings: BindingInfo[];
   oldPodIps: Set<string>;
+  /** Pods that existed before this run applied the workload: they may predate the TargetGroupBinding (no gate). */
+  oldPodUids: Set<string>;
   previousRevision?: number;
 }
 
@@ -363,6 +509,7 @@ async function workloadsPhase(pre: Preflight, options: DeployOptions, deps: Depl
       selector,
       bindings,
       oldPodIps: new Set(pods.map(podIp).filter((ip): ip is string => ip !== undefined)),
+      oldPodUids: new Set(pods.map((p) => String(p.metadata.uid ?? ''))),
       ...(previousRevision !== undefined ? { previousRevision } : {}),
     });
     if (previousRevision !== undefined) {
@@ -372,7 +519,7 @@ async function workloadsPhase(pre: Preflight, options: DeployOptions, deps: Depl
     }
   }
   for (const o of objects) await applyOne(o, o.object, options, deps, tl, state);
-  for (const w of watches) await waitForWorkload(w, options, deps, tl, state);
+  for (const w of watches) await waitForWorkload(w, pre, options, deps, tl, state);
 }
 
 /** Old pods only get what their own template had: say so before the rollout when the new template adds protection. */
@@ -406,7 +553,7 @@ function conditionStatus(p: KubeObject, type: string): string | undefined {
   return c ? String(c.status) : undefined;
 }
 
-async function waitForWorkload(w: WorkloadWatch, options: DeployOptions, deps: DeployDeps, tl: Timeline, state: RunState): Promise<void> {
+async function waitForWorkload(w: WorkloadWatch, pre: Preflight, options: DeployOptions, deps: DeployDeps, tl: Timeline, state: RunState): Promise<void> {
   const ns = w.namespace;
   const deployments = new Informer(deps.kube, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, fieldSelector: `metadata.name=${w.name}` });
   const replicaSets = new Informer(deps.kube, { apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns, labelSelector: w.selector });
@@ -424,17 +571,26 @@ async function waitForWorkload(w: WorkloadWatch, options: DeployOptions, deps: D
   const stopAws = new AbortController();
   const scale = options.timeScale;
   let nextDescribeAt = 0;
+  let awsError: Error | undefined;
+  let wakeDescribe: (() => void) | undefined;
   // Describe target health when a state can change: right after a pod change (registration follows
   // endpoints), at the health-check interval while targets are initial/unhealthy, and when a drain can end.
   const describeLoop = (async () => {
     const intervalMs = Math.max(50, (15_000 / scale) / 3);
     while (!stopAws.signal.aborted) {
       const wait = Math.max(0, nextDescribeAt - deps.now());
-      await new Promise((r) => setTimeout(r, Math.min(wait || intervalMs, intervalMs)));
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, Math.min(wait || intervalMs, intervalMs));
+        wakeDescribe = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+      wakeDescribe = undefined;
       if (stopAws.signal.aborted) break;
       try {
         for (const b of w.bindings) {
-          const targets = await deps.elbv2.targetHealth(b.arn);
+          const targets = await deps.elbv2.targetHealth(b.arn, stopAws.signal);
           health.set(b.arn, targets);
           for (const t of targets) {
             const k = `${b.arn}|${t.id}:${t.port}`;
@@ -444,27 +600,35 @@ async function waitForWorkload(w: WorkloadWatch, options: DeployOptions, deps: D
             }
           }
         }
+        awsError = undefined;
         nextDescribeAt = deps.now() + intervalMs;
         awsChanged();
       } catch (err) {
+        if (stopAws.signal.aborted) break;
+        awsError = err as Error;
         deps.log.warn(`DescribeTargetHealth failed, retrying: ${(err as Error).message}`);
+        awsChanged();
+        if (err instanceof UnreachableError) break;
       }
     }
   })();
   const offPods = pods.onChange(() => {
     nextDescribeAt = Math.min(nextDescribeAt, deps.now() + 50);
   });
+  const stopWaiting = (): void => {
+    stopAws.abort();
+    wakeDescribe?.();
+  };
   try {
-    await Promise.all(informers.map((i) => i.hasSynced()));
     const check = (): CheckResult => {
+      if (awsError instanceof UnreachableError) throw awsError;
+      const unsynced = unsyncedMessage(informers);
+      if (unsynced) return { done: false, message: unsynced };
       const d = deployments.list()[0];
       if (!d) return { done: false, message: `Deployment ${ns}/${w.name} not seen yet` };
       const revision = revisionOf(d);
       if (revision !== undefined) state.revisions.set(`${ns}/${w.name}`, revision);
       const status = deploymentRolloutStatus(d);
-      if (!status.done && status.failed) {
-        return { done: false, failed: true, message: `${status.message} (progressDeadlineSeconds). ${describePods(pods.list())}` };
-      }
       const newRs = replicaSets.list().find((rs) => rs.metadata.annotations?.[REVISION_ANNOTATION] === String(revision) && ownedBy(rs, d));
       const hash = newRs?.metadata.labels?.['pod-template-hash'];
       const newPods = pods.list().filter((p) => hash !== undefined && p.metadata.labels?.['pod-template-hash'] === hash && !p.metadata.deletionTimestamp);
@@ -479,47 +643,50 @@ async function waitForWorkload(w: WorkloadWatch, options: DeployOptions, deps: D
           if (ready === 'True' && !p.metadata.deletionTimestamp) tl.add('pod-ready', `pod ${p.metadata.name} Ready`, { pod: p.metadata.name, ip: podIp(p) ?? null });
         }
       }
-      const pending: string[] = [];
-      if (!status.done) pending.push(status.message);
-      for (const p of newPods) {
+      // Pods created by this run (after the TargetGroupBinding existed) must carry the gate; older pods of the same
+      // template (a scale-up without a template change) were announced by warnUnprotectedOldPods.
+      for (const p of newPods.filter((x) => !w.oldPodUids.has(String(x.metadata.uid ?? '')))) {
         const gates = (((p.spec as JsonObject).readinessGates ?? []) as JsonObject[]).map((g) => String(g.conditionType));
         const missing = expectedGates.filter((g) => !gates.includes(g));
         if (missing.length > 0) {
           return {
             done: false,
             failed: true,
-            message: `new pod ${ns}/${p.metadata.name} was created without the readiness gate ${missing.join(', ')}: the AWS Load Balancer Controller's pod webhook (mpod.elbv2.k8s.aws) did not run — it admits pods ungated when the controller is down (failurePolicy Ignore). Old pods could be removed before the new targets are healthy, so the run stops here. Fix: check the controller (kubectl -n kube-system get pods -l app.kubernetes.io/name=aws-load-balancer-controller), then re-run; \`kubectl rollout restart deployment/${w.name} -n ${ns}\` recreates the pods with gates.`,
+            message: `expected every new pod to carry the readiness gate ${missing.join(', ')}, but new pod ${ns}/${p.metadata.name} was created without it: the AWS Load Balancer Controller's pod webhook (mpod.elbv2.k8s.aws) did not run — it admits pods ungated when the controller is down (failurePolicy Ignore). Old pods could be removed before the new targets are healthy, so the run stops here. Fix: check the controller (kubectl -n kube-system get pods -l app.kubernetes.io/name=aws-load-balancer-controller; kubectl get mutatingwebhookconfigurations), then re-run; \`kubectl rollout restart deployment/${w.name} -n ${ns}\` recreates the pods with gates.`,
           };
         }
-        for (const g of expectedGates) {
-          if (conditionStatus(p, g) !== 'True') pending.push(`gate ${g.slice(GATE_PREFIX.length)} on ${p.metadata.name}`);
-        }
       }
-      // Target groups: new pods healthy, no old target draining, registered = ready endpoints.
+      const diag = diagnoseWorkload(newPods, w.bindings, health, expectedGates);
+      const hints = (): string => workloadHints(diag, w, pre, ns);
+      if (!status.done && status.failed) {
+        const cond = ((((d.status as JsonObject | undefined)?.conditions ?? []) as JsonObject[]).find((c) => c.type === 'Progressing') ?? {}) as JsonObject;
+        const deadline = Number((d.spec as JsonObject | undefined)?.progressDeadlineSeconds ?? 600);
+        const head =
+          `expected Deployment ${ns}/${w.name} to progress, but Kubernetes reports ProgressDeadlineExceeded: ${String(cond.message ?? status.message)} ` +
+          `(no progress for progressDeadlineSeconds=${deadline}s).`;
+        return { done: false, failed: true, message: `${head} ${diag.oneLine}`, detail: `${head}\n${diag.detail || '  (no new pod seen)'}\n${hints()}` };
+      }
+      const pending: string[] = [];
+      if (!status.done) pending.push(status.message);
+      if (awsError) pending.push(`DescribeTargetHealth failing, retrying: ${awsError.message}`);
+      // Target groups: registered = ready endpoints once the rollout is done.
       const readyEndpoints = readyEndpointIps(slices.list(), w.bindings);
+      const mismatch: string[] = [];
       for (const b of w.bindings) {
         const targets = health.get(b.arn);
-        if (!targets) {
-          pending.push(`first DescribeTargetHealth of ${b.name}`);
-          continue;
-        }
-        for (const p of newPods) {
-          const ip = podIp(p);
-          const t = targets.find((x) => x.id === ip);
-          if (!t) pending.push(`${p.metadata.name} (${ip ?? 'no IP yet'}) not registered in ${b.name}`);
-          else if (t.state !== 'healthy') pending.push(`${t.id}:${t.port} ${t.state}${t.reason ? ` (${t.reason})` : ''} in ${b.name}`);
-        }
-        const draining = targets.filter((t) => t.state === 'draining');
-        if (draining.length > 0) pending.push(`${draining.length} old target(s) draining in ${b.name} (${draining.map((t) => t.id).join(', ')})`);
+        if (!targets) continue;
         const registered = new Set(targets.filter((t) => t.state !== 'draining' && t.state !== 'unused').map((t) => t.id));
         const endpoints = readyEndpoints.get(b.route.service.name) ?? new Set<string>();
         const extra = [...registered].filter((ip) => !endpoints.has(ip));
         const missing = [...endpoints].filter((ip) => !registered.has(ip));
         if (status.done && (extra.length > 0 || missing.length > 0)) {
-          pending.push(`${b.name} targets ≠ ready endpoints (extra: ${extra.join(', ') || 'none'}; missing: ${missing.join(', ') || 'none'})`);
+          mismatch.push(`${b.name} targets ≠ ready endpoints (extra: ${extra.join(', ') || 'none'}; missing: ${missing.join(', ') || 'none'})`);
         }
       }
-      return { done: pending.length === 0, message: pending.slice(0, 6).join('; ') + (pending.length > 6 ? `; +${pending.length - 6} more` : '') };
+      const done = pending.length === 0 && diag.pending === 0 && mismatch.length === 0;
+      const message = [...pending, diag.oneLine, ...mismatch].filter(Boolean).join('; ');
+      const detail = [pending.length > 0 ? `  rollout: ${pending.join('; ')}` : '', diag.detail, ...mismatch.map((m) => `  ${m}`)].filter(Boolean).join('\n');
+      return { done, message: truncate(message, 600), detail: `\n${detail}`, hint: hints() };
     };
     await waitUntil(check, {
       what: `rolling out Deployment ${ns}/${w.name}`,
@@ -539,10 +706,143 @@ async function waitForWorkload(w: WorkloadWatch, options: DeployOptions, deps: D
     deps.log.info(`Deployment ${ns}/${w.name} rolled out: revision ${state.revisions.get(`${ns}/${w.name}`) ?? '?'}, all new targets healthy, no target draining`);
   } finally {
     offPods();
-    stopAws.abort();
+    stopWaiting();
     await describeLoop;
     await Promise.all(informers.map((i) => i.stop()));
   }
+}
+
+interface WorkloadDiagnosis {
+  /** How many things (pods, targets) are not where they must be. */
+  pending: number;
+  /** One line for progress output. */
+  oneLine: string;
+  /** Several lines for the final error. */
+  detail: string;
+  /** Container waiting/terminated reasons seen (CrashLoopBackOff, ImagePullBackOff…). */
+  podReasons: Set<string>;
+  /** AWS target-health reason codes seen on new or old targets (Target.ResponseCodeMismatch…). */
+  targetReasons: Set<string>;
+  /** Pods named in the diagnosis, for the hints (kubectl logs …). */
+  failingPods: string[];
+}
+
+/** Why each new pod and each target is not done yet, grouped by reason so that five identical pods make one line. */
+function diagnoseWorkload(newPods: KubeObject[], bindings: BindingInfo[], health: Map<string, TargetHealth[]>, expectedGates: string[]): WorkloadDiagnosis {
+  const podGroups = new Map<string, string[]>();
+  const podReasons = new Set<string>();
+  const targetReasons = new Set<string>();
+  const failingPods: string[] = [];
+  let pending = 0;
+  const addPod = (why: string, p: KubeObject): void => {
+    pending++;
+    failingPods.push(p.metadata.name);
+    podGroups.set(why, [...(podGroups.get(why) ?? []), `${p.metadata.name} (${podIp(p) ?? 'no IP yet'})`]);
+  };
+  const containersReady = new Set<string>();
+  for (const p of newPods) {
+    const status = (p.status ?? {}) as JsonObject;
+    const statuses = (status.containerStatuses ?? []) as JsonObject[];
+    const problems: string[] = [];
+    if (statuses.length === 0) problems.push(`not started yet (phase ${String(status.phase ?? 'Pending')})`);
+    for (const c of statuses) {
+      const st = (c.state ?? {}) as JsonObject;
+      const waiting = st.waiting as JsonObject | undefined;
+      const terminated = st.terminated as JsonObject | undefined;
+      const last = ((c.lastState ?? {}) as JsonObject).terminated as JsonObject | undefined;
+      const restarts = Number(c.restartCount ?? 0);
+      const history = `${restarts > 0 ? `, ${restarts} restart(s)` : ''}${last ? `, last exit code ${String(last.exitCode ?? '?')}${last.reason ? ` (${String(last.reason)})` : ''}` : ''}`;
+      if (waiting) {
+        const reason = String(waiting.reason ?? 'Waiting');
+        podReasons.add(reason);
+        // The kubelet's message often names the pod ("back-off 10s restarting failed container=… pod=…"): leave those out so identical pods group.
+        const note = typeof waiting.message === 'string' && !waiting.message.includes(p.metadata.name) ? `: ${waiting.message}` : '';
+        problems.push(`container ${String(c.name)} ${reason}${history}${note}`);
+      } else if (terminated) {
+        podReasons.add(String(terminated.reason ?? 'Terminated'));
+        problems.push(`container ${String(c.name)} terminated (${String(terminated.reason ?? '?')}, exit code ${String(terminated.exitCode ?? '?')})${history}`);
+      } else if (c.ready !== true) {
+        podReasons.add('ReadinessProbeFailing');
+        problems.push(`container ${String(c.name)} running but not ready (readinessProbe not passing yet)${history}`);
+      }
+    }
+    if (problems.length > 0) addPod(problems.join('; '), p);
+    else containersReady.add(p.metadata.name);
+  }
+  const targetLines: string[] = [];
+  for (const b of bindings) {
+    const targets = health.get(b.arn);
+    if (!targets) {
+      if (newPods.length > 0) {
+        pending++;
+        targetLines.push(`  target group ${b.name}: first DescribeTargetHealth pending`);
+      }
+      continue;
+    }
+    const groups = new Map<string, string[]>();
+    const add = (key: string, what: string): void => {
+      pending++;
+      groups.set(key, [...(groups.get(key) ?? []), what]);
+    };
+    for (const p of newPods) {
+      const ip = podIp(p);
+      const t = targets.find((x) => x.id === ip);
+      if (!t) {
+        // The controller registers a pod only once its containers are ready; the pod line above says why not.
+        if (containersReady.has(p.metadata.name)) add('not registered yet (the controller registers ready endpoints)', `${p.metadata.name} (${ip ?? 'no IP yet'})`);
+        continue;
+      }
+      if (t.state === 'healthy') continue;
+      if (t.reason) targetReasons.add(t.reason);
+      add(`${t.state}${t.reason ? ` (${t.reason}${t.description ? `: ${t.description}` : ''})` : ''}`, `${t.id}:${t.port}`);
+    }
+    const draining = targets.filter((t) => t.state === 'draining');
+    if (draining.length > 0) for (const t of draining) add('draining (old targets; the deregistration delay has not passed)', `${t.id}:${t.port}`);
+    for (const [why, list] of groups) targetLines.push(`  target group ${b.name}: ${list.length} target(s) ${why}: ${list.slice(0, 8).join(', ')}${list.length > 8 ? `, +${list.length - 8} more` : ''}`);
+  }
+  // Pods whose containers are ready and whose targets are healthy may still wait for the gate condition to flip.
+  for (const p of newPods) {
+    if (!containersReady.has(p.metadata.name)) continue;
+    const carried = (((p.spec as JsonObject).readinessGates ?? []) as JsonObject[]).map((g) => String(g.conditionType));
+    const notTrue = expectedGates.filter((g) => carried.includes(g) && conditionStatus(p, g) !== 'True');
+    if (notTrue.length > 0 && targetLines.length === 0) addPod(`readiness gate ${notTrue.map((g) => g.slice(GATE_PREFIX.length)).join(', ')} not True yet`, p);
+  }
+  const podLines = [...podGroups].map(([why, list]) => `  ${list.length} new pod(s) not ready — ${why}: ${list.slice(0, 6).join(', ')}${list.length > 6 ? `, +${list.length - 6} more` : ''}`);
+  const detail = [...podLines, ...targetLines].join('\n');
+  return { pending, oneLine: detail.split('\n').map((l) => l.trim()).filter(Boolean).join('; '), detail, podReasons, targetReasons, failingPods };
+}
+
+/** What to do, for what the diagnosis saw. */
+function workloadHints(diag: WorkloadDiagnosis, w: WorkloadWatch, pre: Preflight, ns: string): string {
+  const out: string[] = [];
+  const tgModels = pre.model.targetGroups.filter((tg) => w.bindings.some((b) => b.route.service.namespace === tg.service.namespace && b.route.service.name === tg.service.name));
+  const hc = tgModels[0]?.healthCheck;
+  if (diag.targetReasons.has('Target.ResponseCodeMismatch')) {
+    out.push(
+      `Target.ResponseCodeMismatch: the ALB health check${hc ? ` (path ${hc.path}, success codes ${hc.successCodes})` : ''} gets a status code its matcher does not accept, although the readinessProbe may pass. ` +
+        'Fix: point alb.ingress.kubernetes.io/healthcheck-path at a path the app answers with a success code, or set alb.ingress.kubernetes.io/success-codes.',
+    );
+  }
+  if (diag.targetReasons.has('Target.Timeout') || diag.targetReasons.has('Target.FailedHealthChecks')) {
+    out.push('Target.Timeout/FailedHealthChecks: the ALB cannot reach the pod on the health-check port. Fix: check the pod security groups and the alb.ingress.kubernetes.io/healthcheck-port annotation.');
+  }
+  if (diag.targetReasons.has('Target.NotInUse') || diag.targetReasons.has('Target.NotRegistered')) {
+    out.push('Target.NotInUse: the target group is not attached to a listener rule of the ALB, so targets never turn healthy (LBC issue #3753). Fix: check the Ingress rules and the controller events.');
+  }
+  const crash = ['CrashLoopBackOff', 'Error', 'OOMKilled', 'RunContainerError', 'CreateContainerError'].some((r) => diag.podReasons.has(r));
+  if (crash) out.push(`The new pods crash: read why with \`kubectl logs -n ${ns} ${diag.failingPods[0] ?? '<pod>'} --previous\`; fix the image or its configuration.`);
+  if (diag.podReasons.has('ImagePullBackOff') || diag.podReasons.has('ErrImagePull')) out.push('The image cannot be pulled: check the image name and tag and the registry credentials (imagePullSecrets).');
+  if (diag.podReasons.has('ReadinessProbeFailing')) out.push('A readinessProbe does not pass: check its path/port against the app (kubectl describe pod shows the probe failures).');
+  out.push(
+    `Inspect: kubectl describe pods -n ${ns} -l ${w.selector}` +
+      (w.bindings[0]?.arn ? `; aws elbv2 describe-target-health --target-group-arn ${w.bindings[0].arn}` : '') +
+      `. The old pods keep serving; to go back: kubectl rollout undo deployment/${w.name} -n ${ns}.`,
+  );
+  return out.join('\n');
+}
+
+function truncate(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 }
 
 function ownedBy(child: KubeObject, owner: KubeObject): boolean {
@@ -567,26 +867,24 @@ function readyEndpointIps(slices: KubeObject[], bindings: BindingInfo[]): Map<st
   return out;
 }
 
-function describePods(pods: KubeObject[]): string {
-  const notReady = pods.filter((p) => conditionStatus(p, 'Ready') !== 'True');
-  if (notReady.length === 0) return '';
-  return `Pods not ready: ${notReady
-    .slice(0, 5)
-    .map((p) => {
-      const statuses = ((p.status as JsonObject | undefined)?.containerStatuses ?? []) as JsonObject[];
-      const waiting = statuses.map((c) => ((c.state as JsonObject | undefined)?.waiting as JsonObject | undefined)?.reason).filter(Boolean);
-      return `${p.metadata.name}${waiting.length ? ` (${waiting.join(', ')})` : ''}`;
-    })
-    .join(', ')}`;
-}
-
 /** After the rollout: AWS holds the deregistration delay the tuner planned. */
-async function verifyAttributes(pre: Preflight, deps: DeployDeps, tl: Timeline, state: RunState): Promise<void> {
+async function verifyAttributes(pre: Preflight, options: DeployOptions, deps: DeployDeps, tl: Timeline, state: RunState): Promise<void> {
   for (const b of state.bindings) {
     const tg = pre.model.targetGroups.find((t) => t.service.namespace === b.route.service.namespace && t.service.name === b.route.service.name && String(t.port) === String(b.route.port));
     const expected = tg?.deregistrationDelaySeconds;
     if (expected === undefined || !b.arn) continue;
-    const attrs = await deps.elbv2.attributes(b.arn);
+    let attrs: Record<string, string>;
+    try {
+      // Bounded like every wait: a throttling storm must not keep the run past its deadline.
+      attrs = await deps.elbv2.attributes(b.arn, AbortSignal.timeout(Math.min(60, options.timeouts.rolloutSeconds) * 1000));
+    } catch (err) {
+      if (err instanceof UnreachableError) throw err;
+      throw new DeployError(
+        `expected to read the attributes of target group ${b.name} (${b.arn}) to verify deregistration_delay.timeout_seconds=${expected}, but DescribeTargetGroupAttributes failed: ${(err as Error).message}. ` +
+          'The rollout itself completed. Fix: check the AWS API limits/permissions (elasticloadbalancing:DescribeTargetGroupAttributes), then re-run to verify.',
+        'workloads',
+      );
+    }
     const actual = attrs['deregistration_delay.timeout_seconds'];
     if (actual !== String(expected)) {
       throw new DeployError(

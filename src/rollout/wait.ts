@@ -8,8 +8,12 @@ export interface CheckResult {
   done: boolean;
   /** Stop waiting: this cannot succeed (a failed condition, a missing gate…). */
   failed?: boolean;
-  /** What is pending, for progress lines and the final error. */
+  /** What is pending, one line, for progress lines (and the final error when there is no `detail`). */
   message: string;
+  /** The full picture for the final error (may span lines): every pending pod and target with its reason. */
+  detail?: string;
+  /** What to do, specific to what is pending now (appended to a timeout). */
+  hint?: string;
 }
 
 export class WaitFailed extends Error {
@@ -32,6 +36,8 @@ export interface WaitOptions {
   subscribe: (onChange: () => void) => () => void;
   /** e.g. "estimate 45s" */
   expectation?: string;
+  /** What to do when the deadline passes (after the check's own hint). */
+  hint?: string;
 }
 
 export async function waitUntil(check: () => Promise<CheckResult> | CheckResult, o: WaitOptions): Promise<CheckResult> {
@@ -48,10 +54,12 @@ export async function waitUntil(check: () => Promise<CheckResult> | CheckResult,
       const r = await check();
       const elapsed = Math.round((o.now() - started) / 1000);
       if (r.done) return r;
-      if (r.failed) throw new WaitFailed(`${o.what}: ${r.message}`, false);
+      if (r.failed) throw new WaitFailed(`${o.what}: ${r.detail ?? r.message}`, false);
       if (o.now() - started > o.deadlineMs) {
+        const hints = [r.hint, o.hint].filter((h): h is string => Boolean(h));
         throw new WaitFailed(
-          `${o.what}: not done after ${Math.round(o.deadlineMs / 1000)}s. Still waiting for: ${r.message}`,
+          `${o.what}: expected to be done within ${Math.round(o.deadlineMs / 1000)}s, but after ${elapsed}s still waiting for: ${r.detail ?? r.message}` +
+            (hints.length > 0 ? `\n${hints.join('\n')}` : ''),
           true,
         );
       }

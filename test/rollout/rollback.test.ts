@@ -17,6 +17,9 @@ import { ObjectStore } from '../../src/lab/store.js';
 import type { JsonObject, KubeObject } from '../../src/manifests/types.js';
 import { planRollback, rollbackAndWait, rollbackDeployment, selectorOf, type RollbackWaitTarget } from '../../src/rollout/rollback.js';
 
+/** The pod template of a Deployment or ReplicaSet (untyped JSON in tests). */
+const tpl = (o: KubeObject): any => (o.spec as any).template;
+
 const KUBECTL = '/usr/lib/google-cloud-sdk/bin/kubectl.1.32';
 const NS = 'shop';
 
@@ -140,11 +143,11 @@ describe('rollbackDeployment against the lab API server', () => {
     assert.deepEqual(r.podIpsBefore.sort(), ['127.0.31.31', '127.0.31.32']);
     const after = store.get('Deployment', NS, 'web')!;
     const rs2 = store.get('ReplicaSet', NS, 'web-webh2')!;
-    const expected = structuredClone(rs2.spec!.template) as any;
+    const expected = structuredClone(tpl(rs2)) as any;
     delete expected.metadata.labels['pod-template-hash'];
-    assert.deepEqual(after.spec!.template, expected);
-    assert.deepEqual((after.spec!.template as any).metadata, template('app:v2', undefined, '2').metadata);
-    assert.equal((after.spec!.template as any).spec.containers[0].image, 'app:v2');
+    assert.deepEqual(tpl(after), expected);
+    assert.deepEqual((tpl(after) as any).metadata, template('app:v2', undefined, '2').metadata);
+    assert.equal((tpl(after) as any).spec.containers[0].image, 'app:v2');
     assert.deepEqual(after.metadata.annotations, {
       'deployment.kubernetes.io/revision': '3',
       'kubectl.kubernetes.io/last-applied-configuration': '{"kept":true}',
@@ -164,11 +167,11 @@ describe('rollbackDeployment against the lab API server', () => {
     const ours = store.get('Deployment', NS, 'ours')!;
     const theirs = store.get('Deployment', NS, 'theirs')!;
     // kubectl serializes the typed template with `creationTimestamp: null`, which the lab stores as sent.
-    const theirTemplate = structuredClone(theirs.spec!.template) as any;
+    const theirTemplate = structuredClone(tpl(theirs)) as any;
     if (theirTemplate.metadata.creationTimestamp === null) delete theirTemplate.metadata.creationTimestamp;
-    assert.deepEqual(ours.spec!.template, theirTemplate);
+    assert.deepEqual(tpl(ours), theirTemplate);
     assert.deepEqual(ours.metadata.annotations, theirs.metadata.annotations);
-    assert.equal((ours.spec!.template as any).spec.containers[0].image, 'app:v1');
+    assert.equal((tpl(ours) as any).spec.containers[0].image, 'app:v1');
     assert.equal(ours.metadata.annotations!['example.com/legacy'], 'yes');
   });
 
@@ -211,7 +214,7 @@ describe('rollbackDeployment against the lab API server', () => {
     const r = await rollbackAndWait(kube, NS, 'waited', {}, async (t) => {
       waited.push(t);
       // The wait sees the patched Deployment.
-      assert.equal(((store.get('Deployment', NS, 'waited')!.spec!.template as any).spec.containers[0].image), 'app:v1');
+      assert.equal(((tpl(store.get('Deployment', NS, 'waited')!) as any).spec.containers[0].image), 'app:v1');
     });
     assert.equal(r.outcome, 'rolled-back');
     assert.equal(waited.length, 1);
