@@ -162,29 +162,74 @@ function bool(name: string, value: string | boolean | undefined, fallback: boole
   return fallback;
 }
 
-/** What `deploy` adds to the shared options: where the cluster and AWS are, and how long to wait. */
-export interface DeployRunOptions {
+/** Where the cluster and AWS are: shared by deploy, analyze and rollback. */
+export interface ConnectionOptions {
   kubeconfigPath?: string;
   context?: string;
   region?: string;
+  /** A running `alb-rollout lab up --state-dir DIR`: kubeconfig, AWS endpoints and clock come from DIR/lab.json. */
+  labDir?: string;
+  /** Lab only: AWS seconds per real second, and the instant the lab's clock started (from lab.json when --lab). */
+  timeScale?: number;
+  timeOrigin?: number;
+}
+
+export interface RawConnectionOptions {
+  kubeconfig?: string;
+  context?: string;
+  region?: string;
+  lab?: string;
+  timeScale?: string;
+  timeOrigin?: string;
+}
+
+export function parseConnectionOptions(raw: RawConnectionOptions): ConnectionOptions {
+  const problems: InputProblem[] = [];
+  const opt = (v: string | undefined): string | undefined => (v && v.trim() !== '' ? v.trim() : undefined);
+  const num = (name: string, v: string | undefined, min: number): number | undefined => {
+    const t = opt(v);
+    if (t === undefined) return undefined;
+    const n = Number(t);
+    if (!Number.isFinite(n) || n < min) {
+      problems.push({ message: `${name} "${t}" is not a number ≥ ${min}`, fix: `leave ${name} unset for a real cluster; the lab prints the value to use (or use --lab DIR)` });
+      return undefined;
+    }
+    return n;
+  };
+  const timeScale = num('time-scale', raw.timeScale, 1);
+  const timeOrigin = num('time-origin', raw.timeOrigin, 0);
+  if (problems.length > 0) throw new InputError(problems);
+  const kubeconfigPath = opt(raw.kubeconfig);
+  const context = opt(raw.context);
+  const region = opt(raw.region);
+  const labDir = opt(raw.lab);
+  return {
+    ...(kubeconfigPath ? { kubeconfigPath } : {}),
+    ...(context ? { context } : {}),
+    ...(region ? { region } : {}),
+    ...(labDir ? { labDir } : {}),
+    ...(timeScale !== undefined ? { timeScale } : {}),
+    ...(timeOrigin !== undefined ? { timeOrigin } : {}),
+  };
+}
+
+/** What `deploy` adds to the shared options: how long to wait, and what to do when the guard fails. */
+export interface DeployRunOptions {
   dryRun: boolean;
   forceConflicts: boolean;
   routingTimeoutSeconds: number;
   rolloutTimeoutSeconds: number;
-  /** Lab only: simulated seconds per real second of the cluster and AWS it talks to (1 for real ones). */
-  timeScale: number;
+  /** On a guard failure: roll back (auto) or only report (off). */
+  rollback: 'auto' | 'off';
   reportPath?: string;
 }
 
 export interface RawDeployOptions {
-  kubeconfig?: string;
-  context?: string;
-  region?: string;
   dryRun?: string | boolean;
   forceConflicts?: string | boolean;
   routingTimeout?: string;
   rolloutTimeout?: string;
-  timeScale?: string;
+  rollback?: string;
   report?: string;
 }
 
@@ -192,30 +237,12 @@ export function parseDeployOptions(raw: RawDeployOptions): DeployRunOptions {
   const problems: InputProblem[] = [];
   const routingTimeoutSeconds = positiveSeconds('routing-timeout', raw.routingTimeout, 600, problems);
   const rolloutTimeoutSeconds = positiveSeconds('rollout-timeout', raw.rolloutTimeout, 1800, problems);
-  const scaleText = (raw.timeScale ?? '').trim();
-  const timeScale = scaleText === '' ? 1 : Number(scaleText);
-  if (!Number.isFinite(timeScale) || timeScale < 1) {
-    problems.push({ message: `time-scale "${scaleText}" is not a number ≥ 1`, fix: 'leave it unset for a real cluster; the lab prints the value to use' });
-  }
   const dryRun = bool('dry-run', raw.dryRun, false, problems);
   const forceConflicts = bool('force-conflicts', raw.forceConflicts, false, problems);
+  const rollback = oneOf('rollback', raw.rollback, ['auto', 'off'] as const, 'auto', problems);
   if (problems.length > 0) throw new InputError(problems);
-  const opt = (v: string | undefined): string | undefined => (v && v.trim() !== '' ? v.trim() : undefined);
-  const kubeconfigPath = opt(raw.kubeconfig);
-  const context = opt(raw.context);
-  const region = opt(raw.region);
-  const reportPath = opt(raw.report);
-  return {
-    ...(kubeconfigPath ? { kubeconfigPath } : {}),
-    ...(context ? { context } : {}),
-    ...(region ? { region } : {}),
-    ...(reportPath ? { reportPath } : {}),
-    dryRun,
-    forceConflicts,
-    routingTimeoutSeconds,
-    rolloutTimeoutSeconds,
-    timeScale,
-  };
+  const reportPath = raw.report && raw.report.trim() !== '' ? raw.report.trim() : undefined;
+  return { dryRun, forceConflicts, routingTimeoutSeconds, rolloutTimeoutSeconds, rollback, ...(reportPath ? { reportPath } : {}) };
 }
 
 /** Seconds as a whole number, or with a unit: 90, 90s, 10m. */

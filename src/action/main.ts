@@ -2,7 +2,19 @@ import * as core from '@actions/core';
 import { ExitCode, InputError, exitCodeOf, UnreachableError } from '../errors.js';
 import type { Finding } from '../lint/index.js';
 import { RULES } from '../lint/index.js';
-import { parseDeployOptions, parseOptions, type DeployRunOptions, type Options, type RawDeployOptions, type RawOptions } from '../options.js';
+import { connect } from '../connect/index.js';
+import { GUARD_FLAGS, parseGuardOptions, type GuardOptions, type RawGuardOptions } from '../guard/index.js';
+import {
+  parseConnectionOptions,
+  parseDeployOptions,
+  parseOptions,
+  type ConnectionOptions,
+  type DeployRunOptions,
+  type Options,
+  type RawConnectionOptions,
+  type RawDeployOptions,
+  type RawOptions,
+} from '../options.js';
 import { preflight, type Preflight } from '../plan/index.js';
 import { renderPlanJson } from '../report/plan.js';
 import type { Logger } from '../report/log.js';
@@ -18,6 +30,8 @@ export interface ActionInputs {
   mode: ActionMode;
   raw: RawOptions;
   deploy: RawDeployOptions;
+  connection: RawConnectionOptions;
+  guard: RawGuardOptions;
   failOn: 'error' | 'warning' | 'none';
 }
 
@@ -44,18 +58,39 @@ export function readInputs(workspace: string): ActionInputs {
       disable: [core.getInput('disable')],
     },
     deploy: {
-      kubeconfig: core.getInput('kubeconfig'),
-      context: core.getInput('context'),
-      region: core.getInput('aws-region'),
       dryRun: core.getInput('dry-run') || 'false',
       forceConflicts: core.getInput('force-conflicts') || 'false',
       routingTimeout: core.getInput('routing-timeout'),
       rolloutTimeout: core.getInput('rollout-timeout'),
-      timeScale: core.getInput('time-scale'),
+      rollback: core.getInput('rollback'),
       report: core.getInput('report'),
     },
+    connection: {
+      kubeconfig: core.getInput('kubeconfig'),
+      context: core.getInput('context'),
+      region: core.getInput('aws-region'),
+      lab: core.getInput('lab'),
+      timeScale: core.getInput('time-scale'),
+      timeOrigin: core.getInput('time-origin'),
+    },
+    guard: readGuardInputs(),
     failOn: failOn as ActionInputs['failOn'],
   };
+}
+
+/** Every guard flag is an input of the same name (empty = the default); probe-url and probe-header are multiline. */
+function readGuardInputs(): RawGuardOptions {
+  const raw: RawGuardOptions = {};
+  for (const name of GUARD_FLAGS) {
+    if (name === 'probe-url' || name === 'probe-header') {
+      const values = core.getMultilineInput(name);
+      if (values.length > 0) raw[name] = values;
+    } else {
+      const v = core.getInput(name);
+      if (v !== '') raw[name] = v;
+    }
+  }
+  return raw;
 }
 
 /** Log lines go to the Actions log; waits print progress at most every few seconds; phases are collapsible groups. */
@@ -80,6 +115,8 @@ export async function runAction(workspace: string, env: Record<string, string | 
     const inputs = readInputs(workspace);
     const options = parseOptions(inputs.raw, { tune: 'auto' }, RULES.map((r) => r.id));
     const run = inputs.mode === 'deploy' ? parseDeployOptions(inputs.deploy) : undefined;
+    const guard = parseGuardOptions(inputs.guard);
+    const connection = parseConnectionOptions(inputs.connection);
     const pre = await core.group('Preflight: load, tune, lint, plan', () => preflight(options, {}));
     annotate(pre.lint.findings);
     for (const c of pre.plan.changes) {
@@ -87,8 +124,8 @@ export async function runAction(workspace: string, env: Record<string, string | 
     }
     const errors = pre.lint.findings.filter((f) => f.severity === 'error').length;
     const warnings = pre.lint.findings.filter((f) => f.severity === 'warning').length;
-    core.setOutput('error-count', String(errors));
-    core.setOutput('warning-count', String(warnings));
+    core.setOutput('lint-error-count', String(errors));
+    core.setOutput('lint-warning-count', String(warnings));
     core.setOutput('changes', String(pre.plan.changes.length));
     core.setOutput('plan', renderPlanJson(pre.plan).trim());
     const lintFailed = (inputs.failOn === 'error' && errors > 0) || (inputs.failOn === 'warning' && errors + warnings > 0);
@@ -101,7 +138,7 @@ export async function runAction(workspace: string, env: Record<string, string | 
       }
       return ExitCode.ok;
     }
-    return await deploy(pre, options, run, env, workspace);
+    return await deploy(pre, options, run, guard, connection, env, workspace);
   } catch (err) {
     core.setOutput('result', 'failed');
     if (err instanceof InputError) {
@@ -118,13 +155,27 @@ export async function runAction(workspace: string, env: Record<string, string | 
   }
 }
 
-async function deploy(pre: Preflight, options: Options, run: DeployRunOptions, env: Record<string, string | undefined>, workspace: string): Promise<number> {
-  const result = await executeDeploy(pre, options, run, env, actionLogger(), workspace);
+async function deploy(
+  pre: Preflight,
+  options: Options,
+  run: DeployRunOptions,
+  guard: GuardOptions,
+  connection: ConnectionOptions,
+  env: Record<string, string | undefined>,
+  workspace: string,
+): Promise<number> {
+  const conns = await connect(connection, env, workspace);
+  let result: DeployResult;
+  try {
+    result = await executeDeploy(pre, options, run, guard, conns, actionLogger(), workspace);
+  } finally {
+    conns.close();
+  }
   setDeployOutputs(result);
   await writeDeploySummary(pre, result);
   if (result.result !== 'succeeded') {
     core.setFailed(`deploy ${result.result} in phase ${result.failedPhase ?? '?'}: ${result.error ?? ''}`);
-    return ExitCode.failed;
+    return result.exitCode;
   }
   core.info(`deploy succeeded in ${result.durationSeconds}s: revision ${result.previousRevision || '(new)'} → ${result.revision}`);
   return ExitCode.ok;
@@ -132,6 +183,7 @@ async function deploy(pre: Preflight, options: Options, run: DeployRunOptions, e
 
 function setDeployOutputs(r: DeployResult): void {
   core.setOutput('result', r.result);
+  core.setOutput('error-count', String(r.guard?.signals.reduce((a, x) => a + x.errors, 0) ?? 0));
   core.setOutput('revision', r.revision);
   core.setOutput('previous-revision', r.previousRevision);
   core.setOutput('load-balancer-hostname', r.loadBalancerHostnames[0] ?? '');

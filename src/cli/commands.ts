@@ -1,21 +1,20 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { connect } from '../connect/index.js';
 import { ExitCode, InputError } from '../errors.js';
+import { renderAnalyzeText, runAnalyze } from '../guard/analyze.js';
+import { parseDuration, parseGuardOptions } from '../guard/index.js';
 import { RULES } from '../lint/index.js';
 import { renderFindingsGithub, renderFindingsJson, renderFindingsText } from '../lint/render.js';
-import { parseDeployOptions, parseOptions, type Options } from '../options.js';
+import { parseConnectionOptions, parseDeployOptions, parseOptions, type Options } from '../options.js';
 import { preflight } from '../plan/index.js';
-import { renderPlanJson, renderPlanText } from '../report/plan.js';
-import { renderManifestsYaml } from '../tune/index.js';
-import { list, MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs, str, type FlagValues } from './args.js';
-import { CONNECTION_FLAGS, CONNECTION_HELP, connect } from './connect.js';
-import { GUARD_FLAGS, parseDuration, parseGuardOptions, type RawGuardOptions } from '../guard/index.js';
-import { renderAnalyzeText, runAnalyze } from '../guard/analyze.js';
-import { KubeClient, loadKubeConfig } from '../kube/client.js';
-import { Elbv2Reader } from '../aws/elbv2.js';
-import { runDeploy } from '../rollout/deploy.js';
+import { renderDeploySummaryText } from '../report/deploy.js';
 import { streamLogger } from '../report/log.js';
-import { renderDeployJson, renderDeploySummaryText } from '../report/deploy.js';
+import { renderPlanJson, renderPlanText } from '../report/plan.js';
+import { executeDeploy } from '../rollout/execute.js';
+import { renderManifestsYaml } from '../tune/index.js';
+import { list, MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs, str } from './args.js';
+import { CONNECTION_FLAGS, CONNECTION_HELP, connectionRaw, GUARD_FLAG_OPTIONS, GUARD_HELP, guardRaw } from './flags.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -102,63 +101,49 @@ async function writeTuned(options: Options, set: Parameters<typeof renderManifes
 
 const DEPLOY_FLAGS = {
   ...MANIFEST_FLAGS,
-  kubeconfig: { type: 'string' },
-  context: { type: 'string' },
-  region: { type: 'string' },
+  ...CONNECTION_FLAGS,
+  ...GUARD_FLAG_OPTIONS,
   'dry-run': { type: 'boolean' },
   'force-conflicts': { type: 'boolean' },
   'routing-timeout': { type: 'string' },
   'rollout-timeout': { type: 'string' },
-  'time-scale': { type: 'string' },
+  rollback: { type: 'string' },
   report: { type: 'string' },
 } as const;
 
 const deploy: Command = {
   name: 'deploy',
-  summary: 'apply in the safe order and wait for gates, healthy targets and drained old targets',
+  summary: 'apply in the safe order, wait for gates, healthy targets and drained old targets; guard and roll back on 5xx',
   async run(argv, io) {
     const values = parseVerbArgs('deploy', argv, DEPLOY_FLAGS);
     if (values.help) {
       io.stdout(
-        `Usage: alb-rollout deploy -f PATH… [flags]\n\n${MANIFEST_FLAGS_HELP}\n  --kubeconfig PATH          (default: KUBECONFIG, ~/.kube/config, or in-cluster)\n  --context NAME\n  --region REGION            AWS region (default: the SDK's chain, e.g. AWS_REGION)\n  --dry-run                  stop after preflight (load, lint, tune, server-side dry-run)\n  --force-conflicts          take ownership of fields another field manager owns\n  --routing-timeout 10m      wait for the ALB and TargetGroupBindings\n  --rollout-timeout 30m      wait for the rollout, gates and targets\n  --report FILE.json         write the result, phases, timeline and API call counts\n  --time-scale N             lab only: the lab's time compression (alb-rollout lab up prints it)\n`,
+        `Usage: alb-rollout deploy -f PATH… [flags]\n\n${MANIFEST_FLAGS_HELP}\n${CONNECTION_HELP}\n  --dry-run                  stop after preflight (load, lint, tune, server-side dry-run)\n  --force-conflicts          take ownership of fields another field manager owns\n  --routing-timeout 10m      wait for the ALB and TargetGroupBindings\n  --rollout-timeout 30m      wait for the rollout, gates and targets\n  --report FILE.json         write the result, phases, timeline, guard and API call counts\n${GUARD_HELP}\n`,
       );
       return ExitCode.ok;
     }
     const options = parseOptions(manifestRawOptions(values, io.cwd), { tune: 'auto' }, ruleIds());
     const run = parseDeployOptions({
-      kubeconfig: str(values, 'kubeconfig'),
-      context: str(values, 'context'),
-      region: str(values, 'region'),
       dryRun: values['dry-run'] === true,
       forceConflicts: values['force-conflicts'] === true,
       routingTimeout: str(values, 'routing-timeout'),
       rolloutTimeout: str(values, 'rollout-timeout'),
-      timeScale: str(values, 'time-scale'),
+      rollback: str(values, 'rollback'),
       report: str(values, 'report'),
     });
+    const guard = parseGuardOptions(guardRaw(values));
+    const connection = parseConnectionOptions(connectionRaw(values));
     const log = streamLogger(io.stderr);
     const pre = await preflight(options, { readStdin: io.readStdin });
     for (const c of pre.plan.changes) log.info(`tune: ${c.object.kind} ${c.object.namespace}/${c.object.name} ${c.field}: ${c.from ?? '(unset)'} → ${c.to} (${c.reason})`);
     for (const f of pre.lint.findings.filter((x) => x.severity !== 'info')) log.info(`${f.severity}: ${f.file}:${f.line} ${f.rule}: ${f.message}`);
-    const kube = new KubeClient(loadKubeConfig({ ...(run.kubeconfigPath ? { kubeconfigPath: run.kubeconfigPath } : {}), ...(run.context ? { context: run.context } : {}) }, io.env));
-    const elbv2 = new Elbv2Reader({ ...(run.region ? { region: run.region } : {}) });
+    const conns = await connect(connection, io.env, io.cwd);
     try {
-      const result = await runDeploy(
-        pre,
-        {
-          dryRun: run.dryRun,
-          forceConflicts: run.forceConflicts,
-          readinessGates: options.readinessGates,
-          timeouts: { routingSeconds: run.routingTimeoutSeconds, rolloutSeconds: run.rolloutTimeoutSeconds },
-          timeScale: run.timeScale,
-        },
-        { kube, elbv2, log, now: Date.now },
-      );
-      if (run.reportPath) await writeFile(resolve(io.cwd, run.reportPath), renderDeployJson(result));
+      const result = await executeDeploy(pre, options, run, guard, conns, log, io.cwd);
       io.stdout(renderDeploySummaryText(result));
       return result.exitCode;
     } finally {
-      elbv2.destroy();
+      conns.close();
     }
   },
 };
@@ -236,27 +221,6 @@ const lab: Command = {
   },
 };
 
-/** Guard flags: all strings, the list-valued ones repeatable. */
-const GUARD_FLAG_OPTIONS = Object.fromEntries(
-  GUARD_FLAGS.map((f) => [f, f === 'probe-url' || f === 'probe-header' ? { type: 'string', multiple: true } : { type: 'string' }]),
-) as Record<(typeof GUARD_FLAGS)[number], { type: 'string'; multiple?: boolean }>;
-
-function guardRaw(values: FlagValues): RawGuardOptions {
-  const raw: RawGuardOptions = {};
-  for (const f of GUARD_FLAGS) if (values[f] !== undefined) raw[f] = values[f] as string | string[];
-  return raw;
-}
-
-const GUARD_HELP = `  --probe-url URL            probe this URL (repeatable; default: http://<ALB hostname>/)
-  --probe-rate N             probe requests per second (10)
-  --max-error-rate 5%        a probe window fails above this error rate…
-  --max-errors N             …and with more than N errors (1)
-  --min-requests N           fewer requests in a window = inconclusive (5)
-  --consecutive-failures N   failing probe windows in a row that decide (2)
-  --cloudwatch on|off|report, --cloudwatch-period 60, --cloudwatch-settle 2m
-  --target-health on|off|report, --target-health-interval 5s
-  (all guard flags: ${GUARD_FLAGS.join(', ')})`;
-
 const ANALYZE_FLAGS = {
   ...CONNECTION_FLAGS,
   ...GUARD_FLAG_OPTIONS,
@@ -291,7 +255,7 @@ const analyze: Command = {
     const windowMs = parseDuration(str(values, 'window') ?? '1m');
     if (windowMs === undefined || windowMs <= 0 || windowMs > 6 * 3600_000) throw InputError.single(`--window ${str(values, 'window')} is not a duration`, 'use e.g. --window 90s, 2m or 1h');
     const guard = parseGuardOptions(guardRaw(values));
-    const conn = await connect(values, io);
+    const conn = await connect(parseConnectionOptions(connectionRaw(values)), io.env, io.cwd);
     try {
       const ingress = str(values, 'ingress');
       const service = str(values, 'service');

@@ -17,6 +17,8 @@ export type TimelineKind =
   | 'pod-deleted'
   | 'target-state'
   | 'attribute-verified'
+  | 'guard'
+  | 'rollback'
   | 'warning'
   | 'error';
 

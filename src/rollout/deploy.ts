@@ -10,6 +10,10 @@ import { objectsOfPhase, type PhaseName, type PlanRoute } from '../plan/phases.j
 import type { Logger } from '../report/log.js';
 import { Timeline, type PhaseRecord, type TimelineEntry } from '../report/timeline.js';
 import { waitUntil, WaitFailed, type CheckResult } from './wait.js';
+import { awsClock, type AwsClock } from '../aws/clock.js';
+import { describeDecision, type Decision, type GuardOptions, type PeriodReader } from '../guard/index.js';
+import { GuardTripped, startGuard, summarizeMeasurements, type GuardRun } from './guarding.js';
+import { rollbackAndWait, type RollbackResult } from './rollback.js';
 
 export const GATE_LABEL = 'elbv2.k8s.aws/pod-readiness-gate-inject';
 export const GATE_PREFIX = 'target-health.elbv2.k8s.aws/';
@@ -24,6 +28,10 @@ export interface DeployOptions {
    * against the lab, so that "when can this target's state change next" is computed on the lab's clock.
    */
   timeScale: number;
+  /** The 5xx guard from the workloads phase to the end of the bake window; undefined or disabled: no guard. */
+  guard?: GuardOptions;
+  /** On a guard failure: roll back to the previous revision (auto) or only report (off). */
+  rollback?: 'auto' | 'off';
 }
 
 export interface DeployDeps {
@@ -31,6 +39,12 @@ export interface DeployDeps {
   elbv2: Elbv2Reader;
   log: Logger;
   now: () => number;
+  /** For the guard's CloudWatch signal. */
+  cloudwatch?: PeriodReader;
+  /** AWS time (the lab's compressed clock); default wall-clock time at `timeScale`. */
+  clock?: AwsClock;
+  /** Maps an ALB hostname to the URL the probe uses (the lab); default http://<hostname>/. */
+  probeUrlFor?: (hostname: string) => Promise<string | undefined>;
 }
 
 export type DeployResultKind = 'succeeded' | 'failed' | 'rolled-back';
@@ -63,6 +77,10 @@ export interface DeployResult {
   /** What failed and in which phase, for the person on call. */
   error?: string;
   failedPhase?: string;
+  /** The guard's decision and what each signal measured (when the guard ran). */
+  guard?: { decision: Decision; signals: ReturnType<typeof summarizeMeasurements>; skipped: string[] };
+  /** The rollback the guard triggered, per Deployment. */
+  rollbacks?: RollbackResult[];
   /** DESIGN.md "Interfaces": 0 succeeded; 1 failed or rolled back; 2 invalid input (nothing applied); 3 cluster or AWS unreachable. */
   exitCode: ExitCode;
   applied: string[];
@@ -83,34 +101,56 @@ export class DeployError extends Error {
 /** Runs the phases of DESIGN.md "Safe order" against a cluster. Preflight (load, tune, lint) has already run. */
 export async function runDeploy(pre: Preflight, options: DeployOptions, deps: DeployDeps): Promise<DeployResult> {
   const tl = new Timeline(deps.now);
-  const state: RunState = { applied: [], bindings: [], hostnames: new Map(), revisions: new Map(), previous: new Map(), labelledInCluster: new Set() };
+  const state: RunState = {
+    applied: [],
+    bindings: [],
+    hostnames: new Map(),
+    revisions: new Map(),
+    previous: new Map(),
+    labelledInCluster: new Set(),
+    watches: [],
+    newPodIps: new Set(),
+    rollingBack: false,
+  };
   let error: string | undefined;
   let failedPhase: string | undefined;
   let exitCode: ExitCode = ExitCode.ok;
+  let rolledBack = false;
+  const rollbacks: RollbackResult[] = [];
   try {
-    await preflightPhase(pre, options, deps, tl, state);
-    if (!options.dryRun) {
-      await applyPhase('namespaces', pre, options, deps, tl, state);
-      await applyPhase('config', pre, options, deps, tl, state);
-      await applyPhase('routing', pre, options, deps, tl, state);
-      await waitForRouting(pre, options, deps, tl, state);
-      await workloadsPhase(pre, options, deps, tl, state);
-      await verifyAttributes(pre, options, deps, tl, state);
+    try {
+      await preflightPhase(pre, options, deps, tl, state);
+      if (!options.dryRun) {
+        await applyPhase('namespaces', pre, options, deps, tl, state);
+        await applyPhase('config', pre, options, deps, tl, state);
+        await applyPhase('routing', pre, options, deps, tl, state);
+        await waitForRouting(pre, options, deps, tl, state);
+        await workloadsPhase(pre, options, deps, tl, state);
+        await verifyAttributes(pre, options, deps, tl, state);
+        await bakePhase(deps, tl, state);
+      }
+    } catch (err) {
+      if (!(err instanceof GuardTripped)) throw err;
+      failedPhase = tl.phases.at(-1)?.name ?? 'workloads';
+      rolledBack = await rollbackPhase(err, pre, options, deps, tl, state, rollbacks);
+      throw err;
     }
   } catch (err) {
-    failedPhase = tl.phases.at(-1)?.name ?? 'preflight';
+    failedPhase ??= tl.phases.at(-1)?.name ?? 'preflight';
     error = err instanceof Error ? err.message : String(err);
     // 401: the kubeconfig's credentials are rejected (an expired EKS token…): the cluster cannot be used, like unreachable.
     exitCode = err instanceof KubeApiError && err.code === 401 ? ExitCode.unreachable : exitCodeOf(err);
+    if (err instanceof GuardTripped) error = guardFailureMessage(err, rolledBack, rollbacks);
     tl.add('error', error, { exitCode });
-    if (!(err instanceof DeployError || err instanceof WaitFailed || err instanceof KubeApiError || err instanceof UnreachableError)) throw err;
+    if (!(err instanceof DeployError || err instanceof WaitFailed || err instanceof KubeApiError || err instanceof UnreachableError || err instanceof GuardTripped)) throw err;
   } finally {
     tl.endOpenPhase();
+    if (state.guard) await state.guard.guard.stop();
   }
   const first = pre.model.deployments[0];
   const key = first ? `${first.namespace}/${first.name}` : '';
   return {
-    result: error ? 'failed' : 'succeeded',
+    result: rolledBack ? 'rolled-back' : error ? 'failed' : 'succeeded',
     revision: String(state.revisions.get(key) ?? ''),
     previousRevision: String(state.previous.get(key) ?? ''),
     durationSeconds: tl.elapsedSeconds(),
@@ -125,6 +165,10 @@ export async function runDeploy(pre: Preflight, options: DeployOptions, deps: De
       retried: { kubernetes: { ...deps.kube.retries }, elbv2: { ...deps.elbv2.retried } },
     },
     ...(error ? { error, failedPhase } : {}),
+    ...(state.guard
+      ? { guard: { decision: state.guard.tripped() ?? state.guard.guard.decision(), signals: summarizeMeasurements(state.guard.measurements), skipped: state.guard.skipped } }
+      : {}),
+    ...(rollbacks.length > 0 ? { rollbacks } : {}),
     exitCode,
     applied: state.applied,
   };
@@ -138,6 +182,12 @@ interface RunState {
   previous: Map<string, number>;
   /** Namespaces whose gate label was found in the cluster although the manifests lack it (kept on apply). */
   labelledInCluster: Set<string>;
+  watches: WorkloadWatch[];
+  /** IPs of the new version's pods, for the guard's target-health signal. */
+  newPodIps: Set<string>;
+  guard?: GuardRun;
+  /** While rolling back, the waits do not stop on the (already handled) guard failure. */
+  rollingBack: boolean;
 }
 
 function id(o: LoadedObject): string {
@@ -518,8 +568,90 @@ async function workloadsPhase(pre: Preflight, options: DeployOptions, deps: Depl
       warnUnprotectedOldPods(o.object, pods, bindings, deps.log, tl);
     }
   }
+  state.watches = watches;
   for (const o of objects) await applyOne(o, o.object, options, deps, tl, state);
+  if (options.guard?.enabled && state.bindings.length > 0) {
+    state.guard = await startGuard(
+      options.guard,
+      { hostnames: [...new Set(state.hostnames.values())], targetGroupArns: [...new Set(state.bindings.map((b) => b.arn))], newTargets: () => state.newPodIps },
+      {
+        elbv2: deps.elbv2,
+        ...(deps.cloudwatch ? { cloudwatch: deps.cloudwatch } : {}),
+        clock: deps.clock ?? awsClock(options.timeScale, deps.now()),
+        log: deps.log,
+        now: deps.now,
+        ...(deps.probeUrlFor ? { probeUrlFor: deps.probeUrlFor } : {}),
+      },
+      tl,
+    );
+  }
   for (const w of watches) await waitForWorkload(w, pre, options, deps, tl, state);
+}
+
+/** Phase 5: the guard keeps watching for the bake window; a failure there rolls back like one during the rollout. */
+async function bakePhase(deps: DeployDeps, tl: Timeline, state: RunState): Promise<void> {
+  const run = state.guard;
+  if (!run) return;
+  const tripped = run.tripped();
+  if (tripped) throw new GuardTripped(tripped);
+  tl.startPhase('bake');
+  run.guard.startBake();
+  deps.log.info(`baking for ${run.guard.policy.bakeSeconds}s with the guard watching`);
+  const decision = await run.guard.done;
+  if (decision.verdict === 'fail') throw new GuardTripped(decision);
+  tl.add('guard', describeDecision(decision), { verdict: decision.verdict });
+  deps.log.info(describeDecision(decision));
+}
+
+/** The guard failed: put every changed Deployment back to its previous revision and wait for it as for a deploy. */
+async function rollbackPhase(
+  trip: GuardTripped,
+  pre: Preflight,
+  options: DeployOptions,
+  deps: DeployDeps,
+  tl: Timeline,
+  state: RunState,
+  out: RollbackResult[],
+): Promise<boolean> {
+  if (options.rollback === 'off') {
+    tl.add('rollback', 'rollback off: reporting only');
+    deps.log.warn('guard failed and --rollback off: the new version stays; nothing was rolled back');
+    return false;
+  }
+  tl.startPhase('rollback');
+  state.rollingBack = true;
+  let rolledBack = false;
+  for (const w of state.watches) {
+    const pods = (await deps.kube.list('v1', 'Pod', w.namespace, { labelSelector: w.selector })).items;
+    const result = await rollbackAndWait(deps.kube, w.namespace, w.name, { now: deps.now }, async (target) => {
+      tl.add('rollback', `Deployment ${w.namespace}/${w.name}: revision ${target.fromRevision} → template of revision ${target.toRevision} written`, { from: target.fromRevision, to: target.toRevision });
+      deps.log.warn(`rolling back Deployment ${w.namespace}/${w.name} to the template of revision ${target.toRevision}; waiting with the same rules (gates, healthy targets, drain)`);
+      await waitForWorkload(
+        { ...w, selector: target.selector, oldPodIps: target.oldPodIps, oldPodUids: new Set(pods.map((p) => String(p.metadata.uid ?? ''))), previousRevision: target.fromRevision },
+        pre,
+        options,
+        deps,
+        tl,
+        state,
+      );
+    });
+    out.push(result);
+    tl.add('rollback', result.message, { outcome: result.outcome });
+    if (result.outcome === 'rolled-back') rolledBack = true;
+  }
+  void trip;
+  return rolledBack;
+}
+
+function guardFailureMessage(trip: GuardTripped, rolledBack: boolean, rollbacks: RollbackResult[]): string {
+  const d = trip.decision;
+  const evidence = (d.failingWindows ?? []).slice(0, 3).map((m) => `  ${m.window.start} ${m.signal}: ${m.evidence}`);
+  const after = rolledBack
+    ? `Rolled back: ${rollbacks.filter((r) => r.outcome === 'rolled-back').map((r) => `${r.namespace}/${r.name} ${'fromRevision' in r ? `revision ${r.fromRevision} → template of ${'toRevision' in r ? r.toRevision : '?'}` : ''}`).join(', ')}; the previous version is serving again.`
+    : rollbacks.some((r) => r.outcome === 'nothing-to-roll-back')
+      ? `Nothing to roll back to (first install): the new version is still running. Fix the release and deploy again, or delete it.`
+      : `Not rolled back (--rollback off): the new version is still running; roll back with \`alb-rollout rollback\` or fix forward.`;
+  return `expected the new version to serve without errors, but the guard saw: ${d.reason}${d.firstErrorAt ? ` (first error at ${d.firstErrorAt})` : ''}.${evidence.length ? `\n${evidence.join('\n')}` : ''}\n${after}`;
 }
 
 /** Old pods only get what their own template had: say so before the rollout when the new template adds protection. */
@@ -632,6 +764,9 @@ async function waitForWorkload(w: WorkloadWatch, pre: Preflight, options: Deploy
       const newRs = replicaSets.list().find((rs) => rs.metadata.annotations?.[REVISION_ANNOTATION] === String(revision) && ownedBy(rs, d));
       const hash = newRs?.metadata.labels?.['pod-template-hash'];
       const newPods = pods.list().filter((p) => hash !== undefined && p.metadata.labels?.['pod-template-hash'] === hash && !p.metadata.deletionTimestamp);
+      const tripped = state.rollingBack ? undefined : state.guard?.tripped();
+      if (tripped) throw new GuardTripped(tripped);
+      if (!state.rollingBack) for (const p of newPods) if (podIp(p)) state.newPodIps.add(podIp(p) as string);
       for (const p of pods.list()) {
         const ready = conditionStatus(p, 'Ready') ?? 'Unknown';
         const sig = `${p.metadata.deletionTimestamp ? 'terminating' : 'live'}|${ready}`;
@@ -696,6 +831,7 @@ async function waitForWorkload(w: WorkloadWatch, pre: Preflight, options: Deploy
       now: deps.now,
       subscribe: (fn) => {
         const offs = informers.map((i) => i.onChange(fn));
+        state.guard?.onTrip(fn);
         awsListeners.push(fn);
         return () => {
           offs.forEach((o) => o());

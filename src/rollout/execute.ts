@@ -1,44 +1,44 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Elbv2Reader } from '../aws/elbv2.js';
-import { KubeClient, loadKubeConfig } from '../kube/client.js';
+import type { Connections } from '../connect/index.js';
+import type { GuardOptions } from '../guard/index.js';
 import type { DeployRunOptions, Options } from '../options.js';
 import type { Preflight } from '../plan/index.js';
 import { renderDeployJson } from '../report/deploy.js';
 import type { Logger } from '../report/log.js';
 import { runDeploy, type DeployResult } from './deploy.js';
 
-/**
- * Builds the clients from the parsed options and runs a deploy: the one path shared by the CLI and the Action.
- * `env` is the process environment as the edge sees it (KUBECONFIG, in-cluster variables).
- */
+/** Runs a deploy with the edge's parsed options and clients: the one path shared by the CLI and the Action. */
 export async function executeDeploy(
   pre: Preflight,
   options: Options,
   run: DeployRunOptions,
-  env: Record<string, string | undefined>,
+  guard: GuardOptions,
+  conns: Connections,
   log: Logger,
   cwd: string,
 ): Promise<DeployResult> {
-  const kube = new KubeClient(
-    loadKubeConfig({ ...(run.kubeconfigPath ? { kubeconfigPath: resolve(cwd, run.kubeconfigPath) } : {}), ...(run.context ? { context: run.context } : {}) }, env),
+  const result = await runDeploy(
+    pre,
+    {
+      dryRun: run.dryRun,
+      forceConflicts: run.forceConflicts,
+      readinessGates: options.readinessGates,
+      timeouts: { routingSeconds: run.routingTimeoutSeconds, rolloutSeconds: run.rolloutTimeoutSeconds },
+      timeScale: conns.clock.scale,
+      guard,
+      rollback: run.rollback,
+    },
+    {
+      kube: conns.kube,
+      elbv2: conns.elbv2,
+      cloudwatch: conns.cloudwatch,
+      clock: conns.clock,
+      log,
+      now: Date.now,
+      ...(conns.probeUrlFor ? { probeUrlFor: conns.probeUrlFor } : {}),
+    },
   );
-  const elbv2 = new Elbv2Reader({ ...(run.region ? { region: run.region } : {}) });
-  try {
-    const result = await runDeploy(
-      pre,
-      {
-        dryRun: run.dryRun,
-        forceConflicts: run.forceConflicts,
-        readinessGates: options.readinessGates,
-        timeouts: { routingSeconds: run.routingTimeoutSeconds, rolloutSeconds: run.rolloutTimeoutSeconds },
-        timeScale: run.timeScale,
-      },
-      { kube, elbv2, log, now: Date.now },
-    );
-    if (run.reportPath) await writeFile(resolve(cwd, run.reportPath), renderDeployJson(result));
-    return result;
-  } finally {
-    elbv2.destroy();
-  }
+  if (run.reportPath) await writeFile(resolve(cwd, run.reportPath), renderDeployJson(result));
+  return result;
 }

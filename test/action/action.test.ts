@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { writeKubeconfig } from '../../src/lab/apiserver/index.js';
 import { startLab } from '../../src/lab/index.js';
+import { GUARD_FLAGS } from '../../src/guard/index.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -56,7 +57,7 @@ describe('GitHub Action (dist/index.js)', () => {
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^::error title=alb-rollout prestop-missing,file=examples\/2048\/naive\/2-deployment\.yaml,line=\d+::/m);
     assert.equal(r.outputs.result, 'failed');
-    assert.ok(Number(r.outputs['error-count']) >= 2);
+    assert.ok(Number(r.outputs['lint-error-count']) >= 2);
     assert.match(r.summary, /<h2>alb-rollout plan/);
     assert.match(r.summary, /prestop-missing/);
   });
@@ -85,7 +86,7 @@ describe('GitHub Action (dist/index.js)', () => {
       const kubeconfig = join(dir, 'kubeconfig');
       await writeKubeconfig(kubeconfig, lab.apiServerUrl);
       // The Action runs in its own process, like on a runner: only the environment connects it to the lab.
-      const r = await runAction({ manifests: 'examples/2048/safe', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale) }, lab.awsEnv());
+      const r = await runAction({ manifests: 'examples/2048/safe', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale), bake: '1s', probe: 'off' }, lab.awsEnv());
       assert.equal(r.code, 0, r.stdout);
       assert.equal(r.outputs.result, 'succeeded');
       assert.equal(r.outputs.revision, '1');
@@ -110,5 +111,6 @@ describe('GitHub Action (dist/index.js)', () => {
     const source = await readFile(join(root, 'src', 'action', 'main.ts'), 'utf8');
     const read = [...source.matchAll(/core\.get(?:Multiline|Boolean)?Input\('([^']+)'/g)].map((m) => m[1] as string);
     for (const name of read) assert.ok(name in meta.inputs, `input ${name} is read but not in action.yml`);
+    for (const name of GUARD_FLAGS) assert.ok(name in meta.inputs, `guard input ${name} is read but not in action.yml`);
   });
 });

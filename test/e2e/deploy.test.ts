@@ -32,7 +32,7 @@ for (const example of ['2048/safe', '2048/naive'] as const) {
       const report = JSON.parse(await readFile(reportFile, 'utf8')) as Report;
       assert.equal(report.result, 'succeeded');
       assert.equal(report.revision, '1');
-      assert.deepEqual(report.phases.map((p) => p.name), ['preflight', 'namespaces', 'routing', 'workloads']);
+      assert.deepEqual(report.phases.map((p) => p.name), ['preflight', 'namespaces', 'routing', 'workloads', 'bake']);
       assert.ok((report.apiCalls.elbv2.DescribeTargetHealth ?? 0) > 0);
       assert.ok(report.timeline.some((e) => e.kind === 'target-state' && /healthy/.test(e.message)));
 

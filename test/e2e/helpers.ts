@@ -83,6 +83,7 @@ export function traffic(url: string, ratePerSecond = 40): TrafficGenerator {
   return t;
 }
 
-export function labArgs(l: E2eLab): string[] {
-  return ['--kubeconfig', l.kubeconfig, '--time-scale', String(l.lab.clock.timings.timeScale)];
+/** Connect the CLI to this lab (kubeconfig, AWS endpoints, clock from lab.json); a short bake keeps tests quick. */
+export function labArgs(l: E2eLab, bake = '1s'): string[] {
+  return ['--lab', join(l.dir, 'state'), '--bake', bake];
 }
