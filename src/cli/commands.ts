@@ -8,7 +8,8 @@ import { RULES } from '../lint/index.js';
 import { renderFindingsGithub, renderFindingsJson, renderFindingsText } from '../lint/render.js';
 import { parseConnectionOptions, parseDeployOptions, parseOptions, type Options } from '../options.js';
 import { preflight } from '../plan/index.js';
-import { renderDeploySummaryText } from '../report/deploy.js';
+import { renderDeployJson, renderDeploySummaryText } from '../report/deploy.js';
+import { runRollback } from '../rollout/deploy.js';
 import { streamLogger } from '../report/log.js';
 import { renderPlanJson, renderPlanText } from '../report/plan.js';
 import { executeDeploy } from '../rollout/execute.js';
@@ -272,4 +273,60 @@ const analyze: Command = {
   },
 };
 
-export const commands: Command[] = [plan, lint, deploy, analyze, lab];
+const ROLLBACK_FLAGS = {
+  ...CONNECTION_FLAGS,
+  namespace: { type: 'string', short: 'n' },
+  deployment: { type: 'string' },
+  'to-revision': { type: 'string' },
+  'rollout-timeout': { type: 'string' },
+  'readiness-gates': { type: 'string' },
+  report: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const rollback: Command = {
+  name: 'rollback',
+  summary: 'put a Deployment back to its previous (or a named) revision and wait as for a deploy',
+  async run(argv, io) {
+    const values = parseVerbArgs('rollback', argv, ROLLBACK_FLAGS);
+    if (values.help) {
+      io.stdout(
+        `Usage: alb-rollout rollback -n NAMESPACE --deployment NAME [--to-revision N] [flags]\n\n` +
+          `What \`kubectl rollout undo\` does, then the same waits as a deploy: new pods' readiness gates True, their targets\n` +
+          `healthy, the rolled-back version's targets drained. Exit 0 when the previous version serves again.\n\n` +
+          `  -n, --namespace NS\n  --deployment NAME\n  --to-revision N            a revision from \`kubectl rollout history\` (default: the previous one)\n  --rollout-timeout 30m\n  --readiness-gates inject|require|off   (default: inject — expect the gates)\n  --report FILE.json\n${CONNECTION_HELP}\n`,
+      );
+      return ExitCode.ok;
+    }
+    const deployment = str(values, 'deployment');
+    if (!deployment) throw InputError.single('rollback needs --deployment NAME', 'e.g. alb-rollout rollback -n shop --deployment web');
+    const toRevisionText = str(values, 'to-revision');
+    const toRevision = toRevisionText === undefined ? undefined : Number(toRevisionText);
+    if (toRevision !== undefined && (!Number.isInteger(toRevision) || toRevision < 1)) {
+      throw InputError.single(`--to-revision ${toRevisionText} is not a revision number`, 'use a number from `kubectl rollout history deployment/NAME`');
+    }
+    const run = parseDeployOptions({ rolloutTimeout: str(values, 'rollout-timeout'), report: str(values, 'report') });
+    const gates = parseOptions({ manifests: ['-'], readinessGates: str(values, 'readiness-gates') }, { tune: 'off' }, ruleIds()).readinessGates;
+    const conns = await connect(parseConnectionOptions(connectionRaw(values)), io.env, io.cwd);
+    try {
+      const result = await runRollback(
+        {
+          namespace: str(values, 'namespace') ?? 'default',
+          deployment,
+          ...(toRevision !== undefined ? { toRevision } : {}),
+          rolloutTimeoutSeconds: run.rolloutTimeoutSeconds,
+          readinessGates: gates,
+          timeScale: conns.clock.scale,
+        },
+        { kube: conns.kube, elbv2: conns.elbv2, log: streamLogger(io.stderr), now: Date.now, clock: conns.clock },
+      );
+      if (run.reportPath) await writeFile(resolve(io.cwd, run.reportPath), renderDeployJson(result));
+      io.stdout(renderDeploySummaryText(result));
+      return result.exitCode;
+    } finally {
+      conns.close();
+    }
+  },
+};
+
+export const commands: Command[] = [plan, lint, deploy, analyze, rollback, lab];

@@ -15,6 +15,8 @@ export function renderDeployJson(r: DeployResult): string {
       apiCalls: r.apiCalls,
       applied: r.applied,
       ...(r.error ? { error: r.error, failedPhase: r.failedPhase } : {}),
+      ...(r.guard ? { guard: r.guard } : {}),
+      ...(r.rollbacks ? { rollbacks: r.rollbacks } : {}),
       exitCode: r.exitCode,
     },
     null,
@@ -36,6 +38,14 @@ export function renderDeploySummaryText(r: DeployResult): string {
   const throttled = r.apiCalls.throttled?.elbv2 ?? 0;
   const notes = [kr > 0 ? `${kr} Kubernetes request(s) retried after 429/5xx/reset` : '', throttled > 0 ? `${throttled} ELBv2 call(s) throttled and retried with backoff` : ''].filter(Boolean);
   out.push(`  API calls: ${k} Kubernetes, ${e} ELBv2${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`);
+  if (r.guard) {
+    out.push(`  guard: ${r.guard.decision.verdict} — ${r.guard.decision.reason}`);
+    for (const g of r.guard.signals) {
+      out.push(`    ${g.signal}: ${g.windows} window(s), ${g.requests} request(s), ${g.errors} error(s)${g.failingWindows ? `, ${g.failingWindows} failing` : ''}${g.firstErrorAt ? `, first error ${g.firstErrorAt}` : ''}`);
+    }
+    for (const s of r.guard.skipped) out.push(`    skipped ${s}`);
+  }
+  for (const rb of r.rollbacks ?? []) out.push(`  rollback: ${rb.message}`);
   if (r.error) {
     out.push('');
     out.push(`failed in phase ${r.failedPhase} (exit code ${r.exitCode}): ${r.error}`);

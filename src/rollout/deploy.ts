@@ -1,9 +1,10 @@
 import type { Elbv2Reader, TargetHealth } from '../aws/elbv2.js';
-import { ExitCode, exitCodeOf, UnreachableError } from '../errors.js';
+import { ExitCode, exitCodeOf, InputError, UnreachableError } from '../errors.js';
 import { KubeApiError, type KubeClient } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';
 import { deploymentRolloutStatus, REVISION_ANNOTATION, revisionOf } from '../kube/rollout-status.js';
-import type { JsonObject, KubeObject, LoadedObject } from '../manifests/types.js';
+import { buildModel } from '../manifests/model.js';
+import type { JsonObject, KubeObject, LoadedObject, ManifestSet } from '../manifests/types.js';
 import type { ReadinessGateMode } from '../options.js';
 import type { Preflight } from '../plan/index.js';
 import { objectsOfPhase, type PhaseName, type PlanRoute } from '../plan/phases.js';
@@ -111,6 +112,7 @@ export async function runDeploy(pre: Preflight, options: DeployOptions, deps: De
     watches: [],
     newPodIps: new Set(),
     rollingBack: false,
+    workloadsApplied: false,
   };
   let error: string | undefined;
   let failedPhase: string | undefined;
@@ -130,9 +132,11 @@ export async function runDeploy(pre: Preflight, options: DeployOptions, deps: De
         await bakePhase(deps, tl, state);
       }
     } catch (err) {
-      if (!(err instanceof GuardTripped)) throw err;
+      // The new version was applied and did not become healthy, or the guard saw it fail: put the previous one back.
+      const workloadFailure = err instanceof WaitFailed && state.watches.length > 0 && state.workloadsApplied;
+      if (!(err instanceof GuardTripped) && !workloadFailure) throw err;
       failedPhase = tl.phases.at(-1)?.name ?? 'workloads';
-      rolledBack = await rollbackPhase(err, pre, options, deps, tl, state, rollbacks);
+      rolledBack = await rollbackPhase(pre, options, deps, tl, state, rollbacks);
       throw err;
     }
   } catch (err) {
@@ -141,6 +145,7 @@ export async function runDeploy(pre: Preflight, options: DeployOptions, deps: De
     // 401: the kubeconfig's credentials are rejected (an expired EKS token…): the cluster cannot be used, like unreachable.
     exitCode = err instanceof KubeApiError && err.code === 401 ? ExitCode.unreachable : exitCodeOf(err);
     if (err instanceof GuardTripped) error = guardFailureMessage(err, rolledBack, rollbacks);
+    else if (rollbacks.length > 0 || (options.rollback === 'off' && state.workloadsApplied && err instanceof WaitFailed)) error = `${error}\n${rollbackOutcome(rolledBack, rollbacks)}`;
     tl.add('error', error, { exitCode });
     if (!(err instanceof DeployError || err instanceof WaitFailed || err instanceof KubeApiError || err instanceof UnreachableError || err instanceof GuardTripped)) throw err;
   } finally {
@@ -188,6 +193,8 @@ interface RunState {
   guard?: GuardRun;
   /** While rolling back, the waits do not stop on the (already handled) guard failure. */
   rollingBack: boolean;
+  /** The new workload templates were written: a failure from here on leaves the previous revision to go back to. */
+  workloadsApplied: boolean;
 }
 
 function id(o: LoadedObject): string {
@@ -570,6 +577,7 @@ async function workloadsPhase(pre: Preflight, options: DeployOptions, deps: Depl
   }
   state.watches = watches;
   for (const o of objects) await applyOne(o, o.object, options, deps, tl, state);
+  state.workloadsApplied = true;
   if (options.guard?.enabled && state.bindings.length > 0) {
     state.guard = await startGuard(
       options.guard,
@@ -605,7 +613,6 @@ async function bakePhase(deps: DeployDeps, tl: Timeline, state: RunState): Promi
 
 /** The guard failed: put every changed Deployment back to its previous revision and wait for it as for a deploy. */
 async function rollbackPhase(
-  trip: GuardTripped,
   pre: Preflight,
   options: DeployOptions,
   deps: DeployDeps,
@@ -633,24 +640,37 @@ async function rollbackPhase(
         deps,
         tl,
         state,
-      );
+      ).catch((err: unknown) => {
+        throw new DeployError(
+          `the previous template of Deployment ${w.namespace}/${w.name} (revision ${target.toRevision}) was written back, but the rollback did not complete safely: ${(err as Error).message}`,
+          'rollback',
+        );
+      });
     });
     out.push(result);
     tl.add('rollback', result.message, { outcome: result.outcome });
     if (result.outcome === 'rolled-back') rolledBack = true;
   }
-  void trip;
   return rolledBack;
+}
+
+function rollbackOutcome(rolledBack: boolean, rollbacks: RollbackResult[]): string {
+  if (rolledBack) {
+    return `Rolled back: ${rollbacks
+      .filter((r) => r.outcome === 'rolled-back')
+      .map((r) => `${r.namespace}/${r.name} revision ${'fromRevision' in r ? r.fromRevision : '?'} → template of revision ${'toRevision' in r ? r.toRevision : '?'}`)
+      .join(', ')}; the previous version is serving again.`;
+  }
+  if (rollbacks.some((r) => r.outcome === 'nothing-to-roll-back')) {
+    return 'Nothing to roll back to (first install): the new version is still running. Fix the release and deploy again, or delete it.';
+  }
+  return 'Not rolled back (--rollback off): the new version is still running; roll back with `alb-rollout rollback` or fix forward.';
 }
 
 function guardFailureMessage(trip: GuardTripped, rolledBack: boolean, rollbacks: RollbackResult[]): string {
   const d = trip.decision;
   const evidence = (d.failingWindows ?? []).slice(0, 3).map((m) => `  ${m.window.start} ${m.signal}: ${m.evidence}`);
-  const after = rolledBack
-    ? `Rolled back: ${rollbacks.filter((r) => r.outcome === 'rolled-back').map((r) => `${r.namespace}/${r.name} ${'fromRevision' in r ? `revision ${r.fromRevision} → template of ${'toRevision' in r ? r.toRevision : '?'}` : ''}`).join(', ')}; the previous version is serving again.`
-    : rollbacks.some((r) => r.outcome === 'nothing-to-roll-back')
-      ? `Nothing to roll back to (first install): the new version is still running. Fix the release and deploy again, or delete it.`
-      : `Not rolled back (--rollback off): the new version is still running; roll back with \`alb-rollout rollback\` or fix forward.`;
+  const after = rollbackOutcome(rolledBack, rollbacks);
   return `expected the new version to serve without errors, but the guard saw: ${d.reason}${d.firstErrorAt ? ` (first error at ${d.firstErrorAt})` : ''}.${evidence.length ? `\n${evidence.join('\n')}` : ''}\n${after}`;
 }
 
@@ -793,6 +813,10 @@ async function waitForWorkload(w: WorkloadWatch, pre: Preflight, options: Deploy
       }
       const diag = diagnoseWorkload(newPods, w.bindings, health, expectedGates);
       const hints = (): string => workloadHints(diag, w, pre, ns);
+      if (diag.crashLooping.length > 0) {
+        const head = `expected the new pods of Deployment ${ns}/${w.name} to start, but ${diag.crashLooping.length} crash-loop (CrashLoopBackOff after ${CRASH_LOOP_RESTARTS}+ restarts): ${diag.crashLooping.slice(0, 3).join(', ')}. The release cannot start; waiting for the progress deadline would not change that.`;
+        return { done: false, failed: true, message: `${head} ${diag.oneLine}`, detail: `${head}\n${diag.detail}\n${hints()}` };
+      }
       if (!status.done && status.failed) {
         const cond = ((((d.status as JsonObject | undefined)?.conditions ?? []) as JsonObject[]).find((c) => c.type === 'Progressing') ?? {}) as JsonObject;
         const deadline = Number((d.spec as JsonObject | undefined)?.progressDeadlineSeconds ?? 600);
@@ -861,7 +885,12 @@ interface WorkloadDiagnosis {
   targetReasons: Set<string>;
   /** Pods named in the diagnosis, for the hints (kubectl logs …). */
   failingPods: string[];
+  /** New pods whose containers crash-loop (CrashLoopBackOff after several restarts): the release cannot start. */
+  crashLooping: string[];
 }
+
+/** Restarts after which a crash-looping new pod fails the rollout at once rather than at the progress deadline. */
+const CRASH_LOOP_RESTARTS = 3;
 
 /** Why each new pod and each target is not done yet, grouped by reason so that five identical pods make one line. */
 function diagnoseWorkload(newPods: KubeObject[], bindings: BindingInfo[], health: Map<string, TargetHealth[]>, expectedGates: string[]): WorkloadDiagnosis {
@@ -869,6 +898,7 @@ function diagnoseWorkload(newPods: KubeObject[], bindings: BindingInfo[], health
   const podReasons = new Set<string>();
   const targetReasons = new Set<string>();
   const failingPods: string[] = [];
+  const crashLooping: string[] = [];
   let pending = 0;
   const addPod = (why: string, p: KubeObject): void => {
     pending++;
@@ -891,6 +921,7 @@ function diagnoseWorkload(newPods: KubeObject[], bindings: BindingInfo[], health
       if (waiting) {
         const reason = String(waiting.reason ?? 'Waiting');
         podReasons.add(reason);
+        if (reason === 'CrashLoopBackOff' && restarts >= CRASH_LOOP_RESTARTS && !crashLooping.includes(p.metadata.name)) crashLooping.push(p.metadata.name);
         // The kubelet's message often names the pod ("back-off 10s restarting failed container=… pod=…"): leave those out so identical pods group.
         const note = typeof waiting.message === 'string' && !waiting.message.includes(p.metadata.name) ? `: ${waiting.message}` : '';
         problems.push(`container ${String(c.name)} ${reason}${history}${note}`);
@@ -945,7 +976,7 @@ function diagnoseWorkload(newPods: KubeObject[], bindings: BindingInfo[], health
   }
   const podLines = [...podGroups].map(([why, list]) => `  ${list.length} new pod(s) not ready — ${why}: ${list.slice(0, 6).join(', ')}${list.length > 6 ? `, +${list.length - 6} more` : ''}`);
   const detail = [...podLines, ...targetLines].join('\n');
-  return { pending, oneLine: detail.split('\n').map((l) => l.trim()).filter(Boolean).join('; '), detail, podReasons, targetReasons, failingPods };
+  return { pending, oneLine: detail.split('\n').map((l) => l.trim()).filter(Boolean).join('; '), detail, podReasons, targetReasons, failingPods, crashLooping };
 }
 
 /** What to do, for what the diagnosis saw. */
@@ -1030,4 +1061,151 @@ async function verifyAttributes(pre: Preflight, options: DeployOptions, deps: De
     }
     tl.add('attribute-verified', `target group ${b.name}: deregistration_delay.timeout_seconds=${actual} on AWS`, { arn: b.arn, value: actual });
   }
+}
+
+export interface RollbackRunOptions {
+  namespace: string;
+  deployment: string;
+  toRevision?: number;
+  rolloutTimeoutSeconds: number;
+  readinessGates: ReadinessGateMode;
+  timeScale: number;
+}
+
+/** Objects read from the cluster, shaped like loaded manifests so that the model (routes, target groups) applies. */
+function liveObjects(objects: KubeObject[]): LoadedObject[] {
+  return objects.map((object) => {
+    const source = { file: `cluster:${object.kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`, line: 1 };
+    return {
+      object,
+      ref: { apiVersion: object.apiVersion, kind: object.kind, namespace: object.metadata.namespace ?? '', name: object.metadata.name },
+      source,
+      locate: () => source,
+    };
+  });
+}
+
+/**
+ * `alb-rollout rollback`: put a Deployment back to its previous (or a named) revision, the way `kubectl rollout
+ * undo` does, and wait with the same rules as a deploy (gates, healthy targets, drained old targets).
+ */
+export async function runRollback(options: RollbackRunOptions, deps: DeployDeps): Promise<DeployResult> {
+  const tl = new Timeline(deps.now);
+  const state: RunState = {
+    applied: [],
+    bindings: [],
+    hostnames: new Map(),
+    revisions: new Map(),
+    previous: new Map(),
+    labelledInCluster: new Set(),
+    watches: [],
+    newPodIps: new Set(),
+    rollingBack: true,
+    workloadsApplied: true,
+  };
+  const { namespace, deployment } = options;
+  const key = `${namespace}/${deployment}`;
+  const rollbacks: RollbackResult[] = [];
+  let error: string | undefined;
+  let exitCode: ExitCode = ExitCode.ok;
+  let rolledBack = false;
+  try {
+    tl.startPhase('rollback');
+    const current = await deps.kube.get('apps/v1', 'Deployment', namespace, deployment);
+    if (!current) throw new DeployError(`Deployment ${key} does not exist. Fix: check the name and namespace (kubectl get deployments -n ${namespace}).`, 'rollback', ExitCode.invalidInput);
+    const [services, ingresses, tgbs] = await Promise.all([
+      deps.kube.list('v1', 'Service', namespace),
+      deps.kube.list('networking.k8s.io/v1', 'Ingress', namespace),
+      deps.kube.list('elbv2.k8s.aws/v1beta1', 'TargetGroupBinding', namespace).catch(() => ({ items: [] as KubeObject[], resourceVersion: '' })),
+    ]);
+    const live = liveObjects([{ ...current, apiVersion: 'apps/v1', kind: 'Deployment' }, ...services.items, ...ingresses.items]);
+    const set: ManifestSet = { objects: live, files: [] };
+    const model = buildModel(set);
+    const pre = { model } as Pick<Preflight, 'model'> as Preflight;
+    const d = model.deployments[0];
+    const serviceNames = new Set((d?.services ?? []).map((s) => s.name));
+    for (const b of tgbs.items) {
+      const spec = (b.spec ?? {}) as JsonObject;
+      const ref = (spec.serviceRef ?? {}) as JsonObject;
+      if (!serviceNames.has(String(ref.name))) continue;
+      const tg = model.targetGroups.find((t) => t.service.name === ref.name);
+      state.bindings.push({
+        route: {
+          ingress: { namespace, name: tg?.ingress.name ?? '' },
+          service: { namespace, name: String(ref.name) },
+          port: (ref.port as string | number | undefined) ?? tg?.port ?? '',
+          targetType: String(spec.targetType ?? ''),
+        },
+        name: b.metadata.name,
+        arn: String(spec.targetGroupARN ?? ''),
+        targetType: String(spec.targetType ?? ''),
+      });
+    }
+    const spec = (current.spec ?? {}) as JsonObject;
+    const matchLabels = ((spec.selector as JsonObject | undefined)?.matchLabels ?? {}) as Record<string, string>;
+    const selector = Object.entries(matchLabels).map(([k, v]) => `${k}=${v}`).join(',');
+    const pods = (await deps.kube.list('v1', 'Pod', namespace, { labelSelector: selector })).items;
+    const loaded = live[0] as LoadedObject;
+    const runOptions: DeployOptions = {
+      dryRun: false,
+      forceConflicts: false,
+      readinessGates: options.readinessGates,
+      timeouts: { routingSeconds: 0, rolloutSeconds: options.rolloutTimeoutSeconds },
+      timeScale: options.timeScale,
+    };
+    const result = await rollbackAndWait(deps.kube, namespace, deployment, { ...(options.toRevision !== undefined ? { toRevision: options.toRevision } : {}), now: deps.now }, async (target) => {
+      state.previous.set(key, target.fromRevision);
+      tl.add('rollback', `Deployment ${key}: revision ${target.fromRevision} → template of revision ${target.toRevision} written`, { from: target.fromRevision, to: target.toRevision });
+      deps.log.info(`rolling back Deployment ${key} to the template of revision ${target.toRevision}; waiting for gates, healthy targets and drained old targets`);
+      await waitForWorkload(
+        {
+          loaded,
+          namespace,
+          name: deployment,
+          selector: target.selector,
+          bindings: state.bindings,
+          oldPodIps: target.oldPodIps,
+          oldPodUids: new Set(pods.map((p) => String(p.metadata.uid ?? ''))),
+          previousRevision: target.fromRevision,
+        },
+        pre,
+        runOptions,
+        deps,
+        tl,
+        state,
+      );
+    });
+    rollbacks.push(result);
+    tl.add('rollback', result.message, { outcome: result.outcome });
+    deps.log.info(result.message);
+    rolledBack = result.outcome === 'rolled-back';
+    if (result.outcome === 'nothing-to-roll-back') throw new DeployError(result.message, 'rollback');
+  } catch (err) {
+    error = err instanceof Error ? err.message : String(err);
+    exitCode = exitCodeOf(err);
+    tl.add('error', error, { exitCode });
+    if (!(err instanceof DeployError || err instanceof WaitFailed || err instanceof KubeApiError || err instanceof UnreachableError || err instanceof InputError)) throw err;
+  } finally {
+    tl.endOpenPhase();
+  }
+  return {
+    result: error ? 'failed' : rolledBack ? 'rolled-back' : 'succeeded',
+    revision: String(state.revisions.get(key) ?? ''),
+    previousRevision: String(state.previous.get(key) ?? ''),
+    durationSeconds: tl.elapsedSeconds(),
+    phases: tl.phases,
+    timeline: tl.entries,
+    loadBalancerHostnames: [],
+    targetGroupArns: [...new Set(state.bindings.map((b) => b.arn))],
+    apiCalls: {
+      kubernetes: { ...deps.kube.calls },
+      elbv2: { ...deps.elbv2.calls },
+      throttled: { elbv2: deps.elbv2.throttled.count },
+      retried: { kubernetes: { ...deps.kube.retries }, elbv2: { ...deps.elbv2.retried } },
+    },
+    ...(error ? { error, failedPhase: 'rollback' } : {}),
+    ...(rollbacks.length > 0 ? { rollbacks } : {}),
+    exitCode,
+    applied: [],
+  };
 }
