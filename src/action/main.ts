@@ -20,9 +20,13 @@ import { renderPlanJson } from '../report/plan.js';
 import type { Logger } from '../report/log.js';
 import { executeDeploy } from '../rollout/execute.js';
 import type { DeployResult } from '../rollout/deploy.js';
-import { writeDeploySummary, writePlanSummary } from './summary.js';
+import { writeDeploySummary, writePlanSummary, writeRollbackSummary } from './summary.js';
+import { runRollback } from '../rollout/deploy.js';
+import { renderDeployJson } from '../report/deploy.js';
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 
-export const ACTION_MODES = ['deploy', 'plan'] as const;
+export const ACTION_MODES = ['deploy', 'plan', 'rollback'] as const;
 export type ActionMode = (typeof ACTION_MODES)[number];
 
 /** The Action's edge: inputs are read here, once, into the same typed options the CLI builds. */
@@ -32,6 +36,7 @@ export interface ActionInputs {
   deploy: RawDeployOptions;
   connection: RawConnectionOptions;
   guard: RawGuardOptions;
+  rollbackTarget: { deployment: string; toRevision: string };
   failOn: 'error' | 'warning' | 'none';
 }
 
@@ -47,7 +52,7 @@ export function readInputs(workspace: string): ActionInputs {
   return {
     mode: mode as ActionMode,
     raw: {
-      manifests: core.getMultilineInput('manifests', { required: true }),
+      manifests: core.getMultilineInput('manifests'),
       namespace: core.getInput('namespace'),
       baseDir: workspace,
       tune: core.getInput('tune') || 'auto',
@@ -74,6 +79,7 @@ export function readInputs(workspace: string): ActionInputs {
       timeOrigin: core.getInput('time-origin'),
     },
     guard: readGuardInputs(),
+    rollbackTarget: { deployment: core.getInput('deployment'), toRevision: core.getInput('to-revision') },
     failOn: failOn as ActionInputs['failOn'],
   };
 }
@@ -113,6 +119,7 @@ export function actionLogger(): Logger {
 export async function runAction(workspace: string, env: Record<string, string | undefined> = process.env): Promise<number> {
   try {
     const inputs = readInputs(workspace);
+    if (inputs.mode === 'rollback') return await rollback(inputs, env, workspace);
     const options = parseOptions(inputs.raw, { tune: 'auto' }, RULES.map((r) => r.id));
     const run = inputs.mode === 'deploy' ? parseDeployOptions(inputs.deploy) : undefined;
     const guard = parseGuardOptions(inputs.guard);
@@ -178,6 +185,47 @@ async function deploy(
     return result.exitCode;
   }
   core.info(`deploy succeeded in ${result.durationSeconds}s: revision ${result.previousRevision || '(new)'} → ${result.revision}`);
+  return ExitCode.ok;
+}
+
+/** mode: rollback (workflow_dispatch): undo to the previous or a named revision, with the deploy's waits. */
+async function rollback(inputs: ActionInputs, env: Record<string, string | undefined>, workspace: string): Promise<number> {
+  const deployment = inputs.rollbackTarget.deployment;
+  if (!deployment) throw InputError.single('mode rollback needs the input deployment', 'set deployment: <name of the Deployment> (and namespace)');
+  const toText = inputs.rollbackTarget.toRevision;
+  const toRevision = toText === '' ? undefined : Number(toText);
+  if (toRevision !== undefined && (!Number.isInteger(toRevision) || toRevision < 1)) {
+    throw InputError.single(`input to-revision "${toText}" is not a revision number`, 'use a number from `kubectl rollout history deployment/NAME`, or leave it empty for the previous revision');
+  }
+  const run = parseDeployOptions(inputs.deploy);
+  const gates = parseOptions({ manifests: ['-'], readinessGates: inputs.raw.readinessGates ?? '' }, { tune: 'off' }, []).readinessGates;
+  const conns = await connect(parseConnectionOptions(inputs.connection), env, workspace);
+  let result: DeployResult;
+  try {
+    result = await core.group(`Rollback ${inputs.raw.namespace || 'default'}/${deployment}`, () =>
+      runRollback(
+        {
+          namespace: inputs.raw.namespace || 'default',
+          deployment,
+          ...(toRevision !== undefined ? { toRevision } : {}),
+          rolloutTimeoutSeconds: run.rolloutTimeoutSeconds,
+          readinessGates: gates,
+          timeScale: conns.clock.scale,
+        },
+        { kube: conns.kube, elbv2: conns.elbv2, log: actionLogger(), now: Date.now, clock: conns.clock },
+      ),
+    );
+  } finally {
+    conns.close();
+  }
+  if (run.reportPath) await writeFile(resolve(workspace, run.reportPath), renderDeployJson(result));
+  setDeployOutputs(result);
+  await writeRollbackSummary(result);
+  if (result.error) {
+    core.setFailed(`rollback failed: ${result.error}`);
+    return result.exitCode;
+  }
+  core.info(`rolled back ${deployment}: revision ${result.previousRevision} → ${result.revision}`);
   return ExitCode.ok;
 }
 

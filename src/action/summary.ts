@@ -44,6 +44,21 @@ export async function writeDeploySummary(pre: Preflight, r: DeployResult): Promi
   await s.write();
 }
 
+/** The job summary after mode: rollback. */
+export async function writeRollbackSummary(r: DeployResult): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  const ok = !r.error;
+  const s = core.summary.addHeading(`alb-rollout rollback ${ok ? '✅' : '❌'} ${r.result}`, 2);
+  s.addTable([
+    [{ data: 'Revision', header: true }, { data: 'Duration', header: true }, { data: 'Target groups', header: true }],
+    [esc(`${r.previousRevision || '?'} → ${r.revision || '?'}`), `${r.durationSeconds}s`, esc(r.targetGroupArns.join(', '))],
+  ]);
+  if (r.error) s.addQuote(esc(r.error));
+  const events = r.timeline.filter((e) => ['target-state', 'pod-created', 'pod-ready', 'pod-deleted', 'rollback', 'error'].includes(e.kind));
+  if (events.length > 0) s.addTable([[{ data: 't (s)', header: true }, { data: 'Event', header: true }], ...events.slice(0, 300).map((e) => [String(e.t), esc(e.message)])]);
+  await s.write();
+}
+
 function planRows(result: Preflight): string[][] {
   const rows: string[][] = [];
   result.plan.phases.forEach((p, i) => {

@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import { writeKubeconfig } from '../../src/lab/apiserver/index.js';
 import { startLab } from '../../src/lab/index.js';
 import { GUARD_FLAGS } from '../../src/guard/index.js';
+import { variant } from '../e2e/helpers.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -98,6 +99,21 @@ describe('GitHub Action (dist/index.js)', () => {
       assert.match(r.summary, /alb-rollout deploy ✅ succeeded/);
       assert.match(r.summary, /Timeline of pods and targets/);
       assert.match(r.summary, /healthy/);
+
+      // workflow_dispatch rollback: a second release, then mode rollback puts revision 1's template back.
+      const v2 = await variant('2048/safe', dir, 'v2');
+      const second = await runAction({ manifests: v2, kubeconfig, 'time-scale': String(lab.clock.timings.timeScale), bake: '1s', probe: 'off' }, lab.awsEnv());
+      assert.equal(second.code, 0, second.stdout);
+      assert.equal(second.outputs.revision, '2');
+      const back = await runAction(
+        { mode: 'rollback', namespace: 'game-2048', deployment: 'deployment-2048', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale) },
+        lab.awsEnv(),
+      );
+      assert.equal(back.code, 0, back.stdout);
+      assert.equal(back.outputs.result, 'rolled-back');
+      assert.equal(back.outputs['previous-revision'], '2');
+      assert.equal(back.outputs.revision, '3');
+      assert.match(back.summary, /alb-rollout rollback ✅ rolled-back/);
     } finally {
       await lab.stop();
       await rm(dir, { recursive: true, force: true });
