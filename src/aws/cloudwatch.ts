@@ -1,5 +1,5 @@
 import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery, type MetricDataResult } from '@aws-sdk/client-cloudwatch';
-import pRetry, { AbortError } from 'p-retry';
+import { awsCall } from './call.js';
 import { UnreachableError } from '../errors.js';
 import type { AwsConnection } from './elbv2.js';
 
@@ -58,8 +58,6 @@ export interface ReadPeriodsOptions {
   settleSeconds?: number;
 }
 
-const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'SlowDown']);
-const DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'UnrecognizedClientException', 'InvalidClientTokenId', 'ExpiredToken', 'ExpiredTokenException', 'InvalidSignatureException', 'SignatureDoesNotMatch', 'MissingAuthenticationToken']);
 const NAMESPACE = 'AWS/ApplicationELB';
 /** GetMetricData takes at most 500 queries; two per target group plus one for the load balancer. */
 const MAX_TGS_PER_CALL = 200;
@@ -87,6 +85,8 @@ export function alignWindow(fromMs: number, toMs: number, periodSeconds: number)
 export class CloudWatchReader {
   readonly calls: Record<string, number> = {};
   readonly throttled = { count: 0 };
+  /** Attempts that failed transiently (throttling or 5xx) and were retried, by action. */
+  readonly retried: Record<string, number> = {};
   private readonly client: CloudWatchClient;
   private readonly now: () => number;
 
@@ -212,39 +212,17 @@ export class CloudWatchReader {
     return [...merged.values()];
   }
 
-  private async call<T>(action: string, fn: () => Promise<T>): Promise<T> {
-    return pRetry(
-      async () => {
-        this.calls[action] = (this.calls[action] ?? 0) + 1;
-        try {
-          return await fn();
-        } catch (err) {
-          const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number }; message?: string };
-          const code = e.Code ?? e.name ?? '';
-          if (THROTTLING.has(code) || (e.name && THROTTLING.has(e.name))) {
-            this.throttled.count++;
-            throw err; // retried
-          }
-          if (e.name === 'CredentialsProviderError' || e.name === 'TimeoutError' || isNetwork(err) || DENIED.has(code)) {
-            throw new AbortError(
-              new UnreachableError(
-                `cannot read CloudWatch metrics (${action}): ${e.message ?? e.name}. Check AWS credentials, region and the cloudwatch:GetMetricData permission ` +
-                  '(aws-actions/configure-aws-credentials on GitHub; IRSA in a cluster; AWS_REGION), or AWS_ENDPOINT_URL_CLOUDWATCH for the lab.',
-                { cause: err },
-              ),
-            );
-          }
-          if ((e.$metadata?.httpStatusCode ?? 0) >= 500) throw err; // transient, retried
-          throw new AbortError(err as Error);
-        }
-      },
-      {
-        retries: this.conn.retries ?? 6,
-        minTimeout: this.conn.minRetryDelayMs ?? 500,
-        maxTimeout: this.conn.maxRetryDelayMs ?? 8_000,
-        randomize: true,
-      },
-    );
+  private call<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    return awsCall(action, fn, {
+      counters: this,
+      retry: { retries: this.conn.retries ?? 6, minRetryDelayMs: this.conn.minRetryDelayMs ?? 500, maxRetryDelayMs: this.conn.maxRetryDelayMs ?? 8_000 },
+      unreachable: (action, detail, err) =>
+        new UnreachableError(
+          `cannot read CloudWatch metrics (${action}): ${detail}. Check AWS credentials, region and the cloudwatch:GetMetricData permission ` +
+            '(aws-actions/configure-aws-credentials on GitHub; IRSA in a cluster; AWS_REGION), or AWS_ENDPOINT_URL_CLOUDWATCH for the lab.',
+          { cause: err },
+        ),
+    });
   }
 }
 
@@ -252,8 +230,3 @@ function stat(id: string, metricName: string, dims: Array<{ Name: string; Value:
   return { Id: id, MetricStat: { Metric: { Namespace: NAMESPACE, MetricName: metricName, Dimensions: dims }, Period: period, Stat: 'Sum' }, ReturnData: true };
 }
 
-function isNetwork(err: unknown): boolean {
-  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  const code = e.code ?? e.cause?.code;
-  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ETIMEDOUT' || code === 'EAI_AGAIN';
-}

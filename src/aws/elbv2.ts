@@ -4,7 +4,7 @@ import {
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import pRetry, { AbortError } from 'p-retry';
+import { awsCall } from './call.js';
 import { UnreachableError } from '../errors.js';
 
 /**
@@ -36,9 +36,7 @@ export interface AwsConnection {
 }
 
 /** The caller's identity is missing, wrong or not allowed: retrying cannot help (exit 3, with the fix). */
-const CREDENTIALS = new Set(['AccessDenied', 'AccessDeniedException', 'UnrecognizedClientException', 'InvalidClientTokenId', 'ExpiredToken', 'ExpiredTokenException', 'SignatureDoesNotMatch', 'InvalidSignatureException']);
 
-const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'SlowDown']);
 
 export class Elbv2Reader {
   /** Attempts sent, by action (an SDK-internal retry is not counted separately). */
@@ -64,43 +62,17 @@ export class Elbv2Reader {
     this.client.destroy();
   }
 
-  private async call<T>(action: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    return pRetry(
-      async () => {
-        this.calls[action] = (this.calls[action] ?? 0) + 1;
-        try {
-          return await fn();
-        } catch (err) {
-          const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; message?: string };
-          if (e.name && THROTTLING.has(e.name)) {
-            this.throttled.count++;
-            this.retried[action] = (this.retried[action] ?? 0) + 1;
-            throw err; // retried
-          }
-          if (e.name === 'CredentialsProviderError' || e.name === 'TimeoutError' || (e.name !== undefined && CREDENTIALS.has(e.name)) || isNetwork(err)) {
-            throw new AbortError(
-              new UnreachableError(
-                `cannot reach ELBv2 (${action}): ${e.message ?? e.name}. Check AWS credentials and region (aws-actions/configure-aws-credentials on GitHub; AWS_REGION), or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2 for the lab.`,
-                { cause: err },
-              ),
-            );
-          }
-          if ((e.$metadata?.httpStatusCode ?? 0) >= 500) {
-            this.retried[action] = (this.retried[action] ?? 0) + 1;
-            throw err; // transient, retried
-          }
-          throw new AbortError(err as Error);
-        }
-      },
-      {
-        retries: this.conn.retries ?? 8,
-        minTimeout: this.conn.minRetryDelayMs ?? 500,
-        maxTimeout: this.conn.maxRetryDelayMs ?? 8_000,
-        randomize: true,
-        // A caller's deadline ends the backoff too: a wait must never outlive its timeout sleeping between retries.
-        ...(signal ? { signal } : {}),
-      },
-    );
+  private call<T>(action: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return awsCall(action, fn, {
+      counters: this,
+      retry: { retries: this.conn.retries ?? 8, minRetryDelayMs: this.conn.minRetryDelayMs ?? 500, maxRetryDelayMs: this.conn.maxRetryDelayMs ?? 8_000 },
+      unreachable: (action, detail, err) =>
+        new UnreachableError(
+          `cannot reach ELBv2 (${action}): ${detail}. Check AWS credentials and region (aws-actions/configure-aws-credentials on GitHub; AWS_REGION), or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2 for the lab.`,
+          { cause: err },
+        ),
+      ...(signal ? { signal } : {}),
+    });
   }
 
   /** `signal` aborts the request and any backoff between retries (the promise then rejects). */
@@ -142,9 +114,4 @@ export class Elbv2Reader {
       loadBalancerArns: tg.LoadBalancerArns ?? [],
     };
   }
-}
-
-function isNetwork(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ETIMEDOUT';
 }

@@ -102,18 +102,7 @@ export class DeployError extends Error {
 /** Runs the phases of DESIGN.md "Safe order" against a cluster. Preflight (load, tune, lint) has already run. */
 export async function runDeploy(pre: Preflight, options: DeployOptions, deps: DeployDeps): Promise<DeployResult> {
   const tl = new Timeline(deps.now);
-  const state: RunState = {
-    applied: [],
-    bindings: [],
-    hostnames: new Map(),
-    revisions: new Map(),
-    previous: new Map(),
-    labelledInCluster: new Set(),
-    watches: [],
-    newPodIps: new Set(),
-    rollingBack: false,
-    workloadsApplied: false,
-  };
+  const state = newRunState(false);
   let error: string | undefined;
   let failedPhase: string | undefined;
   let exitCode: ExitCode = ExitCode.ok;
@@ -153,9 +142,42 @@ export async function runDeploy(pre: Preflight, options: DeployOptions, deps: De
     if (state.guard) await state.guard.guard.stop();
   }
   const first = pre.model.deployments[0];
-  const key = first ? `${first.namespace}/${first.name}` : '';
+  return runResult(first ? `${first.namespace}/${first.name}` : '', rolledBack ? 'rolled-back' : error ? 'failed' : 'succeeded', tl, state, deps, {
+    ...(error ? { error, failedPhase: failedPhase ?? 'preflight' } : {}),
+    ...(state.guard
+      ? { guard: { decision: state.guard.tripped() ?? state.guard.guard.decision(), signals: summarizeMeasurements(state.guard.measurements), skipped: state.guard.skipped } }
+      : {}),
+    ...(rollbacks.length > 0 ? { rollbacks } : {}),
+    exitCode,
+  });
+}
+
+function newRunState(rollingBack: boolean): RunState {
   return {
-    result: rolledBack ? 'rolled-back' : error ? 'failed' : 'succeeded',
+    applied: [],
+    bindings: [],
+    hostnames: new Map(),
+    revisions: new Map(),
+    previous: new Map(),
+    labelledInCluster: new Set(),
+    watches: [],
+    newPodIps: new Set(),
+    rollingBack,
+    workloadsApplied: rollingBack,
+  };
+}
+
+/** The result of a run as data: what it saw (timeline, phases), where it left things, and how many API calls it made. */
+function runResult(
+  key: string,
+  result: DeployResultKind,
+  tl: Timeline,
+  state: RunState,
+  deps: DeployDeps,
+  outcome: Pick<DeployResult, 'exitCode'> & Partial<Pick<DeployResult, 'error' | 'failedPhase' | 'guard' | 'rollbacks'>>,
+): DeployResult {
+  return {
+    result,
     revision: String(state.revisions.get(key) ?? ''),
     previousRevision: String(state.previous.get(key) ?? ''),
     durationSeconds: tl.elapsedSeconds(),
@@ -169,13 +191,8 @@ export async function runDeploy(pre: Preflight, options: DeployOptions, deps: De
       throttled: { elbv2: deps.elbv2.throttled.count },
       retried: { kubernetes: { ...deps.kube.retries }, elbv2: { ...deps.elbv2.retried } },
     },
-    ...(error ? { error, failedPhase } : {}),
-    ...(state.guard
-      ? { guard: { decision: state.guard.tripped() ?? state.guard.guard.decision(), signals: summarizeMeasurements(state.guard.measurements), skipped: state.guard.skipped } }
-      : {}),
-    ...(rollbacks.length > 0 ? { rollbacks } : {}),
-    exitCode,
     applied: state.applied,
+    ...outcome,
   };
 }
 
@@ -1091,18 +1108,7 @@ function liveObjects(objects: KubeObject[]): LoadedObject[] {
  */
 export async function runRollback(options: RollbackRunOptions, deps: DeployDeps): Promise<DeployResult> {
   const tl = new Timeline(deps.now);
-  const state: RunState = {
-    applied: [],
-    bindings: [],
-    hostnames: new Map(),
-    revisions: new Map(),
-    previous: new Map(),
-    labelledInCluster: new Set(),
-    watches: [],
-    newPodIps: new Set(),
-    rollingBack: true,
-    workloadsApplied: true,
-  };
+  const state = newRunState(true);
   const { namespace, deployment } = options;
   const key = `${namespace}/${deployment}`;
   const rollbacks: RollbackResult[] = [];
@@ -1188,24 +1194,9 @@ export async function runRollback(options: RollbackRunOptions, deps: DeployDeps)
   } finally {
     tl.endOpenPhase();
   }
-  return {
-    result: error ? 'failed' : rolledBack ? 'rolled-back' : 'succeeded',
-    revision: String(state.revisions.get(key) ?? ''),
-    previousRevision: String(state.previous.get(key) ?? ''),
-    durationSeconds: tl.elapsedSeconds(),
-    phases: tl.phases,
-    timeline: tl.entries,
-    loadBalancerHostnames: [],
-    targetGroupArns: [...new Set(state.bindings.map((b) => b.arn))],
-    apiCalls: {
-      kubernetes: { ...deps.kube.calls },
-      elbv2: { ...deps.elbv2.calls },
-      throttled: { elbv2: deps.elbv2.throttled.count },
-      retried: { kubernetes: { ...deps.kube.retries }, elbv2: { ...deps.elbv2.retried } },
-    },
+  return runResult(key, error ? 'failed' : rolledBack ? 'rolled-back' : 'succeeded', tl, state, deps, {
     ...(error ? { error, failedPhase: 'rollback' } : {}),
     ...(rollbacks.length > 0 ? { rollbacks } : {}),
     exitCode,
-    applied: [],
-  };
+  });
 }
