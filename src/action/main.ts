@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 import { ExitCode, InputError, exitCodeOf, UnreachableError } from '../errors.js';
 import type { Finding } from '../lint/index.js';
 import { RULES } from '../lint/index.js';
-import { connect } from '../connect/index.js';
+import { connect, type Connections } from '../connect/index.js';
 import { GUARD_FLAGS, parseGuardOptions, type GuardOptions, type RawGuardOptions } from '../guard/index.js';
 import {
   parseConnectionOptions,
@@ -172,6 +172,7 @@ async function deploy(
   workspace: string,
 ): Promise<number> {
   const conns = await connect(connection, env, workspace);
+  maskCredentials(conns);
   let result: DeployResult;
   try {
     result = await executeDeploy(pre, options, run, guard, conns, actionLogger(), workspace);
@@ -200,6 +201,7 @@ async function rollback(inputs: ActionInputs, env: Record<string, string | undef
   const run = parseDeployOptions(inputs.deploy);
   const gates = parseOptions({ manifests: ['-'], readinessGates: inputs.raw.readinessGates ?? '' }, { tune: 'off' }, []).readinessGates;
   const conns = await connect(parseConnectionOptions(inputs.connection), env, workspace);
+  maskCredentials(conns);
   let result: DeployResult;
   try {
     result = await core.group(`Rollback ${inputs.raw.namespace || 'default'}/${deployment}`, () =>
@@ -227,6 +229,12 @@ async function rollback(inputs: ActionInputs, env: Record<string, string | undef
   }
   core.info(`rolled back ${deployment}: revision ${result.previousRevision} → ${result.revision}`);
   return ExitCode.ok;
+}
+
+/** Whatever the kubeconfig carries as a secret never appears in the log, even inside an error message. */
+function maskCredentials(conns: Connections): void {
+  const user = conns.kube.kc.getCurrentUser();
+  for (const secret of [user?.token, user?.password, user?.keyData]) if (secret) core.setSecret(secret);
 }
 
 function setDeployOutputs(r: DeployResult): void {

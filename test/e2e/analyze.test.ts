@@ -15,7 +15,8 @@ import { parseOptions } from '../../src/options.js';
 import { preflight } from '../../src/plan/index.js';
 import { silentLogger } from '../../src/report/log.js';
 import { runDeploy } from '../../src/rollout/deploy.js';
-import { root, variant } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
+import { e2eLab, labArgs, root, variant, type E2eLab } from './helpers.js';
 
 describe('analyze against the lab', () => {
   let lab: Lab;
@@ -84,5 +85,56 @@ describe('analyze against the lab', () => {
     const r = await analyze(4000);
     assert.equal(r.verdict, 'fail');
     assert.match(r.reasons.join('\n'), /probe|5xx|error/i);
+  });
+});
+
+describe('alb-rollout analyze (CLI) exit codes', () => {
+  let l: E2eLab;
+  before(async () => {
+    l = await e2eLab();
+    const r = await l.cli(['deploy', '-f', 'examples/2048/safe', ...labArgs(l), '--guard', 'off']);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  });
+  after(async () => {
+    await l.stop();
+  });
+
+  const analyzeArgs = (extra: string[] = []): string[] => ['analyze', '-n', 'game-2048', '--ingress', 'ingress-2048', '--window', '2s', '--cloudwatch-settle', '0', ...extra];
+
+  it('passes (exit 0) on the healthy app, with JSON evidence', async () => {
+    const r = await l.cli([...analyzeArgs(['--format', 'json']), '--lab', join(l.dir, 'state')]);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const out = JSON.parse(r.stdout) as { verdict: string; targetGroups: Array<{ readyEndpoints: string[] }> };
+    assert.equal(out.verdict, 'pass');
+    assert.equal(out.targetGroups[0]?.readyEndpoints.length, 5);
+  });
+
+  it('fails (exit 1) when the targets are unhealthy, naming them and the AWS reason', async () => {
+    // The ALB health check now only accepts 204: every target turns Target.ResponseCodeMismatch.
+    const ing = l.lab.store.mustGet('Ingress', 'game-2048', 'ingress-2048');
+    ing.metadata.annotations = { ...(ing.metadata.annotations ?? {}), 'alb.ingress.kubernetes.io/success-codes': '204' };
+    l.lab.store.update('Ingress', ing);
+    const arn = String((l.lab.store.list('TargetGroupBinding', 'game-2048').items[0]?.spec as { targetGroupARN?: string }).targetGroupARN);
+    await waitFor(async () => (await l.lab.alb.describeTargetHealth({ TargetGroupArn: arn })).TargetHealthDescriptions?.every((d) => d.TargetHealth?.State === 'unhealthy') || undefined, {
+      timeoutMs: 30_000,
+      what: 'every target to turn unhealthy',
+    });
+    const r = await l.cli([...analyzeArgs(['--probe', 'off']), '--lab', join(l.dir, 'state')]);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /verdict: FAIL/);
+    assert.match(r.stdout, /unhealthy \(Target\.ResponseCodeMismatch/);
+  });
+
+  it('exits 3 with what to check when Kubernetes or AWS cannot be reached', async () => {
+    const kube = await l.cli([...analyzeArgs(), '--kubeconfig', join(l.dir, 'no-such-kubeconfig')]);
+    assert.equal(kube.code, 3, kube.stderr);
+    assert.match(kube.stderr, /kubeconfig/);
+    // AWS: a dead ELBv2 endpoint (nothing listens on port 1).
+    const aws = await l.cli([...analyzeArgs(), '--kubeconfig', l.kubeconfig, '--region', 'us-east-1'], {
+      env: { AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2: 'http://127.0.0.1:1', AWS_ENDPOINT_URL_CLOUDWATCH: 'http://127.0.0.1:1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x' },
+      timeoutMs: 60_000,
+    });
+    assert.equal(aws.code, 3, `${aws.stdout}\n${aws.stderr}`);
+    assert.match(aws.stderr, /cannot reach ELBv2/);
   });
 });
