@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackHttpServer } from '../http.js';
 import { AwsApiError } from '../alb/errors.js';
 import { isCloudWatchAction, type AwsAccount } from './account.js';
 import type { LabGetMetricDataInput } from './cloudwatch.js';
@@ -24,36 +24,23 @@ const ERROR_TYPES: Record<string, string> = {
 };
 
 export class CloudWatchServer {
-  url = '';
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly http = new LoopbackHttpServer(
+    (req, res) => this.handle(req, res),
+    (res, err) => this.error(res, requestId(), new AwsApiError('InternalServiceError', (err as Error).message, 500)),
+  );
 
-  constructor(private readonly account: AwsAccount) {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => this.error(res, requestId(), new AwsApiError('InternalServiceError', (err as Error).message, 500)));
-    });
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
+  constructor(private readonly account: AwsAccount) {}
+
+  get url(): string {
+    return this.http.url;
   }
 
   listen(): Promise<string> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => {
-        this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-        this.server.unref();
-        resolve(this.url);
-      });
-    });
+    return this.http.listen();
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
-    });
+    return this.http.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

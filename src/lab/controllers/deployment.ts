@@ -38,6 +38,7 @@ import {
   selectorMatches,
   splitKey,
   strAt,
+  ArrivalOrder,
 } from './util.js';
 
 export const REVISION = 'deployment.kubernetes.io/revision';
@@ -226,8 +227,7 @@ export class DeploymentController {
   private readonly queue: WorkQueue;
   private readonly recorder: EventRecorder;
   private readonly unwatch: Array<() => void> = [];
-  private readonly seen = new Map<string, number>();
-  private seq = 0;
+  private readonly arrivals = new ArrivalOrder();
 
   constructor(
     private readonly store: ObjectStore,
@@ -242,7 +242,7 @@ export class DeploymentController {
     this.unwatch.push(this.store.watch('Deployment', undefined, undefined, (e) => this.queue.add(keyOf(e.object))));
     this.unwatch.push(this.store.watch('ReplicaSet', undefined, undefined, (e) => this.onReplicaSet(e)));
     this.unwatch.push(this.store.watch('Pod', undefined, undefined, (e) => this.onPod(e)));
-    for (const rs of this.store.list('ReplicaSet').items) this.noteSeen(rs);
+    for (const rs of this.store.list('ReplicaSet').items) this.arrivals.note(rs);
     for (const d of this.store.list('Deployment').items) this.queue.add(keyOf(d));
   }
 
@@ -251,14 +251,8 @@ export class DeploymentController {
     this.queue.stop();
   }
 
-  private noteSeen(o: KubeObject): void {
-    const uid = String(o.metadata.uid);
-    if (!this.seen.has(uid)) this.seen.set(uid, this.seq++);
-  }
-
   private onReplicaSet(e: StoreEvent): void {
-    if (e.type === 'ADDED') this.noteSeen(e.object);
-    if (e.type === 'DELETED') this.seen.delete(String(e.object.metadata.uid));
+    this.arrivals.note(e.object, e.type);
     const ref = controllerRef(e.object);
     if (ref?.kind === 'Deployment') this.queue.add(`${e.object.metadata.namespace ?? ''}/${ref.name}`);
   }
@@ -276,7 +270,7 @@ export class DeploymentController {
   /** ReplicaSets by creation time, oldest first (ties: the order this controller saw them, then name). */
   private byCreation(rss: RS[]): RS[] {
     const t = (rs: RS): number => parseTime(rs.metadata.creationTimestamp as string | undefined) ?? 0;
-    const o = (rs: RS): number => this.seen.get(String(rs.metadata.uid)) ?? 0;
+    const o = (rs: RS): number => this.arrivals.of(rs);
     return [...rss].sort((a, b) => t(a) - t(b) || o(a) - o(b) || a.metadata.name.localeCompare(b.metadata.name));
   }
 
@@ -415,7 +409,7 @@ export class DeploymentController {
     let created: RS;
     try {
       created = this.store.create('ReplicaSet', rs);
-      this.noteSeen(created);
+      this.arrivals.note(created);
     } catch (err) {
       if ((err as { code?: number }).code !== 409) throw err;
       const clash = this.store.get('ReplicaSet', namespace, rs.metadata.name);

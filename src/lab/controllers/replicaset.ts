@@ -29,6 +29,7 @@ import {
   podReadyCondition,
   splitKey,
   strAt,
+  ArrivalOrder,
 } from './util.js';
 
 export interface ControllerOptions {
@@ -41,9 +42,7 @@ export class ReplicaSetController {
   private readonly queue: WorkQueue;
   private readonly recorder: EventRecorder;
   private readonly unwatch: Array<() => void> = [];
-  /** Order in which this controller saw pods appear: a tie-breaker for second-precision creationTimestamps. */
-  private readonly seen = new Map<string, number>();
-  private seq = 0;
+  private readonly arrivals = new ArrivalOrder();
 
   constructor(
     private readonly store: ObjectStore,
@@ -57,7 +56,7 @@ export class ReplicaSetController {
   start(): void {
     this.unwatch.push(this.store.watch('ReplicaSet', undefined, undefined, (e) => this.queue.add(keyOf(e.object))));
     this.unwatch.push(this.store.watch('Pod', undefined, undefined, (e) => this.onPod(e)));
-    for (const p of this.store.list('Pod').items) this.noteSeen(p);
+    for (const p of this.store.list('Pod').items) this.arrivals.note(p);
     for (const rs of this.store.list('ReplicaSet').items) this.queue.add(keyOf(rs));
   }
 
@@ -66,14 +65,8 @@ export class ReplicaSetController {
     this.queue.stop();
   }
 
-  private noteSeen(p: KubeObject): void {
-    const uid = String(p.metadata.uid);
-    if (!this.seen.has(uid)) this.seen.set(uid, this.seq++);
-  }
-
   private onPod(e: StoreEvent): void {
-    if (e.type === 'ADDED') this.noteSeen(e.object);
-    if (e.type === 'DELETED') this.seen.delete(String(e.object.metadata.uid));
+    this.arrivals.note(e.object, e.type);
     const ref = controllerRef(e.object);
     if (ref?.kind === 'ReplicaSet') this.queue.add(`${e.object.metadata.namespace ?? ''}/${ref.name}`);
   }
@@ -126,7 +119,7 @@ export class ReplicaSetController {
     if (annotations && Object.keys(annotations).length > 0) pod.metadata.annotations = { ...annotations };
     try {
       const created = createWithGeneratedName(this.store, 'Pod', pod, `${rs.metadata.name}-`);
-      this.noteSeen(created);
+      this.arrivals.note(created);
       this.recorder.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`);
     } catch (err) {
       this.recorder.record(rs, 'Warning', 'FailedCreate', `Error creating: ${(err as Error).message}`);
@@ -145,7 +138,7 @@ export class ReplicaSetController {
     const readySince = (p: KubeObject): number => parseTime(podReadyCondition(p)?.lastTransitionTime) ?? 0;
     const cost = (p: KubeObject): number => Number(p.metadata.annotations?.['controller.kubernetes.io/pod-deletion-cost'] ?? 0) || 0;
     const created = (p: KubeObject): number => parseTime(p.metadata.creationTimestamp as string | undefined) ?? 0;
-    const order = (p: KubeObject): number => this.seen.get(String(p.metadata.uid)) ?? 0;
+    const order = (p: KubeObject): number => this.arrivals.of(p);
     const sorted = [...active].sort((a, b) => {
       const assignedA = strAt(objAt(a, 'spec'), 'nodeName') ? 1 : 0;
       const assignedB = strAt(objAt(b, 'spec'), 'nodeName') ? 1 : 0;

@@ -265,3 +265,23 @@ export function createWithGeneratedName(store: ObjectStore, kind: string, obj: K
 export function clonePlain<T>(v: T): T {
   return structuredClone(v);
 }
+
+/**
+ * The order in which a controller saw objects appear: a tie-breaker for creationTimestamps that have only
+ * second precision (which of two ReplicaSets or pods is newer).
+ */
+export class ArrivalOrder {
+  private readonly seen = new Map<string, number>();
+  private seq = 0;
+
+  /** Records ADDED objects (and, from `start`, the ones already there) and forgets DELETED ones. */
+  note(o: KubeObject, type: 'ADDED' | 'MODIFIED' | 'DELETED' = 'ADDED'): void {
+    const uid = String(o.metadata.uid);
+    if (type === 'DELETED') this.seen.delete(uid);
+    else if (type === 'ADDED' && !this.seen.has(uid)) this.seen.set(uid, this.seq++);
+  }
+
+  of(o: KubeObject): number {
+    return this.seen.get(String(o.metadata.uid)) ?? 0;
+  }
+}

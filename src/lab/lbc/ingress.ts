@@ -134,14 +134,14 @@ export class IngressController {
       model = this.buildModel(ing);
     } catch (e) {
       if (!(e instanceof BuildModelError)) throw e;
-      this.events.event(ing, 'Warning', 'FailedBuildModel', `Failed build model due to ${e.message}`);
+      this.events.record(ing, 'Warning', 'FailedBuildModel', `Failed build model due to ${e.message}`);
       return;
     }
     let dnsName: string;
     try {
       dnsName = await this.deploy(ing, model);
     } catch (e) {
-      this.events.event(ing, 'Warning', 'FailedDeployModel', `Failed deploy model due to ${(e as Error).message}`);
+      this.events.record(ing, 'Warning', 'FailedDeployModel', `Failed deploy model due to ${(e as Error).message}`);
       throw e;
     }
     const wanted = [{ hostname: dnsName.toLowerCase(), ports: [{ port: 80, protocol: 'TCP' }] }];
@@ -150,7 +150,7 @@ export class IngressController {
         i.status = { ...o(i.status), loadBalancer: { ingress: wanted } };
       }, 'status');
     }
-    this.events.event(ing, 'Normal', 'SuccessfullyReconciled', 'Successfully reconciled');
+    this.events.record(ing, 'Normal', 'SuccessfullyReconciled', 'Successfully reconciled');
   }
 
   private buildModel(ing: KubeObject): StackModel {

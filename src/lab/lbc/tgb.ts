@@ -135,7 +135,7 @@ export class TgbController {
   private failed(key: string, err: unknown): void {
     const [ns, name] = key.split('/') as [string, string];
     const tgb = this.store.get('TargetGroupBinding', ns, name);
-    if (tgb) this.events.event(tgb, 'Warning', 'FailedReconcile', `Failed reconcile due to ${(err as Error).message}`);
+    if (tgb) this.events.record(tgb, 'Warning', 'FailedReconcile', `Failed reconcile due to ${(err as Error).message}`);
   }
 
   // ------------------------------------------------------------------ reconcile
@@ -169,7 +169,7 @@ export class TgbController {
     const svcName = s(o(spec.serviceRef).name);
     const svc = this.store.get('Service', ns, svcName);
     if (!svc) {
-      this.events.event(tgb, 'Warning', 'BackendNotFound', `services "${svcName}" not found`);
+      this.events.record(tgb, 'Warning', 'BackendNotFound', `services "${svcName}" not found`);
       await this.cleanup(tgb);
       return;
     }
@@ -178,7 +178,7 @@ export class TgbController {
       .map((p) => o(p))
       .find((p) => (typeof refPort === 'number' ? p.port === refPort : s(p.name) === s(refPort) || String(p.port) === s(refPort)));
     if (!svcPort) {
-      this.events.event(tgb, 'Warning', 'BackendNotFound', `unable to find port ${s(refPort)} on service ${ns}/${svcName}`);
+      this.events.record(tgb, 'Warning', 'BackendNotFound', `unable to find port ${s(refPort)} on service ${ns}/${svcName}`);
       await this.cleanup(tgb);
       return;
     }
@@ -217,7 +217,7 @@ export class TgbController {
       t.metadata.annotations = { ...(t.metadata.annotations ?? {}), [CHECKPOINT]: checkpoint, [CHECKPOINT_TS]: String(Math.floor(Date.now() / 1000)) };
     });
     this.setObservedGeneration(tgb);
-    this.events.event(tgb, 'Normal', 'SuccessfullyReconciled', 'Successfully reconciled');
+    this.events.record(tgb, 'Normal', 'SuccessfullyReconciled', 'Successfully reconciled');
     if (needFurtherProbe) return { requeueAfterSeconds: this.clock.timings.lbcRequeueSeconds };
   }
 

@@ -1,8 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import type { JsonObject, JsonValue, KubeObject } from '../../manifests/types.js';
+import { randomUUID } from 'node:crypto';
+import type { JsonObject, JsonValue } from '../../manifests/types.js';
 import { AwsApiError, THROTTLING_CODES } from '../alb/errors.js';
 import type { AwsAccount, Elbv2Action, Elbv2Input, Elbv2Output } from '../aws/account.js';
-import { StoreError, type ObjectStore } from '../store.js';
+import { StoreError } from '../store.js';
 import type { LabClock } from '../timing.js';
 
 /** Small shared pieces of the LBC emulation: JSON access, events, the AWS call wrapper, a keyed work queue. */
@@ -27,58 +27,7 @@ export function isNotFound(e: unknown): boolean {
   return e instanceof StoreError && e.code === 404;
 }
 
-/** Kubernetes Events as the controller's recorder writes them, aggregated (count/lastTimestamp) like client-go's. */
-export class EventRecorder {
-  private readonly seen = new Map<string, string>();
-
-  constructor(
-    private readonly store: ObjectStore,
-    private readonly component: string,
-  ) {}
-
-  event(involved: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    const ns = involved.metadata.namespace ?? 'default';
-    const key = `${String(involved.metadata.uid)}|${type}|${reason}|${message}`;
-    const existing = this.seen.get(key);
-    if (existing) {
-      const updated = this.store.mutate('Event', ns, existing, (e) => {
-        e.count = Number(e.count ?? 1) + 1;
-        e.lastTimestamp = nowIso();
-      });
-      if (updated) return;
-    }
-    const name = `${involved.metadata.name}.${randomBytes(8).toString('hex')}`;
-    const ts = nowIso();
-    try {
-      this.store.create('Event', {
-        apiVersion: 'v1',
-        kind: 'Event',
-        metadata: { name, namespace: ns },
-        involvedObject: {
-          apiVersion: involved.apiVersion,
-          kind: involved.kind,
-          name: involved.metadata.name,
-          namespace: ns,
-          uid: s(involved.metadata.uid as JsonValue),
-          resourceVersion: s(involved.metadata.resourceVersion as JsonValue),
-        },
-        reason,
-        message,
-        type,
-        source: { component: this.component },
-        reportingComponent: this.component,
-        reportingInstance: '',
-        firstTimestamp: ts,
-        lastTimestamp: ts,
-        eventTime: null,
-        count: 1,
-      });
-      this.seen.set(key, name);
-    } catch {
-      // events are best effort, as in client-go
-    }
-  }
-}
+export { EventRecorder } from '../controllers/events.js';
 
 /**
  * The AWS SDK for Go v2 as LBC uses it: every call goes through the account gateway (faults and rate limits
