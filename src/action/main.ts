@@ -21,6 +21,7 @@ import type { Logger } from '../report/log.js';
 import { executeDeploy } from '../rollout/execute.js';
 import type { DeployResult } from '../rollout/deploy.js';
 import { writeDeploySummary, writePlanSummary, writeRollbackSummary } from './summary.js';
+import { startDeploymentStatus } from './deployment-status.js';
 import { runRollback } from '../rollout/deploy.js';
 import { renderDeployJson } from '../report/deploy.js';
 import { writeFile } from 'node:fs/promises';
@@ -173,12 +174,15 @@ async function deploy(
 ): Promise<number> {
   const conns = await connect(connection, env, workspace);
   maskCredentials(conns);
+  const github = await githubDeployment(env);
   let result: DeployResult;
   try {
     result = await executeDeploy(pre, options, run, guard, conns, actionLogger(), workspace);
   } finally {
     conns.close();
   }
+  const host = result.loadBalancerHostnames[0];
+  await github?.finish(result.result === 'succeeded' ? 'success' : 'failure', `alb-rollout: ${result.result}${result.revision ? ` (revision ${result.revision})` : ''}`, host ? `http://${host}` : undefined);
   setDeployOutputs(result);
   await writeDeploySummary(pre, result);
   if (result.result !== 'succeeded') {
@@ -229,6 +233,31 @@ async function rollback(inputs: ActionInputs, env: Record<string, string | undef
   }
   core.info(`rolled back ${deployment}: revision ${result.previousRevision} → ${result.revision}`);
   return ExitCode.ok;
+}
+
+/** A GitHub Deployment for the run when `github-token` is given (environment URL: the ALB hostname). */
+async function githubDeployment(env: Record<string, string | undefined>) {
+  const token = core.getInput('github-token');
+  if (!token) return undefined;
+  core.setSecret(token);
+  const repository = env.GITHUB_REPOSITORY;
+  const sha = env.GITHUB_SHA;
+  if (!repository || !sha) {
+    core.warning('github-token is set but GITHUB_REPOSITORY/GITHUB_SHA are not: no GitHub deployment is recorded');
+    return undefined;
+  }
+  const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+  return startDeploymentStatus(
+    {
+      token,
+      apiUrl: env.GITHUB_API_URL ?? 'https://api.github.com',
+      repository,
+      sha,
+      environment: core.getInput('environment') || 'production',
+      ...(env.GITHUB_RUN_ID ? { runUrl: `${server}/${repository}/actions/runs/${env.GITHUB_RUN_ID}` } : {}),
+    },
+    (m) => core.warning(m),
+  );
 }
 
 /** Whatever the kubeconfig carries as a secret never appears in the log, even inside an error message. */

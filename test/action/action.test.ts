@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,11 +103,38 @@ describe('GitHub Action (dist/index.js)', () => {
       const kubeconfig = join(dir, 'kubeconfig');
       await writeKubeconfig(kubeconfig, lab.apiServerUrl);
       // The Action runs in its own process, like on a runner: only the environment connects it to the lab.
-      const r = await runAction({ manifests: 'examples/2048/safe', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale), bake: '1s', probe: 'off' }, lab.awsEnv());
+      // A stub of the GitHub REST API records the Deployment and its statuses.
+      const calls: Array<{ method: string; url: string; body: Record<string, unknown> }> = [];
+      const github = createServer((req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          calls.push({ method: req.method ?? '', url: req.url ?? '', body: JSON.parse(body || '{}') as Record<string, unknown> });
+          res.writeHead(201, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ id: 42 }));
+        });
+      });
+      await new Promise<void>((r) => github.listen(0, '127.0.0.1', () => r()));
+      const githubEnv = {
+        GITHUB_API_URL: `http://127.0.0.1:${(github.address() as AddressInfo).port}`,
+        GITHUB_REPOSITORY: 'acme/shop',
+        GITHUB_SHA: 'abc123',
+      };
+      const r = await runAction(
+        { manifests: 'examples/2048/safe', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale), bake: '1s', probe: 'off', 'github-token': 'ghs_secret' },
+        { ...lab.awsEnv(), ...githubEnv },
+      );
+      github.close();
       assert.equal(r.code, 0, r.stdout);
       assert.equal(r.outputs.result, 'succeeded');
       assert.equal(r.outputs.revision, '1');
       assert.equal(r.outputs['previous-revision'], '');
+      // The runner masks what ::add-mask:: names; the token appears nowhere else.
+      assert.deepEqual(r.stdout.split('\n').filter((line) => line.includes('ghs_secret')), ['::add-mask::ghs_secret']);
+      assert.deepEqual(calls.map((c) => `${c.method} ${c.url}`), ['POST /repos/acme/shop/deployments', 'POST /repos/acme/shop/deployments/42/statuses', 'POST /repos/acme/shop/deployments/42/statuses']);
+      assert.equal(calls[0]?.body.ref, 'abc123');
+      assert.equal(calls[2]?.body.state, 'success');
+      assert.match(String(calls[2]?.body.environment_url), /^http:\/\/k8s-.*\.elb\.amazonaws\.com$/);
       assert.match(r.outputs['load-balancer-hostname'] ?? '', /\.elb\.amazonaws\.com$/);
       assert.match(r.outputs['target-group-arns'] ?? '', /^arn:aws:elasticloadbalancing:[a-z0-9-]+:\d+:targetgroup\//);
       assert.ok(Number(r.outputs['duration-seconds']) > 0);

@@ -308,3 +308,64 @@ export function decodeProtobufObject(body: Buffer): JsonObject {
   if (!kind || !MESSAGES.has(kind) || !raw) throw unsupported(`kind ${JSON.stringify(kind)}`);
   return { apiVersion, kind, ...decodeMessage(kind, raw) };
 }
+
+// ------------------------------------------------------------------------------------------ encoding
+
+/**
+ * A minimal protobuf writer (proto3 wire format): varint (wire type 0) and length-delimited (wire type 2)
+ * fields, enough for string, bool, repeated string and nested messages. Proto3 defaults ("" and false) are
+ * left out, as the reference encoder does. Used for the gnostic OpenAPI v2 document (openapi-v2.ts).
+ */
+export class ProtoWriter {
+  private readonly parts: Buffer[] = [];
+
+  private static varint(n: number): Buffer {
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`ProtoWriter: varint must be a non-negative safe integer, got ${n}`);
+    const bytes: number[] = [];
+    let v = n;
+    while (v >= 0x80) {
+      bytes.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    bytes.push(v);
+    return Buffer.from(bytes);
+  }
+
+  private tag(field: number, wire: 0 | 2): void {
+    this.parts.push(ProtoWriter.varint(field * 8 + wire));
+  }
+
+  bytes(field: number, value: Uint8Array): this {
+    this.tag(field, 2);
+    this.parts.push(ProtoWriter.varint(value.length), Buffer.from(value));
+    return this;
+  }
+
+  /** A string field; '' and undefined are omitted (proto3 default). */
+  string(field: number, value: string | undefined): this {
+    if (value === undefined || value === '') return this;
+    return this.bytes(field, Buffer.from(value, 'utf8'));
+  }
+
+  strings(field: number, values: readonly string[] | undefined): this {
+    for (const v of values ?? []) this.bytes(field, Buffer.from(v, 'utf8'));
+    return this;
+  }
+
+  /** A bool field; false and undefined are omitted (proto3 default). */
+  bool(field: number, value: boolean | undefined): this {
+    if (!value) return this;
+    this.tag(field, 0);
+    this.parts.push(ProtoWriter.varint(1));
+    return this;
+  }
+
+  /** A nested message, written even when empty (presence matters, e.g. Schema.properties). */
+  message(field: number, inner: ProtoWriter): this {
+    return this.bytes(field, inner.finish());
+  }
+
+  finish(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}

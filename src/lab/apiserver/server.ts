@@ -13,6 +13,7 @@ import { managedFieldsAfterUpdate, serverSideApply } from './apply.js';
 import { applyDefaults, ClusterIpAllocator, initialStatus } from './defaults.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { buildOpenApiV3, type OpenApiV3 } from './openapi.js';
+import { buildOpenApiV2, sendOpenApiV2, type OpenApiV2 } from './openapi-v2.js';
 import { decodeProtobufObject } from './protobuf.js';
 import { isObject, jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { apiVersionOf, findByPlural, type ResourceDescriptor, type Verb } from './resources.js';
@@ -113,6 +114,7 @@ export class LabApiServer {
   private readonly watches = new Set<() => void>();
   private readonly ips = new ClusterIpAllocator();
   private readonly openapi: OpenApiV3 = buildOpenApiV3();
+  private openapiV2: OpenApiV2 | undefined;
 
   constructor(private readonly options: ApiServerOptions) {
     this.store = options.store;
@@ -196,6 +198,11 @@ export class LabApiServer {
       throw new ApiError(401, 'Unauthorized', 'Unauthorized');
     }
 
+    if (segs[0] === 'openapi' && segs[1] === 'v2' && segs.length === 2 && method === 'GET') {
+      this.count('openapi');
+      sendOpenApiV2(req.headers.accept, (this.openapiV2 ??= buildOpenApiV2()), res);
+      return undefined;
+    }
     if (segs[0] === 'openapi') {
       this.count('openapi');
       return this.openapiDocument(segs);
