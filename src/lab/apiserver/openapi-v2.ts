@@ -9,8 +9,10 @@
  *   PATCH operations declaring `fieldValidation` are what kubectl 1.27 looks for (QueryParamVerifier) to decide
  *   that the server validates fields itself; it then sends `fieldValidation=Strict` and skips its client-side
  *   schema validation, so unknown fields are reported by the lab server (validate.ts), as by a real ≥ 1.27 server.
- * - `definitions`: one schema per kind, `$ref`s rewritten to `#/definitions/…`. See V2_DEFINITIONS_NOTE below for
- *   why the kind schemas carry no `x-kubernetes-group-version-kind` in v2.
+ * - `definitions`: the same schemas, `$ref`s rewritten to `#/definitions/…`, each kind with its
+ *   `x-kubernetes-group-version-kind` (a YAML list) and its real top-level fields (see "kind definitions" below:
+ *   kubectl 1.27 validates `kind: List` items against them).
+ * Values of vendor extensions and defaults are gnostic `Any`s holding YAML text; JSON is valid YAML.
  */
 import type { ServerResponse } from 'node:http';
 import type { JsonObject, JsonValue } from '../../manifests/types.js';
@@ -19,7 +21,10 @@ import { groupVersionDocument } from './openapi.js';
 import { ProtoWriter } from './protobuf.js';
 import { groupVersions } from './resources.js';
 
-export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
+/** What kubectl ≤ 1.27 asks for; '@' is no valid media type character, so replies use the dotted form below. */
+export const OPENAPI_V2_PROTOBUF_ACCEPT = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
+/** The Content-Type kube-openapi answers with (client-go's mime.ParseMediaType rejects the '@' form). */
+export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';
 
 export interface OpenApiV2 {
   /** The Swagger 2.0 document, serialized. */
@@ -113,8 +118,76 @@ export function swaggerDocument(): JsonObject {
   return { swagger: '2.0', info: { title: 'Kubernetes', version: SERVER_VERSION.gitVersion }, paths, definitions };
 }
 
+// ----------------------------------------------------------------------------------- kind definitions
+
+/**
+ * kubectl 1.27 validates client-side against these definitions whenever it cannot delegate to the server: always
+ * for `kind: List` (its QueryParamVerifier reports v1/List as unsupported), e.g. `kubectl get … -o yaml | kubectl
+ * apply -f -`. kube-openapi's v2 validator ignores `x-kubernetes-preserve-unknown-fields`: an object with
+ * `properties` rejects any other field ("unknown field"), an object without them (a map) accepts anything. So a
+ * kind is described by its real top-level fields (unknown top-level or metadata fields are still reported) and
+ * each field's content is left open: `type: object` without properties for structs, arrays of those for lists.
+ *
+ * These schemas are also found by kubectl's client-side apply (three-way strategic merge patch from OpenAPI):
+ * lookups of patch metadata inside an open struct fail, and kubectl then computes the patch from its compiled-in
+ * types, which is the correct result for every built-in kind (checked in test/lab/kubectl-127.test.ts). Top-level
+ * lists that merge by key on a real server carry the same `x-kubernetes-patch-*` extensions here.
+ */
+const struct: JsonObject = { type: 'object' };
+const structs: JsonObject = { type: 'array', items: struct };
+const strings: JsonObject = { type: 'object', additionalProperties: { type: 'string' } };
+const text: JsonObject = { type: 'string' };
+const bool: JsonObject = { type: 'boolean' };
+const mergeByName = (s: JsonObject): JsonObject => ({ ...s, 'x-kubernetes-patch-merge-key': 'name', 'x-kubernetes-patch-strategy': 'merge' });
+const specStatus: JsonObject = { spec: struct, status: struct };
+
+/** Top-level fields besides apiVersion, kind and metadata, by kind (the Kubernetes API types of each kind). */
+const TOP_LEVEL: Record<string, JsonObject> = {
+  Endpoints: { subsets: structs },
+  Event: {
+    action: text,
+    count: { type: 'integer', format: 'int32' },
+    eventTime: text,
+    firstTimestamp: text,
+    involvedObject: struct,
+    lastTimestamp: text,
+    message: text,
+    reason: text,
+    related: struct,
+    reportingComponent: text,
+    reportingInstance: text,
+    series: struct,
+    source: struct,
+    type: text,
+  },
+  ConfigMap: { binaryData: strings, data: strings, immutable: bool },
+  Secret: { data: strings, immutable: bool, stringData: strings, type: text },
+  ServiceAccount: { automountServiceAccountToken: bool, imagePullSecrets: structs, secrets: mergeByName(structs) },
+  EndpointSlice: { addressType: text, endpoints: structs, ports: structs },
+  IngressClass: { spec: struct },
+  MutatingWebhookConfiguration: { webhooks: mergeByName(structs) },
+  Role: { rules: structs },
+  ClusterRole: { aggregationRule: struct, rules: structs },
+  RoleBinding: { roleRef: struct, subjects: structs },
+  ClusterRoleBinding: { roleRef: struct, subjects: structs },
+};
+
+function gvkKind(s: JsonObject): string | undefined {
+  const gvks = s['x-kubernetes-group-version-kind'];
+  const first = Array.isArray(gvks) ? gvks[0] : undefined;
+  return isObject(first) ? str(first.kind) : undefined;
+}
+
 function v2Definition(s: JsonObject): JsonObject {
-  return v2Schema(s);
+  const out = v2Schema(s);
+  delete out['x-kubernetes-preserve-unknown-fields'];
+  const kind = gvkKind(s);
+  const props = out.properties;
+  // A kind's own schema (not its List, not a meta type): its real top-level fields, open below them.
+  if (kind && !kind.endsWith('List') && isObject(props) && props.metadata !== undefined) {
+    out.properties = { apiVersion: props.apiVersion ?? text, kind: props.kind ?? text, metadata: props.metadata, ...(TOP_LEVEL[kind] ?? specStatus) };
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------------------- gnostic protobuf
@@ -223,11 +296,12 @@ export function buildOpenApiV2(): OpenApiV2 {
 }
 
 /**
- * Writes the document: protobuf when the Accept header names the gnostic media type (kubectl ≤ 1.27 sends only
- * that), JSON otherwise.
+ * Writes the document: protobuf when the Accept header names the gnostic media type in either spelling (kubectl
+ * ≤ 1.27 sends only the '@' one), JSON otherwise.
  */
 export function sendOpenApiV2(accept: string | undefined, doc: OpenApiV2, res: ServerResponse): void {
-  const protobuf = (accept ?? '').includes(OPENAPI_V2_PROTOBUF);
+  const types = (accept ?? '').split(',').map((t) => t.split(';')[0]!.trim());
+  const protobuf = types.includes(OPENAPI_V2_PROTOBUF_ACCEPT) || types.includes(OPENAPI_V2_PROTOBUF);
   const body = protobuf ? doc.protobuf : Buffer.from(doc.json, 'utf8');
   res.writeHead(200, { 'Content-Type': protobuf ? OPENAPI_V2_PROTOBUF : 'application/json', 'Content-Length': body.length, 'Cache-Control': 'no-cache, private' });
   res.end(body);

@@ -7,14 +7,9 @@
  * The PATCH request bodies deliberately do not list strategic-merge-patch: kubectl then computes client-side
  * apply patches from its compiled-in types instead of from these (schematic) schemas.
  *
- * Not served: `/openapi/v2` (and `/swagger-2.0.0.pb-v1`). kubectl ≤ 1.27 reads only that, as protobuf
- * (`application/com.github.proto-openapi.spec.v2@v1.0+protobuf`: a gnostic `openapi.v2.Document`), both to learn
- * whether the server accepts `fieldValidation` (PATCH operations carrying `x-kubernetes-group-version-kind` and
- * that query parameter) and for its client-side schema validation (definitions with the same vendor extension as
- * a YAML `Any`). Without it, `kubectl.1.27 apply` fails with "the server could not find the requested resource";
- * `--validate=false` works, as do reads (get, wait, rollout status). Serving it means a protobuf encoder for the
- * Document/Paths/PathItem/Operation/Parameter/Definitions/Schema/NamedAny messages, derived from the documents
- * below, checked against kubectl 1.27's validation of the examples.
+ * kubectl ≤ 1.27 first reads `/openapi/v2` (protobuf, a gnostic `openapi.v2.Document`): openapi-v2.ts derives it
+ * from these documents. 1.27 then reads these v3 documents to learn that PATCH accepts `fieldValidation`.
+ * `/swagger-2.0.0.pb-v1` is not served (only asked for when `/openapi/v2` is missing).
  */
 import { createHash } from 'node:crypto';
 import type { JsonObject } from '../../manifests/types.js';
