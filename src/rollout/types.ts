@@ -1,0 +1,173 @@
+import type { Elbv2Reader } from '../aws/elbv2.js';
+import type { AwsClock } from '../aws/clock.js';
+import { ExitCode } from '../errors.js';
+import type { Decision, GuardOptions, PeriodReader } from '../guard/index.js';
+import type { KubeClient } from '../kube/client.js';
+import type { LoadedObject } from '../manifests/types.js';
+import type { ReadinessGateMode } from '../options.js';
+import type { PlanRoute } from '../plan/phases.js';
+import type { Logger } from '../report/log.js';
+import type { PhaseRecord, Timeline, TimelineEntry } from '../report/timeline.js';
+import type { GuardRun, summarizeMeasurements } from './guarding.js';
+import type { RollbackResult } from './rollback.js';
+
+/** The deploy runner's options, dependencies, run state and result, shared by its modules. */
+
+export const GATE_LABEL = 'elbv2.k8s.aws/pod-readiness-gate-inject';
+export const GATE_PREFIX = 'target-health.elbv2.k8s.aws/';
+
+export interface DeployOptions {
+  dryRun: boolean;
+  forceConflicts: boolean;
+  readinessGates: ReadinessGateMode;
+  timeouts: { routingSeconds: number; rolloutSeconds: number };
+  /**
+   * How many AWS/Kubernetes seconds pass per real second. 1 against a real cluster; the lab's time scale
+   * against the lab, so that "when can this target's state change next" is computed on the lab's clock.
+   */
+  timeScale: number;
+  /** The 5xx guard from the workloads phase to the end of the bake window; undefined or disabled: no guard. */
+  guard?: GuardOptions;
+  /** On a guard failure: roll back to the previous revision (auto) or only report (off). */
+  rollback?: 'auto' | 'off';
+}
+
+export interface DeployDeps {
+  kube: KubeClient;
+  elbv2: Elbv2Reader;
+  log: Logger;
+  now: () => number;
+  /** For the guard's CloudWatch signal. */
+  cloudwatch?: PeriodReader;
+  /** AWS time (the lab's compressed clock); default wall-clock time at `timeScale`. */
+  clock?: AwsClock;
+  /** Maps an ALB hostname to the URL the probe uses (the lab); default http://<hostname>/. */
+  probeUrlFor?: (hostname: string) => Promise<string | undefined>;
+}
+
+export type DeployResultKind = 'succeeded' | 'failed' | 'rolled-back';
+
+export interface BindingInfo {
+  route: PlanRoute;
+  name: string;
+  arn: string;
+  targetType: string;
+}
+
+export interface DeployResult {
+  result: DeployResultKind;
+  /** Deployment revision after the run (first workload), and before it. */
+  revision: string;
+  previousRevision: string;
+  durationSeconds: number;
+  phases: PhaseRecord[];
+  timeline: TimelineEntry[];
+  loadBalancerHostnames: string[];
+  targetGroupArns: string[];
+  apiCalls: {
+    kubernetes: Record<string, number>;
+    elbv2: Record<string, number>;
+    /** ELBv2 attempts answered with a throttling error (each retried with backoff and jitter). */
+    throttled: { elbv2: number };
+    /** Requests sent again after a transient failure (Kubernetes: 429/5xx/reset; ELBv2: throttling/5xx), by verb or action. */
+    retried: { kubernetes: Record<string, number>; elbv2: Record<string, number> };
+  };
+  /** What failed and in which phase, for the person on call. */
+  error?: string;
+  failedPhase?: string;
+  /** The guard's decision and what each signal measured (when the guard ran). */
+  guard?: { decision: Decision; signals: ReturnType<typeof summarizeMeasurements>; skipped: string[] };
+  /** The rollback the guard triggered, per Deployment. */
+  rollbacks?: RollbackResult[];
+  /** DESIGN.md "Interfaces": 0 succeeded; 1 failed or rolled back; 2 invalid input (nothing applied); 3 cluster or AWS unreachable. */
+  exitCode: ExitCode;
+  applied: string[];
+}
+
+export class DeployError extends Error {
+  constructor(
+    message: string,
+    readonly phase: string,
+    /** 1 by default; 2 when the input is invalid and nothing was applied. */
+    readonly exitCode: ExitCode = ExitCode.failed,
+  ) {
+    super(message);
+    this.name = 'DeployError';
+  }
+}
+
+
+export function newRunState(rollingBack: boolean): RunState {
+  return {
+    applied: [],
+    bindings: [],
+    hostnames: new Map(),
+    revisions: new Map(),
+    previous: new Map(),
+    labelledInCluster: new Set(),
+    watches: [],
+    newPodIps: new Set(),
+    rollingBack,
+    workloadsApplied: rollingBack,
+  };
+}
+
+/** The result of a run as data: what it saw (timeline, phases), where it left things, and how many API calls it made. */
+export function runResult(
+  key: string,
+  result: DeployResultKind,
+  tl: Timeline,
+  state: RunState,
+  deps: DeployDeps,
+  outcome: Pick<DeployResult, 'exitCode'> & Partial<Pick<DeployResult, 'error' | 'failedPhase' | 'guard' | 'rollbacks'>>,
+): DeployResult {
+  return {
+    result,
+    revision: String(state.revisions.get(key) ?? ''),
+    previousRevision: String(state.previous.get(key) ?? ''),
+    durationSeconds: tl.elapsedSeconds(),
+    phases: tl.phases,
+    timeline: tl.entries,
+    loadBalancerHostnames: [...new Set(state.hostnames.values())],
+    targetGroupArns: [...new Set(state.bindings.map((b) => b.arn))],
+    apiCalls: {
+      kubernetes: { ...deps.kube.calls },
+      elbv2: { ...deps.elbv2.calls },
+      throttled: { elbv2: deps.elbv2.throttled.count },
+      retried: { kubernetes: { ...deps.kube.retries }, elbv2: { ...deps.elbv2.retried } },
+    },
+    applied: state.applied,
+    ...outcome,
+  };
+}
+
+export interface RunState {
+  applied: string[];
+  bindings: BindingInfo[];
+  hostnames: Map<string, string>;
+  revisions: Map<string, number>;
+  previous: Map<string, number>;
+  /** Namespaces whose gate label was found in the cluster although the manifests lack it (kept on apply). */
+  labelledInCluster: Set<string>;
+  watches: WorkloadWatch[];
+  /** IPs of the new version's pods, for the guard's target-health signal. */
+  newPodIps: Set<string>;
+  guard?: GuardRun;
+  /** While rolling back, the waits do not stop on the (already handled) guard failure. */
+  rollingBack: boolean;
+  /** The new workload templates were written: a failure from here on leaves the previous revision to go back to. */
+  workloadsApplied: boolean;
+}
+
+
+export interface WorkloadWatch {
+  loaded: LoadedObject;
+  namespace: string;
+  name: string;
+  selector: string;
+  bindings: BindingInfo[];
+  oldPodIps: Set<string>;
+  /** Pods that existed before this run applied the workload: they may predate the TargetGroupBinding (no gate). */
+  oldPodUids: Set<string>;
+  previousRevision?: number;
+}
