@@ -7,75 +7,24 @@
  * validates every item client-side against the v2 `definitions` (found by `x-kubernetes-group-version-kind`).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LabApiServer, writeKubeconfig } from '../../src/lab/apiserver/index.js';
-import { ObjectStore } from '../../src/lab/store.js';
+import { writeFile } from 'node:fs/promises';
+import { ApiServerLab } from './apiserver-harness.js';
 
 const KUBECTL_127 = '/usr/lib/google-cloud-sdk/bin/kubectl.1.27';
 const SAFE = 'examples/2048/safe';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-class Lab {
-  readonly store = new ObjectStore({});
-  readonly requests: string[] = [];
-  server!: LabApiServer;
-  url = '';
-  dir = '';
-  kubeconfig = '';
-
-  async start(): Promise<this> {
-    this.server = new LabApiServer({ store: this.store, log: (line) => void this.requests.push(line) });
-    this.url = (await this.server.start()).url;
-    this.dir = await mkdtemp(join(tmpdir(), 'lab-kubectl127-'));
-    this.kubeconfig = join(this.dir, 'kubeconfig');
-    await writeKubeconfig(this.kubeconfig, this.url);
-    return this;
+/** kubectl 1.27 by default, and stricter: a successful command must print no warning either. */
+class Lab extends ApiServerLab {
+  constructor() {
+    super({ kubectl: KUBECTL_127 });
   }
 
-  async close(): Promise<void> {
-    await this.server.stop();
-    await rm(this.dir, { recursive: true, force: true });
-  }
-
-  kubectl(args: string[]): Promise<Run> {
-    return new Promise((resolve) => {
-      execFile(
-        KUBECTL_127,
-        [`--kubeconfig=${this.kubeconfig}`, `--cache-dir=${join(this.dir, 'cache')}`, ...args],
-        { timeout: 60_000, env: { ...process.env, HOME: this.dir, KUBECONFIG: this.kubeconfig } },
-        (err, stdout, stderr) => {
-          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? Number((err as { code: number }).code) : 1) : 0;
-          resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-        },
-      );
-    });
-  }
-
-  async ok(args: string[]): Promise<string> {
+  override async ok(args: string[]): Promise<string> {
     const r = await this.kubectl(args);
     assert.equal(r.code, 0, `kubectl.1.27 ${args.join(' ')} should succeed\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /warning|error/i, `kubectl.1.27 ${args.join(' ')}: no warnings expected, stderr: ${r.stderr}`);
     return r.stdout;
-  }
-
-  async file(name: string, text: string): Promise<string> {
-    const p = join(this.dir, name);
-    await writeFile(p, text);
-    return p;
-  }
-
-  /** Request log lines (`METHOD url → code …`) since `from`. */
-  since(from: number): string[] {
-    return this.requests.slice(from);
   }
 }
 
