@@ -2,18 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DEFAULT_POLICY, evaluate, judgeWindow, type GuardPolicy } from '../../src/guard/policy.js';
 import type { Measurement, SignalKind } from '../../src/guard/signal.js';
+import { seededRandom } from '../../src/lab/kubelet/behavior.js';
 
-/** A small deterministic PRNG (mulberry32), so the noise test is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG (the lab's mulberry32), so the noise test is reproducible. */
+const prng = seededRandom;
 
 const T0 = Date.parse('2026-05-01T10:00:00Z');
 

@@ -236,6 +236,16 @@ export class IngressController {
     // 1. target groups (+ health check drift, + attributes: only keys in the annotation, never reset)
     const tgArns = new Map<string, string>();
     for (const tg of model.tgs.values()) {
+      // The health-check settings as the annotations ask for them: sent on create, compared and sent again on drift.
+      const healthCheck = {
+        HealthCheckPort: tg.hc.port,
+        HealthCheckPath: tg.hc.path,
+        HealthCheckIntervalSeconds: tg.hc.interval,
+        HealthCheckTimeoutSeconds: tg.hc.timeout,
+        HealthyThresholdCount: tg.hc.healthy,
+        UnhealthyThresholdCount: tg.hc.unhealthy,
+        Matcher: { HttpCode: tg.hc.codes },
+      };
       const out = await call('CreateTargetGroup', {
         Name: tg.name,
         Protocol: 'HTTP',
@@ -244,13 +254,7 @@ export class IngressController {
         TargetType: tg.targetType,
         IpAddressType: 'ipv4',
         HealthCheckProtocol: 'HTTP',
-        HealthCheckPort: tg.hc.port,
-        HealthCheckPath: tg.hc.path,
-        HealthCheckIntervalSeconds: tg.hc.interval,
-        HealthCheckTimeoutSeconds: tg.hc.timeout,
-        HealthyThresholdCount: tg.hc.healthy,
-        UnhealthyThresholdCount: tg.hc.unhealthy,
-        Matcher: { HttpCode: tg.hc.codes },
+        ...healthCheck,
         Tags: [...stackTags, { Key: 'ingress.k8s.aws/resource', Value: tg.resourceId }],
       });
       const cur = out.TargetGroups![0]!;
@@ -265,16 +269,7 @@ export class IngressController {
         cur.UnhealthyThresholdCount !== tg.hc.unhealthy ||
         cur.Matcher?.HttpCode !== tg.hc.codes
       ) {
-        await call('ModifyTargetGroup', {
-          TargetGroupArn: arn,
-          HealthCheckPort: tg.hc.port,
-          HealthCheckPath: tg.hc.path,
-          HealthCheckIntervalSeconds: tg.hc.interval,
-          HealthCheckTimeoutSeconds: tg.hc.timeout,
-          HealthyThresholdCount: tg.hc.healthy,
-          UnhealthyThresholdCount: tg.hc.unhealthy,
-          Matcher: { HttpCode: tg.hc.codes },
-        });
+        await call('ModifyTargetGroup', { TargetGroupArn: arn, ...healthCheck });
       }
       if (tg.attributes && Object.keys(tg.attributes).length > 0) {
         const current = await call('DescribeTargetGroupAttributes', { TargetGroupArn: arn });
