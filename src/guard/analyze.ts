@@ -3,6 +3,8 @@ import type { CloudWatchReader } from '../aws/cloudwatch.js';
 import type { Elbv2Reader, TargetHealth } from '../aws/elbv2.js';
 import { InputError } from '../errors.js';
 import type { KubeClient } from '../kube/client.js';
+import { readyAddresses, SERVICE_NAME_LABEL } from '../kube/endpoints.js';
+import { selectorMatches } from '../manifests/model.js';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
 import type { Logger } from '../report/log.js';
 import { createGuard, describeDecision, realTimers, type Decision, type GuardOptions, type Measurement } from './index.js';
@@ -154,17 +156,12 @@ async function resolveServices(t: AnalyzeTarget, kube: KubeClient): Promise<{ se
     ].filter((s): s is string => typeof s === 'string');
     if (named.length > 0) return { services: named, hostnames: [] };
     const labels = ((((ro.spec as JsonObject | undefined)?.template as JsonObject | undefined)?.metadata as JsonObject | undefined)?.labels ?? {}) as Record<string, string>;
-    const services = (await kube.list('v1', 'Service', t.namespace)).items.filter((s) => selects(s, labels)).map((s) => s.metadata.name);
+    const services = (await kube.list('v1', 'Service', t.namespace)).items.filter((s) => selectorMatches(((s.spec as JsonObject | undefined)?.selector ?? undefined) as Record<string, string> | undefined, labels)).map((s) => s.metadata.name);
     return { services, hostnames: [] };
   }
   throw InputError.single('analyze needs --ingress, --service or --rollout', 'name what to analyze, e.g. --ingress web -n shop');
 }
 
-function selects(svc: KubeObject, labels: Record<string, string>): boolean {
-  const selector = ((svc.spec as JsonObject | undefined)?.selector ?? {}) as Record<string, string>;
-  const entries = Object.entries(selector);
-  return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
-}
 
 /** Every ready endpoint registered and healthy; nothing registered that is unhealthy. */
 async function checkTargetGroups(bindings: KubeObject[], deps: AnalyzeDeps): Promise<TargetGroupCheck[]> {
@@ -173,15 +170,8 @@ async function checkTargetGroups(bindings: KubeObject[], deps: AnalyzeDeps): Pro
     const spec = (b.spec ?? {}) as JsonObject;
     const service = String((spec.serviceRef as JsonObject | undefined)?.name ?? '');
     const arn = String(spec.targetGroupARN ?? '');
-    const slices = await deps.kube.list('discovery.k8s.io/v1', 'EndpointSlice', b.metadata.namespace ?? '', { labelSelector: `kubernetes.io/service-name=${service}` });
-    const ready = new Set<string>();
-    for (const s of slices.items) {
-      for (const e of (s.endpoints ?? []) as JsonObject[]) {
-        const c = (e.conditions ?? {}) as JsonObject;
-        if (c.ready === false || c.terminating === true) continue;
-        for (const a of (e.addresses ?? []) as string[]) ready.add(a);
-      }
-    }
+    const slices = await deps.kube.list('discovery.k8s.io/v1', 'EndpointSlice', b.metadata.namespace ?? '', { labelSelector: `${SERVICE_NAME_LABEL}=${service}` });
+    const ready = readyAddresses(slices.items, service);
     const targets = await deps.elbv2.targetHealth(arn);
     const problems: string[] = [];
     for (const ip of ready) {

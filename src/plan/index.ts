@@ -13,6 +13,8 @@ export interface Plan {
   estimates: RolloutEstimate[];
   mustExist: Array<{ name: string; referencedBy: string[] }>;
   timers: TimerPlan[];
+  /** Namespaces whose workloads sit behind ip target groups: the ones that need the readiness-gate label. */
+  gateNamespaces: string[];
 }
 
 /** Everything that needs no cluster: the manifests as loaded and as tuned, their model, lint findings and the plan. */
@@ -51,10 +53,11 @@ export async function preflight(options: Options, io: PreflightIo): Promise<Pref
   });
   const estimates = estimateRollouts(model, {});
   const routes = planRoutes(model);
+  const gated = gateNamespaces(model, routes);
   const phases = buildPhases({
     objects: set.objects,
     routes,
-    gateNamespaces: gateNamespaces(model, routes),
+    gateNamespaces: gated,
     readinessGates: options.readinessGates,
     workloads: model.deployments.map((d) => ({
       kind: d.loaded.ref.kind,
@@ -69,7 +72,7 @@ export async function preflight(options: Options, io: PreflightIo): Promise<Pref
     model,
     tune,
     lint,
-    plan: { phases, changes: tune.changes, estimates, mustExist: namespacesThatMustExist(set.objects), timers: tune.timers },
+    plan: { phases, changes: tune.changes, estimates, mustExist: namespacesThatMustExist(set.objects), timers: tune.timers, gateNamespaces: gated },
   };
 }
 
@@ -82,7 +85,6 @@ function planRoutes(model: AppModel): PlanRoute[] {
   }));
 }
 
-/** Namespaces whose workloads sit behind ip target groups: the ones that need the readiness-gate label. */
 function gateNamespaces(model: AppModel, routes: PlanRoute[]): string[] {
   const ns = new Set(routes.filter((r) => r.targetType === 'ip').map((r) => r.service.namespace));
   return [...ns].filter((n) => model.deployments.some((d) => d.namespace === n)).sort();

@@ -211,7 +211,7 @@ async function dryRunAll(objects: LoadedObject[], options: Pick<DeployOptions, '
 
 async function applyPhase(phase: PhaseName, pre: Preflight, options: DeployOptions, deps: DeployDeps, tl: Timeline, state: RunState): Promise<void> {
   const objects = objectsOfPhase(pre.set.objects, phase);
-  const gateNamespaces = new Set(pre.plan.phases.flatMap((p) => p.waitFor.filter((w) => w.kind === 'namespace-label')).length > 0 ? gateNamespacesOf(pre) : []);
+  const gateNamespaces = new Set(options.readinessGates === 'off' ? [] : pre.plan.gateNamespaces);
   if (objects.length === 0 && !(phase === 'namespaces' && gateNamespaces.size > 0)) return;
   tl.startPhase(phase);
   await deps.log.group(`Phase ${phase}`, async () => {
@@ -249,11 +249,6 @@ async function applyOne(o: LoadedObject, obj: KubeObject, options: DeployOptions
     }
     throw err;
   }
-}
-
-function gateNamespacesOf(pre: Preflight): string[] {
-  const routes = pre.model.targetGroups.filter((tg) => tg.targetType === 'ip');
-  return [...new Set(routes.map((r) => r.service.namespace))].filter((ns) => pre.model.deployments.some((d) => d.namespace === ns));
 }
 
 /** Namespaces that hold gated workloads but are not in the manifests: label them (inject) or require the label. */

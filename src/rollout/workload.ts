@@ -1,6 +1,7 @@
 import type { TargetHealth } from '../aws/elbv2.js';
 import { UnreachableError } from '../errors.js';
 import { KubeApiError } from '../kube/client.js';
+import { readyAddresses } from '../kube/endpoints.js';
 import { Informer } from '../kube/informer.js';
 import { deploymentRolloutStatus, REVISION_ANNOTATION, revisionOf } from '../kube/rollout-status.js';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
@@ -359,18 +360,5 @@ export function ownedBy(child: KubeObject, owner: KubeObject): boolean {
 }
 
 export function readyEndpointIps(slices: KubeObject[], bindings: BindingInfo[]): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
-  for (const b of bindings) {
-    const svc = b.route.service.name;
-    const ips = new Set<string>();
-    for (const s of slices.filter((x) => x.metadata.labels?.['kubernetes.io/service-name'] === svc)) {
-      for (const e of (s.endpoints ?? []) as JsonObject[]) {
-        const cond = (e.conditions ?? {}) as JsonObject;
-        if (cond.ready === false || cond.terminating === true) continue;
-        for (const a of (e.addresses ?? []) as string[]) ips.add(a);
-      }
-    }
-    out.set(svc, ips);
-  }
-  return out;
+  return new Map(bindings.map((b) => [b.route.service.name, readyAddresses(slices, b.route.service.name)]));
 }
