@@ -256,3 +256,51 @@ function positiveSeconds(name: string, value: string | undefined, fallback: numb
   }
   return Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1);
 }
+
+/** What `rollback` (CLI verb, Action mode) needs: which Deployment, which revision, how long to wait. */
+export interface RollbackRequest {
+  namespace: string;
+  deployment: string;
+  /** Default: the previous revision. */
+  toRevision?: number;
+  rolloutTimeoutSeconds: number;
+  readinessGates: ReadinessGateMode;
+  reportPath?: string;
+}
+
+export interface RawRollbackOptions {
+  namespace?: string;
+  deployment?: string;
+  toRevision?: string;
+  rolloutTimeout?: string;
+  readinessGates?: string;
+  report?: string;
+}
+
+export function parseRollbackOptions(raw: RawRollbackOptions): RollbackRequest {
+  const problems: InputProblem[] = [];
+  const deployment = (raw.deployment ?? '').trim();
+  if (deployment === '') {
+    problems.push({ message: 'rollback needs the Deployment to roll back', fix: 'name it with deployment (CLI: --deployment NAME), and its namespace' });
+  }
+  const toText = (raw.toRevision ?? '').trim();
+  const toRevision = toText === '' ? undefined : Number(toText);
+  if (toRevision !== undefined && (!Number.isInteger(toRevision) || toRevision < 1)) {
+    problems.push({
+      message: `to-revision "${toText}" is not a revision number`,
+      fix: 'use a number from `kubectl rollout history deployment/NAME`, or leave it out for the previous revision',
+    });
+  }
+  const rolloutTimeoutSeconds = positiveSeconds('rollout-timeout', raw.rolloutTimeout, 1800, problems);
+  const readinessGates = oneOf('readiness-gates', raw.readinessGates, READINESS_GATE_MODES, 'inject', problems);
+  if (problems.length > 0) throw new InputError(problems);
+  const reportPath = raw.report && raw.report.trim() !== '' ? raw.report.trim() : undefined;
+  return {
+    namespace: (raw.namespace ?? '').trim() || 'default',
+    deployment,
+    ...(toRevision !== undefined ? { toRevision } : {}),
+    rolloutTimeoutSeconds,
+    readinessGates,
+    ...(reportPath ? { reportPath } : {}),
+  };
+}

@@ -8,6 +8,7 @@ import {
   parseConnectionOptions,
   parseDeployOptions,
   parseOptions,
+  parseRollbackOptions,
   type ConnectionOptions,
   type DeployRunOptions,
   type Options,
@@ -18,14 +19,10 @@ import {
 import { preflight, type Preflight } from '../plan/index.js';
 import { renderPlanJson } from '../report/plan.js';
 import type { Logger } from '../report/log.js';
-import { executeDeploy } from '../rollout/execute.js';
+import { executeDeploy, executeRollback } from '../rollout/execute.js';
 import type { DeployResult } from '../rollout/deploy.js';
 import { writeDeploySummary, writePlanSummary, writeRollbackSummary } from './summary.js';
 import { startDeploymentStatus } from './deployment-status.js';
-import { runRollback } from '../rollout/deploy.js';
-import { renderDeployJson } from '../report/deploy.js';
-import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 
 export const ACTION_MODES = ['deploy', 'plan', 'rollback'] as const;
 export type ActionMode = (typeof ACTION_MODES)[number];
@@ -195,43 +192,29 @@ async function deploy(
 
 /** mode: rollback (workflow_dispatch): undo to the previous or a named revision, with the deploy's waits. */
 async function rollback(inputs: ActionInputs, env: Record<string, string | undefined>, workspace: string): Promise<number> {
-  const deployment = inputs.rollbackTarget.deployment;
-  if (!deployment) throw InputError.single('mode rollback needs the input deployment', 'set deployment: <name of the Deployment> (and namespace)');
-  const toText = inputs.rollbackTarget.toRevision;
-  const toRevision = toText === '' ? undefined : Number(toText);
-  if (toRevision !== undefined && (!Number.isInteger(toRevision) || toRevision < 1)) {
-    throw InputError.single(`input to-revision "${toText}" is not a revision number`, 'use a number from `kubectl rollout history deployment/NAME`, or leave it empty for the previous revision');
-  }
-  const run = parseDeployOptions(inputs.deploy);
-  const gates = parseOptions({ manifests: ['-'], readinessGates: inputs.raw.readinessGates ?? '' }, { tune: 'off' }, []).readinessGates;
+  const request = parseRollbackOptions({
+    namespace: inputs.raw.namespace,
+    deployment: inputs.rollbackTarget.deployment,
+    toRevision: inputs.rollbackTarget.toRevision,
+    rolloutTimeout: inputs.deploy.rolloutTimeout,
+    readinessGates: inputs.raw.readinessGates,
+    report: inputs.deploy.report,
+  });
   const conns = await connect(parseConnectionOptions(inputs.connection), env, workspace);
   maskCredentials(conns);
   let result: DeployResult;
   try {
-    result = await core.group(`Rollback ${inputs.raw.namespace || 'default'}/${deployment}`, () =>
-      runRollback(
-        {
-          namespace: inputs.raw.namespace || 'default',
-          deployment,
-          ...(toRevision !== undefined ? { toRevision } : {}),
-          rolloutTimeoutSeconds: run.rolloutTimeoutSeconds,
-          readinessGates: gates,
-          timeScale: conns.clock.scale,
-        },
-        { kube: conns.kube, elbv2: conns.elbv2, log: actionLogger(), now: Date.now, clock: conns.clock },
-      ),
-    );
+    result = await core.group(`Rollback ${request.namespace}/${request.deployment}`, () => executeRollback(request, conns, actionLogger(), workspace));
   } finally {
     conns.close();
   }
-  if (run.reportPath) await writeFile(resolve(workspace, run.reportPath), renderDeployJson(result));
   setDeployOutputs(result);
   await writeRollbackSummary(result);
   if (result.error) {
     core.setFailed(`rollback failed: ${result.error}`);
     return result.exitCode;
   }
-  core.info(`rolled back ${deployment}: revision ${result.previousRevision} → ${result.revision}`);
+  core.info(`rolled back ${request.deployment}: revision ${result.previousRevision} → ${result.revision}`);
   return ExitCode.ok;
 }
 

@@ -6,13 +6,12 @@ import { renderAnalyzeText, runAnalyze } from '../guard/analyze.js';
 import { parseDuration, parseGuardOptions } from '../guard/index.js';
 import { RULES } from '../lint/index.js';
 import { renderFindingsGithub, renderFindingsJson, renderFindingsText } from '../lint/render.js';
-import { parseConnectionOptions, parseDeployOptions, parseOptions, type Options } from '../options.js';
+import { parseConnectionOptions, parseDeployOptions, parseOptions, parseRollbackOptions, type Options } from '../options.js';
 import { preflight } from '../plan/index.js';
-import { renderDeployJson, renderDeploySummaryText } from '../report/deploy.js';
-import { runRollback } from '../rollout/deploy.js';
+import { renderDeploySummaryText } from '../report/deploy.js';
 import { streamLogger } from '../report/log.js';
 import { renderPlanJson, renderPlanText } from '../report/plan.js';
-import { executeDeploy } from '../rollout/execute.js';
+import { executeDeploy, executeRollback } from '../rollout/execute.js';
 import { renderManifestsYaml } from '../tune/index.js';
 import { list, MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs, str } from './args.js';
 import { CONNECTION_FLAGS, CONNECTION_HELP, connectionRaw, GUARD_FLAG_OPTIONS, GUARD_HELP, guardRaw } from './flags.js';
@@ -298,29 +297,17 @@ const rollback: Command = {
       );
       return ExitCode.ok;
     }
-    const deployment = str(values, 'deployment');
-    if (!deployment) throw InputError.single('rollback needs --deployment NAME', 'e.g. alb-rollout rollback -n shop --deployment web');
-    const toRevisionText = str(values, 'to-revision');
-    const toRevision = toRevisionText === undefined ? undefined : Number(toRevisionText);
-    if (toRevision !== undefined && (!Number.isInteger(toRevision) || toRevision < 1)) {
-      throw InputError.single(`--to-revision ${toRevisionText} is not a revision number`, 'use a number from `kubectl rollout history deployment/NAME`');
-    }
-    const run = parseDeployOptions({ rolloutTimeout: str(values, 'rollout-timeout'), report: str(values, 'report') });
-    const gates = parseOptions({ manifests: ['-'], readinessGates: str(values, 'readiness-gates') }, { tune: 'off' }, ruleIds()).readinessGates;
+    const request = parseRollbackOptions({
+      namespace: str(values, 'namespace'),
+      deployment: str(values, 'deployment'),
+      toRevision: str(values, 'to-revision'),
+      rolloutTimeout: str(values, 'rollout-timeout'),
+      readinessGates: str(values, 'readiness-gates'),
+      report: str(values, 'report'),
+    });
     const conns = await connect(parseConnectionOptions(connectionRaw(values)), io.env, io.cwd);
     try {
-      const result = await runRollback(
-        {
-          namespace: str(values, 'namespace') ?? 'default',
-          deployment,
-          ...(toRevision !== undefined ? { toRevision } : {}),
-          rolloutTimeoutSeconds: run.rolloutTimeoutSeconds,
-          readinessGates: gates,
-          timeScale: conns.clock.scale,
-        },
-        { kube: conns.kube, elbv2: conns.elbv2, log: streamLogger(io.stderr), now: Date.now, clock: conns.clock },
-      );
-      if (run.reportPath) await writeFile(resolve(io.cwd, run.reportPath), renderDeployJson(result));
+      const result = await executeRollback(request, conns, streamLogger(io.stderr), io.cwd);
       io.stdout(renderDeploySummaryText(result));
       return result.exitCode;
     } finally {

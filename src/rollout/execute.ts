@@ -2,11 +2,11 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Connections } from '../connect/index.js';
 import type { GuardOptions } from '../guard/index.js';
-import type { DeployRunOptions, Options } from '../options.js';
+import type { DeployRunOptions, Options, RollbackRequest } from '../options.js';
 import type { Preflight } from '../plan/index.js';
 import { renderDeployJson } from '../report/deploy.js';
 import type { Logger } from '../report/log.js';
-import { runDeploy, type DeployResult } from './deploy.js';
+import { runDeploy, runRollback, type DeployResult } from './deploy.js';
 
 /** Runs a deploy with the edge's parsed options and clients: the one path shared by the CLI and the Action. */
 export async function executeDeploy(
@@ -40,5 +40,22 @@ export async function executeDeploy(
     },
   );
   if (run.reportPath) await writeFile(resolve(cwd, run.reportPath), renderDeployJson(result));
+  return result;
+}
+
+/** Runs a rollback with the edge's parsed request and clients: shared by the CLI verb and the Action's mode. */
+export async function executeRollback(request: RollbackRequest, conns: Connections, log: Logger, cwd: string): Promise<DeployResult> {
+  const result = await runRollback(
+    {
+      namespace: request.namespace,
+      deployment: request.deployment,
+      ...(request.toRevision !== undefined ? { toRevision: request.toRevision } : {}),
+      rolloutTimeoutSeconds: request.rolloutTimeoutSeconds,
+      readinessGates: request.readinessGates,
+      timeScale: conns.clock.scale,
+    },
+    { kube: conns.kube, elbv2: conns.elbv2, log, now: Date.now, clock: conns.clock },
+  );
+  if (request.reportPath) await writeFile(resolve(cwd, request.reportPath), renderDeployJson(result));
   return result;
 }
