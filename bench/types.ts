@@ -15,3 +15,9 @@ export function report(results: BenchResult[]): void {
 export function peakRssMb(): number {
   return Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10;
 }
+
+/** The median (the lower middle for an even count); NaN for no values. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : (s[Math.floor((s.length - 1) / 2)] as number);
+}

@@ -3,7 +3,7 @@
  * how many ELBv2 calls it makes per (simulated) minute per target group, how many Kubernetes lists (watches, not
  * polling), and CPU and peak memory of a 50-replica deploy (lab and tool in one process: an upper bound).
  */
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Elbv2Reader } from '../../src/aws/elbv2.js';
@@ -15,24 +15,19 @@ import { preflight } from '../../src/plan/index.js';
 import { silentLogger } from '../../src/report/log.js';
 import { runDeploy, type DeployResult } from '../../src/rollout/deploy.js';
 import { deploymentRolloutStatus } from '../../src/kube/rollout-status.js';
-import { peakRssMb, report, type BenchResult } from '../types.js';
+import { median, peakRssMb, report, type BenchResult } from '../types.js';
+import { writeRelease, type ManifestEdit } from '../../src/lab/variants.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
-async function variant(dir: string, tag: string, replicas?: number): Promise<string> {
-  const out = join(dir, `safe-${tag}-${replicas ?? 5}`);
-  await cp(join(root, 'examples', '2048', 'safe'), out, { recursive: true });
-  for (const f of await readdir(out)) {
-    let text = (await readFile(join(out, f), 'utf8')).replace(/(image:\s*\S+?):[\w.-]+$/gm, `$1:${tag}`);
-    if (replicas) text = text.replace(/replicas: \d+/, `replicas: ${replicas}`);
-    await writeFile(join(out, f), text);
-  }
-  return out;
+function variant(dir: string, tag: string, replicas?: number): Promise<string> {
+  const setReplicas: ManifestEdit = (_f, t) => (replicas ? t.replace(/replicas: \d+/, `replicas: ${replicas}`) : t);
+  return writeRelease(join(root, 'examples', '2048', 'safe'), join(dir, `safe-${tag}-${replicas ?? 5}`), tag, setReplicas);
 }
 
 async function deploy(lab: Lab, dir: string, kubeconfig: string): Promise<DeployResult> {
   const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: kubeconfig }, {}));
-  const elbv2 = new Elbv2Reader({ region: lab.region, endpoint: lab.aws.elbv2Url });
+  const elbv2 = new Elbv2Reader({ region: lab.region, endpoint: lab.aws.elbv2Url, credentials: { accessKeyId: 'lab', secretAccessKey: 'lab' } });
   try {
     const pre = await preflight(parseOptions({ manifests: [dir], baseDir: root, tune: 'auto' }, { tune: 'auto' }, []), {});
     return await runDeploy(
@@ -45,13 +40,7 @@ async function deploy(lab: Lab, dir: string, kubeconfig: string): Promise<Deploy
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : (s[Math.floor((s.length - 1) / 2)] as number);
-}
 
-process.env.AWS_ACCESS_KEY_ID ??= 'lab';
-process.env.AWS_SECRET_ACCESS_KEY ??= 'lab';
 const work = await mkdtemp(join(tmpdir(), 'alb-bench-deploy-'));
 const results: BenchResult[] = [];
 try {

@@ -2,7 +2,7 @@
  * The guard on bad releases in the lab (5 runs): time from the first 5xx a client received to the rollback's write
  * at the API server, and how many 5xx clients received per bad release (a steady 40 requests/s through the ALB).
  */
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { awsClock } from '../../src/aws/clock.js';
@@ -18,21 +18,14 @@ import { parseOptions } from '../../src/options.js';
 import { preflight } from '../../src/plan/index.js';
 import { silentLogger } from '../../src/report/log.js';
 import { runDeploy, type DeployResult } from '../../src/rollout/deploy.js';
-import { report } from '../types.js';
+import { median, report } from '../types.js';
+import { labBehavior, writeRelease } from '../../src/lab/variants.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const PROBE_RATE = 20;
 
-async function release(dir: string, tag: string, behavior?: string): Promise<string> {
-  const out = join(dir, tag);
-  await cp(join(root, 'examples', '2048', 'safe'), out, { recursive: true });
-  for (const f of await readdir(out)) {
-    let t = (await readFile(join(out, f), 'utf8')).replace(/(image:\s*\S+?):[\w.-]+$/gm, `$1:${tag}`);
-    t = t.replace(/path: \/$/m, 'path: /healthz').replace('healthcheck-path: /\n', 'healthcheck-path: /healthz\n');
-    if (behavior && f.startsWith('4-')) t = t.replace('        - name: app-2048\n', `        - name: app-2048\n          env:\n            - name: LAB_BEHAVIOR\n              value: "${behavior}"\n`);
-    await writeFile(join(out, f), t);
-  }
-  return out;
+function release(dir: string, tag: string, behavior?: string): Promise<string> {
+  return writeRelease(join(root, 'examples', '2048', 'safe'), join(dir, tag), tag, labBehavior(behavior));
 }
 
 async function deploy(lab: Lab, dir: string, kubeconfig: string): Promise<DeployResult> {
@@ -62,10 +55,6 @@ async function deploy(lab: Lab, dir: string, kubeconfig: string): Promise<Deploy
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : (s[Math.floor((s.length - 1) / 2)] as number);
-}
 
 const work = await mkdtemp(join(tmpdir(), 'alb-bench-guard-'));
 const lab = await startLab();

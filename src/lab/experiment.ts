@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Elbv2Reader } from '../aws/elbv2.js';
@@ -10,7 +10,9 @@ import { parseOptions } from '../options.js';
 import { preflight } from '../plan/index.js';
 import { silentLogger, type Logger } from '../report/log.js';
 import { runDeploy } from '../rollout/deploy.js';
+import { writeKubeconfig } from './apiserver/index.js';
 import { startLab, type Lab } from './index.js';
+import { writeRelease } from './variants.js';
 import type { LabTimings } from './timing.js';
 import { TrafficGenerator, summarize, type TrafficSummary } from './traffic/index.js';
 
@@ -63,7 +65,6 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
   const log = options.log ?? silentLogger;
   const dir = resolve(options.examplesDir, name);
   const workDir = await mkdtemp(join(tmpdir(), `alb-rollout-experiment-${name}-`));
-  const stateless = { env: { KUBECONFIG: join(workDir, 'kubeconfig') } };
   const timelineStart = Date.now();
   const timeline: ScenarioTimelineEntry[] = [];
   const note = (event: string): void => {
@@ -77,12 +78,15 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
     if (e.kind === 'state' || e.kind === 'drain-complete' || e.kind === 'data-plane') note(`target ${e.id}:${e.port} ${e.kind === 'state' ? e.state : `${e.kind} ${e.state}`}`);
   });
   const kubeconfig = join(workDir, 'kubeconfig');
-  const { writeKubeconfig } = await import('./apiserver/index.js');
   await writeKubeconfig(kubeconfig, lab.apiServerUrl);
-  const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: kubeconfig }, stateless.env));
-  const elbv2 = new Elbv2Reader({ region: lab.region, endpoint: lab.aws.elbv2Url, minRetryDelayMs: 50, maxRetryDelayMs: 500 });
-  process.env.AWS_ACCESS_KEY_ID ??= 'lab';
-  process.env.AWS_SECRET_ACCESS_KEY ??= 'lab';
+  const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: kubeconfig }, {}));
+  const elbv2 = new Elbv2Reader({
+    region: lab.region,
+    endpoint: lab.aws.elbv2Url,
+    credentials: { accessKeyId: 'lab', secretAccessKey: 'lab' },
+    minRetryDelayMs: 50,
+    maxRetryDelayMs: 500,
+  });
   try {
     log.info(`${name}: installing ${dir}`);
     if (name === 'naive') await plainApply(kube, dir);
@@ -102,7 +106,7 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
     await waitForRequests(traffic, 40, 10_000);
     const rollStarted = Date.now();
     note(`rolling the image to :${NEW_IMAGE_TAG}`);
-    const updatedDir = await withNewImage(dir, workDir);
+    const updatedDir = await writeRelease(dir, join(workDir, NEW_IMAGE_TAG), NEW_IMAGE_TAG);
     if (name === 'naive') await plainApply(kube, updatedDir);
     else await deployWithTool(updatedDir, kube, elbv2, lab, log);
     await waitForSteadyState(kube, lab, 'game-2048', 'deployment-2048', 120_000);
@@ -135,18 +139,6 @@ async function deployWithTool(dir: string, kube: KubeClient, elbv2: Elbv2Reader,
     { kube, elbv2, log, now: Date.now },
   );
   if (result.result !== 'succeeded') throw new Error(`deploy of ${dir} failed: ${result.error ?? result.result}`);
-}
-
-/** A copy of the manifests with every container image re-tagged to :v2. */
-async function withNewImage(dir: string, workDir: string): Promise<string> {
-  const out = join(workDir, 'v2');
-  const { mkdir } = await import('node:fs/promises');
-  await mkdir(out, { recursive: true });
-  for (const f of await readdir(dir)) {
-    const text = await readFile(join(dir, f), 'utf8');
-    await writeFile(join(out, f), text.replace(/(image:\s*\S+?):[\w.-]+$/gm, `$1:${NEW_IMAGE_TAG}`));
-  }
-  return out;
 }
 
 async function waitForAlbServing(lab: Lab, timeoutMs: number): Promise<string> {

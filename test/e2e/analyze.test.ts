@@ -26,14 +26,12 @@ describe('analyze against the lab', () => {
   let cloudwatch: CloudWatchReader;
 
   before(async () => {
-    process.env.AWS_ACCESS_KEY_ID ??= 'lab';
-    process.env.AWS_SECRET_ACCESS_KEY ??= 'lab';
     lab = await startLab();
     dir = await mkdtemp(join(tmpdir(), 'alb-analyze-'));
     const kubeconfig = join(dir, 'kubeconfig');
     await writeKubeconfig(kubeconfig, lab.apiServerUrl);
     kube = new KubeClient(loadKubeConfig({ kubeconfigPath: kubeconfig }, {}));
-    elbv2 = new Elbv2Reader({ region: lab.region, endpoint: lab.aws.elbv2Url, minRetryDelayMs: 20, maxRetryDelayMs: 200 });
+    elbv2 = new Elbv2Reader({ region: lab.region, endpoint: lab.aws.elbv2Url, credentials: { accessKeyId: 'lab', secretAccessKey: 'lab' }, minRetryDelayMs: 20, maxRetryDelayMs: 200 });
     cloudwatch = new CloudWatchReader(
       { region: lab.region, endpoint: lab.aws.cloudwatchUrl, credentials: { accessKeyId: 'lab', secretAccessKey: 'lab' } },
       { now: () => lab.alb.simulatedNow() },

@@ -4,16 +4,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { JsonObject } from '../../src/manifests/types.js';
 import { waitFor } from '../helpers/wait.js';
+import { labBehavior } from '../../src/lab/variants.js';
 import { albUrl, e2eLab, labArgs, traffic, variant, type E2eLab } from './helpers.js';
 
 /** The safe example with probes and the ALB health check on /healthz, so that LAB_BEHAVIOR=error-500 breaks users only. */
-function release(behavior?: string) {
-  return (file: string, text: string): string => {
-    let t = text.replace(/path: \/$/m, 'path: /healthz').replace('healthcheck-path: /\n', 'healthcheck-path: /healthz\n');
-    if (behavior && file.startsWith('4-')) t = t.replace('        - name: app-2048\n', `        - name: app-2048\n          env:\n            - name: LAB_BEHAVIOR\n              value: "${behavior}"\n`);
-    return t;
-  };
-}
+const release = labBehavior;
 
 interface Report {
   result: string;

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab, type LabOptions } from '../../src/lab/index.js';
 import { TrafficGenerator } from '../../src/lab/traffic/index.js';
+import { writeRelease, type ManifestEdit } from '../../src/lab/variants.js';
 
 export const root = join(import.meta.dirname, '..', '..');
 
@@ -60,14 +61,8 @@ export async function e2eLab(options: LabOptions = {}): Promise<E2eLab> {
 }
 
 /** A copy of an example folder with every image re-tagged (and optional text edits), in `dir`. */
-export async function variant(example: string, dir: string, tag: string, edit: (file: string, text: string) => string = (_f, t) => t): Promise<string> {
-  const out = join(dir, `${example.replace(/\//g, '-')}-${tag}`);
-  await cp(join(root, 'examples', example), out, { recursive: true });
-  for (const f of await readdir(out)) {
-    const text = await readFile(join(out, f), 'utf8');
-    await writeFile(join(out, f), edit(f, text.replace(/(image:\s*\S+?):[\w.-]+$/gm, `$1:${tag}`)));
-  }
-  return out;
+export function variant(example: string, dir: string, tag: string, edit?: ManifestEdit): Promise<string> {
+  return writeRelease(join(root, 'examples', example), join(dir, `${example.replace(/\//g, '-')}-${tag}`), tag, edit);
 }
 
 export function albUrl(lab: Lab): string {

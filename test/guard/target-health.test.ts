@@ -82,11 +82,9 @@ describe('TargetHealthSignal with Elbv2Reader against the lab ALB', () => {
   let reader: Elbv2Reader;
   const pods: PodServer[] = [];
   before(async () => {
-    process.env.AWS_ACCESS_KEY_ID ??= 'AKIDLAB';
-    process.env.AWS_SECRET_ACCESS_KEY ??= 'lab';
     alb = new AlbCloud({ clock, region: 'us-east-1' });
     apis = await startAwsApis({ alb, clock });
-    reader = new Elbv2Reader({ region: 'us-east-1', endpoint: apis.elbv2Url, minRetryDelayMs: 5 });
+    reader = new Elbv2Reader({ region: 'us-east-1', endpoint: apis.elbv2Url, credentials: { accessKeyId: 'AKIDLAB', secretAccessKey: 'lab' }, minRetryDelayMs: 5 });
   });
   after(async () => {
     reader.destroy();
