@@ -13,7 +13,7 @@ import { streamLogger } from '../report/log.js';
 import { renderPlanJson, renderPlanText } from '../report/plan.js';
 import { executeDeploy, executeRollback } from '../rollout/execute.js';
 import { renderManifestsYaml } from '../tune/index.js';
-import { list, MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs, str } from './args.js';
+import { list, MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs, str, type FlagValues } from './args.js';
 import { CONNECTION_FLAGS, CONNECTION_HELP, connectionRaw, GUARD_FLAG_OPTIONS, GUARD_HELP, guardRaw } from './flags.js';
 
 export interface CliIo {
@@ -86,6 +86,13 @@ function rejectFormat(options: Options, allowed: string[], verb: string): void {
   if (!allowed.includes(options.format)) {
     throw InputError.single(`--format ${options.format} is not available for ${verb}`, `use --format ${allowed.join(' or ')}`);
   }
+}
+
+/** `--format text|json` for the verbs that print either (default text). */
+function textOrJson(values: FlagValues): 'text' | 'json' {
+  const format = str(values, 'format') ?? 'text';
+  if (format !== 'text' && format !== 'json') throw InputError.single(`--format ${format} is not text or json`, 'use --format text or --format json');
+  return format;
 }
 
 async function writeTuned(options: Options, set: Parameters<typeof renderManifestsYaml>[0], io: CliIo): Promise<void> {
@@ -198,8 +205,7 @@ const lab: Command = {
       );
     }
     if (sub === 'experiment') {
-      const format = str(values, 'format') ?? 'text';
-      if (format !== 'text' && format !== 'json') throw InputError.single(`--format ${format} is not text or json`, 'use --format text or --format json');
+      const format = textOrJson(values);
       const scenarios = list(values, 'scenario');
       for (const sc of scenarios) {
         if (sc !== 'naive' && sc !== 'safe') throw InputError.single(`--scenario ${sc} is not naive or safe`, 'use --scenario naive and/or --scenario safe');
@@ -250,8 +256,7 @@ const analyze: Command = {
     const namespace = str(values, 'namespace') ?? 'default';
     const targets = ['ingress', 'service', 'rollout'].filter((k) => str(values, k) !== undefined);
     if (targets.length !== 1) throw InputError.single('analyze needs exactly one of --ingress, --service, --rollout', 'e.g. alb-rollout analyze -n shop --ingress web --window 2m');
-    const format = str(values, 'format') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw InputError.single(`--format ${format} is not text or json`, 'use --format text or --format json');
+    const format = textOrJson(values);
     const windowMs = parseDuration(str(values, 'window') ?? '1m');
     if (windowMs === undefined || windowMs <= 0 || windowMs > 6 * 3600_000) throw InputError.single(`--window ${str(values, 'window')} is not a duration`, 'use e.g. --window 90s, 2m or 1h');
     const guard = parseGuardOptions(guardRaw(values));
