@@ -429,22 +429,30 @@ async function workloadsPhase(pre: Preflight, options: DeployOptions, deps: Depl
   state.watches = watches;
   for (const o of objects) await applyOne(o, o.object, options, deps, tl, state);
   state.workloadsApplied = true;
-  if (options.guard?.enabled && state.bindings.length > 0) {
-    state.guard = await startGuard(
-      options.guard,
-      { hostnames: [...new Set(state.hostnames.values())], targetGroupArns: [...new Set(state.bindings.map((b) => b.arn))], newTargets: () => state.newPodIps },
-      {
-        elbv2: deps.elbv2,
-        ...(deps.cloudwatch ? { cloudwatch: deps.cloudwatch } : {}),
-        clock: deps.clock ?? awsClock(options.timeScale, deps.now()),
-        log: deps.log,
-        now: deps.now,
-        ...(deps.probeUrlFor ? { probeUrlFor: deps.probeUrlFor } : {}),
-      },
-      tl,
-    );
-  }
+  // On an update the ALB already serves the previous version: the guard watches from the first new pod on. On a
+  // first install nothing served before, and the ALB answers 503 until the first targets are healthy — that is not
+  // the release failing, so the guard starts once the rollout is complete (it then watches the bake window).
+  const firstInstall = watches.every((w) => w.previousRevision === undefined);
+  if (!firstInstall) await startRunGuard(options, deps, tl, state);
   for (const w of watches) await waitForWorkload(w, pre, options, deps, tl, state);
+  if (firstInstall) await startRunGuard(options, deps, tl, state);
+}
+
+async function startRunGuard(options: DeployOptions, deps: DeployDeps, tl: Timeline, state: RunState): Promise<void> {
+  if (!options.guard?.enabled || state.bindings.length === 0) return;
+  state.guard = await startGuard(
+    options.guard,
+    { hostnames: [...new Set(state.hostnames.values())], targetGroupArns: [...new Set(state.bindings.map((b) => b.arn))], newTargets: () => state.newPodIps },
+    {
+      elbv2: deps.elbv2,
+      ...(deps.cloudwatch ? { cloudwatch: deps.cloudwatch } : {}),
+      clock: deps.clock ?? awsClock(options.timeScale, deps.now()),
+      log: deps.log,
+      now: deps.now,
+      ...(deps.probeUrlFor ? { probeUrlFor: deps.probeUrlFor } : {}),
+    },
+    tl,
+  );
 }
 
 /** Phase 5: the guard keeps watching for the bake window; a failure there rolls back like one during the rollout. */
