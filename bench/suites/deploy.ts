@@ -11,10 +11,10 @@ import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
 import { writeKubeconfig } from '../../src/lab/apiserver/index.js';
 import { startLab, type Lab } from '../../src/lab/index.js';
 import { parseOptions } from '../../src/options.js';
-import { preflight } from '../../src/plan/index.js';
+import { preflight } from '../../src/preflight/index.js';
 import { silentLogger } from '../../src/report/log.js';
 import { runDeploy, type DeployResult } from '../../src/rollout/deploy.js';
-import { deploymentRolloutStatus } from '../../src/kube/rollout-status.js';
+import { deploymentRolloutStatus } from '../../src/plan/checks/rollout-status.js';
 import { median, peakRssMb, report, type BenchResult } from '../types.js';
 import { writeRelease, type ManifestEdit } from '../../src/lab/variants.js';
 

@@ -15,7 +15,7 @@ import { startLab, type Lab } from '../../src/lab/index.js';
 import { TrafficGenerator } from '../../src/lab/traffic/index.js';
 import type { JsonObject } from '../../src/manifests/types.js';
 import { parseOptions } from '../../src/options.js';
-import { preflight } from '../../src/plan/index.js';
+import { preflight } from '../../src/preflight/index.js';
 import { silentLogger } from '../../src/report/log.js';
 import { runDeploy, type DeployResult } from '../../src/rollout/deploy.js';
 import { median, report } from '../types.js';

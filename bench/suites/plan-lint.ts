@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RULES } from '../../src/lint/index.js';
 import { parseOptions } from '../../src/options.js';
-import { preflight } from '../../src/plan/index.js';
+import { preflight } from '../../src/preflight/index.js';
 import { generateManifestTree } from '../generate.js';
 import { peakRssMb, report } from '../types.js';
 

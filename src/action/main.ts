@@ -16,7 +16,7 @@ import {
   type RawDeployOptions,
   type RawOptions,
 } from '../options.js';
-import { preflight, type Preflight } from '../plan/index.js';
+import { preflight, type Preflight } from '../preflight/index.js';
 import { renderPlanJson } from '../report/plan.js';
 import type { Logger } from '../report/log.js';
 import { executeDeploy, executeRollback } from '../rollout/execute.js';

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import type { Preflight } from '../plan/index.js';
+import type { Preflight } from '../preflight/index.js';
 import type { DeployResult } from '../rollout/deploy.js';
 
 type Summary = typeof core.summary;

@@ -7,7 +7,7 @@ import { parseDuration, parseGuardOptions } from '../guard/index.js';
 import { RULES } from '../lint/index.js';
 import { renderFindingsGithub, renderFindingsJson, renderFindingsText } from '../lint/render.js';
 import { parseConnectionOptions, parseDeployOptions, parseOptions, parseRollbackOptions, type Options } from '../options.js';
-import { preflight } from '../plan/index.js';
+import { preflight } from '../preflight/index.js';
 import { renderDeploySummaryText } from '../report/deploy.js';
 import { streamLogger } from '../report/log.js';
 import { renderPlanJson, renderPlanText } from '../report/plan.js';

@@ -3,7 +3,7 @@ import type { CloudWatchReader } from '../aws/cloudwatch.js';
 import type { Elbv2Reader, TargetHealth } from '../aws/elbv2.js';
 import { InputError } from '../errors.js';
 import type { KubeClient } from '../kube/client.js';
-import { readyAddresses, SERVICE_NAME_LABEL } from '../kube/endpoints.js';
+import { readyAddresses, SERVICE_NAME_LABEL } from '../plan/checks/endpoints.js';
 import { selectorMatches } from '../manifests/model.js';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
 import type { Logger } from '../report/log.js';

@@ -1,13 +1,14 @@
-import { lintManifests, type LintReport } from '../lint/index.js';
-import { loadManifests } from '../manifests/load.js';
-import { buildModel, type AppModel } from '../manifests/model.js';
+import type { AppModel } from '../manifests/model.js';
 import type { ManifestSet } from '../manifests/types.js';
-import type { Options } from '../options.js';
-import { tuneManifests, type TimerPlan, type TuneResult, type TuningChange } from '../tune/index.js';
+import type { TimerPlan, TuneResult, TuningChange } from '../tune/index.js';
 import { estimateRollouts, type RolloutEstimate } from './estimate.js';
-import { buildPhases, namespacesThatMustExist, type PlanPhase, type PlanRoute } from './phases.js';
+import { namespacesThatMustExist, routeKey, type PlanPhase, type PlanRoute } from './phases.js';
+import { buildSteps, phasesOf, type PlanStep } from './steps.js';
 
 export interface Plan {
+  /** What `deploy` executes, in order (rollout/runner.ts). */
+  steps: PlanStep[];
+  /** The steps grouped by phase, for people and the plan's JSON. */
   phases: PlanPhase[];
   changes: TuningChange[];
   estimates: RolloutEstimate[];
@@ -17,63 +18,33 @@ export interface Plan {
   gateNamespaces: string[];
 }
 
-/** Everything that needs no cluster: the manifests as loaded and as tuned, their model, lint findings and the plan. */
-export interface Preflight {
-  original: ManifestSet;
-  /** What would be applied: the tuned manifests with `tune auto`, else the originals. */
-  set: ManifestSet;
-  model: AppModel;
-  tune: TuneResult;
-  lint: LintReport;
-  plan: Plan;
-}
-
-export interface PreflightIo {
-  readStdin?: () => Promise<string>;
-}
-
-export async function preflight(options: Options, io: PreflightIo): Promise<Preflight> {
-  const original = await loadManifests({
-    paths: options.manifests,
-    defaultNamespace: options.namespace,
-    baseDir: options.baseDir,
-    ...(io.readStdin ? { readStdin: io.readStdin } : {}),
-  });
-  const tune = tuneManifests(original, {
-    mode: options.tune,
-    shutdownSeconds: options.shutdownSeconds,
-    addPreStop: options.addPreStop,
-  });
-  const set = tune.set;
-  const model = buildModel(set);
-  const lint = lintManifests(set, {
-    severity: options.severity,
-    readinessGates: options.readinessGates,
-    shutdownSeconds: options.shutdownSeconds,
-  });
+/** The plan of a (tuned) manifest set: the steps deploy executes, grouped by phase, with estimates and tuning. */
+export function buildPlan(set: ManifestSet, model: AppModel, tune: TuneResult, options: { readinessGates: 'inject' | 'require' | 'off' }): Plan {
   const estimates = estimateRollouts(model, {});
   const routes = planRoutes(model);
   const gated = gateNamespaces(model, routes);
-  const phases = buildPhases({
+  const routesByService = new Map<string, PlanRoute[]>();
+  for (const r of routes) {
+    const k = `${r.service.namespace}/${r.service.name}`;
+    routesByService.set(k, [...(routesByService.get(k) ?? []), r]);
+  }
+  const deregistrationDelays = new Map<string, number>();
+  for (const tg of model.targetGroups) {
+    const k = routeKey({ service: tg.service, port: tg.port });
+    if (tg.deregistrationDelaySeconds !== undefined && !deregistrationDelays.has(k)) deregistrationDelays.set(k, tg.deregistrationDelaySeconds);
+  }
+  const steps = buildSteps({
     objects: set.objects,
     routes,
     gateNamespaces: gated,
     readinessGates: options.readinessGates,
     workloads: model.deployments.map((d) => ({
-      kind: d.loaded.ref.kind,
-      namespace: d.namespace,
-      name: d.name,
-      routes: routes.filter((r) => d.services.some((s) => s.namespace === r.service.namespace && s.name === r.service.name)),
+      ref: { apiVersion: d.loaded.ref.apiVersion, kind: d.loaded.ref.kind, namespace: d.namespace, name: d.name },
+      routes: d.services.flatMap((s) => routesByService.get(`${s.namespace}/${s.name}`) ?? []),
     })),
+    deregistrationDelays,
   });
-  return {
-    original,
-    set,
-    model,
-    tune,
-    lint,
-    plan: { phases, changes: tune.changes, estimates, mustExist: namespacesThatMustExist(set.objects), timers: tune.timers, gateNamespaces: gated },
-  };
+  return { steps, phases: phasesOf(steps), changes: tune.changes, estimates, mustExist: namespacesThatMustExist(set.objects), timers: tune.timers, gateNamespaces: gated };
 }
 
 function planRoutes(model: AppModel): PlanRoute[] {

@@ -1,8 +1,8 @@
 import type { LoadedObject } from '../manifests/types.js';
 
 /**
- * The safe order of DESIGN.md as data: which objects each phase applies and what the run waits for
- * before the next phase starts. Pure: built from the manifests and the application model.
+ * The safe order of DESIGN.md: which phase each kind belongs to and the order inside a phase. The steps
+ * (steps.ts) are built from this; the phases are the steps grouped for people and for the plan's JSON.
  */
 
 export const PHASE_NAMES = ['namespaces', 'config', 'routing', 'workloads', 'bake'] as const;
@@ -18,7 +18,13 @@ export type WaitKind =
   | 'targets-healthy'
   | 'targets-drained'
   | 'deregistration-delay'
-  | 'bake';
+  | 'bake'
+  | 'preflight'
+  | 'deferred-dry-run'
+  | 'record-revisions'
+  | 'guard'
+  | 'no-load-balancer'
+  | 'not-waited';
 
 export interface PlanObject {
   apiVersion: string;
@@ -46,16 +52,6 @@ export interface PlanRoute {
   service: { namespace: string; name: string };
   port: string | number;
   targetType: 'ip' | 'instance' | string;
-}
-
-export interface PlanInputs {
-  objects: LoadedObject[];
-  routes: PlanRoute[];
-  /** Namespaces labelled by deploy when readiness gates are injected. */
-  gateNamespaces: string[];
-  readinessGates: 'inject' | 'require' | 'off';
-  /** Deployments (and Argo Rollouts) with the target groups that route to them. */
-  workloads: Array<{ kind: string; namespace: string; name: string; routes: PlanRoute[] }>;
 }
 
 const PHASE_OF_KIND: Record<string, PhaseName> = {
@@ -121,73 +117,7 @@ export function toPlanObject(o: LoadedObject): PlanObject {
   };
 }
 
-export function buildPhases(inputs: PlanInputs): PlanPhase[] {
-  const phases = new Map<PhaseName, PlanPhase>(
-    PHASE_NAMES.map((name) => [name, { name, objects: objectsOfPhase(inputs.objects, name).map(toPlanObject), waitFor: [] }]),
-  );
-  const get = (name: PhaseName): PlanPhase => phases.get(name) as PlanPhase;
-
-  for (const crd of get('namespaces').objects.filter((o) => o.kind === 'CustomResourceDefinition')) {
-    get('namespaces').waitFor.push({ kind: 'crd-established', description: `CustomResourceDefinition ${crd.name} is Established` });
-  }
-  if (inputs.readinessGates !== 'off') {
-    for (const ns of inputs.gateNamespaces) {
-      get('namespaces').waitFor.push({
-        kind: 'namespace-label',
-        description: `namespace ${ns} carries elbv2.k8s.aws/pod-readiness-gate-inject=enabled${inputs.readinessGates === 'inject' ? ' (added by deploy if missing)' : ''}`,
-      });
-    }
-  }
-
-  const ingresses = uniqueBy(inputs.routes.map((r) => r.ingress), (i) => `${i.namespace}/${i.name}`);
-  for (const ing of ingresses) {
-    get('routing').waitFor.push({
-      kind: 'load-balancer',
-      description: `Ingress ${ing.namespace}/${ing.name} has an ALB hostname in status.loadBalancer.ingress (no FailedBuildModel/FailedDeployModel events)`,
-    });
-  }
-  for (const r of uniqueBy(inputs.routes, routeKey)) {
-    get('routing').waitFor.push({
-      kind: 'target-group-binding',
-      description: `TargetGroupBinding with targetType ${r.targetType === 'ip' ? 'ip' : `ip (the route says ${r.targetType}: gates cannot work)`} exists for Service ${r.service.namespace}/${r.service.name} port ${r.port}`,
-    });
-  }
-
-  for (const w of inputs.workloads) {
-    const id = `${w.kind} ${w.namespace}/${w.name}`;
-    const workloads = get('workloads');
-    workloads.waitFor.push({
-      kind: 'rollout-complete',
-      description: `${id}: rollout complete (updated = ready = available = desired replicas, no old pods left, observedGeneration current)`,
-    });
-    if (w.routes.length === 0) continue;
-    if (inputs.readinessGates !== 'off') {
-      workloads.waitFor.push({
-        kind: 'readiness-gates',
-        description: `${id}: every new pod carries the target-health.elbv2.k8s.aws/<binding> gate(s) and they are True`,
-      });
-    }
-    const tgs = w.routes.map((r) => `${r.service.name}:${r.port}`).join(', ');
-    workloads.waitFor.push({
-      kind: 'targets-healthy',
-      description: `${id}: in the target group(s) for ${tgs} every new pod IP:port is healthy and registered targets equal ready endpoints`,
-    });
-    workloads.waitFor.push({
-      kind: 'targets-drained',
-      description: `${id}: no old pod IP:port is still draining in ${tgs}`,
-    });
-    workloads.waitFor.push({
-      kind: 'deregistration-delay',
-      description: `${id}: the target group's deregistration_delay.timeout_seconds on AWS is the tuned value`,
-    });
-  }
-  if (inputs.workloads.length > 0) {
-    get('bake').waitFor.push({ kind: 'bake', description: 'the bake window passes with the 5xx guard quiet' });
-  }
-  return PHASE_NAMES.map(get).filter((p) => p.objects.length > 0 || p.waitFor.length > 0);
-}
-
-export function routeKey(r: PlanRoute): string {
+export function routeKey(r: Pick<PlanRoute, 'service' | 'port'>): string {
   return `${r.service.namespace}/${r.service.name}:${r.port}`;
 }
 
@@ -204,14 +134,3 @@ export function namespacesThatMustExist(objects: LoadedObject[]): Array<{ name: 
   }
   return [...refs.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, referencedBy]) => ({ name, referencedBy }));
 }
-
-function uniqueBy<T>(items: T[], keyOf: (t: T) => string): T[] {
-  const seen = new Set<string>();
-  return items.filter((i) => {
-    const k = keyOf(i);
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}
-

@@ -1,7 +1,38 @@
-import type { DeployResult } from '../rollout/deploy.js';
+import type { PhaseRecord, TimelineEntry } from './timeline.js';
+
+/**
+ * What the deploy renderers read from a run's result (rollout/types.ts's DeployResult has this shape): the report
+ * layer names its input instead of importing the runner's types.
+ */
+export interface DeployReport {
+  result: string;
+  revision: string;
+  previousRevision: string;
+  durationSeconds: number;
+  loadBalancerHostnames: string[];
+  targetGroupArns: string[];
+  phases: PhaseRecord[];
+  timeline: TimelineEntry[];
+  apiCalls: {
+    kubernetes: Record<string, number>;
+    elbv2: Record<string, number>;
+    throttled?: { elbv2: number };
+    retried?: { kubernetes: Record<string, number>; elbv2: Record<string, number> };
+  };
+  applied: string[];
+  error?: string;
+  failedPhase?: string;
+  guard?: {
+    decision: { verdict: string; reason: string };
+    signals: Array<{ signal: string; windows: number; requests: number; errors: number; failingWindows: number; firstErrorAt?: string }>;
+    skipped: string[];
+  };
+  rollbacks?: Array<{ message: string }>;
+  exitCode: number;
+}
 
 /** `--report FILE.json`: the deploy result as data (extend, never rename). */
-export function renderDeployJson(r: DeployResult): string {
+export function renderDeployJson(r: DeployReport): string {
   return `${JSON.stringify(
     {
       result: r.result,
@@ -25,7 +56,7 @@ export function renderDeployJson(r: DeployResult): string {
 }
 
 /** The closing lines of a deploy in the log: result, per-phase durations, what to do on failure. */
-export function renderDeploySummaryText(r: DeployResult): string {
+export function renderDeploySummaryText(r: DeployReport): string {
   const out: string[] = [];
   out.push('');
   out.push(`result: ${r.result} in ${r.durationSeconds}s${r.revision ? ` (revision ${r.previousRevision || '(new)'} → ${r.revision})` : ''}`);

@@ -1,4 +1,15 @@
 import type { Plan } from '../plan/index.js';
+import type { WaitKind } from '../plan/phases.js';
+import { describeStep } from '../plan/steps.js';
+
+/** How a step line reads: most steps wait; some record, watch, or only say what is not checked. */
+const VERB: Partial<Record<WaitKind, string>> = {
+  'record-revisions': 'record',
+  guard: 'guard ',
+  'not-waited': 'note  ',
+  'no-load-balancer': 'note  ',
+  'deferred-dry-run': 'check ',
+};
 
 const PHASE_TITLES: Record<string, string> = {
   namespaces: 'Namespaces and CRDs',
@@ -12,6 +23,7 @@ const PHASE_TITLES: Record<string, string> = {
 export function renderPlanJson(plan: Plan): string {
   return `${JSON.stringify({
     phases: plan.phases,
+    steps: plan.steps,
     changes: plan.changes,
     estimates: plan.estimates,
     mustExist: plan.mustExist,
@@ -21,13 +33,15 @@ export function renderPlanJson(plan: Plan): string {
 
 export function renderPlanText(plan: Plan): string {
   const out: string[] = [];
+  const preflight = plan.steps.find((s) => s.type === 'preflight');
+  if (preflight) out.push(`0. Preflight`, ...describeStep(preflight).map((w) => `   check  ${w.description}`));
   plan.phases.forEach((phase, i) => {
     out.push(`${i + 1}. ${PHASE_TITLES[phase.name] ?? phase.name}`);
     for (const o of phase.objects) {
       const id = o.namespace ? `${o.namespace}/${o.name}` : o.name;
       out.push(`   apply  ${o.kind.padEnd(22)} ${id.padEnd(40)} ${o.file}:${o.line}`);
     }
-    for (const w of phase.waitFor) out.push(`   wait   ${w.description}`);
+    for (const w of phase.waitFor) out.push(`   ${VERB[w.kind] ?? 'wait  '} ${w.description}`);
   });
   if (plan.mustExist.length > 0) {
     out.push('', 'Namespaces the manifests use but do not create (must exist in the cluster):');

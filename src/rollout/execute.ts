@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Connections } from '../connect/index.js';
 import type { GuardOptions } from '../guard/index.js';
 import type { DeployRunOptions, Options, RollbackRequest } from '../options.js';
-import type { Preflight } from '../plan/index.js';
+import type { Preflight } from '../preflight/index.js';
 import { renderDeployJson } from '../report/deploy.js';
 import type { Logger } from '../report/log.js';
 import { runDeploy, runRollback, type DeployResult } from './deploy.js';

@@ -3,8 +3,8 @@ import { KubeApiError } from '../kube/client.js';
 import { buildModel } from '../manifests/model.js';
 import type { JsonObject, KubeObject, LoadedObject, ManifestSet } from '../manifests/types.js';
 import type { ReadinessGateMode } from '../options.js';
-import type { Preflight } from '../plan/index.js';
-import { Timeline } from '../report/timeline.js';
+import type { Preflight } from '../preflight/index.js';
+import { Recorder } from './context.js';
 import { rollbackAndWait, type RollbackResult } from './rollback.js';
 import { DeployError, newRunState, runResult, type DeployDeps, type DeployOptions, type DeployResult } from './types.js';
 import { WaitFailed } from './wait.js';
@@ -37,8 +37,9 @@ function liveObjects(objects: KubeObject[]): LoadedObject[] {
  * undo` does, and wait with the same rules as a deploy (gates, healthy targets, drained old targets).
  */
 export async function runRollback(options: RollbackRunOptions, deps: DeployDeps): Promise<DeployResult> {
-  const tl = new Timeline(deps.now);
   const state = newRunState(true);
+  const rec = new Recorder(deps.log, deps.now);
+  const tl = rec.timeline;
   const { namespace, deployment } = options;
   const key = `${namespace}/${deployment}`;
   const rollbacks: RollbackResult[] = [];
@@ -104,11 +105,7 @@ export async function runRollback(options: RollbackRunOptions, deps: DeployDeps)
           oldPodUids: new Set(pods.map((p) => String(p.metadata.uid ?? ''))),
           previousRevision: target.fromRevision,
         },
-        pre,
-        runOptions,
-        deps,
-        tl,
-        state,
+        { pre, options: runOptions, deps, state, rec },
       );
     });
     rollbacks.push(result);

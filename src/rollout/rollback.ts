@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { InputError } from '../errors.js';
 import { KubeApiError, type KubeClient } from '../kube/client.js';
-import { revisionOf } from '../kube/rollout-status.js';
+import { revisionOf } from '../plan/checks/rollout-status.js';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
 
 /**

@@ -5,7 +5,7 @@ import type { Decision, GuardOptions, PeriodReader } from '../guard/index.js';
 import type { KubeClient } from '../kube/client.js';
 import type { LoadedObject } from '../manifests/types.js';
 import type { ReadinessGateMode } from '../options.js';
-import type { PlanRoute } from '../plan/phases.js';
+import type { BindingInfo } from '../plan/checks/result.js';
 import type { Logger } from '../report/log.js';
 import type { PhaseRecord, Timeline, TimelineEntry } from '../report/timeline.js';
 import type { GuardRun, summarizeMeasurements } from './guarding.js';
@@ -14,7 +14,8 @@ import type { RollbackResult } from './rollback.js';
 /** The deploy runner's options, dependencies, run state and result, shared by its modules. */
 
 export const GATE_LABEL = 'elbv2.k8s.aws/pod-readiness-gate-inject';
-export const GATE_PREFIX = 'target-health.elbv2.k8s.aws/';
+export { GATE_PREFIX } from '../plan/checks/workload.js';
+export type { BindingInfo } from '../plan/checks/result.js';
 
 export interface DeployOptions {
   dryRun: boolean;
@@ -46,13 +47,6 @@ export interface DeployDeps {
 }
 
 export type DeployResultKind = 'succeeded' | 'failed' | 'rolled-back';
-
-export interface BindingInfo {
-  route: PlanRoute;
-  name: string;
-  arn: string;
-  targetType: string;
-}
 
 export interface DeployResult {
   result: DeployResultKind;
@@ -116,7 +110,7 @@ export function newRunState(rollingBack: boolean): RunState {
 export function runResult(
   key: string,
   result: DeployResultKind,
-  tl: Timeline,
+  tl: Pick<Timeline, 'elapsedSeconds' | 'phases' | 'entries'>,
   state: RunState,
   deps: DeployDeps,
   outcome: Pick<DeployResult, 'exitCode'> & Partial<Pick<DeployResult, 'error' | 'failedPhase' | 'guard' | 'rollbacks'>>,

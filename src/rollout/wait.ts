@@ -1,20 +1,11 @@
+import type { CheckResult } from '../plan/checks/result.js';
 import type { Logger } from '../report/log.js';
 
 /**
  * Waits until `check` says done, re-checking whenever a trigger fires (informer changes, AWS answers) and at
  * least every `recheckMs`. Fails with the last status message when the deadline passes or `check` says failed.
  */
-export interface CheckResult {
-  done: boolean;
-  /** Stop waiting: this cannot succeed (a failed condition, a missing gate…). */
-  failed?: boolean;
-  /** What is pending, one line, for progress lines (and the final error when there is no `detail`). */
-  message: string;
-  /** The full picture for the final error (may span lines): every pending pod and target with its reason. */
-  detail?: string;
-  /** What to do, specific to what is pending now (appended to a timeout). */
-  hint?: string;
-}
+export type { CheckResult } from '../plan/checks/result.js';
 
 export class WaitFailed extends Error {
   constructor(

@@ -12,7 +12,7 @@ import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
 import { writeKubeconfig } from '../../src/lab/apiserver/index.js';
 import { startLab, type Lab } from '../../src/lab/index.js';
 import { parseOptions } from '../../src/options.js';
-import { preflight } from '../../src/plan/index.js';
+import { preflight } from '../../src/preflight/index.js';
 import { silentLogger } from '../../src/report/log.js';
 import { runDeploy } from '../../src/rollout/deploy.js';
 import { waitFor } from '../helpers/wait.js';

@@ -1,4 +1,4 @@
-import type { JsonObject, KubeObject } from '../manifests/types.js';
+import type { JsonObject, KubeObject } from '../../manifests/types.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 

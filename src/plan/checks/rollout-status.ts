@@ -1,4 +1,4 @@
-import type { JsonObject, KubeObject } from '../manifests/types.js';
+import type { JsonObject, KubeObject } from '../../manifests/types.js';
 
 /**
  * kubectl's rollout-status rule for Deployments (and the same fields on Argo Rollouts), as a pure function:

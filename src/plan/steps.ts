@@ -1,0 +1,221 @@
+import type { LoadedObject } from '../manifests/types.js';
+import { objectsOfPhase, PHASE_NAMES, routeKey, toPlanObject, type PhaseName, type PlanObject, type PlanPhase, type PlanRoute, type PlanWait, type WaitKind } from './phases.js';
+
+/**
+ * The plan as the program: the typed steps `deploy` executes, in order. Each step says what it does and (for
+ * waits) what it checks; the runner (rollout/runner.ts) executes exactly these, and `plan` prints exactly these.
+ * Pure: built from the manifests, the model and the options.
+ */
+
+export interface WorkloadRef {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
+/** The checks of a workload wait, all evaluated on one snapshot (plan/checks/workload.ts). */
+export type WorkloadCheck = 'rollout-complete' | 'readiness-gates' | 'targets-healthy' | 'targets-drained';
+
+export type PlanStep =
+  /** Lint errors stop the run; then a server-side dry-run of every object whose namespace (and kind) exists. */
+  | { type: 'preflight'; phase: 'preflight'; objects: number }
+  /** Server-side apply of these objects, in this order. `index` points into the manifest set. */
+  | { type: 'apply'; phase: PhaseName; objects: PlanObject[]; index: number[]; labelNamespaces: string[] }
+  | { type: 'crd-established'; phase: PhaseName; crds: string[] }
+  /** Namespaces that must carry the readiness-gate label: labelled (inject) or required (require). */
+  | { type: 'namespace-labels'; phase: PhaseName; namespaces: string[]; mode: 'inject' | 'require' }
+  /** The dry-run of the objects that could not be validated at preflight (their namespace did not exist yet). */
+  | { type: 'deferred-dry-run'; phase: PhaseName; namespaces: string[] }
+  /** Every Ingress has an ALB hostname and every route its TargetGroupBinding. */
+  | { type: 'routing'; phase: 'routing'; routes: PlanRoute[]; ingresses: Array<{ namespace: string; name: string }> }
+  /** Record each workload's current revision and pods (what a rollback returns to), then apply the workloads. */
+  | { type: 'apply-workloads'; phase: 'workloads'; objects: PlanObject[]; index: number[]; workloads: WorkloadRef[] }
+  /** The 5xx guard: from the first new pod on an update; on a first install from rollout complete. */
+  | { type: 'guard'; phase: 'workloads' }
+  | { type: 'workload'; phase: 'workloads'; workload: WorkloadRef; routes: PlanRoute[]; checks: WorkloadCheck[] }
+  /** Applied, but not waited on: named so that nobody believes a check ran. */
+  | { type: 'not-waited'; phase: 'workloads'; workload: WorkloadRef; reason: string }
+  /** The tuned deregistration delay is what AWS holds, per target group. */
+  | { type: 'attributes'; phase: 'workloads'; targetGroups: Array<{ route: PlanRoute; deregistrationDelaySeconds: number }> }
+  | { type: 'bake'; phase: 'bake' };
+
+export type StepType = PlanStep['type'];
+
+export interface StepInputs {
+  objects: LoadedObject[];
+  routes: PlanRoute[];
+  gateNamespaces: string[];
+  readinessGates: 'inject' | 'require' | 'off';
+  /** Workloads with the target groups that route to them. */
+  workloads: Array<{ ref: WorkloadRef; routes: PlanRoute[] }>;
+  /** Per route (routeKey): the deregistration delay the manifests set. */
+  deregistrationDelays: Map<string, number>;
+}
+
+/** Kinds whose rollout the runner waits on, and why the others are not. */
+export function notWaitedReason(kind: string): string | undefined {
+  if (kind === 'Deployment') return undefined;
+  if (kind === 'Rollout') {
+    return 'Argo Rollouts runs its own steps (issue 14): alb-rollout applies it and does not wait for its rollout, readiness gates, target health or drain, and runs no guard or bake for it';
+  }
+  return `alb-rollout applies it and does not wait for it (no rollout rule for kind ${kind})`;
+}
+
+export function buildSteps(inputs: StepInputs): PlanStep[] {
+  const steps: PlanStep[] = [{ type: 'preflight', phase: 'preflight', objects: inputs.objects.length }];
+  const indexOf = new Map(inputs.objects.map((o, i) => [o, i]));
+  const applyOf = (phase: PhaseName, labelNamespaces: string[] = []): PlanStep | undefined => {
+    const objects = objectsOfPhase(inputs.objects, phase);
+    if (objects.length === 0) return undefined;
+    return { type: 'apply', phase, objects: objects.map(toPlanObject), index: objects.map((o) => indexOf.get(o) as number), labelNamespaces };
+  };
+  const gated = inputs.readinessGates === 'off' ? [] : inputs.gateNamespaces;
+  const push = (s: PlanStep | undefined): void => {
+    if (s) steps.push(s);
+  };
+
+  const nsApply = applyOf('namespaces', inputs.readinessGates === 'inject' ? gated : []);
+  push(nsApply);
+  const crds = objectsOfPhase(inputs.objects, 'namespaces').filter((o) => o.ref.kind === 'CustomResourceDefinition').map((o) => o.ref.name);
+  if (crds.length > 0) push({ type: 'crd-established', phase: 'namespaces', crds });
+  if (inputs.readinessGates !== 'off' && gated.length > 0) push({ type: 'namespace-labels', phase: 'namespaces', namespaces: gated, mode: inputs.readinessGates });
+  const created = inputs.objects.filter((o) => o.ref.kind === 'Namespace').map((o) => o.ref.name);
+  if (created.length > 0 && inputs.objects.some((o) => o.ref.namespace && created.includes(o.ref.namespace))) {
+    push({ type: 'deferred-dry-run', phase: 'namespaces', namespaces: created });
+  }
+  push(applyOf('config'));
+  push(applyOf('routing'));
+  if (inputs.routes.length > 0) {
+    push({ type: 'routing', phase: 'routing', routes: uniqueBy(inputs.routes, routeKey), ingresses: uniqueBy(inputs.routes.map((r) => r.ingress), (i) => `${i.namespace}/${i.name}`) });
+  }
+
+  const workloadObjects = objectsOfPhase(inputs.objects, 'workloads');
+  const waited = inputs.workloads.filter((w) => notWaitedReason(w.ref.kind) === undefined);
+  if (workloadObjects.length > 0) {
+    push({
+      type: 'apply-workloads',
+      phase: 'workloads',
+      objects: workloadObjects.map(toPlanObject),
+      index: workloadObjects.map((o) => indexOf.get(o) as number),
+      workloads: waited.map((w) => w.ref),
+    });
+  }
+  const guarded = waited.some((w) => w.routes.length > 0);
+  if (guarded) push({ type: 'guard', phase: 'workloads' });
+  for (const w of inputs.workloads) {
+    const reason = notWaitedReason(w.ref.kind);
+    if (reason) {
+      push({ type: 'not-waited', phase: 'workloads', workload: w.ref, reason });
+      continue;
+    }
+    const checks: WorkloadCheck[] = ['rollout-complete'];
+    if (w.routes.length > 0) {
+      if (inputs.readinessGates !== 'off') checks.push('readiness-gates');
+      checks.push('targets-healthy', 'targets-drained');
+    }
+    push({ type: 'workload', phase: 'workloads', workload: w.ref, routes: w.routes, checks });
+  }
+  for (const o of workloadObjects) {
+    if (o.ref.kind === 'Deployment' || o.ref.kind === 'Rollout' || o.ref.kind === 'HorizontalPodAutoscaler') continue;
+    if (inputs.workloads.some((w) => w.ref.kind === o.ref.kind && w.ref.namespace === o.ref.namespace && w.ref.name === o.ref.name)) continue;
+    const reason = notWaitedReason(o.ref.kind) as string;
+    push({ type: 'not-waited', phase: 'workloads', workload: { apiVersion: o.ref.apiVersion, kind: o.ref.kind, namespace: o.ref.namespace, name: o.ref.name }, reason });
+  }
+  const attributes = uniqueBy(inputs.routes, routeKey)
+    .map((route) => ({ route, deregistrationDelaySeconds: inputs.deregistrationDelays.get(routeKey(route)) }))
+    .filter((a): a is { route: PlanRoute; deregistrationDelaySeconds: number } => a.deregistrationDelaySeconds !== undefined);
+  if (attributes.length > 0) push({ type: 'attributes', phase: 'workloads', targetGroups: attributes });
+  if (guarded) push({ type: 'bake', phase: 'bake' });
+  return steps;
+}
+
+function id(w: { kind: string; namespace: string; name: string }): string {
+  return w.namespace ? `${w.kind} ${w.namespace}/${w.name}` : `${w.kind} ${w.name}`;
+}
+
+/** What a step waits for, as the plan prints it (empty for steps that only apply). */
+export function describeStep(step: PlanStep): PlanWait[] {
+  switch (step.type) {
+    case 'preflight':
+      return [{ kind: 'preflight', description: `lint errors stop the run; the API server dry-runs all ${step.objects} object(s) (server-side apply, nothing written)` }];
+    case 'apply':
+      return [];
+    case 'crd-established':
+      return step.crds.map((c) => ({ kind: 'crd-established', description: `CustomResourceDefinition ${c} is Established` }));
+    case 'namespace-labels':
+      return step.namespaces.map((ns) => ({
+        kind: 'namespace-label',
+        description: `namespace ${ns} carries elbv2.k8s.aws/pod-readiness-gate-inject=enabled${step.mode === 'inject' ? ' (added by deploy if missing)' : ''}`,
+      }));
+    case 'deferred-dry-run':
+      return [{ kind: 'deferred-dry-run', description: `the API server dry-runs the objects in ${step.namespaces.join(', ')} now that the namespace(s) exist, before anything else is written` }];
+    case 'routing':
+      return [
+        ...step.ingresses.map((ing) => ({
+          kind: 'load-balancer' as WaitKind,
+          description: `Ingress ${ing.namespace}/${ing.name} has an ALB hostname in status.loadBalancer.ingress (no FailedBuildModel/FailedDeployModel events)`,
+        })),
+        ...step.routes.map((r) => ({
+          kind: 'target-group-binding' as WaitKind,
+          description: `TargetGroupBinding with targetType ${r.targetType === 'ip' ? 'ip' : `ip (the route says ${r.targetType}: gates cannot work)`} exists for Service ${r.service.namespace}/${r.service.name} port ${r.port}`,
+        })),
+      ];
+    case 'apply-workloads':
+      return step.workloads.length > 0
+        ? [{ kind: 'record-revisions', description: `before applying: record the current revision and pods of ${step.workloads.map(id).join(', ')} (what a rollback returns to)` }]
+        : [];
+    case 'guard':
+      return [{ kind: 'guard', description: 'the 5xx guard watches from the first new pod (an update) or from rollout complete (a first install) until the bake window ends' }];
+    case 'workload': {
+      const w = id(step.workload);
+      const tgs = step.routes.map((r) => `${r.service.name}:${r.port}`).join(', ');
+      const out: PlanWait[] = [];
+      for (const c of step.checks) {
+        if (c === 'rollout-complete') out.push({ kind: 'rollout-complete', description: `${w}: rollout complete (updated = ready = available = desired replicas, no old pods left, observedGeneration current)` });
+        if (c === 'readiness-gates') out.push({ kind: 'readiness-gates', description: `${w}: every new pod carries the target-health.elbv2.k8s.aws/<binding> gate(s) and they are True` });
+        if (c === 'targets-healthy') out.push({ kind: 'targets-healthy', description: `${w}: in the target group(s) for ${tgs} every new pod IP:port is healthy and registered targets equal ready endpoints` });
+        if (c === 'targets-drained') out.push({ kind: 'targets-drained', description: `${w}: no old pod IP:port is still draining in ${tgs}` });
+      }
+      if (step.routes.length === 0) {
+        out.push({ kind: 'no-load-balancer', description: `${w}: no load balancer routes to it (no Ingress, TargetGroupBinding or NLB Service): no gate, target-health or drain check and no 5xx guard` });
+      }
+      return out;
+    }
+    case 'not-waited':
+      return [{ kind: 'not-waited', description: `${id(step.workload)}: ${step.reason}` }];
+    case 'attributes':
+      return step.targetGroups.map((t) => ({
+        kind: 'deregistration-delay' as WaitKind,
+        description: `the target group for Service ${t.route.service.namespace}/${t.route.service.name} port ${t.route.port} has deregistration_delay.timeout_seconds=${t.deregistrationDelaySeconds} on AWS`,
+      }));
+    case 'bake':
+      return [{ kind: 'bake', description: 'the bake window passes with the 5xx guard quiet' }];
+  }
+}
+
+/** The steps grouped by phase (preflight, which applies nothing, is left out): the plan's `phases`. */
+export function phasesOf(steps: PlanStep[]): PlanPhase[] {
+  const out: PlanPhase[] = [];
+  for (const step of steps) {
+    if (step.phase === 'preflight') continue;
+    let phase = out.find((p) => p.name === step.phase);
+    if (!phase) {
+      phase = { name: step.phase, objects: [], waitFor: [] };
+      out.push(phase);
+    }
+    if ('objects' in step && Array.isArray(step.objects)) phase.objects.push(...step.objects);
+    phase.waitFor.push(...describeStep(step));
+  }
+  return out.sort((a, b) => PHASE_NAMES.indexOf(a.name) - PHASE_NAMES.indexOf(b.name));
+}
+
+function uniqueBy<T>(items: T[], keyOf: (t: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((i) => {
+    const k = keyOf(i);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

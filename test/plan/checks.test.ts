@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { KubeObject } from '../../src/manifests/types.js';
+import { checkDeregistrationDelay } from '../../src/plan/checks/attributes.js';
+import { checkCrdsEstablished } from '../../src/plan/checks/crd.js';
+import { checkRouting } from '../../src/plan/checks/routing.js';
+import { checkDeployment, GATE_PREFIX, type WorkloadSnapshot, type WorkloadWatchView } from '../../src/plan/checks/workload.js';
+import type { PlanRoute } from '../../src/plan/phases.js';
+
+const k = (kind: string, name: string, namespace: string, rest: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): KubeObject =>
+  ({ apiVersion: 'v1', kind, metadata: { name, namespace, ...meta }, ...rest }) as KubeObject;
+
+const route: PlanRoute = { ingress: { namespace: 'shop', name: 'web' }, service: { namespace: 'shop', name: 'web' }, port: 80, targetType: 'ip' };
+const ingress = (hostname?: string): KubeObject => k('Ingress', 'web', 'shop', hostname ? { status: { loadBalancer: { ingress: [{ hostname }] } } } : {});
+const tgb = (targetType = 'ip', port: number | string = 80): KubeObject =>
+  k('TargetGroupBinding', 'k8s-shop-web-1', 'shop', { spec: { serviceRef: { name: 'web', port }, targetType, targetGroupARN: 'arn:tg/1' } });
+
+describe('checkRouting', () => {
+  const snap = (over: Partial<Parameters<typeof checkRouting>[1]> = {}) => ({ ingresses: [], bindings: [], events: [], services: new Map(), startedAt: 0, ...over });
+
+  it('waits for the hostname and the binding, then reports both', () => {
+    const pending = checkRouting([route], snap({ ingresses: [ingress()] }), 'inject');
+    assert.equal(pending.result.done, false);
+    assert.match(pending.result.message, /ALB hostname for Ingress shop\/web; TargetGroupBinding for Service shop\/web port 80/);
+    const done = checkRouting([route], snap({ ingresses: [ingress('alb-1.example')], bindings: [tgb()] }), 'inject');
+    assert.equal(done.result.done, true);
+    assert.equal(done.hostnames.get('shop/web'), 'alb-1.example');
+    assert.deepEqual(done.bindings.map((b) => [b.name, b.arn, b.targetType]), [['k8s-shop-web-1', 'arn:tg/1', 'ip']]);
+  });
+
+  it('matches a binding that names the port the Ingress gives by number', () => {
+    const services = new Map([['shop/web', k('Service', 'web', 'shop', { spec: { ports: [{ name: 'http', port: 80 }] } })]]);
+    assert.equal(checkRouting([route], snap({ ingresses: [ingress('h')], bindings: [tgb('ip', 'http')], services }), 'inject').result.done, true);
+  });
+
+  it('fails at once on an instance binding when gates are used, and on a FailedBuildModel event', () => {
+    const inst = checkRouting([route], snap({ ingresses: [ingress('h')], bindings: [tgb('instance')] }), 'inject');
+    assert.equal(inst.result.failed, true);
+    assert.match(inst.result.message, /readiness gates only work with ip targets/);
+    assert.equal(checkRouting([route], snap({ ingresses: [ingress('h')], bindings: [tgb('instance')] }), 'off').result.done, true);
+    const event = k('Event', 'e1', 'shop', { involvedObject: { kind: 'Ingress', name: 'web' }, reason: 'FailedBuildModel', message: 'bad annotation', lastTimestamp: new Date(1000).toISOString() });
+    const rejected = checkRouting([route], snap({ events: [event], startedAt: 1000 }), 'inject');
+    assert.equal(rejected.result.failed, true);
+    assert.match(rejected.result.message, /FailedBuildModel — bad annotation/);
+  });
+});
+
+describe('checkDeployment', () => {
+  const gate = `${GATE_PREFIX}k8s-shop-web-1`;
+  const binding = { route, name: 'k8s-shop-web-1', arn: 'arn:tg/1', targetType: 'ip' };
+  const view: WorkloadWatchView = { namespace: 'shop', name: 'web', selector: 'app=web', bindings: [binding], oldPodUids: new Set(), oldPodIps: new Set(), expectedGates: [gate] };
+  const deployment = (status: Record<string, unknown>): KubeObject =>
+    k('Deployment', 'web', 'shop', { spec: { replicas: 1 }, status: { observedGeneration: 1, ...status } }, { uid: 'd1', generation: 1, annotations: { 'deployment.kubernetes.io/revision': '2' } });
+  const rs = k('ReplicaSet', 'web-abc', 'shop', {}, { annotations: { 'deployment.kubernetes.io/revision': '2' }, labels: { 'pod-template-hash': 'abc' }, ownerReferences: [{ uid: 'd1' }] });
+  const pod = (gates: string[], ready: boolean): KubeObject =>
+    k(
+      'Pod',
+      'web-abc-1',
+      'shop',
+      {
+        spec: { readinessGates: gates.map((g) => ({ conditionType: g })) },
+        status: {
+          podIP: '10.0.0.5',
+          containerStatuses: [{ name: 'app', ready, state: { running: {} } }],
+          conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }, ...gates.map((g) => ({ type: g, status: ready ? 'True' : 'False' }))],
+        },
+      },
+      { uid: 'p1', labels: { 'pod-template-hash': 'abc' } },
+    );
+  const slice = k('EndpointSlice', 'web-x', 'shop', { endpoints: [{ addresses: ['10.0.0.5'], conditions: { ready: true } }] }, { labels: { 'kubernetes.io/service-name': 'web' } });
+  const snap = (over: Partial<WorkloadSnapshot>): WorkloadSnapshot => ({ workload: undefined, replicaSets: [rs], pods: [], slices: [], health: new Map(), ...over });
+  const complete = { replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 };
+
+  it('is done when the rollout is complete, the gate True, the target healthy and equal to the ready endpoints', () => {
+    const v = checkDeployment(view, snap({ workload: deployment(complete), pods: [pod([gate], true)], slices: [slice], health: new Map([['arn:tg/1', [{ id: '10.0.0.5', port: 8080, state: 'healthy' }]]]) }));
+    assert.equal(v.result.done, true, v.result.message);
+    assert.equal(v.revision, 2);
+    assert.deepEqual(v.newPods.map((p) => p.metadata.name), ['web-abc-1']);
+  });
+
+  it('waits while a target is initial or an old target drains, saying which', () => {
+    const health = new Map([['arn:tg/1', [{ id: '10.0.0.5', port: 8080, state: 'initial' }, { id: '10.0.0.4', port: 8080, state: 'draining' }]]]);
+    const v = checkDeployment(view, snap({ workload: deployment(complete), pods: [pod([gate], true)], slices: [slice], health }));
+    assert.equal(v.result.done, false);
+    assert.match(v.result.message, /1 target\(s\) initial: 10\.0\.0\.5:8080/);
+    assert.match(v.result.message, /draining .*10\.0\.0\.4:8080/);
+  });
+
+  it('fails at once when a new pod lacks the readiness gate (the webhook did not run)', () => {
+    const v = checkDeployment(view, snap({ workload: deployment(complete), pods: [pod([], true)] }));
+    assert.equal(v.result.failed, true);
+    assert.match(v.result.message, /was created without it/);
+  });
+
+  it('waits for kubectl\'s rollout rule before anything else is done', () => {
+    const v = checkDeployment({ ...view, bindings: [], expectedGates: [] }, snap({ workload: deployment({ replicas: 2, updatedReplicas: 1, availableReplicas: 1 }), pods: [pod([], true)] }));
+    assert.equal(v.result.done, false);
+    assert.match(v.result.message, /1 old replicas are pending termination/);
+  });
+});
+
+describe('checkCrdsEstablished and checkDeregistrationDelay', () => {
+  it('waits for Established, fails on names not accepted', () => {
+    const crd = (conditions: unknown[]): KubeObject => k('CustomResourceDefinition', 'widgets.example.com', '', { status: { conditions } });
+    assert.equal(checkCrdsEstablished(['widgets.example.com'], new Map()).done, false);
+    assert.equal(checkCrdsEstablished(['widgets.example.com'], new Map([['widgets.example.com', crd([{ type: 'Established', status: 'True' }])]])).done, true);
+    const clash = checkCrdsEstablished(['widgets.example.com'], new Map([['widgets.example.com', crd([{ type: 'NamesAccepted', status: 'False', reason: 'MultipleNamesNotAllowed' }])]]));
+    assert.equal(clash.failed, true);
+  });
+
+  it('compares the deregistration delay AWS holds with the manifests', () => {
+    assert.equal(checkDeregistrationDelay({ name: 'tg' }, 20, { 'deregistration_delay.timeout_seconds': '20' }).done, true);
+    const off = checkDeregistrationDelay({ name: 'tg' }, 20, { 'deregistration_delay.timeout_seconds': '300' });
+    assert.equal(off.failed, true);
+    assert.match(off.message, /has deregistration_delay\.timeout_seconds=300 on AWS, expected 20/);
+  });
+});
