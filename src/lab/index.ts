@@ -6,6 +6,7 @@ import { startAwsApis, type AwsApis, type AwsFaults } from './aws/index.js';
 import { startControllers } from './controllers/index.js';
 import { Kubelet } from './kubelet/index.js';
 import { startLbc, type Lbc } from './lbc/index.js';
+import { LabNetwork } from './network.js';
 import { ObjectStore } from './store.js';
 import { DEFAULT_TIMINGS, LabClock, type LabTimings } from './timing.js';
 import type { JsonObject } from '../manifests/types.js';
@@ -66,11 +67,12 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   const log = options.log ?? (() => undefined);
   const api = new LabApiServer({ store, ...(options.token ? { token: options.token } : {}), ...(options.apiFaults ? { faults: options.apiFaults } : {}) });
   const { url: apiServerUrl } = await api.start();
-  let kubelet: Kubelet | undefined;
-  const alb = new AlbCloud({ clock, region, isAddressLive: (ip) => kubelet?.isAddressLive(ip) ?? true });
+  // One pod network: the kubelet maps pod IPs to its listeners, the ALB connects through it.
+  const network = new LabNetwork();
+  const alb = new AlbCloud({ clock, region, network });
   const aws = await startAwsApis({ alb, clock, ...(options.awsFaults ? { faults: options.awsFaults } : {}) });
   const controllers = startControllers(store, clock, { log });
-  kubelet = new Kubelet(store, clock, { log });
+  const kubelet = new Kubelet(store, clock, { log, network });
   kubelet.start();
   const lbc = startLbc({
     store,
@@ -153,7 +155,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       if (refresher) clearInterval(refresher);
       await lbc.stop();
       await controllers.stop();
-      await kubelet?.stop();
+      await kubelet.stop();
       await Promise.all([alb.stop(), aws.stop(), api.stop()]);
     },
   };

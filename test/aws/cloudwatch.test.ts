@@ -14,6 +14,10 @@ import { AlbCloud } from '../../src/lab/alb/index.js';
 import { startAwsApis, type AwsApis } from '../../src/lab/aws/index.js';
 import { DEFAULT_TIMINGS, LabClock } from '../../src/lab/timing.js';
 import { waitFor } from '../helpers/wait.js';
+import { LabNetwork } from '../../src/lab/network.js';
+
+/** Where the test pods' virtual addresses lead (the kubelet's job in a lab). */
+const network = new LabNetwork();
 
 const LB = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/k8s-demo-web-0a1b2c3d4e/50dc6c495c0c9188';
 const TG1 = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/k8s-demo-web-0a1b2c3d/73e2d6bc24d8a067';
@@ -55,7 +59,7 @@ describe('CloudWatchReader against the lab (real SDK, awsJson1_0)', () => {
   let base = 0;
 
   before(async () => {
-    alb = new AlbCloud({ clock, region: 'us-east-1' });
+    alb = new AlbCloud({ clock, region: 'us-east-1', network });
     apis = await startAwsApis({ alb, clock });
     reader = new CloudWatchReader(
       { region: 'us-east-1', endpoint: apis.cloudwatchUrl, credentials, sdkMaxAttempts: 1, minRetryDelayMs: 5, maxRetryDelayMs: 20 },
@@ -150,7 +154,7 @@ describe('CloudWatchSignal against the lab with compressed time', () => {
   let apis: AwsApis;
   let reader: CloudWatchReader;
   before(async () => {
-    alb = new AlbCloud({ clock, region: 'us-east-1' });
+    alb = new AlbCloud({ clock, region: 'us-east-1', network });
     apis = await startAwsApis({ alb, clock });
     reader = new CloudWatchReader({ region: 'us-east-1', endpoint: apis.cloudwatchUrl, credentials, sdkMaxAttempts: 1, minRetryDelayMs: 5 }, { now: () => alb.simulatedNow() });
   });

@@ -7,6 +7,10 @@ import { AlbCloud } from '../../src/lab/alb/index.js';
 import { startAwsApis, type AwsApis } from '../../src/lab/aws/index.js';
 import { albWithTargetGroup, fastClock, podServer, type PodServer } from '../lab/alb-helpers.js';
 import { waitFor } from '../helpers/wait.js';
+import { LabNetwork } from '../../src/lab/network.js';
+
+/** Where the test pods' virtual addresses lead (the kubelet's job in a lab). */
+const network = new LabNetwork();
 
 const TG = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/k8s-demo-web-0a1b2c3d/73e2d6bc24d8a067';
 
@@ -82,7 +86,7 @@ describe('TargetHealthSignal with Elbv2Reader against the lab ALB', () => {
   let reader: Elbv2Reader;
   const pods: PodServer[] = [];
   before(async () => {
-    alb = new AlbCloud({ clock, region: 'us-east-1' });
+    alb = new AlbCloud({ clock, region: 'us-east-1', network });
     apis = await startAwsApis({ alb, clock });
     reader = new Elbv2Reader({ region: 'us-east-1', endpoint: apis.elbv2Url, credentials: { accessKeyId: 'AKIDLAB', secretAccessKey: 'lab' }, minRetryDelayMs: 5 });
   });
@@ -95,11 +99,11 @@ describe('TargetHealthSignal with Elbv2Reader against the lab ALB', () => {
 
   test('a new pod whose health check answers 500 fails the signal with Target.ResponseCodeMismatch', async () => {
     const { tgArn } = await albWithTargetGroup(alb, { name: 'k8s-default-guard-0123456789' });
-    const bad = await podServer('127.0.200.171', (_req, res) => {
+    const bad = await podServer(network, '127.0.200.171', (_req, res) => {
       res.writeHead(500);
       res.end('broken');
     });
-    const old = await podServer('127.0.200.172');
+    const old = await podServer(network, '127.0.200.172');
     pods.push(bad, old);
     await apis.account.elbv2('RegisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: bad.ip, Port: bad.port }, { Id: old.ip, Port: old.port }] });
     const signal = new TargetHealthSignal({ elbv2: reader, targetGroupArns: [tgArn], newTargets: () => [bad.ip], intervalMs: 50 });

@@ -2,33 +2,45 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import type { AddressInfo } from 'node:net';
 import { AlbCloud } from '../../src/lab/alb/index.js';
 import { awsAccount } from '../../src/lab/aws/index.js';
+import { LabNetwork, POD_LISTEN_HOST } from '../../src/lab/network.js';
 import { DEFAULT_TIMINGS, LabClock, type LabTimings } from '../../src/lab/timing.js';
 
-/** Shared fixtures for the ALB / AWS API / LBC tests: tiny pod servers on 127.0.200.x and a wired ALB. */
+/** Shared fixtures for the ALB / AWS API / LBC tests: tiny pod servers behind virtual 127.0.200.x addresses and a wired ALB. */
 
 export function fastClock(overrides: Partial<LabTimings> = {}): LabClock {
   return new LabClock({ ...DEFAULT_TIMINGS, timeScale: 100, ...overrides });
 }
 
 export interface PodServer {
+  /** The virtual pod address (what targets are registered with). */
   ip: string;
   port: number;
+  /** Where the server really listens on 127.0.0.1. */
+  realPort: number;
   server: Server;
   hits: number;
+  /** The process is gone: the address refuses connections. */
   close(): Promise<void>;
+  /** The pod is gone and its IP released: the address is a blackhole. */
+  release(): void;
 }
 
-/** A pod-like HTTP server on its own loopback IP. */
-export function podServer(ip: string, handler?: (req: IncomingMessage, res: ServerResponse) => void, port = 0): Promise<PodServer> {
+/**
+ * A pod-like HTTP server: it listens on 127.0.0.1 (ephemeral port) and `network` leads `ip:port` to it, as the
+ * kubelet does for a pod.
+ */
+export function podServer(network: LabNetwork, ip: string, handler?: (req: IncomingMessage, res: ServerResponse) => void, port = 8080): Promise<PodServer> {
   const h =
     handler ??
     ((req: IncomingMessage, res: ServerResponse) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(`ok from ${ip} ${req.url ?? ''}`);
     });
+  const owner = `test-pod-${ip}`;
   const ps: PodServer = {
     ip,
-    port: 0,
+    port,
+    realPort: 0,
     hits: 0,
     server: createServer((req, res) => {
       ps.hits++;
@@ -36,16 +48,21 @@ export function podServer(ip: string, handler?: (req: IncomingMessage, res: Serv
     }),
     close: () =>
       new Promise((resolve) => {
+        network.unexpose(ip, port, ps.realPort);
         ps.server.close(() => resolve());
         ps.server.closeAllConnections();
       }),
+    release: () => network.detach(ip, owner),
   };
   return new Promise((resolve, reject) => {
     ps.server.once('error', reject);
-    ps.server.listen(port, ip, () => {
-      ps.port = (ps.server.address() as AddressInfo).port;
+    ps.server.listen(0, POD_LISTEN_HOST, () => {
+      ps.realPort = (ps.server.address() as AddressInfo).port;
       ps.server.unref();
-      resolve(ps);
+      network.attach(ip, owner);
+      const err = network.expose(ip, port, owner, ps.realPort);
+      if (err) reject(err);
+      else resolve(ps);
     });
   });
 }

@@ -4,6 +4,10 @@ import { AlbCloud, AwsApiError, elbErrorBody } from '../../src/lab/alb/index.js'
 import { awsAccount } from '../../src/lab/aws/index.js';
 import { waitFor } from '../helpers/wait.js';
 import { albWithTargetGroup, fastClock, httpGet, podServer, type PodServer } from './alb-helpers.js';
+import { LabNetwork } from '../../src/lab/network.js';
+
+/** Where the test pods' virtual addresses lead (the kubelet's job in a lab). */
+const network = new LabNetwork();
 
 function health(alb: AlbCloud, tgArn: string, id: string, port: number): Promise<string> {
   return awsAccount(alb)
@@ -20,7 +24,7 @@ describe('ALB model', () => {
   const servers: PodServer[] = [];
 
   before(() => {
-    alb = new AlbCloud({ clock, region: 'us-east-1' });
+    alb = new AlbCloud({ clock, region: 'us-east-1', network });
   });
   after(async () => {
     await alb.stop();
@@ -43,7 +47,7 @@ describe('ALB model', () => {
   });
 
   test('target: initial → healthy for a live pod; draining → gone after deregistration (early completion recorded)', async () => {
-    const pod = await podServer('127.0.200.11');
+    const pod = await podServer(network, '127.0.200.11');
     servers.push(pod);
     const { tgArn } = await albWithTargetGroup(alb, { name: 'k8s-default-life-0123456789' });
     const account = awsAccount(alb);
@@ -68,13 +72,14 @@ describe('ALB model', () => {
   });
 
   test('health path answering 500 → unhealthy with Target.ResponseCodeMismatch; connection refused → Target.FailedHealthChecks', async () => {
-    const pod = await podServer('127.0.200.12', (req, res) => {
+    const pod = await podServer(network, '127.0.200.12', (req, res) => {
       res.writeHead(req.url === '/healthz' ? 500 : 200);
       res.end('x');
     });
     servers.push(pod);
     const { tgArn } = await albWithTargetGroup(alb, { name: 'k8s-default-sick-0123456789' });
     const account = awsAccount(alb);
+    network.attach('127.0.200.13', 'test-pod-no-listener'); // a pod whose port nothing listens on
     await account.elbv2('RegisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: pod.ip, Port: pod.port }, { Id: '127.0.200.13', Port: 1 }] });
     await waitFor(async () => (await health(alb, tgArn, pod.ip, pod.port)) === 'unhealthy/Target.ResponseCodeMismatch', { timeoutMs: 5000, what: 'unhealthy' });
     const d = await account.elbv2('DescribeTargetHealth', { TargetGroupArn: tgArn, Targets: [{ Id: pod.ip, Port: pod.port }] });
@@ -83,7 +88,7 @@ describe('ALB model', () => {
   });
 
   test('a target group not used by any rule shows its targets unused/Target.NotInUse', async () => {
-    const pod = await podServer('127.0.200.14');
+    const pod = await podServer(network, '127.0.200.14');
     servers.push(pod);
     const { tgArn, listenerArn } = await albWithTargetGroup(alb, { name: 'k8s-default-idle-0123456789', forward: false });
     const account = awsAccount(alb);
@@ -115,10 +120,9 @@ describe('ALB data plane', () => {
   const clock = fastClock();
   let alb: AlbCloud;
   const servers: PodServer[] = [];
-  let liveIps = new Set<string>();
 
   before(() => {
-    alb = new AlbCloud({ clock, region: 'us-east-1', isAddressLive: (ip) => !ip.startsWith('127.0.201.') || liveIps.has(ip) });
+    alb = new AlbCloud({ clock, region: 'us-east-1', network });
   });
   after(async () => {
     await alb.stop();
@@ -139,8 +143,8 @@ describe('ALB data plane', () => {
   });
 
   test('proxies 200s round robin over healthy targets, with x-lab-target', async () => {
-    const a = await podServer('127.0.200.21');
-    const b = await podServer('127.0.200.22');
+    const a = await podServer(network, '127.0.200.21');
+    const b = await podServer(network, '127.0.200.22');
     servers.push(a, b);
     const { lbArn, tgArn } = await albWithTargetGroup(alb, { name: 'k8s-default-rr-0123456789' });
     await awsAccount(alb).elbv2('RegisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: a.ip, Port: a.port }, { Id: b.ip, Port: b.port }] });
@@ -163,7 +167,7 @@ describe('ALB data plane', () => {
   });
 
   test('502 for a refused target (fail open over unhealthy targets)', async () => {
-    const pod = await podServer('127.0.200.31');
+    const pod = await podServer(network, '127.0.200.31');
     servers.push(pod);
     const { lbArn, tgArn } = await albWithTargetGroup(alb, { name: 'k8s-default-refuse-012345678' });
     await awsAccount(alb).elbv2('RegisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: pod.ip, Port: pod.port }] });
@@ -181,14 +185,13 @@ describe('ALB data plane', () => {
 
   test('504 after the connect timeout when the target address is gone (blackhole)', async () => {
     const ip = '127.0.201.41';
-    liveIps.add(ip);
-    const pod = await podServer(ip);
+    const pod = await podServer(network, ip);
     servers.push(pod);
     const { lbArn, tgArn } = await albWithTargetGroup(alb, { name: 'k8s-default-hole-0123456789' });
     await awsAccount(alb).elbv2('RegisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: ip, Port: pod.port }] });
     const url = alb.dataPlaneUrl(lbArn);
     await waitFor(async () => (await httpGet(`${url}/`)).status === 200, { timeoutMs: 5000, what: 'serving' });
-    liveIps = new Set(); // pod object deleted, IP released
+    pod.release(); // pod object deleted, IP released
     const t0 = Date.now();
     const r = await httpGet(`${url}/`);
     assert.equal(r.status, 504);
@@ -197,7 +200,7 @@ describe('ALB data plane', () => {
   });
 
   test('502 when the target closes the connection with the request outstanding', async () => {
-    const pod = await podServer('127.0.200.35', (req, res) => {
+    const pod = await podServer(network, '127.0.200.35', (req, res) => {
       if (req.url === '/healthz') {
         res.end('ok');
         return;
@@ -215,7 +218,7 @@ describe('ALB data plane', () => {
 
   test('a request still in flight when the deregistration delay ends is cut (502); drain completes after it', async () => {
     let release: () => void = () => undefined;
-    const pod = await podServer('127.0.200.36', (req, res) => {
+    const pod = await podServer(network, '127.0.200.36', (req, res) => {
       if (req.url === '/healthz') {
         res.end('ok');
         return;
@@ -242,9 +245,9 @@ describe('ALB data plane', () => {
 
   test('a deregistered target keeps receiving requests until the deregistration propagates', async () => {
     const slowClock = fastClock({ albPropagationSeconds: 30 });
-    const alb2 = new AlbCloud({ clock: slowClock, region: 'us-east-1' });
+    const alb2 = new AlbCloud({ clock: slowClock, region: 'us-east-1', network });
     try {
-      const pod = await podServer('127.0.200.51');
+      const pod = await podServer(network, '127.0.200.51');
       servers.push(pod);
       const { lbArn, tgArn } = await albWithTargetGroup(alb2, { name: 'k8s-default-prop-0123456789' });
       const account = awsAccount(alb2);

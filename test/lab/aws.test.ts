@@ -21,6 +21,10 @@ import { AlbCloud, loadBalancerDimension, targetGroupDimension } from '../../src
 import { startAwsApis, type AwsApis } from '../../src/lab/aws/index.js';
 import { waitFor } from '../helpers/wait.js';
 import { albWithTargetGroup, fastClock, httpGet, podServer, type PodServer } from './alb-helpers.js';
+import { LabNetwork } from '../../src/lab/network.js';
+
+/** Where the test pods' virtual addresses lead (the kubelet's job in a lab). */
+const network = new LabNetwork();
 
 const credentials = { accessKeyId: 'AKIDLAB', secretAccessKey: 'lab' };
 
@@ -35,7 +39,7 @@ describe('AWS API servers with the real SDK', () => {
   const servers: PodServer[] = [];
 
   before(async () => {
-    alb = new AlbCloud({ clock, region: 'us-east-1' });
+    alb = new AlbCloud({ clock, region: 'us-east-1', network });
     apis = await startAwsApis({ alb, clock });
     elbv2 = new ElasticLoadBalancingV2Client({ region: 'us-east-1', endpoint: apis.elbv2Url, credentials, retryStrategy: new ConfiguredRetryStrategy(3, (n) => 5 * n) });
     cw = new CloudWatchClient({ region: 'us-east-1', endpoint: apis.cloudwatchUrl, credentials, retryStrategy: new ConfiguredRetryStrategy(3, (n) => 5 * n) });
@@ -50,7 +54,7 @@ describe('AWS API servers with the real SDK', () => {
   });
 
   test('RegisterTargets, DescribeTargetHealth (with and without Targets), DeregisterTargets', async () => {
-    const pod = await podServer('127.0.200.61');
+    const pod = await podServer(network, '127.0.200.61');
     servers.push(pod);
     await elbv2.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tgArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '20' }] }));
     const reg = await elbv2.send(new RegisterTargetsCommand({ TargetGroupArn: tgArn, Targets: [{ Id: pod.ip, Port: pod.port }] }));
@@ -183,7 +187,7 @@ describe('AWS API servers with the real SDK', () => {
     const url = alb.dataPlaneUrl(lb2);
     const t0 = alb.simulatedNow();
     for (let i = 0; i < 3; i++) assert.equal((await httpGet(`${url}/`)).status, 503);
-    const pod = await podServer('127.0.200.71');
+    const pod = await podServer(network, '127.0.200.71');
     servers.push(pod);
     await elbv2.send(new RegisterTargetsCommand({ TargetGroupArn: tg2, Targets: [{ Id: pod.ip, Port: pod.port }] }));
     await waitFor(async () => (await httpGet(`${url}/`)).status === 200, { timeoutMs: 5000, what: 'serving' });

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { KubeObject } from '../../src/manifests/types.js';
 import { Kubelet, type PodEvent, parseBehavior, preStopSeconds } from '../../src/lab/kubelet/index.js';
+import { connectToPod } from '../../src/lab/network.js';
 import { ObjectStore } from '../../src/lab/store.js';
 import { LabClock, REALISTIC_TIMINGS } from '../../src/lab/timing.js';
 import { waitFor } from '../helpers/wait.js';
@@ -49,9 +51,13 @@ const cond = (o: KubeObject | undefined, type: string): Obj | undefined => (st(o
 
 type Result = { status: number; body: string; headers: Obj } | { error: string };
 
-function get(ip: string, port: number, path = '/'): Promise<Result> {
+/** A GET to a pod address, routed by the kubelet's network as the ALB's requests are. */
+function get(lab: Lab, ip: string, port: number, path = '/'): Promise<Result> {
+  const conn = connectToPod(lab.kubelet.network, ip, port);
+  if (conn.kind === 'refused') return Promise.resolve({ error: conn.error.code ?? conn.error.message });
+  if (conn.kind === 'blackhole') return Promise.resolve({ error: 'blackhole' });
   return new Promise((resolve) => {
-    const req = request({ host: ip, port, path, agent: false, timeout: 2000 }, (res) => {
+    const req = request({ host: ip, port, path, createConnection: () => conn.socket, timeout: 2000 }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
@@ -60,6 +66,16 @@ function get(ip: string, port: number, path = '/'): Promise<Result> {
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
     req.end();
+  });
+}
+
+function rawConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port }, () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
   });
 }
 
@@ -103,7 +119,7 @@ describe('kubelet', () => {
     assert.ok(cs.state.running.startedAt);
     assert.match(cs.containerID, /^containerd:\/\//);
     for (const t of ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready']) assert.equal(cond(p, t)?.status, 'True', t);
-    const res = await get(a.ip, a.port, '/anything');
+    const res = await get(lab, a.ip, a.port, '/anything');
     assert.ok('status' in res);
     assert.equal(res.status, 200);
     assert.equal(res.headers['x-lab-pod'], 'a');
@@ -154,7 +170,7 @@ describe('kubelet', () => {
     const addr = await readyPod(lab, 'plain');
     lab.store.delete('Pod', 'default', 'plain');
     await waitFor(() => eventsOf(lab, 'plain').some((e) => e.type === 'sigterm'), { timeoutMs: 5000, what: 'SIGTERM' });
-    const res = await get(addr.ip, addr.port);
+    const res = await get(lab, addr.ip, addr.port);
     assert.deepEqual(res, { error: 'ECONNREFUSED' });
     await waitFor(() => !lab.store.get('Pod', 'default', 'plain'), { timeoutMs: 5000, what: 'pod removed' });
     assert.equal(lab.kubelet.podAddress('default', 'plain'), undefined);
@@ -173,7 +189,7 @@ describe('kubelet', () => {
     let served = 0;
     for (;;) {
       const terminated = eventsOf(lab, 'hook').some((e) => e.type === 'sigterm');
-      const res = await get(addr.ip, addr.port);
+      const res = await get(lab, addr.ip, addr.port);
       if (terminated) break;
       if ('status' in res && res.status === 200) served++;
       else if (!eventsOf(lab, 'hook').some((e) => e.type === 'sigterm')) assert.fail(`request failed during preStop: ${JSON.stringify(res)}`);
@@ -184,7 +200,8 @@ describe('kubelet', () => {
     assert.ok(lab.clock.simulatedSeconds(sigterm.at - deletedAt) >= 1.9, 'SIGTERM only after the preStop sleep');
     assert.ok(eventsOf(lab, 'hook').some((e) => e.type === 'prestop'));
     await waitFor(() => !lab.store.get('Pod', 'default', 'hook'), { timeoutMs: 5000, what: 'pod removed' });
-    assert.deepEqual(await get(addr.ip, addr.port), { error: 'ECONNREFUSED' });
+    // The IP is released: as in a VPC, nothing answers there any more.
+    assert.deepEqual(await get(lab, addr.ip, addr.port), { error: 'blackhole' });
   });
 
   it('SIGKILLs a slow-shutdown container at the grace period', async () => {
@@ -198,7 +215,7 @@ describe('kubelet', () => {
     lab.store.delete('Pod', 'default', 'slow');
     await waitFor(() => eventsOf(lab, 'slow').some((e) => e.type === 'sigterm'), { timeoutMs: 5000, what: 'SIGTERM' });
     // The listener is closed at once: no new connections.
-    assert.deepEqual(await get(addr.ip, addr.port), { error: 'ECONNREFUSED' });
+    assert.deepEqual(await get(lab, addr.ip, addr.port), { error: 'ECONNREFUSED' });
     assert.ok(lab.store.get('Pod', 'default', 'slow'), 'still terminating');
     await waitFor(() => !lab.store.get('Pod', 'default', 'slow'), { timeoutMs: 5000, what: 'pod removed' });
     const killed = eventsOf(lab, 'slow').find((e) => e.type === 'killed');
@@ -213,23 +230,23 @@ describe('kubelet', () => {
     lab.store.create('Pod', pod('rate', { env: [{ name: 'LAB_BEHAVIOR', value: 'error-rate=0.5' }] }));
     lab.store.create('Pod', pod('crash', { env: [{ name: 'LAB_BEHAVIOR', value: 'crash' }] }));
     const e = await readyPod(lab, 'e500');
-    const r1 = await get(e.ip, e.port, '/');
-    const r2 = await get(e.ip, e.port, '/healthz');
+    const r1 = await get(lab, e.ip, e.port, '/');
+    const r2 = await get(lab, e.ip, e.port, '/healthz');
     assert.ok('status' in r1 && 'status' in r2);
     assert.equal(r1.status, 500);
     assert.equal(r2.status, 200);
     lab.store.create('Pod', pod('later', { env: [{ name: 'LAB_BEHAVIOR', value: 'error-500-after=20' }] }));
     const l = await readyPod(lab, 'later');
-    const early = await get(l.ip, l.port, '/');
+    const early = await get(lab, l.ip, l.port, '/');
     assert.ok('status' in early && early.status === 200, 'error-500-after: 200 at first');
     await waitFor(async () => {
-      const res = await get(l.ip, l.port, '/');
+      const res = await get(lab, l.ip, l.port, '/');
       return 'status' in res && res.status === 500;
     }, { timeoutMs: 5000, what: 'error-500-after=20 to start failing' });
     const r = await readyPod(lab, 'rate');
     let errors = 0;
     for (let i = 0; i < 200; i++) {
-      const res = await get(r.ip, r.port, '/');
+      const res = await get(lab, r.ip, r.port, '/');
       if ('status' in res && res.status === 500) errors++;
     }
     assert.ok(errors > 60 && errors < 140, `error-rate=0.5 gave ${errors}/200 errors`);
@@ -258,8 +275,13 @@ describe('kubelet', () => {
     const lab = startLab(50);
     lab.store.create('Pod', pod('x'));
     const addr = await readyPod(lab, 'x');
+    const route = lab.kubelet.network.route(addr.ip, addr.port);
+    assert.equal(route.kind, 'listener');
+    assert.equal(route.kind === 'listener' && route.host, '127.0.0.1');
     await lab.kubelet.stop();
-    assert.deepEqual(await get(addr.ip, addr.port), { error: 'ECONNREFUSED' });
+    assert.deepEqual(await get(lab, addr.ip, addr.port), { error: 'blackhole' });
+    const real = route.kind === 'listener' ? route.port : 0;
+    assert.deepEqual(await rawConnect(real), 'ECONNREFUSED', 'the real listener is closed');
   });
 
   it('parses behaviours and preStop hooks', () => {

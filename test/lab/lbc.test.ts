@@ -7,6 +7,10 @@ import { startLbc, type Lbc } from '../../src/lab/lbc/index.js';
 import { ObjectStore } from '../../src/lab/store.js';
 import { waitFor } from '../helpers/wait.js';
 import { fastClock, httpGet, podServer, type PodServer } from './alb-helpers.js';
+import { LabNetwork } from '../../src/lab/network.js';
+
+/** Where the test pods' virtual addresses lead (the kubelet's job in a lab). */
+const network = new LabNetwork();
 
 const GATE = 'target-health.elbv2.k8s.aws';
 
@@ -93,7 +97,7 @@ describe('LBC readiness-gate webhook', () => {
 
   before(() => {
     store = new ObjectStore();
-    alb = new AlbCloud({ clock, region: 'us-east-1' });
+    alb = new AlbCloud({ clock, region: 'us-east-1', network });
     lbc = startLbc({ store, clock, alb, region: 'us-east-1', clusterName: 'lab', webhookEnabled: true });
     store.create('Namespace', namespace('gated', true));
     store.create('Namespace', namespace('plain', false));
@@ -157,7 +161,7 @@ describe('LBC Ingress and TargetGroupBinding reconcile', () => {
 
   before(async () => {
     store = new ObjectStore();
-    alb = new AlbCloud({ clock, region: 'us-east-1' });
+    alb = new AlbCloud({ clock, region: 'us-east-1', network });
     apis = await startAwsApis({ alb, clock });
     lbc = startLbc({ store, clock, alb, region: 'us-east-1', clusterName: 'lab' });
   });
@@ -181,7 +185,7 @@ describe('LBC Ingress and TargetGroupBinding reconcile', () => {
   }
 
   test('Ingress → ALB, TG, TGB, status; pods get gates, targets register, gate turns True; deletion cleans up', async () => {
-    const server = await podServer('127.0.200.81');
+    const server = await podServer(network, '127.0.200.81');
     servers.push(server);
     store.create('Namespace', namespace('shop', true));
     store.create('Service', service('shop', 'web', { app: 'web' }, { ports: [{ name: 'http', port: 80, targetPort: server.port, protocol: 'TCP' }] }));

@@ -50,6 +50,7 @@ import type {
   TargetGroup,
   TargetHealthDescription,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { PodNetwork } from '../network.js';
 import type { LabClock } from '../timing.js';
 import { DataPlaneServer, type DataPlaneHost, type DpTarget, type RouteDecision } from './dataplane.js';
 import { AwsApiError } from './errors.js';
@@ -79,12 +80,11 @@ export interface AlbCloudOptions {
   clock: LabClock;
   region: string;
   /**
-   * Does an IP address still belong to a live pod? `false` makes the address a blackhole (as a released pod IP in
-   * a VPC): the data plane waits `albConnectTimeoutSeconds` and answers 504, health checks time out. Given by the
-   * lab wiring (the kubelet knows); by default every address is live and a closed port refuses at once (→ 502).
+   * Where a target's ip:port leads (the lab network the kubelet maintains). An address no pod owns is a blackhole,
+   * as a released pod IP in a VPC: the data plane waits `albConnectTimeoutSeconds` and answers 504, health checks
+   * time out; a pod address with nothing listening refuses at once (→ 502, Target.FailedHealthChecks).
    */
-  isAddressLive?: (ip: string) => boolean;
-  /* (`isAddressLive` is also a public field of AlbCloud, so the lab wiring can plug the kubelet in after construction.) */
+  network: PodNetwork;
   /** Origin of the simulated epoch (see metrics.ts); default: construction time. */
   epochOriginMs?: number;
   /** ALB idle timeout in simulated seconds (AWS default 60): no response from the target within it → 504. */
@@ -214,7 +214,7 @@ export class AlbCloud {
   /** Bounded history of target state changes (newest last). Also delivered to onTargetEvent subscribers. */
   readonly history: TargetEvent[] = [];
   private readonly emitter = new EventEmitter();
-  isAddressLive: (ip: string) => boolean;
+  private readonly network: PodNetwork;
   private readonly idleTimeoutSeconds: number;
   private readonly lbs = new Map<string, LbRec>();
   private readonly listeners = new Map<string, ListenerRec>();
@@ -228,7 +228,7 @@ export class AlbCloud {
     this.clock = options.clock;
     this.region = options.region;
     this.vpcId = options.vpcId ?? 'vpc-0a1b2c3d4e5f60718';
-    this.isAddressLive = options.isAddressLive ?? (() => true);
+    this.network = options.network;
     this.idleTimeoutSeconds = options.idleTimeoutSeconds ?? 60;
     this.epoch = new SimulatedEpoch(options.epochOriginMs ?? Date.now(), options.clock.timings.timeScale);
     this.metrics = new AlbMetrics(this.epoch, options.clock.timings.metricPeriodSeconds || 60);
@@ -839,7 +839,7 @@ export class AlbCloud {
       if (t.probing || tg.targets.get(t.key) !== t || t.gen !== gen) return;
       t.probing = true;
       const port = tg.hc.port === 'traffic-port' ? t.port : Number(tg.hc.port);
-      probeTarget(t.id, port, tg.hc.path, this.clock.ms(tg.hc.timeoutSeconds), tg.matches, this.isAddressLive(t.id))
+      probeTarget(this.network, t.id, port, tg.hc.path, this.clock.ms(tg.hc.timeoutSeconds), tg.matches)
         .then((r) => {
           t.probing = false;
           if (t.gen === gen && t.checkTimer) this.onProbe(tg, t, r);
@@ -967,7 +967,7 @@ export class AlbCloud {
       clock: this.clock,
       metrics: this.metrics,
       idleTimeoutSeconds: this.idleTimeoutSeconds,
-      isAddressLive: (ip) => this.isAddressLive(ip),
+      network: this.network,
       route: (lbArn, host, path, method) => this.route(lbArn, host, path, method),
       pick: (tgArn) => this.pick(tgArn),
       track: (tgArn, key, f) => {

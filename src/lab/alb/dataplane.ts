@@ -1,18 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { type PodConnection, type PodNetwork, connectToPod } from '../network.js';
 import type { LabClock } from '../timing.js';
 import type { AlbMetrics } from './metrics.js';
 
 /**
  * The ALB's HTTP data plane: one HTTP server per load balancer on 127.0.0.1:<random port>, standing for its
  * port-80 listener. It routes by the listener rules to a target group, picks a routable target (round robin,
- * or least outstanding requests), and proxies the request on a fresh connection:
+ * or least outstanding requests), and proxies the request on a fresh connection through the lab network:
  *
  *  - no healthy target and no unhealthy one to fail open to (none registered, or only `initial`/draining
  *    ones in the routing table) → 503 (the load balancer's own page);
- *  - target refuses or resets the connection, or closes it with a request outstanding → 502;
- *  - target address gone (no live pod owns the IP: a blackhole) → waits `albConnectTimeoutSeconds`, then 504;
+ *  - target refuses (nothing listens on the pod's port) or resets the connection, or closes it with a request
+ *    outstanding → 502;
+ *  - target address gone (no pod owns the IP: a blackhole) → waits `albConnectTimeoutSeconds`, then 504;
  *  - no response within the idle timeout → 504;
  *  - otherwise the target's response passes through, with `x-lab-target: ip:port` added.
  *
@@ -35,7 +37,8 @@ export interface DataPlaneHost {
   clock: LabClock;
   metrics: AlbMetrics;
   idleTimeoutSeconds: number;
-  isAddressLive(ip: string): boolean;
+  /** Where a target's ip:port leads. */
+  network: PodNetwork;
   route(lbArn: string, host: string, path: string, method: string): RouteDecision;
   pick(tgArn: string): DpTarget | undefined;
   /** Registers a request in flight to a target; returns the function that ends it. */
@@ -170,10 +173,16 @@ export class DataPlaneServer {
       }
     });
 
-    if (!this.host.isAddressLive(t.ip)) {
+    const conn = connectTarget(this.host.network, t);
+    if (conn.kind === 'blackhole') {
       // A released pod IP: SYNs go unanswered until the ALB's connect timeout.
       req.resume();
       timer(clock.timings.albConnectTimeoutSeconds, () => fail(504));
+      return;
+    }
+    if (conn.kind === 'refused') {
+      req.resume();
+      fail(502);
       return;
     }
 
@@ -186,7 +195,8 @@ export class DataPlaneServer {
     headers['x-amzn-trace-id'] = `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
     headers.connection = 'close';
 
-    preq = request({ host: t.ip, port: t.port, method: req.method, path: url, headers, agent: false });
+    const socket = conn.socket;
+    preq = request({ host: t.ip, port: t.port, method: req.method, path: url, headers, createConnection: () => socket });
     preq.on('socket', (s) => {
       if ((s as Socket).connecting) {
         const h = setTimeout(() => fail(504), clock.ms(clock.timings.albConnectTimeoutSeconds));
@@ -215,4 +225,9 @@ export class DataPlaneServer {
     preq.on('error', () => fail(502));
     req.pipe(preq);
   }
+}
+
+/** The connection to one target for one request (the ALB opens a fresh one per request). */
+export function connectTarget(network: PodNetwork, t: DpTarget): PodConnection {
+  return connectToPod(network, t.ip, t.port);
 }

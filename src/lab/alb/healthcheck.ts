@@ -1,4 +1,5 @@
 import { request, type ClientRequest } from 'node:http';
+import { type PodNetwork, connectToPod } from '../network.js';
 
 /** Target-group health check settings as ELBv2 holds them. */
 export interface HealthCheckConfig {
@@ -54,10 +55,10 @@ export type ProbeResult =
   | { ok: false; reason: 'Target.ResponseCodeMismatch' | 'Target.Timeout' | 'Target.FailedHealthChecks'; description: string; code?: number };
 
 /**
- * One health check: a real HTTP GET to ip:port+path with the ELB health checker's user agent.
- * `live === false` models an address that no longer answers at all (pod gone): the check waits for the timeout.
+ * One health check: a real HTTP GET to ip:port+path (through the lab network) with the ELB health checker's user
+ * agent. An address no pod owns (pod gone) answers nothing: the check waits for the timeout.
  */
-export function probeTarget(ip: string, port: number, path: string, timeoutMs: number, matches: (code: number) => boolean, live: boolean): Promise<ProbeResult> {
+export function probeTarget(network: PodNetwork, ip: string, port: number, path: string, timeoutMs: number, matches: (code: number) => boolean): Promise<ProbeResult> {
   const timedOut: ProbeResult = { ok: false, reason: 'Target.Timeout', description: 'Request timed out' };
   return new Promise((resolve) => {
     let done = false;
@@ -73,7 +74,11 @@ export function probeTarget(ip: string, port: number, path: string, timeoutMs: n
       finish(timedOut);
     }, timeoutMs);
     timer.unref();
-    if (!live) {
+    const failed: ProbeResult = { ok: false, reason: 'Target.FailedHealthChecks', description: 'Health checks failed' };
+    const conn = connectToPod(network, ip, port);
+    if (conn.kind === 'blackhole') return;
+    if (conn.kind === 'refused') {
+      finish(failed);
       return;
     }
     req = request({
@@ -81,7 +86,7 @@ export function probeTarget(ip: string, port: number, path: string, timeoutMs: n
       port,
       path,
       method: 'GET',
-      agent: false,
+      createConnection: () => conn.socket,
       headers: { 'user-agent': 'ELB-HealthChecker/2.0', host: `${ip}:${port}`, connection: 'close' },
     });
     req.on('response', (res) => {
@@ -90,7 +95,7 @@ export function probeTarget(ip: string, port: number, path: string, timeoutMs: n
       if (matches(code)) finish({ ok: true, code });
       else finish({ ok: false, reason: 'Target.ResponseCodeMismatch', description: `Health checks failed with these codes: [${code}]`, code });
     });
-    req.on('error', () => finish({ ok: false, reason: 'Target.FailedHealthChecks', description: 'Health checks failed' }));
+    req.on('error', () => finish(failed));
     req.end();
   });
 }

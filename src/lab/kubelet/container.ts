@@ -1,12 +1,14 @@
 /**
- * One lab container: a real HTTP server per `containerPort` on the pod's loopback IP, its readiness probe,
- * crash/restart with CrashLoopBackOff, and what it does on SIGTERM and SIGKILL (see behavior.ts).
+ * One lab container: a real HTTP server per `containerPort` (on 127.0.0.1 with an ephemeral port, reached
+ * through the pod's virtual IP by the lab network), its readiness probe, crash/restart with CrashLoopBackOff,
+ * and what it does on SIGTERM and SIGKILL (see behavior.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer, request } from 'node:http';
-import { type Socket, connect } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Obj } from '../controllers/util.js';
 import { arrAt, fnv32a, isoSeconds, numAt, objAt, strAt } from '../controllers/util.js';
+import { type LabNetwork, POD_LISTEN_HOST, connectToPod } from '../network.js';
 import type { LabClock } from '../timing.js';
 import { type Behavior, containerBehavior, hasPreStop, imageVersion, preStopSeconds, seededRandom } from './behavior.js';
 
@@ -29,7 +31,9 @@ export interface ProbeSpec {
 }
 
 export interface ContainerContext {
+  /** The pod's (virtual) IP. */
   ip: string;
+  network: LabNetwork;
   namespace: string;
   podName: string;
   podUid: string;
@@ -40,6 +44,8 @@ export interface ContainerContext {
   onExit(): void;
   /** A timeline event. */
   emit(type: 'listening', container: string): void;
+  /** The container exited on its own and will be restarted after `backoffSeconds` (kubelet's BackOff event). */
+  onCrash(container: string, backoffSeconds: number): void;
   log(msg: string): void;
 }
 
@@ -107,7 +113,8 @@ export class ContainerRunner {
   private lastState: State | undefined;
   private restartCount = 0;
   private containerId = '';
-  private readonly servers: Server[] = [];
+  /** Open listeners: the container port, the real port on POD_LISTEN_HOST once listening. */
+  private readonly servers: Array<{ server: Server; port: number; realPort?: number }> = [];
   private readonly sockets = new Set<Socket>();
   private listening = false;
   private listeningSince = 0;
@@ -195,24 +202,33 @@ export class ContainerRunner {
         this.sockets.add(socket);
         socket.on('close', () => this.sockets.delete(socket));
       });
-      server.once('error', (err: NodeJS.ErrnoException) => {
+      const entry: { server: Server; port: number; realPort?: number } = { server, port };
+      const failed = (err: NodeJS.ErrnoException): void => {
         if (gen !== this.generation || this.state.kind !== 'running') return;
         const hint =
-          err.code === 'EACCES'
-            ? ` (ports below 1024 need root or sysctl net.ipv4.ip_unprivileged_port_start=0)`
-            : err.code === 'EADDRINUSE'
-              ? ' (another process uses this address; give the kubelet another podIPRange)'
+          err.code === 'EADDRINUSE'
+            ? ` (another container of this pod already listens on port ${port})`
+            : err.code === 'EMFILE' || err.code === 'ENFILE'
+              ? ' (the lab process is out of file descriptors: raise ulimit -n or run fewer pods)'
               : '';
-        this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.podName} container ${this.name}: cannot listen on ${this.ctx.ip}:${port}: ${err.message}${hint}`);
-        this.crash(1, 'Error', `listen ${this.ctx.ip}:${port}: ${err.code ?? err.message}${hint}`);
-      });
+        this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.podName} container ${this.name}: cannot listen on port ${port}: ${err.message}${hint}`);
+        this.crash(1, 'Error', `listen tcp :${port}: ${err.message}${hint}`);
+      };
+      server.once('error', failed);
       // Pods never keep the process alive on their own: whoever runs the lab holds it open.
       server.unref();
-      server.listen({ port, host: this.ctx.ip, exclusive: true }, () => {
+      server.listen({ port: 0, host: POD_LISTEN_HOST, exclusive: true }, () => {
         if (gen !== this.generation || this.state.kind !== 'running') {
           server.close();
           return;
         }
+        const realPort = (server.address() as AddressInfo).port;
+        const refused = this.ctx.network.expose(this.ctx.ip, port, this.ctx.podUid, realPort);
+        if (refused) {
+          failed(refused);
+          return;
+        }
+        entry.realPort = realPort;
         pending--;
         if (pending === 0) {
           this.listening = true;
@@ -221,7 +237,15 @@ export class ContainerRunner {
           this.ctx.onChange();
         }
       });
-      this.servers.push(server);
+      this.servers.push(entry);
+    }
+  }
+
+  /** Stops accepting connections: the pod address refuses from now on; in-flight requests go on. */
+  private stopListening(): void {
+    for (const s of this.servers.splice(0)) {
+      if (s.realPort !== undefined) this.ctx.network.unexpose(this.ctx.ip, s.port, s.realPort);
+      s.server.close();
     }
   }
 
@@ -279,6 +303,7 @@ export class ContainerRunner {
     if (probe.kind === 'pass') return Promise.resolve(true);
     const port = probe.port ?? this.ports[0];
     if (port === undefined) return Promise.resolve(false);
+    // The probe's `host` (rare) is routed like any pod address: only pods of this lab are reachable.
     const host = probe.host ?? this.ctx.ip;
     const timeout = Math.max(MIN_PROBE_TIMEOUT_MS, this.ctx.clock.ms(probe.timeoutSeconds));
     return new Promise<boolean>((resolve) => {
@@ -289,22 +314,29 @@ export class ContainerRunner {
         clearTimeout(timer);
         resolve(ok);
       };
+      let handle: { destroy(): void } | undefined;
       const timer = setTimeout(() => {
         done(false);
-        handle.destroy();
+        handle?.destroy();
       }, timeout);
       timer.unref();
-      let handle: { destroy(): void };
+      const conn = connectToPod(this.ctx.network, host, port);
+      if (conn.kind === 'refused') {
+        done(false);
+        return;
+      }
+      if (conn.kind === 'blackhole') return; // nothing answers: the probe times out
+      const socket = conn.socket;
       if (probe.kind === 'tcp') {
-        const s = connect({ host, port }, () => {
+        socket.once('connect', () => {
           done(true);
-          s.destroy();
+          socket.destroy();
         });
-        s.on('error', () => done(false));
-        handle = s;
+        socket.on('error', () => done(false));
+        handle = socket;
       } else {
         const req = request(
-          { host, port, path: probe.path, method: 'GET', agent: false, headers: { 'user-agent': 'kube-probe/1.33', ...probe.headers } },
+          { host, port, path: probe.path, method: 'GET', createConnection: () => socket, headers: { 'user-agent': 'kube-probe/1.33', ...probe.headers } },
           (res) => {
             const code = res.statusCode ?? 0;
             res.resume();
@@ -322,7 +354,7 @@ export class ContainerRunner {
   // exits
 
   private closeServers(): void {
-    for (const s of this.servers.splice(0)) s.close();
+    this.stopListening();
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
     this.listening = false;
@@ -340,6 +372,7 @@ export class ContainerRunner {
     }
     this.restartCount++;
     const backoff = Math.min(300, 10 * 2 ** (this.restartCount - 1));
+    this.ctx.onCrash(this.name, backoff);
     this.state = {
       kind: 'waiting',
       reason: 'CrashLoopBackOff',
@@ -363,7 +396,7 @@ export class ContainerRunner {
       return;
     }
     // Graceful: no new connections, in-flight requests finish, exit after `slow` seconds.
-    for (const s of this.servers) s.close();
+    this.stopListening();
     this.after(slow, () => this.exit(0, 'Completed'));
   }
 
@@ -394,7 +427,10 @@ export class ContainerRunner {
     this.generation++;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    const closing = this.servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r())));
+    const closing = this.servers.splice(0).map((s) => {
+      if (s.realPort !== undefined) this.ctx.network.unexpose(this.ctx.ip, s.port, s.realPort);
+      return new Promise<void>((r) => s.server.close(() => r()));
+    });
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
     this.listening = false;

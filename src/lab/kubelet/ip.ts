@@ -1,9 +1,9 @@
 /**
- * Pod IPs on loopback. Linux routes all of 127.0.0.0/8 to `lo`, so every pod gets its own address and a
- * stopped pod's address really refuses connections. Addresses are handed out round-robin through the range
- * (a released address is reused only after the whole range has gone by) and never while still in use.
+ * Pod IPs: virtual addresses in 127.0.0.0/8 that nothing binds (see ../network.ts), so that nothing addressed to
+ * a pod can ever leave the machine. Addresses are handed out round-robin through the range and never while in
+ * use. A released address is reused once the range has gone by, or — with `cooldownMs`, like the VPC CNI's IP
+ * cooldown — once it has been free that long (oldest released first).
  */
-import { createServer } from 'node:net';
 
 export function ipToInt(ip: string): number {
   const parts = ip.split('.').map(Number);
@@ -22,13 +22,15 @@ export interface IpRange {
   end?: string;
 }
 
-/**
- * The default range: 127.<n>.0.2 – 127.<n>.255.254 with n from the process id, so that labs in parallel
- * processes (test runners) rarely pick the same addresses; a clash is detected by a test bind anyway.
- */
+/** The default range, 127.10.0.2 – 127.10.255.254 (the same in every lab: the addresses are never bound). */
 export function defaultIpRange(): Required<IpRange> {
-  const n = 1 + (process.pid % 254);
-  return { start: `127.${n}.0.2`, end: `127.${n}.255.254` };
+  return { start: '127.10.0.2', end: '127.10.255.254' };
+}
+
+export interface IpAllocatorOptions {
+  /** Reuse a released address after it has been free this long (ms of `now`); default: only after the range went by. */
+  cooldownMs?: number;
+  now?: () => number;
 }
 
 export class IpAllocator {
@@ -36,8 +38,12 @@ export class IpAllocator {
   private readonly end: number;
   private next: number;
   private readonly inUse = new Set<string>();
+  /** Released address → when (only with a cooldown; Map order: oldest first). */
+  private readonly released = new Map<string, number>();
+  private readonly cooldownMs: number | undefined;
+  private readonly now: () => number;
 
-  constructor(range: IpRange = defaultIpRange()) {
+  constructor(range: IpRange = defaultIpRange(), options: IpAllocatorOptions = {}) {
     this.start = ipToInt(range.start);
     const end = range.end ? ipToInt(range.end) : (this.start | 0xffff) - 1;
     if ((this.start >>> 24) !== 127 || (end >>> 24) !== 127 || end < this.start) {
@@ -45,28 +51,42 @@ export class IpAllocator {
     }
     this.end = end;
     this.next = this.start;
+    this.cooldownMs = options.cooldownMs;
+    this.now = options.now ?? Date.now;
   }
 
-  /** Picks a free address; with `ports`, also checks that nothing else (another process) is bound there. */
-  async allocate(ports: number[] = []): Promise<string> {
+  /** Picks a free address. */
+  allocate(): string {
+    if (this.cooldownMs !== undefined) {
+      const [oldest] = this.released;
+      if (oldest && this.now() - oldest[1] >= this.cooldownMs) {
+        this.released.delete(oldest[0]);
+        this.inUse.add(oldest[0]);
+        return oldest[0];
+      }
+    }
     const size = this.end - this.start + 1;
     for (let i = 0; i < size; i++) {
       const candidate = intToIp(this.next);
       this.next = this.next >= this.end ? this.start : this.next + 1;
       const last = candidate.split('.')[3];
       if (last === '0' || last === '255' || this.inUse.has(candidate)) continue;
+      const releasedAt = this.released.get(candidate);
+      if (releasedAt !== undefined && this.now() - releasedAt < (this.cooldownMs ?? 0)) continue;
+      this.released.delete(candidate);
       this.inUse.add(candidate);
-      if (await portsFree(candidate, ports)) return candidate;
-      this.inUse.delete(candidate);
+      return candidate;
     }
-    throw new Error(`no free pod IP in ${intToIp(this.start)}-${intToIp(this.end)}: ${this.inUse.size} in use; delete pods or widen podIPRange`);
+    const cooling = this.released.size > 0 ? `, ${this.released.size} in cooldown` : '';
+    throw new Error(`no free pod IP in ${intToIp(this.start)}-${intToIp(this.end)}: ${this.inUse.size} in use${cooling}; delete pods or widen podIPRange`);
   }
 
   release(ip: string): void {
-    this.inUse.delete(ip);
+    if (!this.inUse.delete(ip)) return;
+    if (this.cooldownMs !== undefined) this.released.set(ip, this.now());
   }
 
-  /** Whether the address belongs to a pod right now (a released address is a blackhole, as in a VPC). */
+  /** Whether the address belongs to a pod right now. */
   has(ip: string): boolean {
     return this.inUse.has(ip);
   }
@@ -74,16 +94,4 @@ export class IpAllocator {
   get used(): number {
     return this.inUse.size;
   }
-}
-
-async function portsFree(ip: string, ports: number[]): Promise<boolean> {
-  for (const port of new Set(ports)) {
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'EADDRINUSE'));
-      s.listen({ port, host: ip, exclusive: true }, () => s.close(() => resolve(true)));
-    });
-    if (!free) return false;
-  }
-  return true;
 }

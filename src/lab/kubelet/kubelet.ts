@@ -1,5 +1,6 @@
 /**
- * The lab's kubelet: one node (`lab-node-1`), every pod a set of real HTTP servers on its own loopback IP.
+ * The lab's kubelet: one node (`lab-node-1`), every pod a set of real HTTP servers reached through its own
+ * virtual IP in 127.0.0.0/8 (see ../network.ts: each listener really is on 127.0.0.1 with an ephemeral port).
  *
  * Pod lifecycle (all delays in simulated seconds):
  *  - new pod → IP allocated, `spec.nodeName` set, status Pending with podIP, PodScheduled/Initialized True;
@@ -12,7 +13,9 @@
  *  - deletion (deletionTimestamp) → preStop (sleep) while the server still serves → SIGTERM (LAB_BEHAVIOR) →
  *    SIGKILL at the grace period (counted from when the kubelet saw the deletion; if preStop used the whole grace
  *    period, the container still gets 2 s after SIGTERM, as kubelet's minimumGracePeriodInSeconds) → servers
- *    closed, IP released, final status, `store.removeNow`.
+ *    closed, IP released, final status, `store.removeNow`;
+ *  - a container that exits on its own (LAB_BEHAVIOR=crash, a listen error) → restartCount, lastState
+ *    terminated with reason and message, waiting CrashLoopBackOff, a Warning BackOff event.
  */
 import type { KubeObject } from '../../manifests/types.js';
 import {
@@ -26,6 +29,8 @@ import {
   objAt,
   strAt,
 } from '../controllers/util.js';
+import { EventRecorder } from '../controllers/events.js';
+import { LabNetwork, type PodNetwork } from '../network.js';
 import type { ObjectStore, StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { ContainerRunner } from './container.js';
@@ -40,8 +45,15 @@ export interface KubeletOptions {
   nodeName?: string;
   /** Create the Node object at start (default true); set false when the API server's registry has no Node kind. */
   registerNode?: boolean;
-  /** Pod IPs (default 127.<n>.0.2 – 127.<n>.255.254, n from the process id); must lie in 127.0.0.0/8. */
+  /** Pod IPs (default 127.10.0.2 – 127.10.255.254); must lie in 127.0.0.0/8. They are never bound. */
   podIPRange?: IpRange;
+  /**
+   * Simulated seconds after which a deleted pod's IP may go to a new pod (the VPC CNI's IP cooldown); default:
+   * only once the whole range has been handed out.
+   */
+  podIPCooldownSeconds?: number;
+  /** Where pod addresses lead; shared with whatever talks to pods (the ALB). Default: a network of its own. */
+  network?: LabNetwork;
   /** The node's IP, reported as status.hostIP (default 127.0.0.1). */
   hostIP?: string;
   log?: (msg: string) => void;
@@ -87,6 +99,8 @@ export class Kubelet {
   readonly nodeName: string;
   private readonly hostIP: string;
   private readonly ips: IpAllocator;
+  private readonly net: LabNetwork;
+  private readonly events: EventRecorder;
   private readonly pods = new Map<string, PodRuntime>();
   private readonly listeners = new Set<(e: PodEvent) => void>();
   private unwatch: (() => void) | undefined;
@@ -100,7 +114,10 @@ export class Kubelet {
   ) {
     this.nodeName = opts.nodeName ?? 'lab-node-1';
     this.hostIP = opts.hostIP ?? '127.0.0.1';
-    this.ips = new IpAllocator(opts.podIPRange ?? defaultIpRange());
+    const cooldown = opts.podIPCooldownSeconds;
+    this.ips = new IpAllocator(opts.podIPRange ?? defaultIpRange(), cooldown !== undefined ? { cooldownMs: clock.ms(cooldown) } : {});
+    this.net = opts.network ?? new LabNetwork();
+    this.events = new EventRecorder(store, 'kubelet');
     this.log = opts.log ?? (() => {});
   }
 
@@ -122,13 +139,18 @@ export class Kubelet {
       rt.finished = true;
       this.clearTimers(rt);
       for (const c of rt.containers) closing.push(c.destroy());
-      if (rt.ip) this.ips.release(rt.ip);
+      this.releaseIp(rt);
     }
     this.pods.clear();
     await Promise.all(closing);
   }
 
-  /** Where a pod's (first) server listens, while the pod runs here. */
+  /** Where pod addresses lead: hand it to anything that talks to pods. */
+  get network(): PodNetwork {
+    return this.net;
+  }
+
+  /** A pod's IP and (first) container port, while the pod runs here. */
   podAddress(namespace: string, name: string): { ip: string; port: number } | undefined {
     const rt = this.pods.get(`${namespace}/${name}`);
     if (!rt?.ip) return undefined;
@@ -139,9 +161,10 @@ export class Kubelet {
     return undefined;
   }
 
-  /** Whether an IP belongs to a pod on this node (the ALB treats other addresses as blackholes → 504). */
-  isAddressLive(ip: string): boolean {
-    return this.ips.has(ip);
+  private releaseIp(rt: PodRuntime): void {
+    if (!rt.ip) return;
+    this.net.detach(rt.ip, rt.uid);
+    this.ips.release(rt.ip);
   }
 
   /** Timeline hook; returns an unsubscribe function. */
@@ -289,18 +312,22 @@ export class Kubelet {
     };
     this.pods.set(rt.key, rt);
     const specs = arrAt(objAt(pod, 'spec'), 'containers');
-    const ports = specs.flatMap((c) => arrAt(c, 'ports').map((p) => numAt(p, 'containerPort')).filter((p): p is number => p !== undefined));
-    void this.ips.allocate(ports).then(
-      (ip) => this.setUp(rt, ip, specs),
-      (err: Error) => {
-        this.log(`kubelet: pod ${rt.key}: ${err.message}`);
-        this.pods.delete(rt.key);
-      },
-    );
+    let ip: string;
+    try {
+      ip = this.ips.allocate();
+    } catch (err) {
+      this.log(`kubelet: pod ${rt.key}: ${(err as Error).message}`);
+      this.pods.delete(rt.key);
+      return;
+    }
+    this.net.attach(ip, rt.uid);
+    // Set up outside the watch callback that admitted the pod (it writes the pod).
+    setImmediate(() => this.setUp(rt, ip, specs));
   }
 
   private setUp(rt: PodRuntime, ip: string, specs: Obj[]): void {
     if (rt.finished || !this.running) {
+      this.net.detach(ip, rt.uid);
       this.ips.release(ip);
       return;
     }
@@ -309,6 +336,7 @@ export class Kubelet {
       (spec) =>
         new ContainerRunner(spec, {
           ip,
+          network: this.net,
           namespace: rt.namespace,
           podName: rt.name,
           podUid: rt.uid,
@@ -316,6 +344,7 @@ export class Kubelet {
           onChange: () => this.queueStatus(rt),
           onExit: () => this.onContainerExit(rt),
           emit: (type, container) => this.emit(rt, type, container),
+          onCrash: (container, backoff) => this.backOffEvent(rt, container, backoff),
           log: this.log,
         }),
     );
@@ -508,7 +537,7 @@ export class Kubelet {
     for (const c of rt.containers) if (!c.exited) c.kill();
     this.writeStatus(rt, true);
     const release = (): void => {
-      if (rt.ip) this.ips.release(rt.ip);
+      this.releaseIp(rt);
       if (this.pods.get(rt.key) === rt) this.pods.delete(rt.key);
       this.emit(rt, 'removed');
       this.removeIfSame(rt.namespace, rt.name, rt.uid);
@@ -524,6 +553,14 @@ export class Kubelet {
     });
   }
 
+  /** kubelet's event for a container that exited and waits to be restarted. */
+  private backOffEvent(rt: PodRuntime, container: string, backoffSeconds: number): void {
+    const pod = this.store.get('Pod', rt.namespace, rt.name);
+    if (!pod || String(pod.metadata.uid) !== rt.uid) return;
+    this.log(`kubelet: pod ${rt.key} container ${container} exited; restarting in ${backoffSeconds}s (CrashLoopBackOff)`);
+    this.events.record(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${container} in pod ${rt.name}_${rt.namespace}(${rt.uid})`);
+  }
+
   /** The pod object is gone (force delete) or replaced: stop everything now. */
   private hardStop(rt: PodRuntime): void {
     if (rt.finished) return;
@@ -537,7 +574,7 @@ export class Kubelet {
       }
     }
     if (killed) this.emit(rt, 'killed');
-    if (rt.ip) this.ips.release(rt.ip);
+    this.releaseIp(rt);
     if (this.pods.get(rt.key) === rt) this.pods.delete(rt.key);
     this.emit(rt, 'removed');
   }
