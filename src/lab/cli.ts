@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InputError } from '../errors.js';
+import { InputError, exitCodeOf } from '../errors.js';
 import { streamLogger } from '../report/log.js';
-import { renderExperimentText, runExperiment, type ScenarioName } from './experiment.js';
+import { ExperimentError, renderExperimentText, runExperiment, type ScenarioName } from './experiment.js';
 import { startLab } from './index.js';
 import { DEFAULT_TIMINGS, type LabTimings } from './timing.js';
 
@@ -91,13 +91,22 @@ export interface ExperimentArgs {
 export async function labExperiment(args: ExperimentArgs, io: LabCliIo): Promise<number> {
   const log = streamLogger(io.stderr, { progressEveryMs: 3000 });
   const started = Date.now();
-  const result = await runExperiment({
-    examplesDir: resolve(io.cwd, args.examplesDir),
-    scenarios: args.scenarios,
-    ratePerSecond: args.ratePerSecond,
-    timings: { timeScale: args.timeScale ?? DEFAULT_TIMINGS.timeScale },
-    log,
-  });
+  let result: Awaited<ReturnType<typeof runExperiment>>;
+  try {
+    result = await runExperiment({
+      examplesDir: resolve(io.cwd, args.examplesDir),
+      scenarios: args.scenarios,
+      ratePerSecond: args.ratePerSecond,
+      timings: { timeScale: args.timeScale ?? DEFAULT_TIMINGS.timeScale },
+      log,
+    });
+  } catch (err) {
+    // One message, no stack: ExperimentError says what was expected and seen; anything else is named as a lab bug.
+    const known = err instanceof ExperimentError || err instanceof InputError;
+    const message = err instanceof Error ? err.message : String(err);
+    io.stderr(`error: lab experiment stopped: ${known ? message : `${message}\n  (unexpected: please report it as a lab bug with this message)`}\n`);
+    return exitCodeOf(err);
+  }
   if (args.format === 'json') {
     io.stdout(`${JSON.stringify(result)}\n`);
   } else {

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Elbv2Reader } from '../aws/elbv2.js';
+import { ExitCode } from '../errors.js';
 import { KubeClient, loadKubeConfig } from '../kube/client.js';
 import { deploymentRolloutStatus } from '../plan/checks/rollout-status.js';
 import { loadManifests } from '../manifests/load.js';
@@ -47,6 +48,18 @@ export interface ExperimentOptions {
 }
 
 const NEW_IMAGE_TAG = 'v2';
+const NAMESPACE = 'game-2048';
+/** Restarts after which a crash-looping pod stops the scenario (it will not start by waiting longer). */
+const CRASH_LOOP_RESTARTS = 2;
+
+/** The experiment could not run to the end; the message says what was expected, what was seen and what to do. */
+export class ExperimentError extends Error {
+  readonly exitCode = ExitCode.failed;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ExperimentError';
+  }
+}
 
 export async function runExperiment(options: ExperimentOptions): Promise<{ scenarios: ScenarioResult[] }> {
   const scenarios: ScenarioResult[] = [];
@@ -90,9 +103,9 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
   try {
     log.info(`${name}: installing ${dir}`);
     if (name === 'naive') await plainApply(kube, dir);
-    else await deployWithTool(dir, kube, elbv2, lab, log);
-    const url = await waitForAlbServing(lab, 60_000);
-    await waitForSteadyState(kube, lab, 'game-2048', 'deployment-2048', 60_000);
+    else await deployWithTool(name, dir, kube, elbv2, lab, log);
+    const url = await waitForAlbServing(name, lab, 60_000);
+    await waitForSteadyState(name, kube, lab, 'deployment-2048', 60_000);
     note('steady: 5 pods serving v1 through the ALB');
 
     const traffic = new TrafficGenerator({
@@ -108,8 +121,8 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
     note(`rolling the image to :${NEW_IMAGE_TAG}`);
     const updatedDir = await writeRelease(dir, join(workDir, NEW_IMAGE_TAG), NEW_IMAGE_TAG);
     if (name === 'naive') await plainApply(kube, updatedDir);
-    else await deployWithTool(updatedDir, kube, elbv2, lab, log);
-    await waitForSteadyState(kube, lab, 'game-2048', 'deployment-2048', 120_000);
+    else await deployWithTool(name, updatedDir, kube, elbv2, lab, log);
+    await waitForSteadyState(name, kube, lab, 'deployment-2048', 120_000);
     const rolloutSeconds = Math.round((Date.now() - rollStarted) / 100) / 10;
     note(`rollout complete after ${rolloutSeconds}s`);
     await waitForRequests(traffic, options.minRequests ?? 1000, 60_000);
@@ -130,7 +143,7 @@ async function plainApply(kube: KubeClient, dir: string): Promise<void> {
   for (const o of ordered) await kube.apply(o.object, { force: true });
 }
 
-async function deployWithTool(dir: string, kube: KubeClient, elbv2: Elbv2Reader, lab: Lab, log: Logger): Promise<void> {
+async function deployWithTool(scenario: ScenarioName, dir: string, kube: KubeClient, elbv2: Elbv2Reader, lab: Lab, log: Logger): Promise<void> {
   const options = parseOptions({ manifests: [dir], baseDir: dir, tune: 'auto' }, { tune: 'auto' }, []);
   const pre = await preflight(options, {});
   const result = await runDeploy(
@@ -138,35 +151,93 @@ async function deployWithTool(dir: string, kube: KubeClient, elbv2: Elbv2Reader,
     { dryRun: false, forceConflicts: true, readinessGates: 'inject', timeouts: { routingSeconds: 60, rolloutSeconds: 120 }, timeScale: lab.clock.timings.timeScale },
     { kube, elbv2, log, now: Date.now },
   );
-  if (result.result !== 'succeeded') throw new Error(`deploy of ${dir} failed: ${result.error ?? result.result}`);
+  if (result.result !== 'succeeded') throw new ExperimentError(`${scenario}: alb-rollout deploy of ${dir} ended ${result.result}: ${result.error ?? 'see the messages above'}`);
 }
 
-async function waitForAlbServing(lab: Lab, timeoutMs: number): Promise<string> {
+async function waitForAlbServing(scenario: ScenarioName, lab: Lab, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    failIfPodsCannotStart(scenario, lab, 'the ALB to serve 200');
     const alb = lab.albs()[0];
     if (alb) {
       const ok = await fetch(alb.url).then((r) => r.status === 200, () => false);
       if (ok) return alb.url;
     }
-    if (Date.now() > deadline) throw new Error(`the ALB did not serve 200 within ${timeoutMs / 1000}s (albs: ${JSON.stringify(lab.albs())})`);
+    if (Date.now() > deadline) {
+      const seen = alb ? `it answered ${responsesText(alb.responses)}` : 'the Ingress has no ALB yet';
+      throw new ExperimentError(
+        `${scenario}: the ALB did not serve 200 within ${timeoutMs / 1000}s: ${seen}.\n${podStates(lab)}\n  fix: the lines above say which pods are not ready and why; a lab bug if they are all ready`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
 /** Rollout complete per kubectl's rule and no target of the load balancer left draining. */
-async function waitForSteadyState(kube: KubeClient, lab: Lab, namespace: string, name: string, timeoutMs: number): Promise<void> {
+async function waitForSteadyState(scenario: ScenarioName, kube: KubeClient, lab: Lab, name: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
-    const d = await kube.get('apps/v1', 'Deployment', namespace, name);
+    failIfPodsCannotStart(scenario, lab, `deployment/${name} to roll out`);
+    const d = await kube.get('apps/v1', 'Deployment', NAMESPACE, name);
     const status = d ? deploymentRolloutStatus(d) : { done: false, message: 'no deployment' };
     const draining = lab.alb.history.length > 0 ? drainingTargets(lab) : 0;
     if (status.done && draining === 0 && allPodsCurrent(d)) return;
     last = `${status.message}; ${draining} target(s) draining`;
-    if (Date.now() > deadline) throw new Error(`not steady after ${timeoutMs / 1000}s: ${last}`);
+    if (Date.now() > deadline) throw new ExperimentError(`${scenario}: deployment/${name} not rolled out and drained after ${timeoutMs / 1000}s: ${last}\n${podStates(lab)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+function responsesText(responses: Record<string, number>): string {
+  const parts = Object.entries(responses).map(([code, n]) => `${code}×${n}`);
+  return parts.length > 0 ? parts.join(', ') : 'no requests yet';
+}
+
+/** Why one container of a pod is not running, from its status (waiting/terminated, restarts, last exit). */
+function containerTrouble(c: JsonObject): { text: string; crashLooping: boolean } | undefined {
+  const state = (c.state ?? {}) as JsonObject;
+  const waiting = state.waiting as JsonObject | undefined;
+  const terminated = state.terminated as JsonObject | undefined;
+  const last = ((c.lastState ?? {}) as JsonObject).terminated as JsonObject | undefined;
+  const restarts = Number(c.restartCount ?? 0);
+  const now = waiting ? String(waiting.reason ?? 'Waiting') : terminated ? `terminated (${String(terminated.reason ?? '?')}, exit code ${String(terminated.exitCode ?? '?')})` : undefined;
+  if (!now || now === 'ContainerCreating') return undefined;
+  const lastText = last ? `; last exit code ${String(last.exitCode ?? '?')} (${String(last.reason ?? '?')})${last.message ? `: ${String(last.message)}` : ''}` : '';
+  return { text: `container ${String(c.name)} ${now}, ${restarts} restart(s)${lastText}`, crashLooping: waiting?.reason === 'CrashLoopBackOff' && restarts >= CRASH_LOOP_RESTARTS };
+}
+
+/** The scenario's pods that are not running, one line per distinct problem. */
+function podTroubles(lab: Lab): Array<{ text: string; pods: string[]; crashLooping: boolean }> {
+  const byText = new Map<string, { text: string; pods: string[]; crashLooping: boolean }>();
+  for (const p of lab.store.list('Pod', NAMESPACE).items) {
+    if (p.metadata.deletionTimestamp) continue;
+    for (const c of (((p.status ?? {}) as JsonObject).containerStatuses ?? []) as JsonObject[]) {
+      const t = containerTrouble(c);
+      if (!t) continue;
+      const entry = byText.get(t.text) ?? { text: t.text, pods: [], crashLooping: false };
+      entry.pods.push(p.metadata.name);
+      entry.crashLooping ||= t.crashLooping;
+      byText.set(t.text, entry);
+    }
+  }
+  return [...byText.values()];
+}
+
+function podStates(lab: Lab): string {
+  const troubles = podTroubles(lab);
+  if (troubles.length === 0) return `  pods in ${NAMESPACE}: none failing`;
+  return troubles.map((t) => `  ${t.pods.length} pod(s) (${t.pods.join(', ')}): ${t.text}`).join('\n');
+}
+
+/** A crash-looping pod will not start by waiting: stop at once and say why. */
+function failIfPodsCannotStart(scenario: ScenarioName, lab: Lab, waitingFor: string): void {
+  const looping = podTroubles(lab).filter((t) => t.crashLooping);
+  if (looping.length === 0) return;
+  const lines = looping.map((t) => `  ${t.pods.length} pod(s) in ${NAMESPACE} (${t.pods.join(', ')}): ${t.text}`);
+  throw new ExperimentError(
+    `${scenario}: waited for ${waitingFor}, but pods cannot start (CrashLoopBackOff):\n${lines.join('\n')}\n  fix: the containers' last exit message says why; change the manifests under the examples directory, or report a lab bug with this message`,
+  );
 }
 
 function allPodsCurrent(d: KubeObject | undefined): boolean {

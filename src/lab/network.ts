@@ -45,9 +45,9 @@ export class LabNetwork implements PodNetwork {
    * when the port is taken in the pod (two containers, one port), EADDRNOTAVAIL when the pod no longer owns the IP.
    */
   expose(ip: string, port: number, owner: string, realPort: number): NodeJS.ErrnoException | undefined {
-    if (this.owners.get(ip) !== owner) return errno('EADDRNOTAVAIL', `bind ${ip}:${port}: address not assigned to this pod`);
+    if (this.owners.get(ip) !== owner) return errno('EADDRNOTAVAIL', 'bind: cannot assign requested address');
     const key = `${ip}:${port}`;
-    if (this.listeners.has(key)) return errno('EADDRINUSE', `bind ${ip}:${port}: address already in use`);
+    if (this.listeners.has(key)) return errno('EADDRINUSE', 'bind: address already in use');
     this.listeners.set(key, { owner, port: realPort });
     return undefined;
   }

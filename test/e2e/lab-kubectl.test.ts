@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -33,6 +34,17 @@ interface Run {
 interface PodJson {
   metadata: { name: string; deletionTimestamp?: string; labels?: Record<string, string> };
   spec: { containers: Array<{ image: string }>; readinessGates?: Array<{ conditionType: string }> };
+}
+
+function tcpConnect(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port }, () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.setTimeout(2000, () => s.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
 }
 
 describe('kubectl against `alb-rollout lab up`', () => {
@@ -177,6 +189,25 @@ describe('kubectl against `alb-rollout lab up`', () => {
       assert.equal(p.spec.containers[0]?.image, NEW_IMAGE, p.metadata.name);
       assert.match(p.spec.readinessGates?.[0]?.conditionType ?? '', /^target-health\.elbv2\.k8s\.aws\/k8s-game2048-service2-[0-9a-f]{10}$/);
     }
+  });
+
+  it("kubectl get pods -o wide shows the pods' virtual IPs (status.podIP), which no socket binds", async () => {
+    const table = await ok(['get', 'pods', ...NS, '-o', 'wide']);
+    const header = table.split('\n')[0] ?? '';
+    const ipColumn = header.indexOf(' IP ') + 1;
+    assert.ok(ipColumn > 0, header);
+    const rows = table.trim().split('\n').slice(1).filter((l) => /\sRunning\s/.test(l));
+    const shown = rows.map((l) => l.slice(ipColumn).split(/\s+/)[0] ?? '');
+    const byJson = (JSON.parse(await ok(['get', 'pods', ...NS, '-o', 'json'])) as { items: Array<{ metadata: { name: string; deletionTimestamp?: string }; status: { podIP?: string; phase?: string } }> }).items
+      .filter((p) => !p.metadata.deletionTimestamp && p.status.phase === 'Running')
+      .map((p) => p.status.podIP ?? '');
+    assert.equal(shown.length, 5, table);
+    assert.deepEqual([...shown].sort(), [...byJson].sort(), 'the IP column is status.podIP');
+    assert.equal(new Set(shown).size, 5, 'one IP per pod');
+    for (const ip of shown) assert.match(ip, /^127\.10\.\d+\.\d+$/, `the lab's default pod range: ${ip}`);
+    // The pods serve through the ALB (the previous test), yet nothing listens on ip:80 itself: the kubelet's
+    // listeners are on 127.0.0.1 with ephemeral ports.
+    for (const ip of shown) assert.equal(await tcpConnect(ip, 80), 'ECONNREFUSED', `${ip}:80 is not bound`);
   });
 
   it('kubectl rollout undo brings the old image back on the old ReplicaSet', async () => {

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { KubeObject } from '../../src/manifests/types.js';
-import { Kubelet, type PodEvent, parseBehavior, preStopSeconds } from '../../src/lab/kubelet/index.js';
+import { Kubelet, type KubeletOptions, type PodEvent, parseBehavior, preStopSeconds } from '../../src/lab/kubelet/index.js';
 import { connectToPod } from '../../src/lab/network.js';
 import { ObjectStore } from '../../src/lab/store.js';
 import { LabClock, REALISTIC_TIMINGS } from '../../src/lab/timing.js';
@@ -23,10 +23,10 @@ after(async () => {
   for (const k of kubelets) await k.stop();
 });
 
-function startLab(timeScale = 50): Lab {
+function startLab(timeScale = 50, options: KubeletOptions = {}): Lab {
   const store = new ObjectStore();
   const clock = new LabClock({ ...REALISTIC_TIMINGS, timeScale, containerStartSeconds: 1 });
-  const kubelet = new Kubelet(store, clock);
+  const kubelet = new Kubelet(store, clock, options);
   const events: PodEvent[] = [];
   kubelet.onPodEvent((e) => events.push(e));
   kubelet.start();
@@ -282,6 +282,66 @@ describe('kubelet', () => {
     assert.deepEqual(await get(lab, addr.ip, addr.port), { error: 'blackhole' });
     const real = route.kind === 'listener' ? route.port : 0;
     assert.deepEqual(await rawConnect(real), 'ECONNREFUSED', 'the real listener is closed');
+  });
+
+  it('a container that cannot listen shows it as Kubernetes does: lastState, restartCount, CrashLoopBackOff, a BackOff event', async () => {
+    const lab = startLab(50);
+    // Port 80 needs no privilege (the listener is on 127.0.0.1 with an ephemeral port); the second container
+    // of the pod cannot bind the pod's port 80 again.
+    lab.store.create(
+      'Pod',
+      pod('twice', { ports: [{ containerPort: 80 }] }, { containers: [
+        { name: 'web', image: 'example/app:v1', ports: [{ containerPort: 80 }] },
+        { name: 'sidecar', image: 'example/sidecar:v1', ports: [{ containerPort: 80 }] },
+      ] }),
+    );
+    await waitFor(() => (st(lab.store.get('Pod', 'default', 'twice')).containerStatuses?.[1]?.restartCount ?? 0) >= 1, {
+      timeoutMs: 5000,
+      what: 'the sidecar restarted',
+      describe: () => JSON.stringify(st(lab.store.get('Pod', 'default', 'twice')).containerStatuses),
+    });
+    const [web, sidecar] = st(lab.store.get('Pod', 'default', 'twice')).containerStatuses as Obj[];
+    assert.equal(web!.ready, true, 'the first container serves port 80');
+    const addr = lab.kubelet.podAddress('default', 'twice')!;
+    assert.equal(addr.port, 80);
+    const res = await get(lab, addr.ip, 80);
+    assert.ok('status' in res && res.status === 200, JSON.stringify(res));
+    assert.equal(sidecar!.ready, false);
+    assert.equal(sidecar!.state.waiting.reason, 'CrashLoopBackOff');
+    assert.match(sidecar!.state.waiting.message, /^back-off 10s restarting failed container=sidecar pod=twice_default\(/);
+    assert.equal(sidecar!.lastState.terminated.exitCode, 1);
+    assert.equal(sidecar!.lastState.terminated.reason, 'Error');
+    assert.equal(sidecar!.lastState.terminated.message, 'listen tcp :80: bind: address already in use (another container of this pod already listens on port 80)');
+    const events = lab.store.list('Event', 'default').items as Obj[];
+    const backoff = events.find((e) => e.reason === 'BackOff' && e.involvedObject.name === 'twice');
+    assert.ok(backoff, `a BackOff event: ${JSON.stringify(events)}`);
+    assert.equal(backoff.type, 'Warning');
+    assert.equal(backoff.source.component, 'kubelet');
+    assert.match(backoff.message, /^Back-off restarting failed container sidecar in pod twice_default\(/);
+    assert.equal(cond(lab.store.get('Pod', 'default', 'twice'), 'Ready')?.message, 'containers with unready status: [sidecar]');
+  });
+
+  it('a new pod may get the IP of a deleted one (cooldown as the VPC CNI): traffic to it reaches the new pod only', async () => {
+    const lab = startLab(50, { podIPRange: { start: '127.30.0.2', end: '127.30.0.9' }, podIPCooldownSeconds: 1 });
+    lab.store.create('Pod', pod('first'));
+    const a = await readyPod(lab, 'first');
+    const oldRoute = lab.kubelet.network.route(a.ip, a.port);
+    lab.store.delete('Pod', 'default', 'first');
+    await waitFor(() => !lab.store.get('Pod', 'default', 'first'), { timeoutMs: 5000, what: 'first removed' });
+    await waitFor(() => lab.clock.simulatedSeconds(Date.now() - (eventsOf(lab, 'first').find((e) => e.type === 'removed')?.at ?? Date.now())) > 1.2, {
+      timeoutMs: 5000,
+      what: 'the cooldown to pass',
+    });
+    lab.store.create('Pod', pod('second'));
+    const b = await readyPod(lab, 'second');
+    assert.equal(b.ip, a.ip, 'the released IP is reused');
+    const newRoute = lab.kubelet.network.route(b.ip, b.port);
+    assert.ok(newRoute.kind === 'listener' && oldRoute.kind === 'listener');
+    assert.notEqual(newRoute.port, oldRoute.port, 'a listener of its own');
+    const res = await get(lab, b.ip, b.port);
+    assert.ok('status' in res, JSON.stringify(res));
+    assert.equal(res.headers['x-lab-pod'], 'second');
+    assert.equal(await rawConnect(oldRoute.port), 'ECONNREFUSED', "the old pod's listener is closed");
   });
 
   it('parses behaviours and preStop hooks', () => {

@@ -160,7 +160,9 @@ export function diagnoseWorkload(newPods: KubeObject[], bindings: BindingInfo[],
       const terminated = st.terminated as JsonObject | undefined;
       const last = ((c.lastState ?? {}) as JsonObject).terminated as JsonObject | undefined;
       const restarts = Number(c.restartCount ?? 0);
-      const history = `${restarts > 0 ? `, ${restarts} restart(s)` : ''}${last ? `, last exit code ${String(last.exitCode ?? '?')}${last.reason ? ` (${String(last.reason)})` : ''}` : ''}`;
+      // The last exit's message (e.g. the listen error of a server that cannot start) is what the on-call person needs.
+      const lastMessage = last && typeof last.message === 'string' && last.message !== '' ? ` "${truncate(last.message, 200)}"` : '';
+      const history = `${restarts > 0 ? `, ${restarts} restart(s)` : ''}${last ? `, last exit code ${String(last.exitCode ?? '?')}${last.reason ? ` (${String(last.reason)})` : ''}${lastMessage}` : ''}`;
       if (waiting) {
         const reason = String(waiting.reason ?? 'Waiting');
         podReasons.add(reason);
