@@ -95,7 +95,7 @@ function eventsOf(lab: Lab, name: string): PodEvent[] {
 }
 
 describe('kubelet', () => {
-  it('registers the node and runs a pod as an HTTP server on its own loopback IP', async () => {
+  it('registers the node and runs a pod as an HTTP server behind its own virtual IP', async () => {
     const lab = startLab(50);
     const node = lab.store.get('Node', '', 'lab-node-1');
     assert.equal(cond(node, 'Ready')?.status, 'True');
