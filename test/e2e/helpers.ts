@@ -19,6 +19,37 @@ export interface E2eLab {
   stop(): Promise<void>;
 }
 
+export interface ProcessRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command from the repository root with exactly `env`, killed after `timeoutMs`. */
+export function runProcess(cmd: string, args: string[], options: { env: Record<string, string>; timeoutMs: number }): Promise<ProcessRun> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, env: options.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      stderr += `\n[test] killed after ${options.timeoutMs} ms`;
+      child.kill('SIGKILL');
+    }, options.timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+/** `alb-rollout ARGS` from source, without a lab of the test's own (e.g. `lab experiment`), as a user runs it. */
+export function runCliFromSource(args: string[], timeoutMs: number): Promise<ProcessRun> {
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? root, NODE_NO_WARNINGS: '1', AWS_EC2_METADATA_DISABLED: 'true' };
+  return runProcess(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], { env, timeoutMs });
+}
+
 export async function e2eLab(options: LabOptions = {}): Promise<E2eLab> {
   const dir = await mkdtemp(join(tmpdir(), 'alb-e2e-'));
   const lab = await startLab({ stateDir: join(dir, 'state'), ...options });
@@ -30,22 +61,7 @@ export async function e2eLab(options: LabOptions = {}): Promise<E2eLab> {
     KUBECONFIG: kubeconfig,
     ...lab.awsEnv(),
   };
-  const run = (cmd: string, args: string[], timeoutMs: number, extraEnv: Record<string, string> = {}) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(cmd, args, { cwd: root, env: { ...env, ...extraEnv } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => {
-        stderr += `\n[test] killed after ${timeoutMs} ms`;
-        child.kill('SIGKILL');
-      }, timeoutMs);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-    });
+  const run = (cmd: string, args: string[], timeoutMs: number, extraEnv: Record<string, string> = {}) => runProcess(cmd, args, { env: { ...env, ...extraEnv }, timeoutMs });
   return {
     lab,
     dir,

@@ -4,13 +4,12 @@
  * `lab experiment` verb as a user runs it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, type TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { waitFor } from '../helpers/wait.js';
-import { e2eLab, root, traffic, type E2eLab } from './helpers.js';
+import { e2eLab, runCliFromSource, traffic, type E2eLab } from './helpers.js';
 
 const NEW_IMAGE = 'public.ecr.aws/l6m2t8p7/docker-2048:v2';
 
@@ -320,21 +319,7 @@ describe('lab fidelity: gates, kills without preStop, deregistration delay vs gr
 describe('lab fidelity: `alb-rollout lab experiment --format json`', () => {
   it('naive serves 5xx, safe serves none, ≥ 1000 requests each, in < 3 minutes', async () => {
     const started = Date.now();
-    const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'lab', 'experiment', '--format', 'json'], {
-        cwd: root,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? root, NODE_NO_WARNINGS: '1', AWS_EC2_METADATA_DISABLED: 'true' },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-    });
+    const run = await runCliFromSource(['lab', 'experiment', '--format', 'json'], 180_000);
     const seconds = (Date.now() - started) / 1000;
     assert.equal(run.code, 0, `lab experiment exited ${run.code}:\n${run.stderr.slice(-3000)}`);
     assert.ok(seconds < 180, `took ${seconds}s`);

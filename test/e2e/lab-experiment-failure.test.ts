@@ -3,14 +3,12 @@
  * The pods fail as they would on a node: two containers of one pod listen on the same port (EADDRINUSE).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { writeRelease } from '../../src/lab/variants.js';
-
-const root = join(import.meta.dirname, '..', '..');
+import { root, runCliFromSource } from './helpers.js';
 
 const SIDECAR_ON_PORT_80 = `        - name: sidecar
           image: example/sidecar:v1
@@ -30,21 +28,7 @@ describe('lab experiment: pods that cannot start', () => {
     await writeRelease(join(root, 'examples', '2048', 'naive'), join(dir, 'naive'), 'latest', (file, text) =>
       /deployment/.test(file) ? `${text.trimEnd()}\n${SIDECAR_ON_PORT_80}` : text,
     );
-    const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'lab', 'experiment', '--scenario', 'naive', '--examples', dir], {
-        cwd: root,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, NODE_NO_WARNINGS: '1', AWS_EC2_METADATA_DISABLED: 'true' },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 80_000);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-    });
+    const run = await runCliFromSource(['lab', 'experiment', '--scenario', 'naive', '--examples', dir], 80_000);
     assert.equal(run.code, 1, `exit code: ${run.code}\n${run.stderr.slice(-3000)}`);
     const errors = run.stderr.split('\n').filter((l) => l.startsWith('error:'));
     assert.equal(errors.length, 1, `one error message:\n${run.stderr.slice(-3000)}`);
