@@ -1,14 +1,15 @@
 /**
- * `alb-rollout lab experiment` when the pods cannot start: one clear message and exit code 1, no stack trace.
- * The pods fail as they would on a node: two containers of one pod listen on the same port (EADDRINUSE).
+ * Pods whose server cannot start, seen by the user: `alb-rollout deploy` names the listen error, the restarts and
+ * the pods; `alb-rollout lab experiment` ends with one clear message and exit code 1, no stack trace. The pods
+ * fail as they would on a node: two containers of one pod listen on the same port (EADDRINUSE).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { writeRelease } from '../../src/lab/variants.js';
-import { root, runCliFromSource } from './helpers.js';
+import { e2eLab, labArgs, root, runCliFromSource, variant, type E2eLab } from './helpers.js';
 
 const SIDECAR_ON_PORT_80 = `        - name: sidecar
           image: example/sidecar:v1
@@ -37,5 +38,32 @@ describe('lab experiment: pods that cannot start', () => {
     assert.match(run.stderr, /fix: /);
     assert.doesNotMatch(run.stderr, /^\s+at /m, 'no stack trace');
     assert.equal(run.stdout, '', 'no table for a scenario that did not run');
+  });
+});
+
+describe('deploy: pods that cannot start', () => {
+  let l: E2eLab;
+  before(async () => {
+    l = await e2eLab();
+  });
+  after(async () => {
+    await l.stop();
+  });
+
+  it('a container whose server cannot start (listen error) is reported with the error, restarts and the pods (exit 1)', { timeout: 60_000 }, async () => {
+    // Two containers of one pod on port 80: the second cannot bind (EADDRINUSE), as on a real node.
+    const dir = await variant('2048/safe', l.dir, 'nolisten', (f, t) =>
+      f.startsWith('4-')
+        ? t.replace('progressDeadlineSeconds: 600', 'progressDeadlineSeconds: 60').replace('      containers:\n', '      containers:\n        - name: sidecar\n          image: example/sidecar:v1\n          ports:\n            - containerPort: 80\n          readinessProbe: {tcpSocket: {port: 80}, periodSeconds: 2}\n          lifecycle: {preStop: {sleep: {seconds: 40}}}\n')
+        : t,
+    );
+    const r = await l.cli(['deploy', '-f', dir, '--rollout-timeout', '120', ...labArgs(l)], { timeoutMs: 90_000 });
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /failed in phase workloads/);
+    assert.match(
+      r.stdout,
+      /new pod\(s\) not ready — container (sidecar|app-2048) CrashLoopBackOff, \d+ restart\(s\), last exit code 1 \(Error\) "listen tcp :80: bind: address already in use \(another container of this pod already listens on port 80\)"[^\n]*: deployment-2048-[a-z0-9]+-[a-z0-9]+ \(127\./,
+    );
+    assert.doesNotMatch(`${r.stdout}\n${r.stderr}`, /^\s+at /m, 'no stack trace');
   });
 });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, describe, it } from 'node:test';
 import type { KubeObject } from '../../src/manifests/types.js';
 import { startControllers } from '../../src/lab/controllers/index.js';
@@ -7,6 +6,7 @@ import { Kubelet } from '../../src/lab/kubelet/index.js';
 import { ObjectStore } from '../../src/lab/store.js';
 import { LabClock, REALISTIC_TIMINGS } from '../../src/lab/timing.js';
 import { waitFor } from '../helpers/wait.js';
+import { podGet } from './pod-http.js';
 
 type Obj = Record<string, any>;
 
@@ -102,19 +102,6 @@ function setImage(lab: Lab, name: string, image: string): void {
   });
 }
 
-function httpGet(ip: string, port: number, path = '/'): Promise<{ status: number; body: string; headers: Obj }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: ip, port, path, agent: false, timeout: 2000 }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
-  });
-}
-
 describe('deployment controller', () => {
   it('rolls 5 replicas from v1 to v2 with maxSurge/maxUnavailable 25% and never drops below 4 available pods', async () => {
     const lab = startLab(50);
@@ -172,7 +159,8 @@ describe('deployment controller', () => {
       assert.match(p.metadata.name, new RegExp(`^${newRS.metadata.name}-[a-z0-9]{5}$`));
       const addr = lab.kubelet.podAddress('default', p.metadata.name);
       assert.ok(addr);
-      const res = await httpGet(addr.ip, addr.port, '/');
+      const res = await podGet(lab.kubelet.network, addr.ip, addr.port, '/');
+      assert.ok('status' in res, JSON.stringify(res));
       assert.equal(res.status, 200);
       assert.equal(res.headers['x-lab-image'], 'example/app:v2');
       assert.match(res.body, /version=v2/);

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { KubeObject } from '../../src/manifests/types.js';
 import { Kubelet, type KubeletOptions, type PodEvent, parseBehavior, preStopSeconds } from '../../src/lab/kubelet/index.js';
-import { connectToPod } from '../../src/lab/network.js';
 import { ObjectStore } from '../../src/lab/store.js';
 import { LabClock, REALISTIC_TIMINGS } from '../../src/lab/timing.js';
 import { waitFor } from '../helpers/wait.js';
+import { podGet, type PodGetResult } from './pod-http.js';
 
 type Obj = Record<string, any>;
 
@@ -49,24 +48,11 @@ function pod(name: string, container: Obj = {}, spec: Obj = {}): KubeObject {
 const st = (o: KubeObject | undefined): Obj => ((o?.status ?? {}) as Obj);
 const cond = (o: KubeObject | undefined, type: string): Obj | undefined => (st(o).conditions ?? []).find((c: Obj) => c.type === type);
 
-type Result = { status: number; body: string; headers: Obj } | { error: string };
+type Result = PodGetResult;
 
 /** A GET to a pod address, routed by the kubelet's network as the ALB's requests are. */
 function get(lab: Lab, ip: string, port: number, path = '/'): Promise<Result> {
-  const conn = connectToPod(lab.kubelet.network, ip, port);
-  if (conn.kind === 'refused') return Promise.resolve({ error: conn.error.code ?? conn.error.message });
-  if (conn.kind === 'blackhole') return Promise.resolve({ error: 'blackhole' });
-  return new Promise((resolve) => {
-    const req = request({ host: ip, port, path, createConnection: () => conn.socket, timeout: 2000 }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      res.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
-    });
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
-    req.end();
-  });
+  return podGet(lab.kubelet.network, ip, port, path);
 }
 
 function rawConnect(port: number): Promise<string> {
