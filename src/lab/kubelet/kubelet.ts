@@ -320,7 +320,15 @@ export class Kubelet {
       this.pods.delete(rt.key);
       return;
     }
-    this.net.attach(ip, rt.uid);
+    try {
+      this.net.attach(ip, rt.uid);
+    } catch (err) {
+      // Only when the network is shared with something else handing out the same range.
+      this.log(`kubelet: pod ${rt.key}: ${(err as Error).message}`);
+      this.ips.release(ip);
+      this.pods.delete(rt.key);
+      return;
+    }
     // Set up outside the watch callback that admitted the pod (it writes the pod).
     setImmediate(() => this.setUp(rt, ip, specs));
   }
