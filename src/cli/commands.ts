@@ -159,6 +159,7 @@ const LAB_FLAGS = {
   'state-dir': { type: 'string' },
   'time-scale': { type: 'string' },
   'no-webhook': { type: 'boolean' },
+  'control-plane': { type: 'string' },
   token: { type: 'string' },
   format: { type: 'string', short: 'o' },
   scenario: { type: 'string', multiple: true },
@@ -168,16 +169,22 @@ const LAB_FLAGS = {
 } as const;
 
 const LAB_HELP = `Usage:
-  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--no-webhook] [--token T]
+  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--no-webhook] [--token T] [--control-plane embedded|real]
       Start the simulated EKS cluster + AWS Load Balancer Controller + ALB on loopback and run until Ctrl-C.
       Writes DIR/kubeconfig, DIR/aws.env and DIR/lab.json (default DIR: .lab).
-  alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N]
+  alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N] [--control-plane embedded|real]
       The seed article's experiment: roll the 2048 image under traffic, naive and with alb-rollout deploy.
+  alb-rollout lab build --control-plane real
+      Build (or find cached) the real control plane: kube-apiserver, kube-controller-manager, kube-scheduler and
+      etcd from Go modules (needs Go and the Go module proxy; 15-30 min the first time, seconds when cached).
+
+  --control-plane embedded (default) runs this repository's API server and controllers in-process;
+  --control-plane real runs a real Kubernetes control plane (built by \`lab build --control-plane real\`).
 `;
 
 const lab: Command = {
   name: 'lab',
-  summary: 'run the embedded lab (simulated EKS + ALB on loopback): lab up, lab experiment',
+  summary: 'run the lab (simulated EKS + ALB on loopback): lab up, lab experiment, lab build --control-plane real',
   async run(argv, io) {
     const [sub, ...rest] = argv;
     const values = parseVerbArgs(`lab ${sub ?? ''}`.trim(), rest, LAB_FLAGS);
@@ -187,6 +194,7 @@ const lab: Command = {
     }
     const labCli = await import('../lab/cli.js');
     const timeScale = labCli.parseTimeScale(str(values, 'time-scale'));
+    const controlPlane = labCli.parseControlPlane(str(values, 'control-plane'));
     const labIo = {
       stdout: io.stdout,
       stderr: io.stderr,
@@ -200,7 +208,7 @@ const lab: Command = {
     if (sub === 'up') {
       const token = str(values, 'token');
       return labCli.labUp(
-        { stateDir: str(values, 'state-dir') ?? '.lab', webhook: values['no-webhook'] !== true, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
+        { stateDir: str(values, 'state-dir') ?? '.lab', webhook: values['no-webhook'] !== true, controlPlane, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
         labIo,
       );
     }
@@ -218,12 +226,17 @@ const lab: Command = {
           scenarios: (scenarios.length > 0 ? scenarios : ['naive', 'safe']) as Array<'naive' | 'safe'>,
           ratePerSecond: rate,
           examplesDir: str(values, 'examples') ?? labCli.defaultExamplesDir(io.cwd),
+          controlPlane,
           ...(timeScale ? { timeScale } : {}),
         },
         labIo,
       );
     }
-    throw InputError.single(`unknown lab verb "${sub}"`, 'use `alb-rollout lab up` or `alb-rollout lab experiment`');
+    if (sub === 'build') {
+      if (controlPlane !== 'real') throw InputError.single('`lab build` builds the real control plane only', 'use `alb-rollout lab build --control-plane real` (the embedded one needs no build)');
+      return labCli.labBuild(labIo);
+    }
+    throw InputError.single(`unknown lab verb "${sub}"`, 'use `alb-rollout lab up`, `alb-rollout lab experiment` or `alb-rollout lab build --control-plane real`');
   },
 };
 

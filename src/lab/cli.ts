@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { InputError, exitCodeOf } from '../errors.js';
 import { streamLogger } from '../report/log.js';
 import { ExperimentError, renderExperimentText, runExperiment, type ScenarioName } from './experiment.js';
-import { startLab } from './index.js';
+import { ControlPlaneSetupError, buildControlPlane, requireBinary } from './controlplane/build.js';
+import { startLab, type ControlPlaneTier } from './index.js';
 import { DEFAULT_TIMINGS, type LabTimings } from './timing.js';
 
 /** The `alb-rollout lab …` verbs. Kept inside lab/ so that product code never imports the lab. */
@@ -19,6 +20,7 @@ export interface LabCliIo {
 
 export interface LabUpArgs {
   stateDir: string;
+  controlPlane: ControlPlaneTier;
   timeScale?: number;
   webhook: boolean;
   token?: string;
@@ -46,14 +48,62 @@ export function parseTimeScale(value: string | undefined): number | undefined {
   return n;
 }
 
-export async function labUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
+export function parseControlPlane(value: string | undefined): ControlPlaneTier {
+  if (value === undefined || value === 'embedded') return 'embedded';
+  if (value === 'real') return 'real';
+  throw InputError.single(`--control-plane "${value}" is not embedded or real`, 'use --control-plane embedded (the default, in-process) or --control-plane real (built by `lab build --control-plane real`)');
+}
+
+/** Setup problems (no Go, not built yet) end with the fix and exit code 2, never a stack trace. */
+async function setupErrors(io: LabCliIo, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (err) {
+    if (!(err instanceof ControlPlaneSetupError)) throw err;
+    io.stderr(`error: ${err.message}\n  fix: ${err.fix}\n`);
+    return 2;
+  }
+}
+
+export function labBuild(io: LabCliIo): Promise<number> {
+  return setupErrors(io, async () => {
+    const r = await buildControlPlane({ cwd: io.cwd, env: process.env, progress: (line) => io.stderr(`${line}\n`) });
+    io.stdout(
+      `${r.cached ? 'cached' : 'built'}: Kubernetes ${r.source.kubernetesVersion} control plane (kube-apiserver, kube-controller-manager, kube-scheduler, etcd ${r.source.etcdVersion})\n` +
+        `  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n  next    npx alb-rollout lab up --control-plane real\n`,
+    );
+    return 0;
+  });
+}
+
+export function labUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
+  return setupErrors(io, () => runLabUp(args, io));
+}
+
+async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
   const stateDir = resolve(io.cwd, args.stateDir);
   const timings: Partial<LabTimings> = args.timeScale ? { timeScale: args.timeScale } : {};
-  const lab = await startLab({ stateDir, timings, webhookEnabled: args.webhook, ...(args.token ? { token: args.token } : {}) });
+  // Never builds: a missing binary is a setup error naming `lab build`.
+  const binary = args.controlPlane === 'real' ? (await requireBinary(io.cwd, process.env)).path : undefined;
+  const started = Date.now();
+  const lab = await startLab({
+    stateDir,
+    timings,
+    webhookEnabled: args.webhook,
+    controlPlane: args.controlPlane,
+    ...(binary ? { binary } : {}),
+    ...(args.token ? { token: args.token } : {}),
+    ...(binary ? { log: (line: string) => io.stderr(`${line}\n`) } : {}),
+  });
   const scale = lab.clock.timings.timeScale;
+  const tier =
+    lab.controlPlane === 'real'
+      ? `real control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler (pids ${Object.entries(lab.real?.pids() ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}; logs in ${lab.real?.dir}), up in ${((Date.now() - started) / 1000).toFixed(1)}s`
+      : 'embedded control plane (in-process)';
   io.stdout(
     [
       `lab is up (time runs ${scale}× faster than on AWS; loopback only)`,
+      `  control plane    ${tier}`,
       `  Kubernetes API   ${lab.apiServerUrl}`,
       `  kubeconfig       ${lab.kubeconfigPath}`,
       `  ELBv2 API        ${lab.aws.elbv2Url}`,
@@ -82,13 +132,19 @@ export async function labUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
 
 export interface ExperimentArgs {
   format: 'text' | 'json';
+  controlPlane: ControlPlaneTier;
   scenarios: ScenarioName[];
   ratePerSecond: number;
   timeScale?: number;
   examplesDir: string;
 }
 
-export async function labExperiment(args: ExperimentArgs, io: LabCliIo): Promise<number> {
+export function labExperiment(args: ExperimentArgs, io: LabCliIo): Promise<number> {
+  return setupErrors(io, () => runLabExperiment(args, io));
+}
+
+async function runLabExperiment(args: ExperimentArgs, io: LabCliIo): Promise<number> {
+  const binary = args.controlPlane === 'real' ? (await requireBinary(io.cwd, process.env)).path : undefined;
   const log = streamLogger(io.stderr, { progressEveryMs: 3000 });
   const started = Date.now();
   let result: Awaited<ReturnType<typeof runExperiment>>;
@@ -99,8 +155,10 @@ export async function labExperiment(args: ExperimentArgs, io: LabCliIo): Promise
       ratePerSecond: args.ratePerSecond,
       timings: { timeScale: args.timeScale ?? DEFAULT_TIMINGS.timeScale },
       log,
+      controlPlane: { tier: args.controlPlane, ...(binary ? { binary } : {}) },
     });
   } catch (err) {
+    if (err instanceof ControlPlaneSetupError) throw err; // reported with its fix by setupErrors
     // One message, no stack: ExperimentError says what was expected and seen; anything else is named as a lab bug.
     const known = err instanceof ExperimentError || err instanceof InputError;
     const message = err instanceof Error ? err.message : String(err);

@@ -12,7 +12,7 @@ import { preflight } from '../preflight/index.js';
 import { silentLogger, type Logger } from '../report/log.js';
 import { runDeploy } from '../rollout/deploy.js';
 import { writeKubeconfig } from './apiserver/index.js';
-import { startLab, type Lab } from './index.js';
+import { startLab, type ControlPlaneTier, type Lab } from './index.js';
 import { writeRelease } from './variants.js';
 import type { LabTimings } from './timing.js';
 import { TrafficGenerator, summarize, type TrafficSummary } from './traffic/index.js';
@@ -45,6 +45,8 @@ export interface ExperimentOptions {
   minRequests?: number;
   timings?: Partial<LabTimings>;
   log?: Logger;
+  /** The control plane under the lab (default embedded); real needs the built binary. */
+  controlPlane?: { tier: ControlPlaneTier; binary?: string };
 }
 
 const NEW_IMAGE_TAG = 'v2';
@@ -64,7 +66,10 @@ export class ExperimentError extends Error {
 export async function runExperiment(options: ExperimentOptions): Promise<{ scenarios: ScenarioResult[] }> {
   const scenarios: ScenarioResult[] = [];
   for (const name of options.scenarios ?? (['naive', 'safe'] as const)) {
-    const lab = await startLab({ ...(options.timings ? { timings: options.timings } : {}) });
+    const lab = await startLab({
+      ...(options.timings ? { timings: options.timings } : {}),
+      ...(options.controlPlane ? { controlPlane: options.controlPlane.tier, ...(options.controlPlane.binary ? { binary: options.controlPlane.binary } : {}) } : {}),
+    });
     try {
       scenarios.push(await runScenario(name, lab, options));
     } finally {

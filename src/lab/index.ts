@@ -1,10 +1,16 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlbCloud } from './alb/index.js';
 import { LabApiServer, writeKubeconfig, type ApiFaults } from './apiserver/index.js';
 import { startAwsApis, type AwsApis, type AwsFaults } from './aws/index.js';
+import type { ClusterAccess } from './cluster.js';
+import { issueCert } from './controlplane/certs.js';
+import { RealCluster } from './controlplane/cluster.js';
+import { installCrd, startWebhookServer, targetGroupBindingCrd, urlWebhookConfiguration } from './controlplane/lbc-parts.js';
+import { startControlPlane, type ControlPlane } from './controlplane/processes.js';
 import { startControllers } from './controllers/index.js';
-import { Kubelet } from './kubelet/index.js';
+import { Kubelet, realTierIpRange } from './kubelet/index.js';
 import { startLbc, type Lbc } from './lbc/index.js';
 import { LabNetwork } from './network.js';
 import { ObjectStore } from './store.js';
@@ -16,7 +22,30 @@ import type { JsonObject } from '../manifests/types.js';
  * an ALB with a real HTTP data plane, and the ELBv2/CloudWatch APIs — all on loopback, in this process.
  */
 
+/** embedded: this repo's API server and controllers in-process; real: etcd + kube-apiserver + kube-controller-manager + kube-scheduler. */
+export type ControlPlaneTier = 'embedded' | 'real';
+
+/** The kinds the lab's own parts (and the tests) read on the real tier: each is one watch-fed cache. */
+const REAL_TIER_KINDS = [
+  'Namespace',
+  'Node',
+  'Pod',
+  'Service',
+  'EndpointSlice',
+  'Ingress',
+  'IngressClass',
+  'TargetGroupBinding',
+  'Event',
+  'MutatingWebhookConfiguration',
+  'Deployment',
+  'ReplicaSet',
+];
+
 export interface LabOptions {
+  /** Default embedded. real needs `binary` (the built control plane, see controlplane/build.ts). */
+  controlPlane?: ControlPlaneTier;
+  /** The multi-call control-plane binary (real tier). */
+  binary?: string;
   timings?: Partial<LabTimings>;
   region?: string;
   clusterName?: string;
@@ -39,12 +68,19 @@ export interface AlbInfo {
 }
 
 export interface Lab {
-  readonly store: ObjectStore;
+  readonly controlPlane: ControlPlaneTier;
+  /** The cluster as the lab's parts see it: the object store (embedded) or a watch-fed cache of the real API server. */
+  readonly store: ClusterAccess;
+  /** Embedded tier only: the in-process store (fault injection such as compaction). */
+  readonly objectStore?: ObjectStore;
   readonly clock: LabClock;
   readonly alb: AlbCloud;
   readonly kubelet: Kubelet;
   readonly lbc: Lbc;
-  readonly api: LabApiServer;
+  /** Embedded tier only. */
+  readonly api?: LabApiServer;
+  /** Real tier only: the component processes. */
+  readonly real?: { pids(): Record<string, number>; dir: string };
   readonly aws: AwsApis;
   readonly apiServerUrl: string;
   readonly region: string;
@@ -54,12 +90,15 @@ export interface Lab {
   awsEnv(): Record<string, string>;
   /** Every Ingress with an ALB: its hostname, the local URL to send requests to, and responses so far. */
   albs(): AlbInfo[];
+  /** Writes a kubeconfig for this lab's API server (the state dir has one already). */
+  writeKubeconfig(path: string): Promise<void>;
   /** Rewrites lab.json (it is also refreshed every few seconds while the lab runs with a state dir). */
   writeState(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export async function startLab(options: LabOptions = {}): Promise<Lab> {
+  if (options.controlPlane === 'real') return startRealLab(options);
   const timings: LabTimings = { ...DEFAULT_TIMINGS, ...options.timings };
   const clock = new LabClock(timings);
   const region = options.region ?? 'us-east-1';
@@ -84,6 +123,48 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     ...(options.webhookEnabled !== undefined ? { webhookEnabled: options.webhookEnabled } : {}),
   });
 
+  const parts = await finishLab({
+    options,
+    timings,
+    clock,
+    region,
+    store,
+    alb,
+    aws,
+    kubelet,
+    lbc,
+    apiServerUrl,
+    writeKubeconfig: (path) => writeKubeconfig(path, apiServerUrl, options.token),
+    stop: async () => {
+      await lbc.stop();
+      await controllers.stop();
+      await kubelet.stop();
+      await Promise.all([alb.stop(), aws.stop(), api.stop()]);
+    },
+  });
+  return { ...parts, controlPlane: 'embedded', objectStore: store, api };
+}
+
+interface LabParts {
+  options: LabOptions;
+  timings: LabTimings;
+  clock: LabClock;
+  region: string;
+  store: ClusterAccess;
+  alb: AlbCloud;
+  aws: AwsApis;
+  kubelet: Kubelet;
+  lbc: Lbc;
+  apiServerUrl: string;
+  writeKubeconfig: (path: string) => Promise<void>;
+  /** Real tier: what lab.json says about the control plane (its process ids). */
+  controlPlane?: () => { tier: ControlPlaneTier; kubernetesVersion?: string; pids: Record<string, number> };
+  stop: () => Promise<void>;
+}
+
+/** What both tiers share: the state directory (kubeconfig, aws.env, lab.json) and the Lab handle. */
+async function finishLab(p: LabParts): Promise<Omit<Lab, 'controlPlane'>> {
+  const { options, timings, region, store, alb, aws, kubelet, lbc, apiServerUrl, clock } = p;
   const stateDir = options.stateDir;
   const kubeconfigPath = stateDir ? join(stateDir, 'kubeconfig') : undefined;
 
@@ -115,6 +196,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       timeOrigin: alb.epoch.originMs,
       albs: albs(),
       pid: process.pid,
+      ...(p.controlPlane ? { controlPlane: p.controlPlane() } : {}),
     };
     const tmp = join(stateDir, `.lab.json.${process.pid}`);
     await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
@@ -124,7 +206,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   let refresher: NodeJS.Timeout | undefined;
   if (stateDir && kubeconfigPath) {
     await mkdir(stateDir, { recursive: true });
-    await writeKubeconfig(kubeconfigPath, apiServerUrl, options.token);
+    await p.writeKubeconfig(kubeconfigPath);
     const env = Object.entries(aws.env)
       .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
       .join('\n');
@@ -141,24 +223,102 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     alb,
     kubelet,
     lbc,
-    api,
     aws,
     apiServerUrl,
     region,
     ...(kubeconfigPath ? { kubeconfigPath } : {}),
     awsEnv,
     albs,
+    writeKubeconfig: p.writeKubeconfig,
     writeState,
     stop: async () => {
       if (stopped) return;
       stopped = true;
       if (refresher) clearInterval(refresher);
-      await lbc.stop();
-      await controllers.stop();
-      await kubelet.stop();
-      await Promise.all([alb.stop(), aws.stop(), api.stop()]);
+      await p.stop();
     },
   };
+}
+
+/**
+ * The real tier: a real control plane in child processes, and the lab's own kubelet, LBC emulation, ALB and AWS
+ * APIs attached to it over its API (the embedded controllers do not run: kube-controller-manager does their job).
+ */
+async function startRealLab(options: LabOptions): Promise<Lab> {
+  if (!options.binary) throw new Error('startLab: controlPlane real needs options.binary (run `alb-rollout lab build --control-plane real`)');
+  if (options.apiFaults) throw new Error('startLab: apiFaults are only injected by the embedded API server');
+  const timings: LabTimings = { ...DEFAULT_TIMINGS, ...options.timings };
+  const clock = new LabClock(timings);
+  const region = options.region ?? 'us-east-1';
+  const log = options.log ?? (() => undefined);
+  const ownDir = options.stateDir ? undefined : await mkdtemp(join(tmpdir(), 'alb-lab-real-'));
+  const cpDir = options.stateDir ? join(options.stateDir, 'controlplane') : (ownDir as string);
+  if (options.stateDir) await rm(cpDir, { recursive: true, force: true });
+  const cp: ControlPlane = await startControlPlane({ binary: options.binary, dir: cpDir, ...(options.token ? { token: options.token } : {}), log });
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async (): Promise<void> => {
+    for (const s of stops.reverse()) await s().catch((err: Error) => log(`lab: stopping: ${err.message}`));
+    await cp.stop();
+    if (ownDir) await rm(ownDir, { recursive: true, force: true });
+  };
+  try {
+    const cluster = new RealCluster({ url: cp.url, ca: cp.caPem, token: cp.token, kinds: REAL_TIER_KINDS, log });
+    await installCrd(cluster, targetGroupBindingCrd());
+    await cluster.start();
+    stops.push(() => cluster.stop());
+    const webhook = await startWebhookServer(cluster, issueCert(cp.ca, { commonName: 'aws-load-balancer-webhook', hosts: ['127.0.0.1'], usage: 'server' }), log);
+    stops.push(() => webhook.stop());
+    // Pod IPs outside loopback (a real API server rejects loopback endpoints), virtual like on the embedded tier.
+    const network = new LabNetwork();
+    const alb = new AlbCloud({ clock, region, network });
+    const aws = await startAwsApis({ alb, clock, ...(options.awsFaults ? { faults: options.awsFaults } : {}) });
+    stops.push(() => Promise.all([alb.stop(), aws.stop()]).then(() => undefined));
+    const k = new Kubelet(cluster, clock, { log, waitForScheduler: true, podIPRange: realTierIpRange(), network });
+    k.start();
+    stops.push(() => k.stop());
+    const lbc = startLbc({
+      store: cluster,
+      clock,
+      alb,
+      region,
+      account: aws.account,
+      webhookConfiguration: urlWebhookConfiguration(webhook.url, cp.caPem),
+      ...(options.clusterName ? { clusterName: options.clusterName } : {}),
+      ...(options.webhookEnabled !== undefined ? { webhookEnabled: options.webhookEnabled } : {}),
+    });
+    stops.push(() => lbc.stop());
+    // Up means usable: the Node registered and the webhook configuration visible (pods get their gates).
+    await waitForCache('the Node and the webhook configuration', 20_000, () => cluster.get('Node', '', k.nodeName) !== undefined && cluster.list('MutatingWebhookConfiguration').items.length > 0);
+    await waitForCache('the default ServiceAccount', 20_000, async () => (await cluster.request('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200);
+    const parts = await finishLab({
+      options,
+      timings,
+      clock,
+      region,
+      store: cluster,
+      alb,
+      aws,
+      kubelet: k,
+      lbc,
+      apiServerUrl: cp.url,
+      writeKubeconfig: (path) => writeKubeconfig(path, cp.url, cp.token, cp.caPem),
+      controlPlane: () => ({ tier: 'real', pids: cp.pids() }),
+      stop: stopAll,
+    });
+    return { ...parts, controlPlane: 'real', real: { pids: cp.pids, dir: cpDir } };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+async function waitForCache(what: string, timeoutMs: number, ok: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the real control plane did not show ${what} within ${timeoutMs / 1000}s`);
 }
 
 function shellQuote(v: string): string {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
+import type { ClusterAccess } from './cluster.js';
 
 /**
  * The lab's object store: what etcd + the API server's registry are to a real cluster.
@@ -54,7 +55,7 @@ export interface ListResult {
 
 const DEFAULT_EVENT_LOG = 5000;
 
-export class ObjectStore {
+export class ObjectStore implements ClusterAccess {
   private readonly objects = new Map<string, Map<string, KubeObject>>();
   private readonly log: StoreEvent[] = [];
   private readonly hooks = new Map<string, AdmissionHook[]>();

@@ -6,12 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { parse } from 'yaml';
-import { writeKubeconfig } from '../../src/lab/apiserver/index.js';
 import { startLab } from '../../src/lab/index.js';
 import { GUARD_FLAGS } from '../../src/guard/index.js';
-import { variant } from '../e2e/helpers.js';
+import { tierOptions, describeTiers, variant } from '../e2e/helpers.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -68,7 +67,7 @@ async function nodeBinary24(): Promise<string> {
   return bin;
 }
 
-describe('GitHub Action (dist/index.js)', () => {
+describeTiers('GitHub Action (dist/index.js)', (tier) => {
   it('annotates lint findings on the manifest lines and fails on errors', async () => {
     const r = await runAction({ manifests: 'examples/2048/naive\n', tune: 'check', 'readiness-gates': 'require' });
     assert.equal(r.code, 1);
@@ -97,11 +96,11 @@ describe('GitHub Action (dist/index.js)', () => {
   });
 
   it('deploys to the lab and writes the outputs and the job summary', async () => {
-    const lab = await startLab();
+    const lab = await startLab(await tierOptions(tier));
     const dir = await mkdtemp(join(tmpdir(), 'alb-action-lab-'));
     try {
       const kubeconfig = join(dir, 'kubeconfig');
-      await writeKubeconfig(kubeconfig, lab.apiServerUrl);
+      await lab.writeKubeconfig(kubeconfig);
       // The Action runs in its own process, like on a runner: only the environment connects it to the lab.
       // A stub of the GitHub REST API records the Deployment and its statuses.
       const calls: Array<{ method: string; url: string; body: Record<string, unknown> }> = [];
@@ -167,11 +166,11 @@ describe('GitHub Action (dist/index.js)', () => {
     const node24 = await nodeBinary24();
     const version = execFileSync(node24, ['--version'], { encoding: 'utf8' }).trim();
     assert.match(version, /^v24\./);
-    const lab = await startLab();
+    const lab = await startLab(await tierOptions(tier));
     const dir = await mkdtemp(join(tmpdir(), 'alb-action-node24-'));
     try {
       const kubeconfig = join(dir, 'kubeconfig');
-      await writeKubeconfig(kubeconfig, lab.apiServerUrl);
+      await lab.writeKubeconfig(kubeconfig);
       const r = await runAction({ manifests: 'examples/2048/safe', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale), bake: '1s', probe: 'off' }, lab.awsEnv(), node24);
       assert.equal(r.code, 0, r.stdout);
       assert.equal(r.outputs.result, 'succeeded');

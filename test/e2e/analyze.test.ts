@@ -2,23 +2,22 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { awsClock } from '../../src/aws/clock.js';
 import { CloudWatchReader } from '../../src/aws/cloudwatch.js';
 import { Elbv2Reader } from '../../src/aws/elbv2.js';
 import { runAnalyze } from '../../src/guard/analyze.js';
 import { parseGuardOptions } from '../../src/guard/index.js';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
-import { writeKubeconfig } from '../../src/lab/apiserver/index.js';
 import { startLab, type Lab } from '../../src/lab/index.js';
 import { parseOptions } from '../../src/options.js';
 import { preflight } from '../../src/preflight/index.js';
 import { silentLogger } from '../../src/report/log.js';
 import { runDeploy } from '../../src/rollout/deploy.js';
 import { waitFor } from '../helpers/wait.js';
-import { e2eLab, labArgs, root, variant, type E2eLab } from './helpers.js';
+import { tierOptions, describeTiers, e2eLab, labArgs, root, variant, type E2eLab } from './helpers.js';
 
-describe('analyze against the lab', () => {
+describeTiers('analyze against the lab', (tier) => {
   let lab: Lab;
   let dir: string;
   let kube: KubeClient;
@@ -26,10 +25,10 @@ describe('analyze against the lab', () => {
   let cloudwatch: CloudWatchReader;
 
   before(async () => {
-    lab = await startLab();
+    lab = await startLab(await tierOptions(tier));
     dir = await mkdtemp(join(tmpdir(), 'alb-analyze-'));
     const kubeconfig = join(dir, 'kubeconfig');
-    await writeKubeconfig(kubeconfig, lab.apiServerUrl);
+    await lab.writeKubeconfig(kubeconfig);
     kube = new KubeClient(loadKubeConfig({ kubeconfigPath: kubeconfig }, {}));
     elbv2 = new Elbv2Reader({ region: lab.region, endpoint: lab.aws.elbv2Url, credentials: { accessKeyId: 'lab', secretAccessKey: 'lab' }, minRetryDelayMs: 20, maxRetryDelayMs: 200 });
     cloudwatch = new CloudWatchReader(
@@ -86,10 +85,10 @@ describe('analyze against the lab', () => {
   });
 });
 
-describe('alb-rollout analyze (CLI) exit codes', () => {
+describeTiers('alb-rollout analyze (CLI) exit codes', (tier) => {
   let l: E2eLab;
   before(async () => {
-    l = await e2eLab();
+    l = await e2eLab({}, tier);
     const r = await l.cli(['deploy', '-f', 'examples/2048/safe', ...labArgs(l), '--guard', 'off']);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import type { JsonObject } from '../../src/manifests/types.js';
-import { e2eLab, labArgs, variant, type E2eLab } from './helpers.js';
+import { describeTiers, e2eLab, labArgs, variant, type E2eLab } from './helpers.js';
 
 /**
  * `alb-rollout deploy` when things go wrong (issue "deploy", failure modes): every case ends with a message that
@@ -56,10 +56,10 @@ function objectsIn(l: E2eLab, ns: string): string[] {
   return ['Service', 'Ingress', 'Deployment'].flatMap((k) => l.lab.store.list(k, ns).items.map((o) => `${k} ${o.metadata.name}`));
 }
 
-describe('deploy failure modes (one lab, one namespace per case)', () => {
+describeTiers('deploy failure modes (one lab, one namespace per case)', (tier) => {
   let l: E2eLab;
   before(async () => {
-    l = await e2eLab();
+    l = await e2eLab({}, tier);
   });
   after(async () => {
     await l.stop();
@@ -227,10 +227,10 @@ describe('deploy failure modes (one lab, one namespace per case)', () => {
   });
 });
 
-describe('deploy with the readiness-gate webhook down', () => {
+describeTiers('deploy with the readiness-gate webhook down', (tier) => {
   let l: E2eLab;
   before(async () => {
-    l = await e2eLab({ webhookEnabled: false });
+    l = await e2eLab({ webhookEnabled: false }, tier);
   });
   after(async () => {
     await l.stop();
@@ -246,10 +246,10 @@ describe('deploy with the readiness-gate webhook down', () => {
   });
 });
 
-describe('deploy during an ELBv2 throttling storm (40 % of calls, the controller included)', () => {
+describeTiers('deploy during an ELBv2 throttling storm (40 % of calls, the controller included)', (tier) => {
   let l: E2eLab;
   before(async () => {
-    l = await e2eLab({ awsFaults: { elbv2: { throttleRate: 0.4 } } });
+    l = await e2eLab({ awsFaults: { elbv2: { throttleRate: 0.4 } } }, tier);
   });
   after(async () => {
     await l.stop();
@@ -275,11 +275,11 @@ describe('deploy during an ELBv2 throttling storm (40 % of calls, the controller
   });
 });
 
-describe('deploy while the Kubernetes API server fails 15 % of requests and drops watches', () => {
+describeTiers('deploy while the Kubernetes API server fails 15 % of requests and drops watches', (tier) => {
   let l: E2eLab;
   let compactor: NodeJS.Timeout | undefined;
   before(async () => {
-    l = await e2eLab({ apiFaults: { errorRate: 0.15, dropWatchAfterMs: 700 } });
+    l = await e2eLab({ apiFaults: { errorRate: 0.15, dropWatchAfterMs: 700 } }, tier);
   });
   after(async () => {
     clearInterval(compactor);
@@ -290,7 +290,7 @@ describe('deploy while the Kubernetes API server fails 15 % of requests and drop
     const install = await deploy(l, ['-f', 'examples/2048/safe', '--rollout-timeout', '60', '--routing-timeout', '60']);
     assert.equal(install.code, 0, install.out);
     // Compact the event log often: a watch that reconnects from its last resourceVersion gets 410 Gone and must re-list.
-    compactor = setInterval(() => l.lab.store.compact(), 300);
+    compactor = setInterval(() => l.lab.objectStore?.compact(), 300);
     compactor.unref();
     const v2 = await variant('2048/safe', l.dir, 'v2');
     const reportFile = join(l.dir, 'api-faults.json');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { waitFor } from '../helpers/wait.js';
-import { albUrl, e2eLab, labArgs, traffic, variant, type E2eLab } from './helpers.js';
+import { describeTiers, albUrl, e2eLab, labArgs, traffic, variant, type E2eLab } from './helpers.js';
 
 interface Report {
   result: string;
@@ -16,10 +16,10 @@ interface Report {
 }
 
 for (const example of ['2048/safe', '2048/naive'] as const) {
-  describe(`deploy ${example} with --tune auto`, () => {
+  describeTiers(`deploy ${example} with --tune auto`, (tier) => {
     let l: E2eLab;
     before(async () => {
-      l = await e2eLab();
+      l = await e2eLab({}, tier);
     });
     after(async () => {
       await l.stop();
@@ -61,10 +61,10 @@ for (const example of ['2048/safe', '2048/naive'] as const) {
   });
 }
 
-describe('the same update through plain kubectl apply (no tool)', () => {
+describeTiers('the same update through plain kubectl apply (no tool)', (tier) => {
   let l: E2eLab;
   before(async () => {
-    l = await e2eLab();
+    l = await e2eLab({}, tier);
   });
   after(async () => {
     await l.stop();

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import type { JsonObject } from '../../src/manifests/types.js';
 import { waitFor } from '../helpers/wait.js';
 import { labBehavior } from '../../src/lab/variants.js';
-import { albUrl, e2eLab, labArgs, traffic, variant, type E2eLab } from './helpers.js';
+import { describeTiers, albUrl, e2eLab, labArgs, traffic, variant, type E2eLab } from './helpers.js';
 
 /** The safe example with probes and the ALB health check on /healthz, so that LAB_BEHAVIOR=error-500 breaks users only. */
 const release = labBehavior;
@@ -29,10 +29,10 @@ async function podImages(l: E2eLab, ns: string): Promise<string[]> {
     .map((p) => String((((p.spec as JsonObject).containers as JsonObject[])[0] as JsonObject).image));
 }
 
-describe('the 5xx guard and rollback', () => {
+describeTiers('the 5xx guard and rollback', (tier) => {
   let l: E2eLab;
   before(async () => {
-    l = await e2eLab();
+    l = await e2eLab({}, tier);
     const v1 = await variant('2048/safe', l.dir, 'v1', release());
     const r = await l.cli(['deploy', '-f', v1, ...labArgs(l), ...GUARD]);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);

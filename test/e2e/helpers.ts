@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLab, type Lab, type LabOptions } from '../../src/lab/index.js';
+import { describe } from 'node:test';
+import { requireBinary } from '../../src/lab/controlplane/build.js';
+import { startLab, type ControlPlaneTier, type Lab, type LabOptions } from '../../src/lab/index.js';
 import { TrafficGenerator } from '../../src/lab/traffic/index.js';
 import { writeRelease, type ManifestEdit } from '../../src/lab/variants.js';
 
@@ -50,9 +52,43 @@ export function runCliFromSource(args: string[], timeoutMs: number): Promise<Pro
   return runProcess(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], { env, timeoutMs });
 }
 
-export async function e2eLab(options: LabOptions = {}): Promise<E2eLab> {
+/**
+ * The control planes the e2e suite runs on, from ALB_ROLLOUT_TEST_TIER: embedded (default: `npm test` needs no Go),
+ * real (the built kube-apiserver + etcd + kube-controller-manager + kube-scheduler) or both.
+ */
+export function testTiers(env: NodeJS.ProcessEnv = process.env): ControlPlaneTier[] {
+  const v = (env.ALB_ROLLOUT_TEST_TIER ?? 'embedded').trim();
+  if (v === '' || v === 'embedded') return ['embedded'];
+  if (v === 'real') return ['real'];
+  if (v === 'both') return ['embedded', 'real'];
+  throw new Error(`ALB_ROLLOUT_TEST_TIER="${v}" is not embedded, real or both`);
+}
+
+/** `name [embedded]` / `name [real]`: the tier is in every test's name. */
+export function tierName(name: string, tier: ControlPlaneTier): string {
+  return `${name} [${tier}]`;
+}
+
+/**
+ * One describe per tier. `embeddedOnly` names why a suite cannot run on the real tier (it injects faults the
+ * embedded API server implements): there it is reported as skipped with that reason, never as passed.
+ */
+export function describeTiers(name: string, fn: (tier: ControlPlaneTier) => void, opts: { embeddedOnly?: string } = {}): void {
+  for (const tier of testTiers()) {
+    if (tier === 'real' && opts.embeddedOnly) describe(tierName(name, tier), { skip: `embedded tier only: ${opts.embeddedOnly}` }, () => undefined);
+    else describe(tierName(name, tier), () => fn(tier));
+  }
+}
+
+/** Lab options for a tier (the real tier needs the cached binary: `alb-rollout lab build --control-plane real`). */
+export async function tierOptions(tier: ControlPlaneTier): Promise<Pick<LabOptions, 'controlPlane' | 'binary'>> {
+  if (tier === 'embedded') return { controlPlane: 'embedded' };
+  return { controlPlane: 'real', binary: (await requireBinary(root, process.env)).path };
+}
+
+export async function e2eLab(options: LabOptions = {}, tier: ControlPlaneTier = 'embedded'): Promise<E2eLab> {
   const dir = await mkdtemp(join(tmpdir(), 'alb-e2e-'));
-  const lab = await startLab({ stateDir: join(dir, 'state'), ...options });
+  const lab = await startLab({ stateDir: join(dir, 'state'), ...(await tierOptions(tier)), ...options });
   const kubeconfig = lab.kubeconfigPath as string;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',

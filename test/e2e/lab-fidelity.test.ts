@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, type TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { waitFor } from '../helpers/wait.js';
-import { e2eLab, runCliFromSource, traffic, type E2eLab } from './helpers.js';
+import { describeTiers, e2eLab, runCliFromSource, traffic, type E2eLab } from './helpers.js';
 
 const NEW_IMAGE = 'public.ecr.aws/l6m2t8p7/docker-2048:v2';
 
@@ -122,11 +122,11 @@ async function apply(l: E2eLab, name: string, yaml: string): Promise<void> {
   await ok(l, ['apply', '--server-side', '-f', file]);
 }
 
-describe('lab fidelity: target states through the real AWS SDK during a kubectl rollout', () => {
+describeTiers('lab fidelity: target states through the real AWS SDK during a kubectl rollout', (tier) => {
   let l: E2eLab;
   let client: ElasticLoadBalancingV2Client;
   before(async () => {
-    l = await e2eLab();
+    l = await e2eLab({}, tier);
     client = sdk(l);
   });
   after(async () => {
@@ -195,11 +195,11 @@ describe('lab fidelity: target states through the real AWS SDK during a kubectl 
   });
 });
 
-describe('lab fidelity: gates, kills without preStop, deregistration delay vs grace period', () => {
+describeTiers('lab fidelity: gates, kills without preStop, deregistration delay vs grace period', (tier) => {
   let l: E2eLab;
   let client: ElasticLoadBalancingV2Client;
   before(async () => {
-    l = await e2eLab();
+    l = await e2eLab({}, tier);
     client = sdk(l);
   });
   after(async () => {
@@ -316,10 +316,10 @@ describe('lab fidelity: gates, kills without preStop, deregistration delay vs gr
   });
 });
 
-describe('lab fidelity: `alb-rollout lab experiment --format json`', () => {
+describeTiers('lab fidelity: `alb-rollout lab experiment --format json`', (tier) => {
   it('naive serves 5xx, safe serves none, ≥ 1000 requests each, in < 3 minutes', async () => {
     const started = Date.now();
-    const run = await runCliFromSource(['lab', 'experiment', '--format', 'json'], 180_000);
+    const run = await runCliFromSource(['lab', 'experiment', '--format', 'json', '--control-plane', tier], 180_000);
     const seconds = (Date.now() - started) / 1000;
     assert.equal(run.code, 0, `lab experiment exited ${run.code}:\n${run.stderr.slice(-3000)}`);
     assert.ok(seconds < 180, `took ${seconds}s`);

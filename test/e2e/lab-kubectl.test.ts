@@ -10,9 +10,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { waitFor } from '../helpers/wait.js';
-import { root } from './helpers.js';
+import { describeTiers, root } from './helpers.js';
 
 const KUBECTL_DIR = '/usr/lib/google-cloud-sdk/bin';
 const NS = ['-n', 'game-2048'];
@@ -21,6 +21,7 @@ const NEW_IMAGE = 'public.ecr.aws/l6m2t8p7/docker-2048:v2';
 
 interface LabState {
   apiServer: string;
+  controlPlane?: { tier: string; pids: Record<string, number> };
   albs: Array<{ ingress: string; hostname: string; url: string; responses: Record<string, number> }>;
   pid: number;
 }
@@ -47,7 +48,7 @@ function tcpConnect(host: string, port: number): Promise<string> {
   });
 }
 
-describe('kubectl against `alb-rollout lab up`', () => {
+describeTiers('kubectl against `alb-rollout lab up`', (tier) => {
   let dir: string;
   let stateDir: string;
   let kubeconfig: string;
@@ -94,7 +95,7 @@ describe('kubectl against `alb-rollout lab up`', () => {
     dir = await mkdtemp(join(tmpdir(), 'alb-lab-kubectl-'));
     stateDir = join(dir, 'state');
     kubeconfig = join(stateDir, 'kubeconfig');
-    lab = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'lab', 'up', '--state-dir', stateDir], {
+    lab = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'lab', 'up', '--state-dir', stateDir, '--control-plane', tier], {
       cwd: root,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, NODE_NO_WARNINGS: '1' },
     });
@@ -107,7 +108,7 @@ describe('kubectl against `alb-rollout lab up`', () => {
       }),
     );
     await waitFor(() => (exitedNow ? Promise.reject(new Error(`lab up exited: ${JSON.stringify(exitedNow)}\n${labOut}\n${labErr}`)) : existsSync(join(stateDir, 'lab.json')) && existsSync(kubeconfig)), {
-      timeoutMs: 30_000,
+      timeoutMs: tier === 'real' ? 90_000 : 30_000,
       what: 'lab up to write lab.json and kubeconfig',
       describe: () => `${labOut}\n${labErr}`,
     });
@@ -122,7 +123,7 @@ describe('kubectl against `alb-rollout lab up`', () => {
     assert.match(labOut, /lab is up/);
     const s = await state();
     assert.equal(s.pid, lab.pid);
-    assert.match(s.apiServer, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(s.apiServer, tier === 'real' ? /^https:\/\/127\.0\.0\.1:\d+$/ : /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.deepEqual(s.albs, []);
   });
 
@@ -204,10 +205,12 @@ describe('kubectl against `alb-rollout lab up`', () => {
     assert.equal(shown.length, 5, table);
     assert.deepEqual([...shown].sort(), [...byJson].sort(), 'the IP column is status.podIP');
     assert.equal(new Set(shown).size, 5, 'one IP per pod');
-    for (const ip of shown) assert.match(ip, /^127\.10\.\d+\.\d+$/, `the lab's default pod range: ${ip}`);
+    // The real tier's range lies outside loopback (a real API server rejects loopback endpoints).
+    const range = tier === 'real' ? /^198\.18\.\d+\.\d+$/ : /^127\.10\.\d+\.\d+$/;
+    for (const ip of shown) assert.match(ip, range, `the lab's default pod range: ${ip}`);
     // The pods serve through the ALB (the previous test), yet nothing listens on ip:80 itself: the kubelet's
-    // listeners are on 127.0.0.1 with ephemeral ports.
-    for (const ip of shown) assert.equal(await tcpConnect(ip, 80), 'ECONNREFUSED', `${ip}:80 is not bound`);
+    // listeners are on 127.0.0.1 with ephemeral ports. (Only loopback is ever dialled: not the real tier's range.)
+    if (tier === 'embedded') for (const ip of shown) assert.equal(await tcpConnect(ip, 80), 'ECONNREFUSED', `${ip}:80 is not bound`);
   });
 
   it('kubectl rollout undo brings the old image back on the old ReplicaSet', async () => {
@@ -232,7 +235,8 @@ describe('kubectl against `alb-rollout lab up`', () => {
     assert.match(await res.text(), /version=latest/);
   });
 
-  for (const version of ['1.32', '1.33']) {
+  const podIp = tier === 'real' ? '198\\.18\\.\\d+\\.\\d+' : '127\\.\\d+\\.\\d+\\.\\d+';
+  for (const version of ['1.27', '1.32', '1.33']) {
     it(`kubectl ${version} (by path): apply --server-side and get pods -o wide`, async () => {
       const bin = join(KUBECTL_DIR, `kubectl.${version}`);
       const v = await ok(['version', '--client', '-o', 'json'], { bin });
@@ -241,7 +245,7 @@ describe('kubectl against `alb-rollout lab up`', () => {
       assert.match(applied, /deployment\.apps\/deployment-2048 serverside-applied/);
       const table = await ok(['get', 'pods', ...NS, '-o', 'wide'], { bin });
       assert.match(table.split('\n')[0] ?? '', /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$/);
-      assert.match(table, /deployment-2048-\S+\s+1\/1\s+Running\s+0\s+\S+\s+127\.\d+\.\d+\.\d+\s+lab-node-1\s/);
+      assert.match(table, new RegExp(`deployment-2048-\\S+\\s+1/1\\s+Running\\s+0\\s+\\S+\\s+${podIp}\\s+lab-node-1\\s`));
     });
   }
 
@@ -257,5 +261,11 @@ describe('kubectl against `alb-rollout lab up`', () => {
     // Nothing is left listening.
     const apiGone = await fetch(`${s.apiServer}/version`).then(() => false, () => true);
     assert.ok(apiGone, 'the API server no longer answers');
+    if (tier === 'real') {
+      // Every control-plane process is gone (no strays).
+      const pids = Object.entries(s.controlPlane?.pids ?? {});
+      assert.equal(pids.length, 4, JSON.stringify(s.controlPlane));
+      for (const [name, pid] of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `${name} (pid ${pid}) still runs`);
+    }
   });
 });

@@ -4,19 +4,24 @@ import { stringify } from 'yaml';
 
 export const LAB_CONTEXT = 'alb-rollout-lab';
 
-export function kubeconfigYaml(url: string, token?: string): string {
+export function kubeconfigYaml(url: string, token?: string, caPem?: string): string {
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
     preferences: {},
-    // client-node refuses plain HTTP unless TLS verification is marked skipped (there is no TLS to verify).
-    clusters: [{ name: LAB_CONTEXT, cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+    // The embedded server speaks plain HTTP: client-node refuses that unless TLS verification is marked skipped.
+    clusters: [
+      {
+        name: LAB_CONTEXT,
+        cluster: caPem ? { server: url, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } : { server: url, 'insecure-skip-tls-verify': true },
+      },
+    ],
     users: [{ name: LAB_CONTEXT, user: token ? { token } : {} }],
     contexts: [{ name: LAB_CONTEXT, context: { cluster: LAB_CONTEXT, user: LAB_CONTEXT, namespace: 'default' } }],
     'current-context': LAB_CONTEXT,
   });
 }
 
-export async function writeKubeconfig(path: string, url: string, token?: string): Promise<void> {
-  await writeFile(path, kubeconfigYaml(url, token), { mode: 0o600 });
+export async function writeKubeconfig(path: string, url: string, token?: string, caPem?: string): Promise<void> {
+  await writeFile(path, kubeconfigYaml(url, token, caPem), { mode: 0o600 });
 }

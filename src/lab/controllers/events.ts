@@ -5,7 +5,7 @@
  * bounded: the oldest are deleted.
  */
 import type { KubeObject } from '../../manifests/types.js';
-import type { ObjectStore } from '../store.js';
+import type { ClusterAccess } from '../cluster.js';
 import { isoSeconds, ns } from './util.js';
 
 export class EventRecorder {
@@ -14,7 +14,7 @@ export class EventRecorder {
   private seq = 0;
 
   constructor(
-    private readonly store: ObjectStore,
+    private readonly store: ClusterAccess,
     private readonly component: string,
     private readonly maxEvents = 300,
   ) {}

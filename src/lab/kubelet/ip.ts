@@ -22,6 +22,21 @@ export interface IpRange {
   end?: string;
 }
 
+/**
+ * Pod IPs for a real API server, which rejects loopback addresses in EndpointSlices: 198.18.0.0/15 (RFC 2544,
+ * reserved for benchmarking, never routed on the internet). Virtual as well: only the lab network leads there.
+ */
+export function realTierIpRange(): Required<IpRange> {
+  return { start: '198.18.0.2', end: '198.18.255.254' };
+}
+
+/** Which of the two ranges a pod IP may come from holds this address ('' for neither). */
+function virtualRange(n: number): '' | 'loopback' | 'benchmark' {
+  if (n >>> 24 === 127) return 'loopback';
+  if (n >>> 17 === ((198 << 7) | (18 >> 1))) return 'benchmark';
+  return '';
+}
+
 /** The default range, 127.10.0.2 – 127.10.255.254 (the same in every lab: the addresses are never bound). */
 export function defaultIpRange(): Required<IpRange> {
   return { start: '127.10.0.2', end: '127.10.255.254' };
@@ -46,8 +61,8 @@ export class IpAllocator {
   constructor(range: IpRange = defaultIpRange(), options: IpAllocatorOptions = {}) {
     this.start = ipToInt(range.start);
     const end = range.end ? ipToInt(range.end) : (this.start | 0xffff) - 1;
-    if ((this.start >>> 24) !== 127 || (end >>> 24) !== 127 || end < this.start) {
-      throw new Error(`pod IP range ${range.start}-${range.end ?? ''} must lie in 127.0.0.0/8 and end after it starts`);
+    if (!virtualRange(this.start) || virtualRange(this.start) !== virtualRange(end) || end < this.start) {
+      throw new Error(`pod IP range ${range.start}-${range.end ?? ''} must lie in 127.0.0.0/8 or 198.18.0.0/15 and end after it starts`);
     }
     this.end = end;
     this.next = this.start;

@@ -30,8 +30,9 @@ import {
   strAt,
 } from '../controllers/util.js';
 import { EventRecorder } from '../controllers/events.js';
+import type { ClusterAccess } from '../cluster.js';
 import { LabNetwork, type PodNetwork } from '../network.js';
-import type { ObjectStore, StoreEvent } from '../store.js';
+import type { StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { ContainerRunner } from './container.js';
 import { type IpRange, IpAllocator, defaultIpRange } from './ip.js';
@@ -45,7 +46,7 @@ export interface KubeletOptions {
   nodeName?: string;
   /** Create the Node object at start (default true); set false when the API server's registry has no Node kind. */
   registerNode?: boolean;
-  /** Pod IPs (default 127.10.0.2 – 127.10.255.254); must lie in 127.0.0.0/8. They are never bound. */
+  /** Pod IPs (default 127.10.0.2 – 127.10.255.254); 127.0.0.0/8 or 198.18.0.0/15 (the real tier). They are never bound. */
   podIPRange?: IpRange;
   /**
    * Simulated seconds after which a deleted pod's IP may go to a new pod (the VPC CNI's IP cooldown); default:
@@ -56,6 +57,11 @@ export interface KubeletOptions {
   network?: LabNetwork;
   /** The node's IP, reported as status.hostIP (default 127.0.0.1). */
   hostIP?: string;
+  /**
+   * Run only pods a scheduler bound to this node (a real control plane has kube-scheduler); by default the kubelet
+   * also takes unscheduled pods and sets spec.nodeName itself, as the embedded control plane has no scheduler.
+   */
+  waitForScheduler?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -108,7 +114,7 @@ export class Kubelet {
   private readonly log: (msg: string) => void;
 
   constructor(
-    private readonly store: ObjectStore,
+    private readonly store: ClusterAccess,
     private readonly clock: LabClock,
     private readonly opts: KubeletOptions = {},
   ) {
@@ -260,6 +266,7 @@ export class Kubelet {
     }
     const nodeName = strAt(objAt(pod, 'spec'), 'nodeName');
     if (nodeName && nodeName !== this.nodeName) return;
+    if (!nodeName && this.opts.waitForScheduler && !rt) return;
     if (!rt || rt.uid !== uid) {
       if (rt && rt.uid !== uid) this.hardStop(rt);
       if (pod.metadata.deletionTimestamp) {
@@ -361,7 +368,7 @@ export class Kubelet {
       this.hardStop(rt);
       return;
     }
-    if (strAt(objAt(current, 'spec'), 'nodeName') !== this.nodeName) {
+    if (strAt(objAt(current, 'spec'), 'nodeName') !== this.nodeName && !this.opts.waitForScheduler) {
       this.store.mutate('Pod', rt.namespace, rt.name, (p) => {
         (objAt(p, 'spec', true) as Obj).nodeName = this.nodeName;
       });

@@ -1,5 +1,5 @@
 import type { JsonObject, KubeObject } from '../../manifests/types.js';
-import type { ObjectStore } from '../store.js';
+import type { ClusterAccess } from '../cluster.js';
 import { o, s } from './util.js';
 
 /** Annotation parsing with LBC's rules and error texts. */
@@ -54,7 +54,7 @@ export function intAnnotation(svc: KubeObject | undefined, ing: KubeObject, name
 }
 
 /** Does this Ingress belong to the ALB controller (ingressClassName, the legacy annotation, or the default class)? */
-export function isAlbIngress(store: ObjectStore, ing: KubeObject): boolean {
+export function isAlbIngress(store: ClusterAccess, ing: KubeObject): boolean {
   const spec = o(ing.spec);
   const cls = s(spec.ingressClassName);
   if (cls) {

@@ -1,6 +1,8 @@
+import type { KubeObject } from '../../manifests/types.js';
 import type { AlbCloud } from '../alb/cloud.js';
 import { awsAccount, type AwsAccount } from '../aws/account.js';
-import { StoreError, type ObjectStore } from '../store.js';
+import type { ClusterAccess } from '../cluster.js';
+import { StoreError } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { IngressController } from './ingress.js';
 import { TgbController } from './tgb.js';
@@ -11,7 +13,7 @@ export { pathPatterns, backendServices } from './ingress.js';
 export { gatesForPod, WEBHOOK_CONFIGURATION_NAME } from './webhook.js';
 
 export interface LbcOptions {
-  store: ObjectStore;
+  store: ClusterAccess;
   clock: LabClock;
   alb: AlbCloud;
   /** Informational (events/logs); ARNs carry the ALB model's own region. */
@@ -22,6 +24,8 @@ export interface LbcOptions {
   webhookEnabled?: boolean;
   /** The account gateway to call ELBv2 through; default: the ALB's own account (shared with the AWS API servers). */
   account?: AwsAccount;
+  /** The MutatingWebhookConfiguration to create (default: LBC's own, pointing at its Service; the real tier points it at a URL). */
+  webhookConfiguration?: KubeObject;
 }
 
 export interface Lbc {
@@ -45,7 +49,7 @@ export function startLbc(options: LbcOptions): Lbc {
   let enabled = options.webhookEnabled ?? true;
   let active = true;
   try {
-    store.create('MutatingWebhookConfiguration', mutatingWebhookConfiguration());
+    store.create('MutatingWebhookConfiguration', options.webhookConfiguration ?? mutatingWebhookConfiguration());
   } catch (e) {
     if (!(e instanceof StoreError && e.code === 409)) throw e;
   }

@@ -2,7 +2,8 @@ import type { Action, RuleCondition } from '@aws-sdk/client-elastic-load-balanci
 import type { JsonObject, JsonValue, KubeObject } from '../../manifests/types.js';
 import { lbcResourceName } from '../alb/names.js';
 import type { AwsAccount, Elbv2Action, Elbv2Input, Elbv2Output } from '../aws/account.js';
-import type { ObjectStore, StoreEvent } from '../store.js';
+import type { ClusterAccess } from '../cluster.js';
+import type { StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { BuildModelError, INGRESS_FINALIZER, TGB_FINALIZER, intAnnotation, isAlbIngress, mergedAnnotation, parseStringMap, ANN } from './annotations.js';
 import { EventRecorder, LbcAwsError, WorkQueue, a, callElbv2, o, s, type ReconcileResult } from './util.js';
@@ -51,7 +52,7 @@ export class IngressController {
   private readonly unwatch: Array<() => void> = [];
 
   constructor(
-    private readonly store: ObjectStore,
+    private readonly store: ClusterAccess,
     private readonly clock: LabClock,
     private readonly account: AwsAccount,
     private readonly clusterName: string,

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { TargetHealth } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { JsonObject, KubeObject } from '../../manifests/types.js';
 import type { AwsAccount } from '../aws/account.js';
-import type { ObjectStore, StoreEvent } from '../store.js';
+import type { ClusterAccess } from '../cluster.js';
+import type { StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { GATE_PREFIX, LEGACY_GATE_PREFIX, TGB_FINALIZER, gateConditionType } from './annotations.js';
 import { EventRecorder, LbcAwsError, WorkQueue, a, callElbv2, isNotFound, nowIso, o, s, type ReconcileResult } from './util.js';
@@ -45,7 +46,7 @@ export class TgbController {
   private readonly unwatch: Array<() => void> = [];
 
   constructor(
-    private readonly store: ObjectStore,
+    private readonly store: ClusterAccess,
     private readonly clock: LabClock,
     private readonly account: AwsAccount,
   ) {

@@ -1,5 +1,6 @@
 import type { JsonObject, KubeObject } from '../../manifests/types.js';
-import { StoreError, type ObjectStore } from '../store.js';
+import type { ClusterAccess } from '../cluster.js';
+import { StoreError } from '../store.js';
 import { GATE_INJECT_LABEL, GATE_PREFIX, LEGACY_GATE_PREFIX, gateConditionType, selectorMatches } from './annotations.js';
 import { a, o, s } from './util.js';
 
@@ -57,7 +58,7 @@ export function mutatingWebhookConfiguration(): KubeObject {
 }
 
 /** The readiness gates LBC would add to this pod (in TGB name order), or [] when injection does not apply. */
-export function gatesForPod(store: ObjectStore, pod: KubeObject, namespace: string): string[] {
+export function gatesForPod(store: ClusterAccess, pod: KubeObject, namespace: string): string[] {
   const ns = store.get('Namespace', '', namespace);
   if (ns?.metadata.labels?.[GATE_INJECT_LABEL] !== 'enabled') return [];
   if (pod.metadata.labels?.['app.kubernetes.io/name'] === 'aws-load-balancer-controller') return [];
@@ -73,7 +74,7 @@ export function gatesForPod(store: ObjectStore, pod: KubeObject, namespace: stri
   return out;
 }
 
-export function installWebhooks(store: ObjectStore, opts: { enabled: () => boolean; active: () => boolean }): void {
+export function installWebhooks(store: ClusterAccess, opts: { enabled: () => boolean; active: () => boolean }): void {
   store.addAdmissionHook('Pod', (pod, operation) => {
     if (operation !== 'CREATE' || !opts.active() || !opts.enabled()) return;
     if (!store.get('MutatingWebhookConfiguration', '', WEBHOOK_CONFIGURATION_NAME)) return;
