@@ -27,7 +27,7 @@ for (const suite of suites) {
     encoding: 'utf8',
     env: { ...process.env, NODE_NO_WARNINGS: '1' },
     maxBuffer: 64 * 1024 * 1024,
-    timeout: 20 * 60 * 1000,
+    timeout: 75 * 60 * 1000, // the real control plane's cold build (opt-in) takes up to 30 min
   });
   if (r.status !== 0) {
     failed = true;

@@ -1,7 +1,7 @@
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { UnreachableError } from '../errors.js';
+import { InputError, UnreachableError } from '../errors.js';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
 
 /**
@@ -120,6 +120,13 @@ export class KubeClient {
     if (!cluster) throw new UnreachableError('the kubeconfig has no current cluster. Fix: pass --kubeconfig PATH or --context NAME.');
     this.server = new URL(cluster.server);
     this.source = kubeconfigSources.get(kc) ?? `context "${kc.getCurrentContext()}"`;
+    // client-node refuses plain HTTP unless TLS verification is marked skipped; say so before any request.
+    if (this.server.protocol === 'http:' && !cluster.skipTLSVerify) {
+      throw InputError.single(
+        `the Kubernetes API server ${this.server.origin} (from ${this.source}) is plain http:// but the cluster entry does not set insecure-skip-tls-verify`,
+        'use the https:// address of the API server (EKS: aws eks update-kubeconfig --name CLUSTER), or for a plain-HTTP test server set insecure-skip-tls-verify: true in that cluster entry',
+      );
+    }
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
   }
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { InputError, exitCodeOf } from '../errors.js';
 import { streamLogger } from '../report/log.js';
 import { ExperimentError, renderExperimentText, runExperiment, type ScenarioName } from './experiment.js';
-import { ControlPlaneSetupError, buildControlPlane, requireBinary } from './controlplane/build.js';
+import { ControlPlaneSetupError, ControlPlaneStartError, buildControlPlane, requireBinary } from './controlplane/build.js';
 import { startLab, type ControlPlaneTier } from './index.js';
 import { DEFAULT_TIMINGS, type LabTimings } from './timing.js';
 
@@ -59,6 +59,10 @@ async function setupErrors(io: LabCliIo, run: () => Promise<number>): Promise<nu
   try {
     return await run();
   } catch (err) {
+    if (err instanceof ControlPlaneStartError) {
+      io.stderr(`error: the real control plane did not start: ${err.message}\n  every process it started is stopped; their logs: ${err.logsDir}\n`);
+      return 1;
+    }
     if (!(err instanceof ControlPlaneSetupError)) throw err;
     io.stderr(`error: ${err.message}\n  fix: ${err.fix}\n`);
     return 2;
@@ -158,7 +162,7 @@ async function runLabExperiment(args: ExperimentArgs, io: LabCliIo): Promise<num
       controlPlane: { tier: args.controlPlane, ...(binary ? { binary } : {}) },
     });
   } catch (err) {
-    if (err instanceof ControlPlaneSetupError) throw err; // reported with its fix by setupErrors
+    if (err instanceof ControlPlaneSetupError || err instanceof ControlPlaneStartError) throw err; // reported by setupErrors
     // One message, no stack: ExperimentError says what was expected and seen; anything else is named as a lab bug.
     const known = err instanceof ExperimentError || err instanceof InputError;
     const message = err instanceof Error ? err.message : String(err);

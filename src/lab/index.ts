@@ -5,6 +5,7 @@ import { AlbCloud } from './alb/index.js';
 import { LabApiServer, writeKubeconfig, type ApiFaults } from './apiserver/index.js';
 import { startAwsApis, type AwsApis, type AwsFaults } from './aws/index.js';
 import type { ClusterAccess } from './cluster.js';
+import { ControlPlaneStartError } from './controlplane/build.js';
 import { issueCert } from './controlplane/certs.js';
 import { RealCluster } from './controlplane/cluster.js';
 import { installCrd, startWebhookServer, targetGroupBindingCrd, urlWebhookConfiguration } from './controlplane/lbc-parts.js';
@@ -254,7 +255,12 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
   const ownDir = options.stateDir ? undefined : await mkdtemp(join(tmpdir(), 'alb-lab-real-'));
   const cpDir = options.stateDir ? join(options.stateDir, 'controlplane') : (ownDir as string);
   if (options.stateDir) await rm(cpDir, { recursive: true, force: true });
-  const cp: ControlPlane = await startControlPlane({ binary: options.binary, dir: cpDir, ...(options.token ? { token: options.token } : {}), log });
+  let cp: ControlPlane;
+  try {
+    cp = await startControlPlane({ binary: options.binary, dir: cpDir, ...(options.token ? { token: options.token } : {}), log });
+  } catch (err) {
+    throw new ControlPlaneStartError((err as Error).message, cpDir);
+  }
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async (): Promise<void> => {
     for (const s of stops.reverse()) await s().catch((err: Error) => log(`lab: stopping: ${err.message}`));
@@ -308,7 +314,7 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
     return { ...parts, controlPlane: 'real', real: { pids: cp.pids, dir: cpDir } };
   } catch (err) {
     await stopAll();
-    throw err;
+    throw new ControlPlaneStartError((err as Error).message, cpDir);
   }
 }
 

@@ -122,18 +122,30 @@ describeTiers('deploy failure modes (one lab, one namespace per case)', (tier) =
 
     const text = await readFile(l.kubeconfig, 'utf8');
     const bad = join(l.dir, 'unreachable-kubeconfig');
-    await writeFile(bad, text.replace(/server: \S+/, 'server: http://127.0.0.1:1'));
+    // The embedded server speaks plain HTTP, the real one HTTPS: keep the scheme (and TLS settings) of the lab's kubeconfig.
+    const scheme = tier === 'real' ? 'https' : 'http';
+    await writeFile(bad, text.replace(/server: \S+/, `server: ${scheme}://127.0.0.1:1`));
     const started = Date.now();
     const b = await l.cli(['deploy', '-f', dir, '--kubeconfig', bad, '--time-scale', '20'], { timeoutMs: 30_000 });
     const seconds = (Date.now() - started) / 1000;
     assert.equal(b.code, 3, `${b.stdout}\n${b.stderr}`);
-    assert.match(b.stdout, /cannot reach the Kubernetes API server http:\/\/127\.0\.0\.1:1/);
+    assert.match(b.stdout, new RegExp(`cannot reach the Kubernetes API server ${scheme}://127\\.0\\.0\\.1:1`));
     assert.match(b.stdout, new RegExp(`from kubeconfig ${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
     assert.match(b.stdout, /ECONNREFUSED/);
     assert.match(b.stdout, /Fix: check that the cluster is up/);
     assert.match(b.stdout, /applied before the failure: nothing/);
     assert.equal(l.lab.store.get('Namespace', '', 'unreachable'), undefined);
     assert.ok(seconds < 15, `took ${seconds}s`);
+
+    if (tier === 'real') {
+      // A plain http:// server next to the real tier's CA data: a configuration error named before any request.
+      const http = join(l.dir, 'http-kubeconfig');
+      await writeFile(http, text.replace(/server: \S+/, 'server: http://127.0.0.1:1'));
+      const c = await l.cli(['deploy', '-f', dir, '--kubeconfig', http], { timeoutMs: 30_000 });
+      assert.equal(c.code, 2, `${c.stdout}\n${c.stderr}`);
+      assert.match(c.stderr, /is plain http:\/\/ but the cluster entry does not set insecure-skip-tls-verify/);
+      assert.doesNotMatch(c.stderr, /\n\s+at /, 'no stack trace');
+    }
   });
 
   it('a server-side apply conflict exits 1 with the --force-conflicts fix; with the flag it succeeds', { timeout: 60_000 }, async () => {

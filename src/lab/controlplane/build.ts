@@ -42,6 +42,17 @@ export class ControlPlaneSetupError extends Error {
   }
 }
 
+/** The real control plane or the lab's parts on it failed to start: a report, not a stack trace (exit 1). */
+export class ControlPlaneStartError extends Error {
+  constructor(
+    message: string,
+    readonly logsDir: string,
+  ) {
+    super(message);
+    this.name = 'ControlPlaneStartError';
+  }
+}
+
 /** lab/controlplane in the working directory, else the one shipped beside this code (src/ or dist/). */
 export function findSourceDir(cwd: string): string {
   const local = join(cwd, 'lab', 'controlplane');

@@ -11,6 +11,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { issueCert, newCa, newSigningKey, type KeyPair } from './certs.js';
@@ -61,6 +62,7 @@ interface Child {
 }
 
 const SERVICE_CIDR = '10.96.0.0/16';
+const CONTROL_PLANE_NICE = 19;
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const dir = options.dir;
@@ -100,6 +102,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     proc.stdout?.pipe(out);
     proc.stderr?.pipe(out);
     const child: Child = { name, proc, logPath, exited: false };
+    // The pods, the ALB and the traffic live in the lab's own process: under CPU contention they must win over the
+    // control plane, whose latency only delays reconciles (as on a busy cluster), never a request's answer.
+    if (proc.pid !== undefined) {
+      try {
+        setPriority(proc.pid, CONTROL_PLANE_NICE);
+      } catch {
+        // not permitted: run at the same priority
+      }
+    }
     proc.on('exit', (code, signal) => {
       child.exited = true;
       if (!stopping) options.log(`control plane: ${name} exited (${signal ?? `code ${code}`}); its log: ${logPath}`);
