@@ -321,4 +321,4 @@ describeTiers('deploy while the Kubernetes API server fails 15 % of requests and
     t.diagnostic(`update: calls ${JSON.stringify(k)}, retried ${JSON.stringify(report.apiCalls.retried.kubernetes)}; ${install.seconds}s + ${update.seconds}s`);
     assert.ok(install.seconds + update.seconds < 75, `took ${install.seconds}s + ${update.seconds}s`);
   });
-});
+}, { embeddedOnly: 'API error rates, dropped watches and compaction are injected by the embedded API server' });
