@@ -11,7 +11,6 @@ import { parseOptions } from '../options.js';
 import { preflight } from '../preflight/index.js';
 import { silentLogger, type Logger } from '../report/log.js';
 import { runDeploy } from '../rollout/deploy.js';
-import { writeKubeconfig } from './apiserver/index.js';
 import { startLab, type ControlPlaneTier, type Lab } from './index.js';
 import { writeRelease } from './variants.js';
 import type { LabTimings } from './timing.js';
@@ -96,7 +95,7 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
     if (e.kind === 'state' || e.kind === 'drain-complete' || e.kind === 'data-plane') note(`target ${e.id}:${e.port} ${e.kind === 'state' ? e.state : `${e.kind} ${e.state}`}`);
   });
   const kubeconfig = join(workDir, 'kubeconfig');
-  await writeKubeconfig(kubeconfig, lab.apiServerUrl);
+  await lab.writeKubeconfig(kubeconfig);
   const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: kubeconfig }, {}));
   const elbv2 = new Elbv2Reader({
     region: lab.region,
