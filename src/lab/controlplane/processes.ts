@@ -198,32 +198,30 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const deadline = options.readyTimeoutMs ?? 60_000;
     await waitFor(`kube-apiserver on ${url}`, api, deadline, async () => (await httpsGet(`${url}/readyz`, ca.certPem, token)) === 'ok');
 
+    // What the controller manager and the scheduler share: the API server through one kubeconfig, no leader
+    // election (one replica), their own HTTPS endpoint on loopback.
+    const clientFlags = (port: number, certDir: string): string[] => {
+      const kubeconfig = join(dir, 'components.kubeconfig');
+      return [
+        `--kubeconfig=${kubeconfig}`,
+        `--authentication-kubeconfig=${kubeconfig}`,
+        `--authorization-kubeconfig=${kubeconfig}`,
+        '--leader-elect=false',
+        '--bind-address=127.0.0.1',
+        `--secure-port=${port}`,
+        `--cert-dir=${join(dir, 'pki', certDir)}`,
+        '--profiling=false',
+        '--v=1',
+      ];
+    };
     start('kube-controller-manager', [
-      `--kubeconfig=${join(dir, 'components.kubeconfig')}`,
-      `--authentication-kubeconfig=${join(dir, 'components.kubeconfig')}`,
-      `--authorization-kubeconfig=${join(dir, 'components.kubeconfig')}`,
+      ...clientFlags(kcmPort, 'kcm'),
       `--controllers=${CONTROLLERS.join(',')}`,
-      '--leader-elect=false',
       `--root-ca-file=${pki('ca.crt')}`,
       `--service-account-private-key-file=${pki('sa.key')}`,
       '--use-service-account-credentials=false',
-      '--bind-address=127.0.0.1',
-      `--secure-port=${kcmPort}`,
-      `--cert-dir=${join(dir, 'pki', 'kcm')}`,
-      '--profiling=false',
-      '--v=1',
     ]);
-    start('kube-scheduler', [
-      `--kubeconfig=${join(dir, 'components.kubeconfig')}`,
-      `--authentication-kubeconfig=${join(dir, 'components.kubeconfig')}`,
-      `--authorization-kubeconfig=${join(dir, 'components.kubeconfig')}`,
-      '--leader-elect=false',
-      '--bind-address=127.0.0.1',
-      `--secure-port=${schedPort}`,
-      `--cert-dir=${join(dir, 'pki', 'scheduler')}`,
-      '--profiling=false',
-      '--v=1',
-    ]);
+    start('kube-scheduler', clientFlags(schedPort, 'scheduler'));
   } catch (err) {
     await stop();
     throw err;
