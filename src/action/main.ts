@@ -179,9 +179,16 @@ async function deploy(
     conns.close();
   }
   const host = result.loadBalancerHostnames[0];
-  await github?.finish(result.result === 'succeeded' ? 'success' : 'failure', `alb-rollout: ${result.result}${result.revision ? ` (revision ${result.revision})` : ''}`, host ? `http://${host}` : undefined);
+  await github?.finish(result.exitCode === ExitCode.ok ? 'success' : 'failure', `alb-rollout: ${result.result}${result.revision ? ` (revision ${result.revision})` : ''}`, host ? `http://${host}` : undefined);
   setDeployOutputs(result);
   await writeDeploySummary(pre, result);
+  if (result.result === 'unverified') {
+    // Not measured is not healthy: an unverified run fails the step unless on-inconclusive is pass.
+    const text = `deploy unverified: ${result.unverified ?? ''}`;
+    if (result.exitCode !== ExitCode.ok) core.setFailed(text);
+    else core.warning(text);
+    return result.exitCode;
+  }
   if (result.result !== 'succeeded') {
     core.setFailed(`deploy ${result.result} in phase ${result.failedPhase ?? '?'}: ${result.error ?? ''}`);
     return result.exitCode;

@@ -18,13 +18,14 @@ export async function writePlanSummary(result: Preflight, failed: boolean): Prom
 /** The job summary after a deploy: result, per-phase durations, tuning, the target timeline, then the plan. */
 export async function writeDeploySummary(pre: Preflight, r: DeployResult): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  const icon = r.result === 'succeeded' ? '✅' : '❌';
+  const icon = r.result === 'succeeded' ? '✅' : r.result === 'unverified' ? '⚠️' : '❌';
   const s = core.summary.addHeading(`alb-rollout deploy ${icon} ${r.result}`, 2);
   s.addTable([
     [{ data: 'Revision', header: true }, { data: 'Duration', header: true }, { data: 'Load balancer', header: true }, { data: 'Target groups', header: true }],
     [esc(`${r.previousRevision || '(new)'} → ${r.revision || '?'}`), `${r.durationSeconds}s`, esc(r.loadBalancerHostnames.join(', ')), esc(r.targetGroupArns.join(', '))],
   ]);
   if (r.error) s.addQuote(esc(`failed in phase ${r.failedPhase ?? '?'}: ${r.error}`));
+  if (r.unverified) s.addQuote(esc(`unverified: ${r.unverified}`));
   s.addHeading('Phases', 3);
   s.addTable([[{ data: 'Phase', header: true }, { data: 'Started', header: true }, { data: 'Seconds', header: true }], ...r.phases.map((p) => [p.name, p.startedAt, String(p.durationSeconds ?? '')])]);
   addTuning(s, pre);

@@ -42,6 +42,8 @@ export function guardRaw(values: FlagValues): RawGuardOptions {
 export const GUARD_HELP = `  --guard on|off             the 5xx guard from the workload apply to the end of the bake window (on)
   --bake 2m                  how long the guard keeps watching after the rollout
   --rollback auto|off        roll back on a guard failure (auto) or only report (off)
+  --probe on|require|off|report   preflight: reach the probe URL and baseline the live version before applying;
+                             unreachable → go on with the other signals (on) or stop, exit 2, nothing applied (require)
   --probe-url URL            probe this URL (repeatable; default: http://<ALB hostname>/)
   --probe-rate N             probe requests per second (10)
   --max-error-rate 5%        a probe window fails above this error rate…
@@ -50,4 +52,8 @@ export const GUARD_HELP = `  --guard on|off             the 5xx guard from the w
   --consecutive-failures N   failing probe windows in a row that decide (2)
   --cloudwatch on|off|report, --cloudwatch-period 60, --cloudwatch-settle 2m
   --target-health on|off|report, --target-health-interval 5s
+  --cloudwatch-elb-5xx auto|on|off   count the LB's own 5xx (auto: only when the LB is not shared)
+  --min-probe-windows 3, --min-cloudwatch-periods 1, --min-target-health-checks 3
+                             what a guard pass needs (any one signal); otherwise inconclusive → result unverified
+  --on-inconclusive fail|pass   exit code of an unverified run (fail = 1)
   (all guard flags: ${GUARD_FLAGS.join(', ')})`;

@@ -41,7 +41,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     } else if (err instanceof UnreachableError) {
       io.stderr(`error: ${err.message}\n`);
     } else {
-      io.stderr(`error: ${(err as Error)?.stack ?? String(err)}\n`);
+      // No stack trace for the person on call: the message, and that it is a bug.
+      io.stderr(`error: ${err instanceof Error ? err.message : String(err)}\n  (unexpected: a bug in alb-rollout; please report it with the command line)\n`);
     }
     return code;
   }

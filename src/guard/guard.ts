@@ -7,7 +7,8 @@ import type { Measurement, Signal } from './signal.js';
  * a failure unless `stopOnFailure`, so that the report shows the recovery after the rollback.
  *
  * Life cycle, as the deploy runner uses it: `start()` when the workloads are applied (phase 4), `startBake()` when
- * the rollout is complete (phase 5), `await done` (fail or pass), `await stop()`.
+ * the rollout is complete (phase 5), `await done` (fail, pass, or inconclusive when the bake passed without enough
+ * measurements), `await stop()`.
  * Time and timers are injected (no globals).
  */
 
@@ -44,7 +45,7 @@ export class Guard {
   private final: Decision | undefined;
   private failureHandled: Promise<void> | undefined;
   private resolveDone!: (d: Decision) => void;
-  /** Resolves with the first `fail`, the `pass` at the end of the bake window, or the decision at `stop()`. */
+  /** Resolves with the first `fail`, the `pass`/`inconclusive` at the end of the bake window, or the decision at `stop()`. */
   readonly done: Promise<Decision>;
   /** Signal errors that were not measurements (programming errors) and onFailure errors. */
   readonly problems: string[] = [];
@@ -72,7 +73,10 @@ export class Guard {
   startBake(): void {
     if (this.bakeStartedAt !== undefined || this.final) return;
     this.bakeStartedAt = this.deps.now();
-    this.bakeTimer = this.deps.timers.setTimeout(() => this.reevaluate(), this.policy.bakeSeconds * 1000);
+    this.bakeTimer = this.deps.timers.setTimeout(() => {
+      // Not measured enough yet: the policy waits up to the grace period for more measurements, then says inconclusive.
+      if (this.reevaluate().verdict === 'pending') this.bakeTimer = this.deps.timers.setTimeout(() => this.reevaluate(), this.policy.measureGraceSeconds * 1000);
+    }, this.policy.bakeSeconds * 1000);
     this.reevaluate();
   }
 
@@ -125,7 +129,7 @@ export class Guard {
           this.problems.push(`rollback after the guard's decision failed: ${(err as Error).message}`);
         }
       })();
-    } else if (d.verdict === 'pass') {
+    } else if (d.verdict === 'pass' || d.verdict === 'inconclusive') {
       this.settle(d);
     }
     return d;

@@ -12,11 +12,13 @@ import { TargetHealthSignal, type TargetHealthSource } from './target-health.js'
  */
 
 export { Guard, realTimers, type GuardDeps, type Timers } from './guard.js';
-export { DEFAULT_POLICY, evaluate, judgeWindow, type Decision, type GuardPolicy, type SignalPolicy, type Thresholds } from './policy.js';
+export { DEFAULT_POLICY, evaluate, judgeWindow, measuredEnough, type Decision, type GuardPolicy, type MeasuredEnough, type SignalPolicy, type Thresholds } from './policy.js';
 export { GUARD_FLAGS, parseDuration, parseGuardOptions, parseRate, type GuardOptions, type RawGuardOptions, type SignalMode } from './options.js';
-export { Probe, type ProbeOptions, type ProbeOutcome, type ProbeTotals } from './probe.js';
+export { isNotTheApp, Probe, type ProbeOptions, type ProbeOutcome, type ProbeTotals } from './probe.js';
+export { ingressListeners, ingressProbeTarget, type IngressProbe } from './ingress-probe.js';
 export { CloudWatchSignal, type CloudWatchSignalOptions, type PeriodReader } from './cloudwatch-signal.js';
 export { TargetHealthSignal, type TargetHealthSignalOptions, type TargetHealthSource } from './target-health.js';
+export { decideElb5xx, GROUP_NAME_ANNOTATION, type Elb5xxDecision, type SharingFacts } from './sharing.js';
 export { SIGNAL_KINDS, type Measurement, type MeasurementVerdict, type Signal, type SignalKind } from './signal.js';
 
 /** What the rollout knows when the guard starts. */
@@ -25,6 +27,8 @@ export interface GuardTargets {
   hostnames: string[];
   /** For CloudWatch (the ALB of the Ingress); without it the CloudWatch signal is skipped. */
   loadBalancerArn?: string;
+  /** Count the load balancer's HTTPCode_ELB_5XX_Count (decided by the caller from sharing); default: unless cloudwatch-elb-5xx is off. */
+  includeElb5xx?: boolean;
   /** From the TargetGroupBindings. */
   targetGroupArns: string[];
   /** IPs of the new version's pods, read at every target-health observation. */
@@ -63,6 +67,7 @@ export function buildSignals(options: GuardOptions, targets: GuardTargets, deps:
       signals.push(
         new Probe({
           urls,
+          ...(probe.perUrl && probe.urls.length > 0 ? { perUrl: probe.perUrl } : {}),
           ratePerSecond: probe.ratePerSecond,
           maxRequests: probe.maxRequests,
           maxDurationMs: probe.maxDurationMs,
@@ -85,6 +90,7 @@ export function buildSignals(options: GuardOptions, targets: GuardTargets, deps:
         new CloudWatchSignal({
           reader: deps.cloudwatch,
           target: { loadBalancerArn: targets.loadBalancerArn, targetGroupArns: targets.targetGroupArns },
+          includeElb5xx: targets.includeElb5xx ?? options.cloudwatch.elb5xx !== 'off',
           since: deps.cloudwatchSince ?? deps.now(),
           periodSeconds: cloudwatch.periodSeconds,
           settleSeconds: cloudwatch.settleSeconds,
@@ -123,6 +129,7 @@ export function createGuard(options: GuardOptions, targets: GuardTargets, deps: 
 
 /** One line for logs and summaries. */
 export function describeDecision(d: Decision): string {
-  const head = d.verdict === 'fail' ? `guard: ROLL BACK (${d.decidingSignal})` : d.verdict === 'pass' ? 'guard: pass' : 'guard: no decision';
+  const head =
+    d.verdict === 'fail' ? `guard: ROLL BACK (${d.decidingSignal})` : d.verdict === 'pass' ? 'guard: pass' : d.verdict === 'inconclusive' ? 'guard: INCONCLUSIVE (not measured enough)' : 'guard: no decision';
   return `${head} — ${d.reason}${d.firstErrorAt ? `; first error at ${d.firstErrorAt}` : ''}${d.notes.length ? `; notes: ${d.notes.join('; ')}` : ''}`;
 }

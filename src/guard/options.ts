@@ -8,7 +8,8 @@ import type { SignalKind } from './signal.js';
  *
  *   guard                     on | off                                   (on)
  *   bake                      duration the guard watches after the rollout (2m)
- *   probe                     on | off | report   (report = measured, never rolls back)      (on)
+ *   probe                     on | require | off | report   (report = measured, never rolls back;
+ *                             require = an unreachable probe URL is a preflight error, nothing applied)   (on)
  *   probe-url                 URL(s) to probe; none = the Ingress's ALB hostname, resolved by the caller
  *   probe-rate                requests per second (10)
  *   probe-timeout             per-request timeout (2s)
@@ -30,6 +31,14 @@ import type { SignalKind } from './signal.js';
  *   target-health             on | off | report (on)
  *   target-health-interval    between DescribeTargetHealth calls (5s)
  *   target-health-consecutive unhealthy observations in a row per target (2)
+ *   cloudwatch-elb-5xx        auto | on | off: count the load balancer's HTTPCode_ELB_5XX_Count (auto = only when
+ *                             the load balancer is not shared with other applications)   (auto)
+ *   min-probe-windows         judged probe windows a `pass` needs (3)
+ *   min-cloudwatch-periods    settled CloudWatch periods with enough requests a `pass` needs (1)
+ *   min-target-health-checks  target-health checks of the new targets a `pass` needs (3)
+ *     (any one signal reaching its minimum is enough; otherwise the verdict is inconclusive)
+ *   measure-grace             after the bake, how long to wait for those minimums (default: what the signals need)
+ *   on-inconclusive           fail | pass: exit code of an `unverified` run (fail = 1)   (fail)
  *
  * Durations: "500ms", "2s", "5m", "1h", "1m30s", or a plain number of seconds.
  */
@@ -40,6 +49,10 @@ export type SignalMode = 'on' | 'off' | 'report';
 
 export interface ProbeSettings {
   mode: SignalMode;
+  /** Per URL (same index): Host header and TLS server name, set by the preflight from the Ingress. */
+  perUrl?: Array<{ host?: string; servername?: string } | undefined>;
+  /** `--probe require`: an unreachable probe URL stops the run before anything is applied. */
+  required: boolean;
   urls: string[];
   ratePerSecond: number;
   requestTimeoutMs: number;
@@ -51,8 +64,12 @@ export interface ProbeSettings {
   versionHeader?: string;
 }
 
+export type Elb5xxMode = 'auto' | 'on' | 'off';
+
 export interface CloudWatchSettings {
   mode: SignalMode;
+  /** Whether the load balancer's own 5xx count: auto = only when the load balancer serves this release alone. */
+  elb5xx: Elb5xxMode;
   periodSeconds: number;
   settleSeconds: number;
 }
@@ -69,6 +86,8 @@ export interface GuardOptions {
   probe: ProbeSettings;
   cloudwatch: CloudWatchSettings;
   targetHealth: TargetHealthSettings;
+  /** Exit code of a run whose guard verdict is inconclusive (result `unverified`): fail = 1, pass = 0. */
+  onInconclusive: 'fail' | 'pass';
 }
 
 export const GUARD_FLAGS = [
@@ -98,6 +117,12 @@ export const GUARD_FLAGS = [
   'target-health',
   'target-health-interval',
   'target-health-consecutive',
+  'cloudwatch-elb-5xx',
+  'min-probe-windows',
+  'min-cloudwatch-periods',
+  'min-target-health-checks',
+  'measure-grace',
+  'on-inconclusive',
 ] as const;
 
 const MODES: readonly SignalMode[] = ['on', 'off', 'report'];
@@ -113,7 +138,8 @@ export function parseGuardOptions(raw: RawGuardOptions): GuardOptions {
   const enabled = p.bool('guard', true);
   const bakeMs = p.duration('bake', 120_000, { min: 0, max: 6 * 3600_000 });
 
-  const probeMode = p.mode('probe', 'on');
+  const probeRequired = p.string('probe')?.toLowerCase() === 'require';
+  const probeMode = probeRequired ? 'on' : p.mode('probe', 'on');
   const urls = p.list('probe-url');
   for (const u of urls) {
     let url: URL | undefined;
@@ -166,14 +192,30 @@ export function parseGuardOptions(raw: RawGuardOptions): GuardOptions {
   const intervalMs = p.duration('target-health-interval', 5000, { min: 100, max: 600_000 });
   const consecutiveUnhealthy = p.int('target-health-consecutive', 2, { min: 1, max: 100 });
   const thPolicy: SignalPolicy = { ...DEFAULT_POLICY.signals['target-health'], decides: thMode === 'on' };
+  const elb5xx = p.choice('cloudwatch-elb-5xx', ['auto', 'on', 'off'] as const, 'auto', 'auto (only when the load balancer is not shared), on or off');
+  const minMeasured = {
+    probeWindows: p.int('min-probe-windows', DEFAULT_POLICY.minMeasured.probeWindows, { min: 1, max: 100_000 }),
+    cloudwatchPeriods: p.int('min-cloudwatch-periods', DEFAULT_POLICY.minMeasured.cloudwatchPeriods, { min: 1, max: 1000 }),
+    targetHealthChecks: p.int('min-target-health-checks', DEFAULT_POLICY.minMeasured.targetHealthChecks, { min: 1, max: 100_000 }),
+  };
+  // By default, long enough for the quickest enabled signal to reach its minimum once more after the bake.
+  const needMs = [
+    probeMode !== 'off' ? minMeasured.probeWindows * windowMs : Number.POSITIVE_INFINITY,
+    thMode !== 'off' ? minMeasured.targetHealthChecks * intervalMs : Number.POSITIVE_INFINITY,
+  ];
+  const fallbackGraceMs = Number.isFinite(Math.min(...needMs)) ? Math.min(Math.max(2000, Math.ceil(Math.min(...needMs) * 1.5)), 300_000) : 10_000;
+  const measureGraceMs = p.duration('measure-grace', fallbackGraceMs, { min: 0, max: 6 * 3600_000 });
+  const onInconclusive = p.choice('on-inconclusive', ['fail', 'pass'] as const, 'fail', 'fail (exit 1) or pass (exit 0) for an unverified run');
 
   if (problems.length > 0) throw new InputError(problems);
   const signals: Record<SignalKind, SignalPolicy> = { probe: probePolicy, cloudwatch: cwPolicy, 'target-health': thPolicy };
   return {
     enabled,
-    policy: { signals, bakeSeconds: bakeMs / 1000 },
+    policy: { signals, bakeSeconds: bakeMs / 1000, minMeasured, measureGraceSeconds: measureGraceMs / 1000 },
+    onInconclusive,
     probe: {
       mode: probeMode,
+      required: probeRequired,
       urls,
       ratePerSecond,
       requestTimeoutMs,
@@ -184,7 +226,7 @@ export function parseGuardOptions(raw: RawGuardOptions): GuardOptions {
       insecure,
       ...(versionHeader !== undefined ? { versionHeader } : {}),
     },
-    cloudwatch: { mode: cwMode, periodSeconds, settleSeconds },
+    cloudwatch: { mode: cwMode, elb5xx, periodSeconds, settleSeconds },
     targetHealth: { mode: thMode, intervalMs, consecutiveUnhealthy },
   };
 }
@@ -255,6 +297,14 @@ class Parser {
     if (s === 'false') return 'off';
     if ((MODES as readonly string[]).includes(s)) return s as SignalMode;
     this.problems.push({ message: `${name} "${s}" is not one of ${MODES.join(', ')}`, fix: `set ${name} to on (may roll back), report (measure only) or off` });
+    return fallback;
+  }
+
+  choice<T extends string>(name: string, values: readonly T[], fallback: T, says: string): T {
+    const s = this.string(name)?.toLowerCase();
+    if (s === undefined) return fallback;
+    if ((values as readonly string[]).includes(s)) return s as T;
+    this.problems.push({ message: `${name} "${s}" is not one of ${values.join(', ')}`, fix: `set ${name} to ${says}` });
     return fallback;
   }
 

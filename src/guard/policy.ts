@@ -27,10 +27,30 @@ export interface SignalPolicy extends Thresholds {
   consecutiveFailures: number;
 }
 
+/**
+ * What "measured enough" means: a `pass` needs at least one signal to reach its minimum of judged windows
+ * (success or failure; inconclusive and error windows do not count) since the guard started.
+ */
+export interface MeasuredEnough {
+  /** Probe windows with enough requests to be judged. */
+  probeWindows: number;
+  /** Settled CloudWatch periods with enough requests to be judged. */
+  cloudwatchPeriods: number;
+  /** Target-health observations that saw the new targets. */
+  targetHealthChecks: number;
+}
+
 export interface GuardPolicy {
   signals: Record<SignalKind, SignalPolicy>;
   /** How long the guard keeps watching after the rollout completed (phase 5). */
   bakeSeconds: number;
+  /** Minimums for a `pass`. */
+  minMeasured: MeasuredEnough;
+  /**
+   * After the bake window, how much longer the guard waits for the minimums when they are not reached yet
+   * (signals still measuring); then the verdict is `inconclusive`.
+   */
+  measureGraceSeconds: number;
 }
 
 export const DEFAULT_POLICY: GuardPolicy = {
@@ -43,6 +63,8 @@ export const DEFAULT_POLICY: GuardPolicy = {
     'target-health': { decides: true, maxErrorRate: 0, maxErrors: 0, minRequests: 0, consecutiveFailures: 1 },
   },
   bakeSeconds: 120,
+  minMeasured: { probeWindows: 3, cloudwatchPeriods: 1, targetHealthChecks: 3 },
+  measureGraceSeconds: 30,
 };
 
 export interface WindowJudgement {
@@ -64,7 +86,8 @@ export function judgeWindow(c: WindowCounts, t: Thresholds): WindowJudgement {
 }
 
 export interface Decision {
-  verdict: 'pass' | 'fail' | 'pending';
+  /** inconclusive: the bake window passed without a failure, but the signals did not measure enough to say `pass`. */
+  verdict: 'pass' | 'fail' | 'pending' | 'inconclusive';
   reason: string;
   /** The signal instance whose failing streak decided (verdict fail). */
   decidingSignal?: string;
@@ -75,6 +98,8 @@ export interface Decision {
   failingWindows?: Measurement[];
   /** Failing streaks of signals that may not decide, and signals that could not measure: for the report. */
   notes: string[];
+  /** Judged windows per signal kind (what counts towards "measured enough"). */
+  measured?: Record<SignalKind, number>;
 }
 
 export interface EvaluateContext {
@@ -108,6 +133,7 @@ export function evaluate(history: readonly Measurement[], policy: GuardPolicy, n
   const notes: string[] = [];
   const triggered: Streak[] = [];
   const progress: string[] = [];
+  const measured: Record<SignalKind, number> = { probe: 0, cloudwatch: 0, 'target-health': 0 };
   for (const [source, list] of bySource) {
     const sorted = [...list].sort((a, b) => Date.parse(a.window.end) - Date.parse(b.window.end) || Date.parse(a.at) - Date.parse(b.at));
     const kind = sorted[0]!.signal;
@@ -128,6 +154,7 @@ export function evaluate(history: readonly Measurement[], policy: GuardPolicy, n
         streak = [];
       }
     });
+    measured[kind] += counts.success + counts.failure;
     const tally = `${source}: ${sorted.length} window(s) (${counts.success} ok, ${counts.failure} failing, ${counts.inconclusive} inconclusive${counts.error ? `, ${counts.error} unmeasured` : ''})`;
     progress.push(hit || streak.length === 0 ? tally : `${tally}; ${streak.length} failing in a row of ${need} needed`);
     if (counts.error > 0 && counts.error === sorted.length) {
@@ -151,17 +178,44 @@ export function evaluate(history: readonly Measurement[], policy: GuardPolicy, n
       firstErrorAt,
       failingWindows: t.windows,
       notes,
+      measured,
     };
   }
   const summary = progress.length > 0 ? progress.join('; ') : 'no measurements yet';
   if (ctx.bakeStartedAt !== undefined) {
     const endsAt = ctx.bakeStartedAt + policy.bakeSeconds * 1000;
     if (now >= endsAt) {
-      return { verdict: 'pass', reason: `bake window of ${policy.bakeSeconds}s passed without a rollback decision: ${summary}`, notes };
+      const enough = measuredEnough(measured, policy.minMeasured);
+      if (enough.ok) return { verdict: 'pass', reason: `bake window of ${policy.bakeSeconds}s passed without a rollback decision, ${enough.by}: ${summary}`, notes, measured };
+      const graceEndsAt = endsAt + policy.measureGraceSeconds * 1000;
+      if (now < graceEndsAt) {
+        return { verdict: 'pending', reason: `bake window over, waiting up to ${Math.ceil((graceEndsAt - now) / 1000)}s more for enough measurements (${enough.missing}): ${summary}`, notes, measured };
+      }
+      return {
+        verdict: 'inconclusive',
+        reason: `no failure seen, but nothing measured enough to call the release healthy (${enough.missing}): ${summary}`,
+        notes,
+        measured,
+      };
     }
-    return { verdict: 'pending', reason: `baking, ${Math.ceil((endsAt - now) / 1000)}s left: ${summary}`, notes };
+    return { verdict: 'pending', reason: `baking, ${Math.ceil((endsAt - now) / 1000)}s left: ${summary}`, notes, measured };
   }
-  return { verdict: 'pending', reason: summary, notes };
+  return { verdict: 'pending', reason: summary, notes, measured };
+}
+
+/** Whether any signal reached its minimum of judged windows; `missing` says what each one lacks. */
+export function measuredEnough(measured: Record<SignalKind, number>, min: MeasuredEnough): { ok: boolean; by: string; missing: string } {
+  const need: Array<[SignalKind, number, string]> = [
+    ['probe', min.probeWindows, 'judged probe window(s)'],
+    ['cloudwatch', min.cloudwatchPeriods, 'settled CloudWatch period(s) with enough requests'],
+    ['target-health', min.targetHealthChecks, 'target-health check(s) of the new targets'],
+  ];
+  const hit = need.find(([k, n]) => measured[k] >= Math.max(1, n));
+  return {
+    ok: hit !== undefined,
+    by: hit ? `measured by ${hit[0]} (${measured[hit[0]]} ${hit[2]})` : '',
+    missing: need.map(([k, n, what]) => `${k}: ${measured[k]} of ${Math.max(1, n)} ${what}`).join(', '),
+  };
 }
 
 /**

@@ -19,6 +19,8 @@ export const LAB_VERSION_HEADER = 'x-lab-image';
 export interface ProbeOptions {
   /** Only these URLs are requested, round robin (http: or https:). */
   urls: string[];
+  /** Per URL (same index): the Host header and TLS server name (an Ingress rule's host when probing the ALB by its name). */
+  perUrl?: Array<{ host?: string; servername?: string } | undefined>;
   ratePerSecond: number;
   /** Hard bounds: the probe stops at whichever comes first. */
   maxRequests: number;
@@ -66,6 +68,11 @@ export interface ProbeTotals {
 
 interface Bucket {
   outcomes: ProbeOutcome[];
+}
+
+/** 3xx (a redirect the probe does not follow) and 401/403 (an authenticate action): the ALB answers, not the app. */
+export function isNotTheApp(status: number): boolean {
+  return (status >= 300 && status < 400) || status === 401 || status === 403;
 }
 
 export function isErrorOutcome(o: ProbeOutcome): boolean {
@@ -140,9 +147,12 @@ export class Probe implements Signal {
       let nextAt = t0;
       let i = 0;
       while (!signal.aborted && this.total.started < this.o.maxRequests && this.now() - t0 < this.o.maxDurationMs) {
-        const url = this.urls[i++ % this.urls.length]!;
+        const index = i++ % this.urls.length;
+        const url = this.urls[index]!;
+        const per = this.o.perUrl?.[index];
         this.total.started++;
-        const p = probeOnce(url, this.o, this.now, stopRequests.signal).then((out) => {
+        const o = per ? { ...this.o, headers: { ...(this.o.headers ?? {}), ...(per.host ? { host: per.host } : {}) }, ...(per.servername ? { servername: per.servername } : {}) } : this.o;
+        const p = probeOnce(url, o, this.now, stopRequests.signal).then((out) => {
           if (out) record(out);
         });
         inflight.add(p);
@@ -177,7 +187,9 @@ export class Probe implements Signal {
   }
 
   private measure(outcomes: ProbeOutcome[], start: number, end: number): Measurement {
-    const counted = outcomes.filter((x) => x.kind !== 'setup');
+    // Redirects and auth challenges come from the ALB's rules, not from the app: not a measurement of the release.
+    const notApp = outcomes.filter((x) => x.kind === 'response' && isNotTheApp(x.status ?? 0));
+    const counted = outcomes.filter((x) => x.kind !== 'setup' && !notApp.includes(x));
     const setup = outcomes.filter((x) => x.kind === 'setup');
     const errs = counted.filter(isErrorOutcome);
     const requests = counted.length;
@@ -206,6 +218,7 @@ export class Probe implements Signal {
     details.timeouts = counted.filter((x) => x.kind === 'timeout').length;
     details.connectionErrors = counted.filter((x) => x.kind === 'connection').length;
     if (setup.length > 0) details.setupErrors = setup.length;
+    if (notApp.length > 0) details.notTheApp = notApp.length;
     if (counted.length > 0) details.maxLatencyMs = Math.max(...counted.map((x) => x.endedAt - x.startedAt));
     const firstError = errs.length > 0 ? Math.min(...errs.map((x) => x.endedAt)) : undefined;
     const window = { start: new Date(start).toISOString(), end: new Date(end).toISOString() };
@@ -227,8 +240,9 @@ export class Probe implements Signal {
       return { ...base, verdict: 'error', evidence: `${setup.length} request(s) could not be sent (${codes}): check the probe URL (${setup[0]!.url}), DNS and TLS` };
     }
     const j = judgeWindow({ requests, errors }, this.o.thresholds);
+    const notAppText = notApp.length > 0 ? `; ${notApp.length} answer(s) ${[...new Set(notApp.map((x) => x.status))].join('/')} from the ALB's redirect/auth rules — not measuring the app` : '';
     const seen = requests > 0 ? `${requests} request(s): ${statusText}${byVersion ? ` [errors by version: ${byVersion}]` : ''}` : 'no responses';
-    return { ...base, verdict: j.verdict, evidence: `${seen}; ${percent(rate)} errors — ${j.reason}` };
+    return { ...base, verdict: j.verdict, evidence: `${seen}; ${percent(rate)} errors — ${j.reason}${notAppText}` };
   }
 }
 
@@ -248,7 +262,7 @@ const SETUP_CODES = new Set([
 /** One GET on a fresh connection. Resolves with the outcome, or undefined when the probe was stopped. */
 export function probeOnce(
   url: URL,
-  o: Pick<ProbeOptions, 'requestTimeoutMs' | 'versionHeader' | 'headers' | 'insecure'>,
+  o: Pick<ProbeOptions, 'requestTimeoutMs' | 'versionHeader' | 'headers' | 'insecure'> & { servername?: string },
   now: () => number,
   stop: AbortSignal,
 ): Promise<ProbeOutcome | undefined> {
@@ -266,7 +280,7 @@ export function probeOnce(
       resolve(out ? { url: url.toString(), startedAt, endedAt: now(), ...out, ...(version ? { version } : {}) } : undefined);
     };
     const headers = { 'user-agent': 'alb-rollout-probe', accept: '*/*', connection: 'close', ...(o.headers ?? {}) };
-    const opts = { method: 'GET', agent: false as const, headers, ...(url.protocol === 'https:' ? { rejectUnauthorized: !o.insecure } : {}) };
+    const opts = { method: 'GET', agent: false as const, headers, ...(url.protocol === 'https:' ? { rejectUnauthorized: !o.insecure, ...(o.servername ? { servername: o.servername } : {}) } : {}) };
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, opts, (res: IncomingMessage) => {
       status = res.statusCode ?? 0;
       version = headerValue(res, LAB_VERSION_HEADER) ?? (o.versionHeader ? headerValue(res, o.versionHeader) : undefined);

@@ -256,8 +256,8 @@ export class KubeClient {
     return `${base}${ns}/${r.plural}${name ? `/${encodeURIComponent(name)}` : ''}`;
   }
 
-  /** Server-side apply with the alb-rollout field manager. */
-  async apply(obj: KubeObject, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<KubeObject> {
+  /** Server-side apply with the alb-rollout field manager; `resourceVersion` makes it conditional (409 when the object moved on). */
+  async apply(obj: KubeObject, opts: { dryRun?: boolean; force?: boolean; resourceVersion?: string } = {}): Promise<KubeObject> {
     const path = await this.path(obj.apiVersion, obj.kind, obj.metadata.namespace ?? '', obj.metadata.name);
     const q = new URLSearchParams({ fieldManager: FIELD_MANAGER, fieldValidation: 'Strict' });
     if (opts.force) q.set('force', 'true');
@@ -265,6 +265,7 @@ export class KubeClient {
     const body = { ...obj, metadata: { ...obj.metadata } };
     delete body.metadata.resourceVersion;
     delete body.metadata.managedFields;
+    if (opts.resourceVersion) body.metadata.resourceVersion = opts.resourceVersion;
     return (await this.request(opts.dryRun ? 'dryRunApply' : 'apply', 'PATCH', `${path}?${q}`, body, 'application/apply-patch+yaml')) as KubeObject;
   }
 

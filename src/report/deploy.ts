@@ -22,10 +22,13 @@ export interface DeployReport {
   applied: string[];
   error?: string;
   failedPhase?: string;
+  /** Result `unverified`: what could not be measured and how to fix it. */
+  unverified?: string;
   guard?: {
     decision: { verdict: string; reason: string };
     signals: Array<{ signal: string; windows: number; requests: number; errors: number; failingWindows: number; firstErrorAt?: string }>;
     skipped: string[];
+    cloudwatchMetrics?: string;
   };
   rollbacks?: Array<{ message: string }>;
   exitCode: number;
@@ -46,6 +49,7 @@ export function renderDeployJson(r: DeployReport): string {
       apiCalls: r.apiCalls,
       applied: r.applied,
       ...(r.error ? { error: r.error, failedPhase: r.failedPhase } : {}),
+      ...(r.unverified ? { unverified: r.unverified } : {}),
       ...(r.guard ? { guard: r.guard } : {}),
       ...(r.rollbacks ? { rollbacks: r.rollbacks } : {}),
       exitCode: r.exitCode,
@@ -75,8 +79,13 @@ export function renderDeploySummaryText(r: DeployReport): string {
       out.push(`    ${g.signal}: ${g.windows} window(s), ${g.requests} request(s), ${g.errors} error(s)${g.failingWindows ? `, ${g.failingWindows} failing` : ''}${g.firstErrorAt ? `, first error ${g.firstErrorAt}` : ''}`);
     }
     for (const s of r.guard.skipped) out.push(`    skipped ${s}`);
+    if (r.guard.cloudwatchMetrics) out.push(`    cloudwatch judges ${r.guard.cloudwatchMetrics}`);
   }
   for (const rb of r.rollbacks ?? []) out.push(`  rollback: ${rb.message}`);
+  if (r.unverified) {
+    out.push('');
+    out.push(`unverified (exit code ${r.exitCode}): ${r.unverified}`);
+  }
   if (r.error) {
     out.push('');
     out.push(`failed in phase ${r.failedPhase} (exit code ${r.exitCode}): ${r.error}`);

@@ -4,8 +4,10 @@ import { buildModel } from '../manifests/model.js';
 import type { JsonObject, KubeObject, LoadedObject, ManifestSet } from '../manifests/types.js';
 import type { ReadinessGateMode } from '../options.js';
 import type { Preflight } from '../preflight/index.js';
-import { Recorder } from './context.js';
-import { rollbackAndWait, type RollbackResult } from './rollback.js';
+import { Recorder, type RunContext } from './context.js';
+import { specWriters } from './foreign.js';
+import { rollbackAndWait, StaleRollback, type RollbackResult } from './rollback.js';
+import type { RunEnd } from './run-end.js';
 import { DeployError, newRunState, runResult, type DeployDeps, type DeployOptions, type DeployResult } from './types.js';
 import { WaitFailed } from './wait.js';
 import { waitForWorkload } from './workload.js';
@@ -114,10 +116,13 @@ export async function runRollback(options: RollbackRunOptions, deps: DeployDeps)
     rolledBack = result.outcome === 'rolled-back';
     if (result.outcome === 'nothing-to-roll-back') throw new DeployError(result.message, 'rollback');
   } catch (err) {
-    error = err instanceof Error ? err.message : String(err);
+    const known = err instanceof DeployError || err instanceof WaitFailed || err instanceof KubeApiError || err instanceof UnreachableError || err instanceof InputError;
+    const message = err instanceof Error ? err.message : String(err);
+    // A failure is a result (report written, outputs set), never an exception that escapes with a stack trace.
+    error = known ? message : `unexpected error (a bug in alb-rollout; please report it with the --report file): ${message}`;
     exitCode = exitCodeOf(err);
+    if (err instanceof InputError && rollbacks.some((r) => r.outcome === 'rolled-back')) exitCode = ExitCode.failed;
     tl.add('error', error, { exitCode });
-    if (!(err instanceof DeployError || err instanceof WaitFailed || err instanceof KubeApiError || err instanceof UnreachableError || err instanceof InputError)) throw err;
   } finally {
     tl.endOpenPhase();
   }
@@ -126,4 +131,67 @@ export async function runRollback(options: RollbackRunOptions, deps: DeployDeps)
     ...(rollbacks.length > 0 ? { rollbacks } : {}),
     exitCode,
   });
+}
+
+/**
+ * After a failed release: put back the Deployments this run changed (their generation moved), each to the revision it
+ * had before the run, and wait with the same rules as a deploy. Deployments the run did not change are named as
+ * untouched; one someone else changed since this run applied it is not rolled back over. Never throws: what could
+ * not be done is recorded in `end` for the report.
+ */
+export async function rollbackChanged(ctx: RunContext, end: RunEnd): Promise<void> {
+  const { options, deps, state } = ctx;
+  const tl = ctx.rec.timeline;
+  if (options.rollback === 'off') {
+    tl.add('rollback', 'rollback off: reporting only');
+    deps.log.warn('the release failed and --rollback off: the new version stays; nothing was rolled back');
+    return;
+  }
+  end.rollbackAttempted = true;
+  tl.startPhase('rollback');
+  state.rollingBack = true;
+  for (const w of state.watches) {
+    const ref = `${w.namespace}/${w.name}`;
+    if (w.appliedGeneration === undefined || w.changed === false) {
+      end.untouched.push(ref);
+      tl.add('rollback', `Deployment ${ref}: not changed by this run, left as it is`);
+      continue;
+    }
+    try {
+      const pods = (await deps.kube.list('v1', 'Pod', w.namespace, { labelSelector: w.selector })).items;
+      const result = await rollbackAndWait(
+        deps.kube,
+        w.namespace,
+        w.name,
+        { now: deps.now, expectGeneration: w.appliedGeneration, ...(w.previousRevision !== undefined ? { toRevision: w.previousRevision } : {}) },
+        async (target) => {
+          tl.add('rollback', `Deployment ${ref}: revision ${target.fromRevision} → template of revision ${target.toRevision} applied`, { from: target.fromRevision, to: target.toRevision });
+          deps.log.warn(`rolling back Deployment ${ref} to the template of revision ${target.toRevision}; waiting with the same rules (gates, healthy targets, drain)`);
+          await waitForWorkload(
+            { ...w, selector: target.selector, oldPodIps: target.oldPodIps, oldPodUids: new Set(pods.map((p) => String(p.metadata.uid ?? ''))), previousRevision: target.fromRevision },
+            ctx,
+          ).catch((err: unknown) => {
+            end.rollbackProblems.push(
+              `The previous template of Deployment ${ref} (revision ${target.toRevision}) was applied back, but the rollback did not complete safely: ${(err as Error).message}`,
+            );
+          });
+        },
+      );
+      end.rollbacks.push(result);
+      tl.add('rollback', result.message, { outcome: result.outcome });
+    } catch (err) {
+      if (err instanceof StaleRollback) {
+        const live = await deps.kube.get('apps/v1', 'Deployment', w.namespace, w.name).catch(() => undefined);
+        const by = live ? specWriters(live)[0] : undefined;
+        end.foreign.push(`${ref} (generation ${w.appliedGeneration} → ${err.generation}${by ? `, last written by ${by}` : ''})`);
+        tl.add('rollback', `Deployment ${ref}: ${err.message}`);
+        continue;
+      }
+      const message = err instanceof Error ? err.message : String(err);
+      end.rollbackProblems.push(
+        `Could not roll back Deployment ${ref}: ${message}. The new version is still there; roll back by hand (kubectl rollout undo deployment/${w.name} -n ${w.namespace}) once the cause is fixed.`,
+      );
+      tl.add('rollback', `Deployment ${ref}: rollback failed: ${message}`);
+    }
+  }
 }

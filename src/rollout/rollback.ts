@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { InputError } from '../errors.js';
-import { KubeApiError, type KubeClient } from '../kube/client.js';
+import { FIELD_MANAGER, KubeApiError, type KubeClient } from '../kube/client.js';
 import { revisionOf } from '../plan/checks/rollout-status.js';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
 
@@ -14,13 +14,19 @@ import type { JsonObject, KubeObject } from '../manifests/types.js';
  * number), so the same safety waits apply: `rollbackAndWait` hands the rolled-back workload to a wait function
  * (the deploy runner's workload wait).
  *
- * One JSON patch, guarded by a `test` of `metadata.generation` so a concurrent change of the spec is never
- * overwritten (the read–patch is retried a few times on such a conflict).
+ * The template goes back by server-side apply as the `alb-rollout` field manager (not a patch: an `Update` entry of the
+ * same name is another manager to the API server, kubernetes/kubernetes#107417, and the next deploy's apply would
+ * conflict with it). The applied configuration is what `alb-rollout` applied last (read from managedFields) with the
+ * previous template, so that the fields it owned stay; it is conditional on the resourceVersion read, so a
+ * concurrent change is never overwritten (the read–apply is retried a few times on such a conflict). Annotations
+ * owned by other managers are left as they are.
  */
 
 export interface RollbackOptions {
   /** A specific revision; default: the newest revision older than the current one. */
   toRevision?: number;
+  /** Roll back only while the Deployment is at this generation (what this run applied); otherwise throw StaleRollback. */
+  expectGeneration?: number;
   /** Compute the rollback but do not patch. */
   dryRun?: boolean;
   now?: () => number;
@@ -124,6 +130,88 @@ export function rollbackContent(deployment: KubeObject, rs: KubeObject): { templ
   return { template, annotations };
 }
 
+/**
+ * Pure: the part of `live` that `manager`'s Apply entry in managedFields owns (FieldsV1: `f:` map keys, `k:` list
+ * items by their keys, `v:` set members, `.` the node itself) — what that manager applied last, as the server holds it.
+ */
+export function ownedConfig(live: KubeObject, manager: string): JsonObject {
+  const entry = ((live.metadata.managedFields ?? []) as JsonObject[]).find((e) => e.manager === manager && e.operation === 'Apply' && e.subresource === undefined);
+  const fields = entry?.fieldsV1;
+  if (!fields || typeof fields !== 'object' || Array.isArray(fields)) return {};
+  return (extractOwned(live as unknown as JsonObject, fields as JsonObject) ?? {}) as JsonObject;
+}
+
+function extractOwned(value: unknown, node: JsonObject): unknown {
+  const children = Object.keys(node).filter((k) => k !== '.');
+  if (children.length === 0) return structuredClone(value);
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (const item of value) {
+      for (const k of children) {
+        if (k.startsWith('v:') && isDeepStrictEqual(JSON.parse(k.slice(2)), item)) out.push(structuredClone(item));
+        if (k.startsWith('k:') && item && typeof item === 'object') {
+          const key = JSON.parse(k.slice(2)) as JsonObject;
+          const matches = Object.entries(key).every(([f, v]) => isDeepStrictEqual((item as JsonObject)[f], v));
+          if (matches) out.push({ ...key, ...(extractOwned(item, node[k] as JsonObject) as JsonObject) });
+        }
+      }
+    }
+    return out;
+  }
+  if (value && typeof value === 'object') {
+    const out: JsonObject = {};
+    for (const k of children) {
+      if (!k.startsWith('f:')) continue;
+      const name = k.slice(2);
+      const v = (value as JsonObject)[name];
+      if (v !== undefined) out[name] = extractOwned(v, node[k] as JsonObject) as JsonObject;
+    }
+    return out;
+  }
+  return structuredClone(value);
+}
+
+/** The Deployment's spec moved past what the caller expected (someone else changed it): not rolled back. */
+export class StaleRollback extends Error {
+  constructor(
+    message: string,
+    readonly generation: number,
+  ) {
+    super(message);
+    this.name = 'StaleRollback';
+  }
+}
+
+/**
+ * Pure: the configuration the rollback applies as `alb-rollout`: what it owned (so nothing it applied is dropped),
+ * the ReplicaSet's template, and the annotations as `kubectl rollout undo` sets them — for the annotations it owns
+ * or adds (another manager's annotations are not taken over).
+ */
+export function rollbackApplyConfig(deployment: KubeObject, rs: KubeObject): KubeObject {
+  const owned = ownedConfig(deployment, FIELD_MANAGER);
+  const { template, annotations } = rollbackContent(deployment, rs);
+  const ownedMeta = (owned.metadata ?? {}) as JsonObject;
+  const ownedAnnotations = (ownedMeta.annotations ?? {}) as Record<string, string>;
+  const liveAnnotations = deployment.metadata.annotations ?? {};
+  const next: Record<string, string> = {};
+  for (const [k, v] of Object.entries(annotations)) {
+    // Kept ones (revision, last-applied) stay with whoever owns them; the ReplicaSet's go on as the rollback's.
+    if (isKeptAnnotation(k) && !(k in ownedAnnotations)) continue;
+    if (liveAnnotations[k] === v && !(k in ownedAnnotations)) continue;
+    next[k] = v;
+  }
+  const metadata: JsonObject = { ...ownedMeta, name: deployment.metadata.name, namespace: deployment.metadata.namespace ?? '' };
+  if (Object.keys(next).length > 0) metadata.annotations = next;
+  else delete metadata.annotations;
+  return {
+    ...(owned as Omit<KubeObject, 'metadata'>),
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: metadata as KubeObject['metadata'],
+    spec: { ...((owned.spec ?? {}) as JsonObject), template },
+  };
+}
+
 /** Whether two pod templates are the same, ignoring the pod-template-hash label. */
 export function sameTemplate(a: JsonObject | undefined, b: JsonObject | undefined): boolean {
   const strip = (t: JsonObject | undefined): JsonObject => {
@@ -163,6 +251,12 @@ export async function rollbackDeployment(kube: KubeClient, namespace: string, na
         `resume it first: kubectl rollout resume deployment/${name} -n ${namespace}`,
       );
     }
+    if (options.expectGeneration !== undefined && Number(deployment.metadata.generation ?? 0) !== options.expectGeneration) {
+      throw new StaleRollback(
+        `Deployment ${namespace}/${name} is at generation ${String(deployment.metadata.generation)}, not ${options.expectGeneration} as this run left it: someone else changed it; not rolled back over their change`,
+        Number(deployment.metadata.generation ?? 0),
+      );
+    }
     const selector = selectorOf(deployment);
     const replicaSets = (await kube.list('apps/v1', 'ReplicaSet', namespace, selector ? { labelSelector: selector } : {})).items;
     const plan = planRollback(deployment, replicaSets, options.toRevision);
@@ -197,17 +291,12 @@ export async function rollbackDeployment(kube: KubeClient, namespace: string, na
     if (options.dryRun) {
       return { ...base, outcome: 'dry-run', message: `would roll Deployment ${namespace}/${name} back from revision ${fromRevision} to ${plan.toRevision} (ReplicaSet ${rs.metadata.name})` };
     }
-    const { template, annotations } = rollbackContent(deployment, rs);
-    const patch = [
-      { op: 'test', path: '/metadata/generation', value: deployment.metadata.generation ?? null },
-      { op: 'replace', path: '/spec/template', value: template },
-      { op: 'add', path: '/metadata/annotations', value: annotations },
-    ];
     try {
-      await kube.patch('apps/v1', 'Deployment', namespace, name, patch, 'json');
+      await kube.apply(rollbackApplyConfig(deployment, rs), { force: true, resourceVersion: String(deployment.metadata.resourceVersion ?? '') });
     } catch (err) {
-      // 422 from the test op (or 409): the spec changed between our read and the patch; read again.
-      if (err instanceof KubeApiError && (err.code === 409 || err.code === 422) && attempt < 3) continue;
+      // 409 (resourceVersion precondition): the object changed between our read and the apply — during a rollout the
+      // controller writes its status every few moments; read again (the generation check above catches a spec change).
+      if (err instanceof KubeApiError && (err.code === 409 || err.code === 422) && attempt < 20) continue;
       throw err;
     }
     return {

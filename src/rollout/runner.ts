@@ -9,7 +9,8 @@ import { routeKey } from '../plan/phases.js';
 import type { PlanStep } from '../plan/steps.js';
 import { applyOne, applyStep, deferredDryRun, ensureGateLabels, runPreflight, waitForCrds } from './apply.js';
 import type { Recorder, RunContext } from './context.js';
-import { GuardTripped, startGuard } from './guarding.js';
+import { checkForeignChanges, recordApplied } from './foreign.js';
+import { GuardTripped, probePreflight, startGuard } from './guarding.js';
 import { waitForRouting } from './routing.js';
 import { DeployError, GATE_PREFIX, type BindingInfo, type WorkloadWatch } from './types.js';
 import { waitForWorkload } from './workload.js';
@@ -36,7 +37,11 @@ export async function runSteps(steps: PlanStep[], ctx: RunContext): Promise<void
 async function execute(step: PlanStep, ctx: RunContext): Promise<void> {
   switch (step.type) {
     case 'preflight':
-      return runPreflight(ctx);
+      await runPreflight(ctx);
+      if (ctx.options.dryRun) return;
+      // Issue 8: someone else's change stops the run before anything is applied; the probe is checked and baselined.
+      await checkForeignChanges(ctx.pre, ctx.deps, ctx.rec.timeline);
+      return probePreflight(ctx.pre, ctx.options, ctx.deps, ctx.rec.timeline, ctx.state, 'before-apply');
     case 'apply':
       return ctx.deps.log.group(`Phase ${step.phase}`, () => applyStep(step, ctx));
     case 'crd-established':
@@ -46,7 +51,9 @@ async function execute(step: PlanStep, ctx: RunContext): Promise<void> {
     case 'deferred-dry-run':
       return deferredDryRun(step, ctx);
     case 'routing':
-      return waitForRouting(step, ctx);
+      await waitForRouting(step, ctx);
+      // A first install: the probe is checked once the ALB exists, before the workloads.
+      return probePreflight(ctx.pre, ctx.options, ctx.deps, ctx.rec.timeline, ctx.state, 'after-routing');
     case 'apply-workloads':
       return applyWorkloads(step, ctx);
     case 'guard':
@@ -91,6 +98,7 @@ async function applyWorkloads(step: Extract<PlanStep, { type: 'apply-workloads' 
       oldPodIps: new Set(pods.map(podIp).filter((ip): ip is string => ip !== undefined)),
       oldPodUids: new Set(pods.map((p) => String(p.metadata.uid ?? ''))),
       ...(previousRevision !== undefined ? { previousRevision } : {}),
+      ...(current ? { generationBefore: Number(current.metadata.generation ?? 0) } : {}),
     });
     if (previousRevision !== undefined) {
       state.previous.set(`${o.ref.namespace}/${o.ref.name}`, previousRevision);
@@ -101,7 +109,8 @@ async function applyWorkloads(step: Extract<PlanStep, { type: 'apply-workloads' 
   state.watches = watches;
   for (const i of step.index) {
     const o = pre.set.objects[i] as LoadedObject;
-    await applyOne(o, o.object, ctx);
+    const applied = await applyOne(o, o.object, ctx);
+    if (o.ref.kind === 'Deployment') recordApplied(watches, o.ref.namespace, o.ref.name, applied, rec.timeline);
   }
   state.workloadsApplied = true;
 }
@@ -119,9 +128,16 @@ async function startRunGuard(ctx: RunContext): Promise<void> {
   if (!options.guard?.enabled || state.bindings.length === 0) return;
   state.guard = await startGuard(
     options.guard,
-    { hostnames: [...new Set(state.hostnames.values())], targetGroupArns: [...new Set(state.bindings.map((b) => b.arn))], newTargets: () => state.newPodIps },
+    {
+      hostnames: [...new Set(state.hostnames.values())],
+      targetGroupArns: [...new Set(state.bindings.map((b) => b.arn))],
+      newTargets: () => state.newPodIps,
+      ...(state.probeCheck ? { preflight: state.probeCheck } : {}),
+      ingresses: [...state.hostnames.keys()],
+    },
     {
       elbv2: deps.elbv2,
+      kube: deps.kube,
       ...(deps.cloudwatch ? { cloudwatch: deps.cloudwatch } : {}),
       clock: deps.clock ?? awsClock(options.timeScale, deps.now()),
       log: deps.log,
@@ -151,7 +167,9 @@ async function bake(ctx: RunContext): Promise<void> {
   deps.log.info(`baking for ${run.guard.policy.bakeSeconds}s with the guard watching`);
   const decision = await run.guard.done;
   if (decision.verdict === 'fail') throw new GuardTripped(decision);
-  rec.note('guard', describeDecision(decision), { verdict: decision.verdict });
+  // inconclusive: not measured enough — the run's result is unverified (run-end.ts), nothing is rolled back.
+  if (decision.verdict === 'pass') rec.note('guard', describeDecision(decision), { verdict: decision.verdict });
+  else rec.warn(describeDecision(decision), { verdict: decision.verdict });
 }
 
 /** After the rollout: AWS holds the deregistration delay the tuner planned. */

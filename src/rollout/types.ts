@@ -8,7 +8,7 @@ import type { ReadinessGateMode } from '../options.js';
 import type { BindingInfo } from '../plan/checks/result.js';
 import type { Logger } from '../report/log.js';
 import type { PhaseRecord, Timeline, TimelineEntry } from '../report/timeline.js';
-import type { GuardRun, summarizeMeasurements } from './guarding.js';
+import type { GuardRun, ProbeCheck, summarizeMeasurements } from './guarding.js';
 import type { RollbackResult } from './rollback.js';
 
 /** The deploy runner's options, dependencies, run state and result, shared by its modules. */
@@ -46,7 +46,8 @@ export interface DeployDeps {
   probeUrlFor?: (hostname: string) => Promise<string | undefined>;
 }
 
-export type DeployResultKind = 'succeeded' | 'failed' | 'rolled-back';
+/** unverified: the rollout completed and the guard saw no failure, but it could not measure enough to call it healthy. */
+export type DeployResultKind = 'succeeded' | 'unverified' | 'failed' | 'rolled-back';
 
 export interface DeployResult {
   result: DeployResultKind;
@@ -68,9 +69,11 @@ export interface DeployResult {
   };
   /** What failed and in which phase, for the person on call. */
   error?: string;
+  /** Result `unverified`: what could not be measured and how to fix it. */
+  unverified?: string;
   failedPhase?: string;
   /** The guard's decision and what each signal measured (when the guard ran). */
-  guard?: { decision: Decision; signals: ReturnType<typeof summarizeMeasurements>; skipped: string[] };
+  guard?: { decision: Decision; signals: ReturnType<typeof summarizeMeasurements>; skipped: string[]; cloudwatchMetrics?: string };
   /** The rollback the guard triggered, per Deployment. */
   rollbacks?: RollbackResult[];
   /** DESIGN.md "Interfaces": 0 succeeded; 1 failed or rolled back; 2 invalid input (nothing applied); 3 cluster or AWS unreachable. */
@@ -113,7 +116,7 @@ export function runResult(
   tl: Pick<Timeline, 'elapsedSeconds' | 'phases' | 'entries'>,
   state: RunState,
   deps: DeployDeps,
-  outcome: Pick<DeployResult, 'exitCode'> & Partial<Pick<DeployResult, 'error' | 'failedPhase' | 'guard' | 'rollbacks'>>,
+  outcome: Pick<DeployResult, 'exitCode'> & Partial<Pick<DeployResult, 'error' | 'failedPhase' | 'guard' | 'rollbacks' | 'unverified'>>,
 ): DeployResult {
   return {
     result,
@@ -147,6 +150,8 @@ export interface RunState {
   /** IPs of the new version's pods, for the guard's target-health signal. */
   newPodIps: Set<string>;
   guard?: GuardRun;
+  /** The probe's preflight (reachability and the live version's baseline), once done. */
+  probeCheck?: ProbeCheck;
   /** While rolling back, the waits do not stop on the (already handled) guard failure. */
   rollingBack: boolean;
   /** The new workload templates were written: a failure from here on leaves the previous revision to go back to. */
@@ -164,4 +169,10 @@ export interface WorkloadWatch {
   /** Pods that existed before this run applied the workload: they may predate the TargetGroupBinding (no gate). */
   oldPodUids: Set<string>;
   previousRevision?: number;
+  /** metadata.generation before this run applied the Deployment (absent: it did not exist). */
+  generationBefore?: number;
+  /** metadata.generation the apply of this run produced. */
+  appliedGeneration?: number;
+  /** Whether this run changed the Deployment's spec (its generation moved, or it is new): only those are rolled back. */
+  changed?: boolean;
 }

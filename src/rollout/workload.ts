@@ -6,6 +6,7 @@ import type { KubeObject } from '../manifests/types.js';
 import { checkDeployment, conditionStatus, GATE_PREFIX, podIp, type WorkloadSnapshot, type WorkloadWatchView } from '../plan/checks/workload.js';
 import type { Recorder, RunContext } from './context.js';
 import { GuardTripped } from './guarding.js';
+import { ForeignChange, foreignChange } from './foreign.js';
 import type { WorkloadWatch } from './types.js';
 import { waitUntil, type CheckResult } from './wait.js';
 
@@ -134,6 +135,9 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
       if (awsError instanceof UnreachableError) throw awsError;
       const unsynced = unsyncedMessage(informers);
       if (unsynced) return { done: false, message: unsynced };
+      const live = deployments.list()[0];
+      const foreign = live ? foreignChange(w, live, state) : undefined;
+      if (foreign) throw new ForeignChange(foreign);
       const tripped = state.rollingBack ? undefined : state.guard?.tripped();
       if (tripped) throw new GuardTripped(tripped);
       observePods(pods.list(), w, rec, seenPods);

@@ -156,6 +156,18 @@ describeTiers('GitHub Action (dist/index.js)', (tier) => {
       assert.equal(back.outputs['previous-revision'], '2');
       assert.equal(back.outputs.revision, '3');
       assert.match(back.summary, /alb-rollout rollback ✅ rolled-back/);
+
+      // Nothing can measure (the probe URL refuses, CloudWatch and target health off): result unverified, the step fails.
+      const blindInputs = { manifests: await variant('2048/safe', dir, 'v3'), kubeconfig, 'time-scale': String(lab.clock.timings.timeScale), bake: '1s', 'probe-url': 'http://127.0.0.1:9/', cloudwatch: 'off', 'target-health': 'off' };
+      const blind = await runAction(blindInputs, lab.awsEnv());
+      assert.equal(blind.code, 1, blind.stdout);
+      assert.equal(blind.outputs.result, 'unverified');
+      assert.match(blind.stdout, /::error::deploy unverified: the rollout completed and the guard saw no failure, but it could not measure enough/);
+      assert.match(blind.summary, /alb-rollout deploy ⚠️ unverified/);
+      const tolerated = await runAction({ ...blindInputs, manifests: await variant('2048/safe', dir, 'v4'), 'on-inconclusive': 'pass' }, lab.awsEnv());
+      assert.equal(tolerated.code, 0, tolerated.stdout);
+      assert.equal(tolerated.outputs.result, 'unverified');
+      assert.match(tolerated.stdout, /::warning::deploy unverified/);
     } finally {
       await lab.stop();
       await rm(dir, { recursive: true, force: true });

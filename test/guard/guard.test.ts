@@ -119,6 +119,23 @@ describe('Guard', () => {
     await guard.stop();
   });
 
+  test('bake without enough measurements: waits the grace period, then inconclusive (never pass)', async () => {
+    const clock = new FakeClock();
+    const probe = new FakeSignal('probe', 'probe');
+    const guard = new Guard([probe], { ...DEFAULT_POLICY, bakeSeconds: 30, measureGraceSeconds: 10 }, { now: clock.now, timers: clock, onFailure: () => assert.fail('no rollback') });
+    guard.start();
+    probe.push(probeWindow(clock, 10, 0));
+    guard.startBake();
+    clock.advance(30_000);
+    assert.equal(guard.decision().verdict, 'pending', 'the grace period waits for more measurements');
+    clock.advance(10_000);
+    const d = await guard.done;
+    assert.equal(d.verdict, 'inconclusive', d.reason);
+    assert.match(d.reason, /probe: 1 of 3 judged probe window/);
+    assert.equal(clock.pending, 0);
+    await guard.stop();
+  });
+
   test('stopOnFailure aborts every signal; a signal that throws and an onFailure that throws are recorded', async () => {
     const clock = new FakeClock();
     const probe = new FakeSignal('probe', 'probe');

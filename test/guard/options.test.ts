@@ -8,10 +8,29 @@ describe('parseGuardOptions', () => {
   test('defaults: every signal on and deciding, the default policy, bounded probe', () => {
     const o = parseGuardOptions({});
     assert.equal(o.enabled, true);
-    assert.deepEqual(o.policy, DEFAULT_POLICY);
-    assert.deepEqual(o.probe, { mode: 'on', urls: [], ratePerSecond: 10, requestTimeoutMs: 2000, windowMs: 1000, maxRequests: 9000, maxDurationMs: 900_000, headers: {}, insecure: false });
-    assert.deepEqual(o.cloudwatch, { mode: 'on', periodSeconds: 60, settleSeconds: 120 });
+    // The grace after the bake: what the quickest signal needs for its minimum (3 probe windows of 1 s), × 1.5.
+    assert.deepEqual(o.policy, { ...DEFAULT_POLICY, measureGraceSeconds: 4.5 });
+    assert.deepEqual(o.probe, { mode: 'on', required: false, urls: [], ratePerSecond: 10, requestTimeoutMs: 2000, windowMs: 1000, maxRequests: 9000, maxDurationMs: 900_000, headers: {}, insecure: false });
+    assert.deepEqual(o.cloudwatch, { mode: 'on', elb5xx: 'auto', periodSeconds: 60, settleSeconds: 120 });
+    assert.equal(o.onInconclusive, 'fail');
     assert.deepEqual(o.targetHealth, { mode: 'on', intervalMs: 5000, consecutiveUnhealthy: 2 });
+  });
+
+  test('measurement minimums, on-inconclusive, probe require, cloudwatch-elb-5xx; bad values name the flag and the fix', () => {
+    const o = parseGuardOptions({ probe: 'require', 'min-probe-windows': '10', 'min-cloudwatch-periods': '2', 'min-target-health-checks': '5', 'measure-grace': '1m', 'on-inconclusive': 'pass', 'cloudwatch-elb-5xx': 'off' });
+    assert.deepEqual({ mode: o.probe.mode, required: o.probe.required }, { mode: 'on', required: true });
+    assert.deepEqual(o.policy.minMeasured, { probeWindows: 10, cloudwatchPeriods: 2, targetHealthChecks: 5 });
+    assert.equal(o.policy.measureGraceSeconds, 60);
+    assert.equal(o.onInconclusive, 'pass');
+    assert.equal(o.cloudwatch.elb5xx, 'off');
+    assert.throws(
+      () => parseGuardOptions({ 'on-inconclusive': 'maybe', 'min-probe-windows': '0', 'cloudwatch-elb-5xx': 'sometimes' }),
+      (e: unknown) =>
+        e instanceof InputError &&
+        /on-inconclusive "maybe" is not one of fail, pass/.test(e.message) &&
+        /min-probe-windows "0" is not a whole number between 1 and/.test(e.message) &&
+        /cloudwatch-elb-5xx "sometimes" is not one of auto, on, off/.test(e.message),
+    );
   });
 
   test('flags as both edges deliver them', () => {

@@ -105,15 +105,37 @@ describe('evaluate', () => {
   });
 
   test('bake window: pending while baking, pass after bakeSeconds, fail still wins', () => {
-    const quiet = [window(0, 10, 0), window(1, 10, 0)];
+    const quiet = [window(0, 10, 0), window(1, 10, 0), window(2, 10, 0)];
     const bakeStartedAt = T0 + 1000;
     const during = evaluate(quiet, DEFAULT_POLICY, bakeStartedAt + 60_000, { bakeStartedAt });
     assert.equal(during.verdict, 'pending');
     assert.match(during.reason, /baking, 60s left/);
     const after = evaluate(quiet, DEFAULT_POLICY, bakeStartedAt + 120_000, { bakeStartedAt });
     assert.equal(after.verdict, 'pass');
-    assert.match(after.reason, /probe: 2 window\(s\) \(2 ok/);
-    assert.equal(evaluate([...quiet, window(2, 10, 9), window(3, 10, 9)], DEFAULT_POLICY, bakeStartedAt + 120_000, { bakeStartedAt }).verdict, 'fail');
+    assert.match(after.reason, /measured by probe \(3 judged probe window\(s\)\)/);
+    assert.match(after.reason, /probe: 3 window\(s\) \(3 ok/);
+    assert.equal(evaluate([...quiet, window(3, 10, 9), window(4, 10, 9)], DEFAULT_POLICY, bakeStartedAt + 120_000, { bakeStartedAt }).verdict, 'fail');
+  });
+
+  test('nothing measured is never pass: after the bake and the grace period the verdict is inconclusive, naming what is missing', () => {
+    const bakeStartedAt = T0 + 1000;
+    const bakeEnd = bakeStartedAt + DEFAULT_POLICY.bakeSeconds * 1000;
+    // 124 probe windows that could not measure (DNS), two too-thin windows, one CloudWatch period without traffic.
+    const blind: Measurement[] = [];
+    for (let i = 0; i < 124; i++) blind.push({ ...window(i, 0, 0), verdict: 'error', evidence: '10 request(s) could not be sent (ENOTFOUND)' });
+    blind.push(window(200, 2, 0), window(201, 3, 0), window(202, 0, 0, 'cloudwatch'));
+    const waiting = evaluate(blind, DEFAULT_POLICY, bakeEnd, { bakeStartedAt });
+    assert.equal(waiting.verdict, 'pending');
+    assert.match(waiting.reason, /bake window over, waiting up to 30s more for enough measurements/);
+    const d = evaluate(blind, DEFAULT_POLICY, bakeEnd + DEFAULT_POLICY.measureGraceSeconds * 1000, { bakeStartedAt });
+    assert.equal(d.verdict, 'inconclusive', d.reason);
+    assert.match(d.reason, /probe: 0 of 3 judged probe window\(s\), cloudwatch: 0 of 1 settled CloudWatch period\(s\) with enough requests, target-health: 0 of 3/);
+    assert.deepEqual(d.measured, { probe: 0, cloudwatch: 0, 'target-health': 0 });
+    // Any one signal reaching its minimum is enough.
+    const health = [0, 1, 2].map((i): Measurement => ({ ...window(300 + i, 0, 0, 'target-health'), verdict: 'success', evidence: '2 new target(s), none unhealthy' }));
+    assert.equal(evaluate([...blind, ...health], DEFAULT_POLICY, bakeEnd, { bakeStartedAt }).verdict, 'pass');
+    const strict = { ...DEFAULT_POLICY, minMeasured: { ...DEFAULT_POLICY.minMeasured, targetHealthChecks: 4 } };
+    assert.equal(evaluate([...blind, ...health], strict, bakeEnd + 60_000, { bakeStartedAt }).verdict, 'inconclusive');
   });
 
   test('target health: one failing observation decides (the signal already required consecutive ones)', () => {

@@ -153,6 +153,26 @@ describe('probe against local servers', () => {
     }
   });
 
+  test('redirects and auth challenges are not measuring the app: not counted, said so; the Host header per URL is sent', async () => {
+    const auth = await serve((_req, res, n) => {
+      res.writeHead(n % 2 === 0 ? 302 : 401, { location: 'https://login.example.com/' });
+      res.end();
+    });
+    try {
+      const p = new Probe({ urls: [auth.url], perUrl: [{ host: 'shop.example.com' }], ratePerSecond: 20, maxRequests: 10, maxDurationMs: 5000, requestTimeoutMs: 1000, windowMs: 1000, thresholds });
+      const ms = await runProbe(p);
+      assert.ok(ms.length > 0);
+      for (const m of ms) {
+        assert.equal(m.requests, 0, m.evidence);
+        assert.notEqual(m.verdict, 'success');
+      }
+      assert.match(ms.map((m) => m.evidence).join('\n'), /answer\(s\) (302\/401|401\/302) from the ALB's redirect\/auth rules — not measuring the app/);
+      assert.ok(auth.seen.every((r) => r.headers.host === 'shop.example.com'));
+    } finally {
+      await auth.close();
+    }
+  });
+
   test('only http(s) URLs; bounds are required', () => {
     assert.throws(() => new Probe({ urls: ['file:///etc/passwd'], ratePerSecond: 1, maxRequests: 1, maxDurationMs: 1, requestTimeoutMs: 1, thresholds }), /not an http\(s\) URL/);
     assert.throws(() => new Probe({ urls: [], ratePerSecond: 1, maxRequests: 1, maxDurationMs: 1, requestTimeoutMs: 1, thresholds }), /no URL/);

@@ -1,7 +1,7 @@
 /** Pure pieces of the lab API server: patches, server-side apply field ownership, selectors, protobuf decoding. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fromFieldsV1, pathString, serverSideApply, toFieldsV1 } from '../../src/lab/apiserver/apply.js';
+import { fromFieldsV1, managedFieldsAfterUpdate, pathString, serverSideApply, toFieldsV1 } from '../../src/lab/apiserver/apply.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from '../../src/lab/apiserver/patch.js';
 import { decodeProtobufObject } from '../../src/lab/apiserver/protobuf.js';
 import { parseFieldSelector, parseLabelSelector } from '../../src/lab/apiserver/selectors.js';
@@ -91,6 +91,23 @@ describe('server-side apply', () => {
     const a = (forced.metadata.managedFields as any[]).find((e) => e.manager === 'a');
     assert.equal(a.fieldsV1['f:spec']['f:replicas'], undefined);
     assert.ok(a.fieldsV1['f:spec']['f:paused']);
+  });
+
+  test('a manager is name and operation: the same name\'s Update entry conflicts with its Apply (kubernetes/kubernetes#107417)', () => {
+    const applied = serverSideApply(undefined, dep({ replicas: 2, template: { spec: { containers: [{ name: 'app', image: 'v1' }] } } }), ctx('tool'));
+    const image = (o: KubeObject): string => (o.spec as any).template.spec.containers[0].image;
+    // A JSON patch by "tool" (an Update) takes the image over from the Apply entry.
+    const patched = structuredClone(applied);
+    (patched.spec as any).template.spec.containers[0].image = 'v0';
+    patched.metadata.managedFields = managedFieldsAfterUpdate(applied, patched, { kind: 'Deployment', manager: 'tool', apiVersion: 'apps/v1', now: NOW });
+    assert.deepEqual((patched.metadata.managedFields as any[]).map((e) => `${e.manager}/${e.operation}`), ['tool/Apply', 'tool/Update']);
+    assert.throws(
+      () => serverSideApply(patched, dep({ replicas: 2, template: { spec: { containers: [{ name: 'app', image: 'v2' }] } } }), ctx('tool')),
+      (e: unknown) => e instanceof ApiError && e.code === 409 && /conflict with "tool" using apps\/v1/.test(e.message),
+    );
+    // Put back by apply instead, the next apply of the same manager goes through.
+    const back = serverSideApply(applied, dep({ replicas: 2, template: { spec: { containers: [{ name: 'app', image: 'v0' }] } } }), ctx('tool', true));
+    assert.equal(image(serverSideApply(back, dep({ replicas: 2, template: { spec: { containers: [{ name: 'app', image: 'v2' }] } } }), ctx('tool'))), 'v2');
   });
 
   test('omitted fields are removed unless another manager owns them; list items go with their key', () => {

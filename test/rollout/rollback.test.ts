@@ -15,7 +15,7 @@ import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
 import { LabApiServer, writeKubeconfig } from '../../src/lab/apiserver/index.js';
 import { ObjectStore } from '../../src/lab/store.js';
 import type { JsonObject, KubeObject } from '../../src/manifests/types.js';
-import { planRollback, rollbackAndWait, rollbackDeployment, selectorOf, type RollbackWaitTarget } from '../../src/rollout/rollback.js';
+import { ownedConfig, planRollback, rollbackAndWait, rollbackDeployment, selectorOf, StaleRollback, type RollbackWaitTarget } from '../../src/rollout/rollback.js';
 
 /** The pod template of a Deployment or ReplicaSet (untyped JSON in tests). */
 const tpl = (o: KubeObject): any => (o.spec as any).template;
@@ -148,10 +148,12 @@ describe('rollbackDeployment against the lab API server', () => {
     assert.deepEqual(tpl(after), expected);
     assert.deepEqual((tpl(after) as any).metadata, template('app:v2', undefined, '2').metadata);
     assert.equal((tpl(after) as any).spec.containers[0].image, 'app:v2');
+    // As kubectl rollout undo, except that an annotation another manager owns (example.com/owner) is left to it.
     assert.deepEqual(after.metadata.annotations, {
       'deployment.kubernetes.io/revision': '3',
       'kubectl.kubernetes.io/last-applied-configuration': '{"kept":true}',
       'kubernetes.io/change-cause': 'release v2',
+      'example.com/owner': 'team-a',
     });
     assert.equal(after.metadata.generation, Number(before.metadata.generation) + 1);
   });
@@ -170,7 +172,9 @@ describe('rollbackDeployment against the lab API server', () => {
     const theirTemplate = structuredClone(tpl(theirs)) as any;
     if (theirTemplate.metadata.creationTimestamp === null) delete theirTemplate.metadata.creationTimestamp;
     assert.deepEqual(tpl(ours), theirTemplate);
-    assert.deepEqual(ours.metadata.annotations, theirs.metadata.annotations);
+    const { 'example.com/owner': owner, ...ourAnnotations } = ours.metadata.annotations ?? {};
+    assert.equal(owner, 'team-a', 'an annotation another manager owns is not taken over');
+    assert.deepEqual(ourAnnotations, theirs.metadata.annotations);
     assert.equal((tpl(ours) as any).spec.containers[0].image, 'app:v1');
     assert.equal(ours.metadata.annotations!['example.com/legacy'], 'yes');
   });
@@ -222,6 +226,84 @@ describe('rollbackDeployment against the lab API server', () => {
     await seed(kube, store, 'single', [1], 1);
     const none = await rollbackAndWait(kube, NS, 'single', {}, async () => assert.fail('no wait without a patch'));
     assert.equal(none.outcome, 'nothing-to-roll-back');
+  });
+});
+
+describe('rollback ownership (server-side apply as alb-rollout)', () => {
+  const store = new ObjectStore();
+  let server: LabApiServer;
+  let kube: KubeClient;
+  let dir = '';
+  const manifest = (image: string, replicas = 2): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'owned', namespace: NS, labels: { team: 'a' } },
+    spec: { replicas, selector: { matchLabels: { app: 'owned' } }, template: { metadata: { labels: { app: 'owned' } }, spec: { containers: [{ name: 'web', image }] } } },
+  });
+
+  before(async () => {
+    server = new LabApiServer({ store });
+    const { url } = await server.start();
+    dir = await mkdtemp(join(tmpdir(), 'rollback-own-'));
+    await writeKubeconfig(join(dir, 'kubeconfig'), url);
+    kube = new KubeClient(loadKubeConfig({ kubeconfigPath: join(dir, 'kubeconfig') }, {}), { requestTimeoutMs: 10_000 });
+    store.create('Namespace', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+  });
+  after(async () => {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the previous template goes back by apply as alb-rollout: no Update entry, what it applied stays, the next apply needs no --force-conflicts', async () => {
+    const d = await kube.apply(manifest('app:v2'));
+    // Revision 1 (app:v1) and 2 (app:v2), as the controller would leave them.
+    for (const [r, image] of [[1, 'app:v1'], [2, 'app:v2']] as const) {
+      store.create('ReplicaSet', {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name: `owned-h${r}`, namespace: NS, labels: { app: 'owned', 'pod-template-hash': `h${r}` }, annotations: { 'deployment.kubernetes.io/revision': String(r) }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'owned', uid: String(d.metadata.uid), controller: true }] },
+        spec: { replicas: 0, selector: { matchLabels: { app: 'owned', 'pod-template-hash': `h${r}` } }, template: { metadata: { labels: { app: 'owned', 'pod-template-hash': `h${r}` } }, spec: { containers: [{ name: 'web', image }] } } },
+      });
+    }
+    store.update('Deployment', { ...store.get('Deployment', NS, 'owned')!, metadata: { ...store.get('Deployment', NS, 'owned')!.metadata, annotations: { 'deployment.kubernetes.io/revision': '2' } } });
+    const r = await rollbackDeployment(kube, NS, 'owned', { expectGeneration: Number(d.metadata.generation) });
+    assert.equal(r.outcome, 'rolled-back');
+    const live = store.get('Deployment', NS, 'owned')!;
+    assert.equal((tpl(live) as any).spec.containers[0].image, 'app:v1');
+    assert.equal((live.spec as any).replicas, 2, 'fields alb-rollout applied stay');
+    assert.deepEqual(live.metadata.labels, { team: 'a' });
+    const mine = (live.metadata.managedFields as any[]).filter((e) => e.manager === 'alb-rollout');
+    assert.deepEqual(mine.map((e) => e.operation), ['Apply'], 'no Update entry of the same name (kubernetes/kubernetes#107417)');
+    assert.deepEqual(ownedConfig(live, 'alb-rollout').spec, { replicas: 2, selector: { matchLabels: { app: 'owned' } }, template: { metadata: { labels: { app: 'owned' } }, spec: { containers: [{ name: 'web', image: 'app:v1' }] } } });
+    // The next deploy of any template applies without force.
+    const next = await kube.apply(manifest('app:v3'));
+    assert.equal((tpl(next) as any).spec.containers[0].image, 'app:v3');
+  });
+
+  test('a Deployment someone else changed since the run applied it is not rolled back (StaleRollback)', async () => {
+    const live = store.get('Deployment', NS, 'owned')!;
+    await assert.rejects(rollbackDeployment(kube, NS, 'owned', { expectGeneration: Number(live.metadata.generation) - 1 }), (e: unknown) => e instanceof StaleRollback && /someone else changed it/.test(e.message));
+    assert.equal(store.get('Deployment', NS, 'owned')!.metadata.resourceVersion, live.metadata.resourceVersion);
+  });
+});
+
+describe('ownedConfig (pure)', () => {
+  test('extracts what one manager\'s Apply entry owns: map keys, list items by key, set members', () => {
+    const live: KubeObject = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {
+        name: 'd',
+        labels: { a: '1', b: '2' },
+        managedFields: [
+          { manager: 'm', operation: 'Apply', fieldsV1: { 'f:metadata': { 'f:labels': { 'f:a': {} } }, 'f:spec': { 'f:template': { 'f:spec': { 'f:containers': { 'k:{"name":"web"}': { '.': {}, 'f:name': {}, 'f:image': {} } }, 'f:finalizers': { 'v:"x"': {} } } } } } },
+          { manager: 'm', operation: 'Update', fieldsV1: { 'f:metadata': { 'f:labels': { 'f:b': {} } } } },
+        ],
+      },
+      spec: { replicas: 3, template: { spec: { containers: [{ name: 'side', image: 's' }, { name: 'web', image: 'w', imagePullPolicy: 'Always' }], finalizers: ['x', 'y'] } } },
+    };
+    assert.deepEqual(ownedConfig(live, 'm'), { metadata: { labels: { a: '1' } }, spec: { template: { spec: { containers: [{ name: 'web', image: 'w' }], finalizers: ['x'] } } } });
+    assert.deepEqual(ownedConfig(live, 'nobody'), {});
   });
 });
 

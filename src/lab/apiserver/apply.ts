@@ -317,7 +317,8 @@ export function serverSideApply(live: KubeObject | undefined, applied: KubeObjec
 
   const conflicts: Array<{ manager: ManagedFieldsEntry; key: string }> = [];
   for (const { entry, keys } of entries) {
-    if (entry.manager === ctx.manager || entry.subresource === 'status') continue;
+    // A manager is its name *and* operation (kubernetes/kubernetes#107417): the same name's Update entry is another manager.
+    if (sameSlot(entry, ctx.manager, 'Apply', undefined) || entry.subresource === 'status') continue;
     for (const [k, m] of appliedMap) {
       if (!keys.has(k)) continue;
       const liveValue = liveMap.get(k)?.value;

@@ -1,0 +1,180 @@
+import { lookup } from 'node:dns/promises';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { isErrorOutcome, isNotTheApp, probeOnce, type ProbeOutcome } from './probe.js';
+import { percent } from './signal.js';
+
+/**
+ * The probe's preflight: before anything is applied, can the probe reach its URL (DNS, TCP connect, TLS with SNI),
+ * and what does the live version answer (the baseline)? A probe that cannot reach the ALB measures nothing, and its
+ * connection errors say nothing about the release: the run then goes on without it (or stops, with
+ * `--probe require`). The old version's own error rate is the baseline the release is judged against.
+ */
+
+export type ReachStage = 'dns' | 'connect' | 'tls' | 'timeout' | 'http';
+
+export interface ProbeTarget {
+  url: string;
+  /** Host header (the Ingress rule's host when probing the ALB by its own name). */
+  host?: string;
+  /** TLS server name (SNI); default the URL's host. */
+  servername?: string;
+}
+
+export interface Reachability {
+  target: ProbeTarget;
+  ok: boolean;
+  /** Where it failed. */
+  stage?: ReachStage;
+  /** One line for the person on call: what failed, what was tried, what to do. */
+  why?: string;
+  /** Every step tried, in order, with its outcome. */
+  tried: string[];
+}
+
+export interface Baseline {
+  requests: number;
+  /** HTTP answers (anything that reached the ALB). */
+  responses: number;
+  errors: number;
+  rate: number;
+  statuses: Record<string, number>;
+  /** Redirects and auth challenges: the probe reaches the ALB but not the application. */
+  notTheApp: number;
+}
+
+export interface PreflightOptions {
+  timeoutMs: number;
+  insecure: boolean;
+  headers: Record<string, string>;
+  ratePerSecond: number;
+  /** How long the baseline measures the live version (ms). */
+  baselineMs: number;
+  versionHeader?: string;
+  now?: () => number;
+}
+
+function errCode(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code ?? e.message ?? String(err);
+}
+
+/** DNS, then TCP, then TLS (https:), each bounded by the timeout. */
+export async function reach(target: ProbeTarget, o: Pick<PreflightOptions, 'timeoutMs' | 'insecure'>): Promise<Reachability> {
+  const url = new URL(target.url);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  const tried: string[] = [];
+  const fail = (stage: ReachStage, why: string): Reachability => ({ target, ok: false, stage, why: `${why} (tried: ${tried.join('; ')})`, tried });
+  let address = host;
+  if (isIP(host) === 0) {
+    try {
+      const addrs = await withTimeout(lookup(host, { all: true }), o.timeoutMs, 'ETIMEOUT');
+      address = addrs[0]?.address ?? host;
+      tried.push(`DNS ${host} → ${addrs.map((a) => a.address).join(', ')}`);
+    } catch (err) {
+      const code = errCode(err);
+      tried.push(`DNS ${host}: ${code}`);
+      return fail(
+        'dns',
+        `cannot resolve ${host} from here (${code}): an internal (private) ALB is only resolvable inside its VPC, or the name is wrong. ` +
+          'Fix: run where the ALB resolves (a runner in the VPC), give a URL that does with --probe-url, or --probe off',
+      );
+    }
+  }
+  const connected = await handshake(() => netConnect({ host: address, port }), 'connect', o.timeoutMs);
+  if (!connected.ok) {
+    tried.push(`TCP ${address}:${port}: ${connected.code}`);
+    if (connected.code === 'timeout') {
+      return fail('timeout', `no answer from ${address}:${port} within ${o.timeoutMs} ms: a security group or network ACL drops the runner's packets, or the ALB is private. Fix: allow the runner, probe from inside the VPC, or --probe off`);
+    }
+    return fail('connect', `${address}:${port} refuses connections (${connected.code}): no listener on port ${port}. Fix: check the Ingress's listen-ports annotation and the URL's scheme/port`);
+  }
+  tried.push(`TCP ${address}:${port} connected`);
+  if (url.protocol === 'https:') {
+    const servername = target.servername ?? (isIP(host) === 0 ? host : undefined);
+    const tls = await handshake(() => tlsConnect({ host: address, port, rejectUnauthorized: !o.insecure, ...(servername ? { servername } : {}) }), 'secureConnect', o.timeoutMs);
+    if (!tls.ok) {
+      tried.push(`TLS to ${address}:${port}${servername ? ` (SNI ${servername})` : ''}: ${tls.code}`);
+      return fail('tls', `the TLS handshake with ${address}:${port} failed (${tls.code}): the certificate does not match ${servername ?? host} or is not trusted here. Fix: probe the host the certificate names (the Ingress rule's host), trust its CA (NODE_EXTRA_CA_CERTS), or --probe-insecure true`);
+    }
+    tried.push(`TLS${servername ? ` (SNI ${servername})` : ''} ok`);
+  }
+  return { target, ok: true, tried };
+}
+
+/** GETs at the probe rate for `baselineMs` (at least one): what the live version answers. */
+export async function measureBaseline(target: ProbeTarget, o: PreflightOptions): Promise<Baseline> {
+  const now = o.now ?? Date.now;
+  const url = new URL(target.url);
+  const headers = { ...(target.host ? { host: target.host } : {}), ...o.headers };
+  const stop = new AbortController();
+  const outcomes: Array<Promise<ProbeOutcome | undefined>> = [];
+  const interval = 1000 / o.ratePerSecond;
+  const started = now();
+  for (let i = 0; (i === 0 || now() - started < o.baselineMs) && i < 10_000; i++) {
+    outcomes.push(
+      probeOnce(url, { requestTimeoutMs: o.timeoutMs, headers, insecure: o.insecure, ...(target.servername ? { servername: target.servername } : {}), ...(o.versionHeader ? { versionHeader: o.versionHeader } : {}) }, now, stop.signal),
+    );
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  const done = (await Promise.all(outcomes)).filter((x): x is ProbeOutcome => x !== undefined);
+  const statuses: Record<string, number> = {};
+  let responses = 0;
+  let errors = 0;
+  let notTheApp = 0;
+  for (const x of done) {
+    const label = x.kind === 'response' ? String(x.status) : (x.code ?? x.kind);
+    statuses[label] = (statuses[label] ?? 0) + 1;
+    if (x.kind === 'response') responses++;
+    if (x.kind === 'response' && isNotTheApp(x.status ?? 0)) notTheApp++;
+    if (isErrorOutcome(x)) errors++;
+  }
+  return { requests: done.length, responses, errors, rate: done.length > 0 ? errors / done.length : 0, statuses, notTheApp };
+}
+
+export function describeBaseline(b: Baseline): string {
+  const s = Object.entries(b.statuses)
+    .map(([k, n]) => `${n}×${k}`)
+    .join(', ');
+  return `${b.requests} request(s): ${s || 'none'}; ${percent(b.rate)} errors`;
+}
+
+/** Opens a socket and waits for `event` (connect / secureConnect), an error, or the timeout; the socket is closed. */
+function handshake(open: () => Socket, event: 'connect' | 'secureConnect', timeoutMs: number): Promise<{ ok: true } | { ok: false; code: string }> {
+  return new Promise((resolve) => {
+    const s = open();
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve({ ok: false, code: 'timeout' });
+    }, timeoutMs);
+    t.unref();
+    s.once(event, () => {
+      clearTimeout(t);
+      s.destroy();
+      resolve({ ok: true });
+    });
+    s.once('error', (err) => {
+      clearTimeout(t);
+      s.destroy();
+      resolve({ ok: false, code: errCode(err) });
+    });
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, code: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(Object.assign(new Error(code), { code })), ms);
+    t.unref();
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
