@@ -32,7 +32,8 @@ describe('the guard measures before it judges (issue 8)', () => {
       await waitFor(() => load.records.length >= 40 || undefined, { timeoutMs: 10_000, what: 'traffic to start' });
       const bad = await release(l, ns, 'bad', 'error-500');
       const file = join(l.dir, 'blind.json');
-      const r = await l.cli(['deploy', '-f', bad, '--report', file, '--probe-url', 'http://app.invalid/', ...labArgs(l), ...GUARD]);
+      // Target health only reports here, so that what decides is CloudWatch (on a loaded machine slow health checks could beat it).
+      const r = await l.cli(['deploy', '-f', bad, '--report', file, '--probe-url', 'http://app.invalid/', ...labArgs(l), ...GUARD, '--target-health', 'report']);
       assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
       const rep = await report(file);
       assert.equal(rep.result, 'rolled-back', rep.error);
