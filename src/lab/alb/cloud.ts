@@ -92,6 +92,17 @@ export interface AlbCloudOptions {
   vpcId?: string;
 }
 
+export interface LoadBalancerSummary {
+  arn: string;
+  name: string;
+  type: 'application' | 'network';
+  dnsName: string;
+  /** `address` is where the lab serves the listener: `http://127.0.0.1:<port>` (ALB), `127.0.0.1:<port>` (NLB). */
+  listeners: Array<{ port: number; protocol: string; address: string }>;
+  tags: Record<string, string>;
+  targetGroupArns: string[];
+}
+
 export type TargetStatus = 'registering' | 'checking' | 'healthy' | 'unhealthy' | 'draining';
 
 /** One entry of the target history: every state change, drain completion and data-plane change. */
@@ -158,6 +169,7 @@ interface TgRec {
 interface LbRec {
   arn: string;
   name: string;
+  type: 'application' | 'network';
   dnsName: string;
   createdTime: Date;
   scheme: string;
@@ -264,6 +276,22 @@ export class AlbCloud {
     return undefined;
   }
 
+  /** Every load balancer with its type, DNS name, listeners (and the local address serving each), tags and target groups. */
+  loadBalancerSummaries(): LoadBalancerSummary[] {
+    return [...this.lbs.values()].map((lb) => {
+      const tgs = new Set<string>();
+      const listeners = [...this.listeners.values()]
+        .filter((l) => l.lbArn === lb.arn)
+        .sort((a, b) => a.port - b.port)
+        .map((l) => {
+          for (const a of l.defaultActions) for (const t of actionTargetGroups(a)) tgs.add(t);
+          for (const r of this.rulesOf(l.arn)) for (const a of r.actions) for (const t of actionTargetGroups(a)) tgs.add(t);
+          return { port: l.port, protocol: l.protocol, address: this.listenerAddress(lb, l) };
+        });
+      return { arn: lb.arn, name: lb.name, type: lb.type, dnsName: lb.dnsName, listeners, tags: Object.fromEntries(lb.tags), targetGroupArns: [...tgs] };
+    });
+  }
+
   /** Request totals of a load balancer or target group ARN, plus requests in flight per target (`ip:port`). */
   stats(arn: string): TrafficCounters & { inFlight: Record<string, number> } {
     const inFlight: Record<string, number> = {};
@@ -299,6 +327,10 @@ export class AlbCloud {
     await Promise.all([...this.lbs.values()].map((lb) => lb.server.close()));
   }
 
+  private listenerAddress(lb: LbRec, _l: ListenerRec): string {
+    return lb.server.url;
+  }
+
   // ------------------------------------------------------------------ load balancers
 
   async createLoadBalancer(input: CreateLoadBalancerInput): Promise<CreateLoadBalancerOutput> {
@@ -316,6 +348,7 @@ export class AlbCloud {
       name,
       dnsName: loadBalancerDnsName(this.region, name),
       createdTime: new Date(),
+      type: 'application',
       scheme: input.Scheme ?? 'internet-facing',
       ipAddressType: input.IpAddressType ?? 'ipv4',
       tags: tagMap(input.Tags),

@@ -14,6 +14,13 @@ export function lbcResourceName(a: string, b: string, hashParts: readonly string
   return `k8s-${alnum(a).slice(0, 8)}-${alnum(b).slice(0, 8)}-${h.digest('hex').slice(0, 10)}`;
 }
 
+/** `k8s-<first 17 alnum of the group name>-<first 10 hex of sha256(parts)>` (LBC's explicit-IngressGroup ALB name). */
+export function lbcGroupLoadBalancerName(groupName: string, hashParts: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const p of hashParts) h.update(p);
+  return `k8s-${alnum(groupName).slice(0, 17)}-${h.digest('hex').slice(0, 10)}`;
+}
+
 function alnum(s: string): string {
   return s.replace(/[^A-Za-z0-9]/g, '');
 }
