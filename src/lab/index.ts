@@ -84,6 +84,7 @@ export interface LoadBalancerInfo {
   services: string[];
   /** `ingress` (LBC, an IngressGroup), `service` (LBC, an NLB Service), or `api` (made through the ELBv2 API, e.g. by Terraform). */
   createdBy: 'ingress' | 'service' | 'api';
+  /** ALB: responses by status code. NLB: client connections by outcome (`forwarded`, `reset-no-target`, `reset-refused`, `reset-timeout`). */
   responses: Record<string, number>;
 }
 
@@ -235,7 +236,7 @@ async function finishLab(p: LabParts): Promise<Omit<Lab, 'controlPlane'>> {
         ingresses: ingresses.filter((i) => statusHostname(i) === lb.dnsName).map((i) => `${i.metadata.namespace}/${i.metadata.name}`),
         services: [...served].sort(),
         createdBy,
-        responses: { ...alb.stats(lb.arn).byStatus },
+        responses: lb.type === 'network' ? alb.connectionStats(lb.arn) : { ...alb.stats(lb.arn).byStatus },
       };
     });
   };

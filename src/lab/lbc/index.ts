@@ -54,7 +54,7 @@ export function startLbc(options: LbcOptions): Lbc {
     if (!(e instanceof StoreError && e.code === 409)) throw e;
   }
   // Admission hooks cannot be removed from the store: a stopped controller's hooks become inert.
-  installWebhooks(store, { enabled: () => enabled, active: () => active });
+  installWebhooks(store, { enabled: () => enabled, active: () => active, describeTargetGroup: (q) => alb.lookupTargetGroup(q) });
   const ingress = new IngressController(store, clock, account, clusterName);
   const tgb = new TgbController(store, clock, account);
   tgb.start();
