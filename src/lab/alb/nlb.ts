@@ -103,14 +103,16 @@ export class NlbListenerServer {
     const up = connect({ host: t.ip, port: t.port });
     upstream = up;
     this.keep(up);
+    let connected = false;
     up.once('connect', () => {
+      connected = true;
       if (connectTimer) clearTimeout(connectTimer);
       this.host.count(this.lbArn, 'forwarded');
       client.pipe(up);
       up.pipe(client);
       client.resume();
     });
-    up.on('error', () => reset(up.connecting ? 'reset-refused' : undefined));
+    up.on('error', () => reset(connected ? undefined : 'reset-refused'));
     client.on('error', () => reset());
     up.on('close', (hadError) => {
       if (hadError) reset();

@@ -7,7 +7,7 @@ import type { StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { BuildModelError, TGB_FINALIZER, intAnnotation, mergedAnnotation, parseStringMap, ANN } from './annotations.js';
 import { groupFinalizer, groupLoadBalancerName, groupOf, groupStackLabels, groupsPendingFinalization, loadGroup } from './group.js';
-import { EventRecorder, LbcAwsError, WorkQueue, a, callElbv2, isNotFound, o, s, type ReconcileResult } from './util.js';
+import { EventRecorder, LbcAwsError, WorkQueue, a, callElbv2, deleteTargetGroup, ensureTargetGroup, isNotFound, o, s, type ReconcileResult } from './util.js';
 
 /**
  * The Ingress controller of LBC, one reconcile per IngressGroup (see group.ts for how groups are loaded): build one
@@ -280,47 +280,25 @@ export class IngressController {
     // 1. target groups (+ health check drift, + attributes: only keys in the annotation, never reset)
     const tgArns = new Map<string, string>();
     for (const tg of model.tgs.values()) {
-      // The health-check settings as the annotations ask for them: sent on create, compared and sent again on drift.
-      const healthCheck = {
-        HealthCheckPort: tg.hc.port,
-        HealthCheckPath: tg.hc.path,
-        HealthCheckIntervalSeconds: tg.hc.interval,
-        HealthCheckTimeoutSeconds: tg.hc.timeout,
-        HealthyThresholdCount: tg.hc.healthy,
-        UnhealthyThresholdCount: tg.hc.unhealthy,
-        Matcher: { HttpCode: tg.hc.codes },
-      };
-      const out = await call('CreateTargetGroup', {
-        Name: tg.name,
-        Protocol: 'HTTP',
-        ProtocolVersion: 'HTTP1',
-        Port: tg.tgPort,
-        TargetType: tg.targetType,
-        IpAddressType: 'ipv4',
-        HealthCheckProtocol: 'HTTP',
-        ...healthCheck,
-        Tags: [...stackTags, { Key: 'ingress.k8s.aws/resource', Value: tg.resourceId }],
+      const arn = await ensureTargetGroup(this.account, this.clock, {
+        name: tg.name,
+        protocol: 'HTTP',
+        port: tg.tgPort,
+        targetType: tg.targetType,
+        healthCheck: {
+          HealthCheckProtocol: 'HTTP',
+          HealthCheckPort: tg.hc.port,
+          HealthCheckPath: tg.hc.path,
+          HealthCheckIntervalSeconds: tg.hc.interval,
+          HealthCheckTimeoutSeconds: tg.hc.timeout,
+          HealthyThresholdCount: tg.hc.healthy,
+          UnhealthyThresholdCount: tg.hc.unhealthy,
+          Matcher: { HttpCode: tg.hc.codes },
+        },
+        tags: [...stackTags, { Key: 'ingress.k8s.aws/resource', Value: tg.resourceId }],
+        ...(tg.attributes ? { attributes: tg.attributes } : {}),
       });
-      const cur = out.TargetGroups![0]!;
-      const arn = cur.TargetGroupArn!;
       tgArns.set(tg.resourceId, arn);
-      if (
-        cur.HealthCheckPath !== tg.hc.path ||
-        cur.HealthCheckPort !== tg.hc.port ||
-        cur.HealthCheckIntervalSeconds !== tg.hc.interval ||
-        cur.HealthCheckTimeoutSeconds !== tg.hc.timeout ||
-        cur.HealthyThresholdCount !== tg.hc.healthy ||
-        cur.UnhealthyThresholdCount !== tg.hc.unhealthy ||
-        cur.Matcher?.HttpCode !== tg.hc.codes
-      ) {
-        await call('ModifyTargetGroup', { TargetGroupArn: arn, ...healthCheck });
-      }
-      if (tg.attributes && Object.keys(tg.attributes).length > 0) {
-        const current = await call('DescribeTargetGroupAttributes', { TargetGroupArn: arn });
-        const have = new Map((current.Attributes ?? []).map((x) => [x.Key ?? '', x.Value ?? '']));
-        const changes = Object.entries(tg.attributes).filter(([k, v]) => have.get(k) !== v);
-        if (changes.length > 0) await call('ModifyTargetGroupAttributes', { TargetGroupArn: arn, Attributes: changes.map(([Key, Value]) => ({ Key, Value })) });
-      }
     }
     const known = this.stackTgs.get(stack) ?? new Set<string>();
     for (const arn of tgArns.values()) known.add(arn);
@@ -397,7 +375,7 @@ export class IngressController {
       const arn = s(o(tgb.spec).targetGroupARN);
       if (!tgb.metadata.deletionTimestamp) this.store.delete('TargetGroupBinding', tgb.metadata.namespace ?? '', tgb.metadata.name);
       if (arn && ![...tgArns.values()].includes(arn)) {
-        await this.deleteTargetGroup(arn);
+        await deleteTargetGroup(this.account, this.clock, arn);
         known.delete(arn);
       }
     }
@@ -407,22 +385,6 @@ export class IngressController {
   private stackTgbs(stack: string): KubeObject[] {
     const want = Object.entries(groupStackLabels(stack));
     return this.store.list('TargetGroupBinding').items.filter((t) => want.every(([k, v]) => t.metadata.labels?.[k] === v));
-  }
-
-  /** DeleteTargetGroup, retried every 2 s for up to 20 s while it is still in use (as LBC does). */
-  private async deleteTargetGroup(arn: string): Promise<void> {
-    for (let i = 0; ; i++) {
-      try {
-        await callElbv2(this.account, this.clock, 'DeleteTargetGroup', { TargetGroupArn: arn });
-        return;
-      } catch (e) {
-        if (e instanceof LbcAwsError && e.code === 'ResourceInUse' && i < 10) {
-          await this.clock.sleep(2);
-          continue;
-        }
-        throw e;
-      }
-    }
   }
 
   /** An empty group: TGBs first (their controller deregisters and releases gates), then the ALB, then the TGs. Returns true while waiting. */
@@ -445,7 +407,7 @@ export class IngressController {
       }
       await callElbv2(this.account, this.clock, 'DeleteLoadBalancer', { LoadBalancerArn: lbArn });
     }
-    for (const arn of known) await this.deleteTargetGroup(arn);
+    for (const arn of known) await deleteTargetGroup(this.account, this.clock, arn);
     this.stackTgs.delete(stack);
     this.stackLbs.delete(stack);
     return false;

@@ -48,6 +48,79 @@ export async function callElbv2<A extends Elbv2Action>(account: AwsAccount, cloc
   }
 }
 
+export interface TargetGroupSpec {
+  name: string;
+  protocol: 'HTTP' | 'TCP';
+  port: number;
+  targetType: 'ip' | 'instance';
+  /** The health-check settings the annotations ask for: sent on create, compared and sent again on drift. */
+  healthCheck: {
+    HealthCheckProtocol: 'HTTP' | 'HTTPS' | 'TCP';
+    HealthCheckPort: string;
+    HealthCheckPath?: string;
+    HealthCheckIntervalSeconds: number;
+    HealthCheckTimeoutSeconds: number;
+    HealthyThresholdCount: number;
+    UnhealthyThresholdCount: number;
+    Matcher?: { HttpCode: string };
+  };
+  tags: Array<{ Key: string; Value: string }>;
+  /** Only the keys given are reconciled; keys removed from the annotation keep their value (LBC's rule). */
+  attributes?: Record<string, string>;
+}
+
+/** LBC's target-group deploy: CreateTargetGroup (idempotent by name), ModifyTargetGroup on health-check drift, attribute diff. */
+export async function ensureTargetGroup(account: AwsAccount, clock: LabClock, tg: TargetGroupSpec): Promise<string> {
+  const hc = tg.healthCheck;
+  const out = await callElbv2(account, clock, 'CreateTargetGroup', {
+    Name: tg.name,
+    Protocol: tg.protocol,
+    ...(tg.protocol === 'HTTP' ? { ProtocolVersion: 'HTTP1' } : {}),
+    Port: tg.port,
+    TargetType: tg.targetType,
+    IpAddressType: 'ipv4',
+    ...hc,
+    Tags: tg.tags,
+  });
+  const cur = out.TargetGroups![0]!;
+  const arn = cur.TargetGroupArn!;
+  if (
+    cur.HealthCheckProtocol !== hc.HealthCheckProtocol ||
+    cur.HealthCheckPath !== hc.HealthCheckPath ||
+    cur.HealthCheckPort !== hc.HealthCheckPort ||
+    cur.HealthCheckIntervalSeconds !== hc.HealthCheckIntervalSeconds ||
+    cur.HealthCheckTimeoutSeconds !== hc.HealthCheckTimeoutSeconds ||
+    cur.HealthyThresholdCount !== hc.HealthyThresholdCount ||
+    cur.UnhealthyThresholdCount !== hc.UnhealthyThresholdCount ||
+    cur.Matcher?.HttpCode !== hc.Matcher?.HttpCode
+  ) {
+    await callElbv2(account, clock, 'ModifyTargetGroup', { TargetGroupArn: arn, ...hc });
+  }
+  if (tg.attributes && Object.keys(tg.attributes).length > 0) {
+    const current = await callElbv2(account, clock, 'DescribeTargetGroupAttributes', { TargetGroupArn: arn });
+    const have = new Map((current.Attributes ?? []).map((x) => [x.Key ?? '', x.Value ?? '']));
+    const changes = Object.entries(tg.attributes).filter(([k, v]) => have.get(k) !== v);
+    if (changes.length > 0) await callElbv2(account, clock, 'ModifyTargetGroupAttributes', { TargetGroupArn: arn, Attributes: changes.map(([Key, Value]) => ({ Key, Value })) });
+  }
+  return arn;
+}
+
+/** DeleteTargetGroup, retried every 2 s for up to 20 s while it is still in use (as LBC does). */
+export async function deleteTargetGroup(account: AwsAccount, clock: LabClock, arn: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await callElbv2(account, clock, 'DeleteTargetGroup', { TargetGroupArn: arn });
+      return;
+    } catch (e) {
+      if (e instanceof LbcAwsError && e.code === 'ResourceInUse' && i < 10) {
+        await clock.sleep(2);
+        continue;
+      }
+      throw e;
+    }
+  }
+}
+
 export class LbcAwsError extends Error {
   constructor(
     readonly action: string,
