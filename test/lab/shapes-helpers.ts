@@ -37,6 +37,7 @@ export interface LabJson {
     ingresses: string[];
     services: string[];
     createdBy: string;
+    responses: Record<string, number>;
   }>;
 }
 

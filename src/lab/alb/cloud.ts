@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { connect } from 'node:net';
 import type {
   Action,
   AddTagsInput,
@@ -56,7 +57,7 @@ import { DataPlaneServer, type DataPlaneHost, type DpTarget, type RouteDecision 
 import { AwsApiError } from './errors.js';
 import { AWS_API_HEALTH_CHECK_DEFAULTS, AWS_API_TCP_HEALTH_CHECK_DEFAULTS, parseMatcher, probeTarget, type HealthCheckConfig, type ProbeResult } from './healthcheck.js';
 import { AlbMetrics, SimulatedEpoch, type TrafficCounters } from './metrics.js';
-import { NlbListenerServer, probeTcp, type NlbHost } from './nlb.js';
+import { NlbListenerServer, probeTcp, type NlbHost, type TargetConnection } from './nlb.js';
 import {
   canonicalHostedZoneId,
   listenerArn,
@@ -975,7 +976,7 @@ export class AlbCloud {
       const port = tg.hc.port === 'traffic-port' ? t.port : Number(tg.hc.port);
       const timeoutMs = this.clock.ms(tg.hc.timeoutSeconds);
       const live = this.isAddressLive(t.id);
-      (tg.hc.protocol === 'TCP' ? probeTcp(t.id, port, timeoutMs, live) : probeTarget(t.id, port, tg.hc.path, timeoutMs, tg.matches, live))
+      (tg.hc.protocol === 'TCP' ? probeTcp(() => this.connectTarget(t.id, port), timeoutMs) : probeTarget(t.id, port, tg.hc.path, timeoutMs, tg.matches, live))
         .then((r) => {
           t.probing = false;
           if (t.gen === gen && t.checkTimer) this.onProbe(tg, t, r);
@@ -1121,11 +1122,16 @@ export class AlbCloud {
     };
   }
 
+  /** A TCP connection to a target (NLB data plane and TCP health checks): a blackhole when no pod owns the address. */
+  private connectTarget(ip: string, port: number): TargetConnection {
+    return this.isAddressLive(ip) ? { kind: 'socket', socket: connect({ host: ip, port }) } : { kind: 'blackhole' };
+  }
+
   private nlbHost(): NlbHost {
     const dp = this.dataPlaneHost();
     return {
       clock: this.clock,
-      isAddressLive: (ip) => this.isAddressLive(ip),
+      connect: (ip, port) => this.connectTarget(ip, port),
       forwardTarget: (listenerArn) => {
         const l = this.listeners.get(listenerArn);
         const a = l ? [...l.defaultActions].sort((x, y) => Number(x.Order ?? 0) - Number(y.Order ?? 0)).at(-1) : undefined;

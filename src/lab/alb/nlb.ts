@@ -1,4 +1,4 @@
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { LabClock } from '../timing.js';
 import type { DpTarget } from './dataplane.js';
 import type { ProbeResult } from './healthcheck.js';
@@ -19,9 +19,13 @@ import type { ProbeResult } from './healthcheck.js';
  * timeout (350 s on AWS), cross-zone and availability-zone DNS, flow-hash stickiness (picks are round robin).
  */
 
+/** A connection to a target as the network routes it (a blackhole never answers; the caller times out). */
+export type TargetConnection = { kind: 'socket'; socket: Socket } | { kind: 'refused' } | { kind: 'blackhole' };
+
 export interface NlbHost {
   clock: LabClock;
-  isAddressLive(ip: string): boolean;
+  /** Opens a connection to a target's ip:port. */
+  connect(ip: string, port: number): TargetConnection;
   /** The target group the listener forwards to (its default action), or undefined. */
   forwardTarget(listenerArn: string): string | undefined;
   pick(tgArn: string): DpTarget | undefined;
@@ -99,8 +103,13 @@ export class NlbListenerServer {
     };
     connectTimer = setTimeout(() => reset('reset-timeout'), clock.ms(clock.timings.albConnectTimeoutSeconds));
     connectTimer.unref();
-    if (!this.host.isAddressLive(t.ip)) return; // a released pod IP: the SYN goes unanswered until the timeout
-    const up = connect({ host: t.ip, port: t.port });
+    const conn = this.host.connect(t.ip, t.port);
+    if (conn.kind === 'blackhole') return; // a released pod IP: the SYN goes unanswered until the timeout
+    if (conn.kind === 'refused') {
+      reset('reset-refused');
+      return;
+    }
+    const up = conn.socket;
     upstream = up;
     this.keep(up);
     let connected = false;
@@ -131,10 +140,10 @@ export class NlbListenerServer {
 }
 
 /**
- * One NLB TCP health check: a connection to ip:port that must be accepted within the timeout. Refused →
- * `Target.FailedHealthChecks`; no answer (or `live === false`: the address is gone) → `Target.Timeout`.
+ * One NLB TCP health check: a connection to the target that must be accepted within the timeout. Refused →
+ * `Target.FailedHealthChecks`; no answer (a blackhole: the address is gone) → `Target.Timeout`.
  */
-export function probeTcp(ip: string, port: number, timeoutMs: number, live: boolean): Promise<ProbeResult> {
+export function probeTcp(open: () => TargetConnection, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let settled = false;
     let sock: Socket | undefined;
@@ -145,11 +154,17 @@ export function probeTcp(ip: string, port: number, timeoutMs: number, live: bool
       sock?.destroy();
       resolve(r);
     };
+    const failed: ProbeResult = { ok: false, reason: 'Target.FailedHealthChecks', description: 'Health checks failed' };
     const timer = setTimeout(() => finish({ ok: false, reason: 'Target.Timeout', description: 'Request timed out' }), timeoutMs);
     timer.unref();
-    if (!live) return;
-    sock = connect({ host: ip, port });
+    const conn = open();
+    if (conn.kind === 'blackhole') return;
+    if (conn.kind === 'refused') {
+      finish(failed);
+      return;
+    }
+    sock = conn.socket;
     sock.once('connect', () => finish({ ok: true, code: 0 }));
-    sock.once('error', () => finish({ ok: false, reason: 'Target.FailedHealthChecks', description: 'Health checks failed' }));
+    sock.once('error', () => finish(failed));
   });
 }
