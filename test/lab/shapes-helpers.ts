@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, type TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { startLab, type Lab, type LabOptions } from '../../src/lab/index.js';
+import { startLab, type Lab, type LabOptions, type LoadBalancerInfo } from '../../src/lab/index.js';
 
 /**
  * One lab per suite for the load-balancer shapes (IngressGroups, user TargetGroupBindings, NLB Services), driven the
@@ -27,18 +27,7 @@ export interface ShapesLab {
 
 export interface LabJson {
   albs: Array<{ ingress: string; hostname: string; url: string; responses: Record<string, number> }>;
-  loadBalancers: Array<{
-    name: string;
-    arn: string;
-    type: 'application' | 'network';
-    hostname: string;
-    url?: string;
-    listeners: Array<{ port: number; protocol: string; address: string }>;
-    ingresses: string[];
-    services: string[];
-    createdBy: string;
-    responses: Record<string, number>;
-  }>;
+  loadBalancers: LoadBalancerInfo[];
 }
 
 export async function shapesLab(options: LabOptions = {}): Promise<ShapesLab> {

@@ -7,7 +7,7 @@ import type { StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { BuildModelError, TGB_FINALIZER, intAnnotation, mergedAnnotation, parseStringMap, ANN } from './annotations.js';
 import { groupFinalizer, groupLoadBalancerName, groupOf, groupStackLabels, groupsPendingFinalization, loadGroup } from './group.js';
-import { EventRecorder, LbcAwsError, WorkQueue, a, callElbv2, deleteTargetGroup, ensureTargetGroup, isNotFound, o, s, type ReconcileResult } from './util.js';
+import { EventRecorder, WorkQueue, a, callElbv2, deleteLoadBalancerAndTargetGroups, deleteStackTgbs, deleteStaleTgbs, ensureTargetGroup, findStackLoadBalancer, isNotFound, o, s, type ReconcileResult } from './util.js';
 
 /**
  * The Ingress controller of LBC, one reconcile per IngressGroup (see group.ts for how groups are loaded): build one
@@ -370,15 +370,7 @@ export class IngressController {
     }
 
     // 6. stale TGBs, then their target groups
-    for (const tgb of this.stackTgbs(stack)) {
-      if (wantedTgbs.has(`${tgb.metadata.namespace ?? ''}/${tgb.metadata.name}`)) continue;
-      const arn = s(o(tgb.spec).targetGroupARN);
-      if (!tgb.metadata.deletionTimestamp) this.store.delete('TargetGroupBinding', tgb.metadata.namespace ?? '', tgb.metadata.name);
-      if (arn && ![...tgArns.values()].includes(arn)) {
-        await deleteTargetGroup(this.account, this.clock, arn);
-        known.delete(arn);
-      }
-    }
+    await deleteStaleTgbs(this.store, this.account, this.clock, this.stackTgbs(stack), wantedTgbs, new Set(tgArns.values()), known);
     return lb.DNSName!;
   }
 
@@ -390,41 +382,14 @@ export class IngressController {
   /** An empty group: TGBs first (their controller deregisters and releases gates), then the ALB, then the TGs. Returns true while waiting. */
   private async cleanupStack(stack: string): Promise<boolean> {
     const known = this.stackTgs.get(stack) ?? new Set<string>();
-    for (const tgb of this.stackTgbs(stack)) {
-      const arn = s(o(tgb.spec).targetGroupARN);
-      if (arn) known.add(arn);
-      if (!tgb.metadata.deletionTimestamp) this.store.delete('TargetGroupBinding', tgb.metadata.namespace ?? '', tgb.metadata.name);
-    }
+    const pending = deleteStackTgbs(this.store, () => this.stackTgbs(stack), known);
     this.stackTgs.set(stack, known);
-    if (this.stackTgbs(stack).length > 0) return true;
-    const lbArn = this.stackLbs.get(stack) ?? (await this.findStackLoadBalancer(stack));
-    if (lbArn) {
-      try {
-        const tgs = await callElbv2(this.account, this.clock, 'DescribeTargetGroups', { LoadBalancerArn: lbArn });
-        for (const tg of tgs.TargetGroups ?? []) known.add(tg.TargetGroupArn!);
-      } catch (e) {
-        if (!(e instanceof LbcAwsError && e.code === 'LoadBalancerNotFound')) throw e;
-      }
-      await callElbv2(this.account, this.clock, 'DeleteLoadBalancer', { LoadBalancerArn: lbArn });
-    }
-    for (const arn of known) await deleteTargetGroup(this.account, this.clock, arn);
+    if (pending) return true;
+    const lbArn = this.stackLbs.get(stack) ?? (await findStackLoadBalancer(this.account, this.clock, { type: 'application', stackTag: 'ingress.k8s.aws/stack', stack, clusterName: this.clusterName }));
+    await deleteLoadBalancerAndTargetGroups(this.account, this.clock, lbArn, known);
     this.stackTgs.delete(stack);
     this.stackLbs.delete(stack);
     return false;
-  }
-
-  /** The stack's ALB found by its tags (`ingress.k8s.aws/stack` and the cluster tag), as LBC finds it. */
-  private async findStackLoadBalancer(stack: string): Promise<string | undefined> {
-    const lbs = (await callElbv2(this.account, this.clock, 'DescribeLoadBalancers', {})).LoadBalancers ?? [];
-    const arns = lbs.filter((lb) => lb.Type === 'application').map((lb) => lb.LoadBalancerArn!);
-    for (let i = 0; i < arns.length; i += 20) {
-      const tags = await callElbv2(this.account, this.clock, 'DescribeTags', { ResourceArns: arns.slice(i, i + 20) });
-      for (const d of tags.TagDescriptions ?? []) {
-        const t = new Map((d.Tags ?? []).map((x) => [x.Key ?? '', x.Value ?? '']));
-        if (t.get('ingress.k8s.aws/stack') === stack && t.get('elbv2.k8s.aws/cluster') === this.clusterName) return d.ResourceArn;
-      }
-    }
-    return undefined;
   }
 }
 

@@ -4,7 +4,22 @@ import type { AwsAccount } from '../aws/account.js';
 import type { ObjectStore, StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { BuildModelError, TGB_FINALIZER, parseStringMap } from './annotations.js';
-import { EventRecorder, LbcAwsError, WorkQueue, a, callElbv2, deleteTargetGroup, ensureTargetGroup, isNotFound, o, s, type ReconcileResult } from './util.js';
+import {
+  EventRecorder,
+  WorkQueue,
+  a,
+  callElbv2,
+  deleteLoadBalancerAndTargetGroups,
+  deleteStackTgbs,
+  deleteStaleTgbs,
+  ensureTargetGroup,
+  findStackLoadBalancer,
+  isNotFound,
+  o,
+  s,
+  type ReconcileResult,
+  type TargetGroupSpec,
+} from './util.js';
 
 /**
  * LBC's Service controller (the NLB path, controllers/service + pkg/service), for the shapes the lab serves:
@@ -47,16 +62,7 @@ interface NlbModel {
   lbName: string;
   scheme: 'internal' | 'internet-facing';
   ports: PortModel[];
-  healthCheck: {
-    HealthCheckProtocol: 'HTTP' | 'HTTPS' | 'TCP';
-    HealthCheckPort: string;
-    HealthCheckPath?: string;
-    HealthCheckIntervalSeconds: number;
-    HealthCheckTimeoutSeconds: number;
-    HealthyThresholdCount: number;
-    UnhealthyThresholdCount: number;
-    Matcher?: { HttpCode: string };
-  };
+  healthCheck: TargetGroupSpec['healthCheck'];
   attributes?: Record<string, string>;
 }
 
@@ -297,7 +303,7 @@ export class ServiceController {
     const labels = { 'service.k8s.aws/stack-namespace': ns, 'service.k8s.aws/stack-name': svc.metadata.name };
     const wanted = new Set<string>();
     for (const p of model.ports) {
-      wanted.add(p.tgName);
+      wanted.add(`${ns}/${p.tgName}`);
       const spec: JsonObject = {
         targetGroupARN: arns.get(p.port)!,
         targetType: p.targetType,
@@ -310,15 +316,7 @@ export class ServiceController {
       }
     }
     const live = new Set(arns.values());
-    for (const tgb of this.stackTgbs(ns, svc.metadata.name)) {
-      if (wanted.has(tgb.metadata.name)) continue;
-      const arn = s(o(tgb.spec).targetGroupARN);
-      if (!tgb.metadata.deletionTimestamp) this.store.delete('TargetGroupBinding', ns, tgb.metadata.name);
-      if (arn && !live.has(arn)) {
-        await deleteTargetGroup(this.account, this.clock, arn);
-        known.delete(arn);
-      }
-    }
+    await deleteStaleTgbs(this.store, this.account, this.clock, this.stackTgbs(ns, svc.metadata.name), wanted, live, known);
     return lb.DNSName!;
   }
 
@@ -332,38 +330,13 @@ export class ServiceController {
   private async cleanup(stack: string): Promise<boolean> {
     const [ns, name] = stack.split('/') as [string, string];
     const known = this.tgArns.get(stack) ?? new Set<string>();
-    for (const tgb of this.stackTgbs(ns, name)) {
-      const arn = s(o(tgb.spec).targetGroupARN);
-      if (arn) known.add(arn);
-      if (!tgb.metadata.deletionTimestamp) this.store.delete('TargetGroupBinding', ns, tgb.metadata.name);
-    }
+    const pending = deleteStackTgbs(this.store, () => this.stackTgbs(ns, name), known);
     this.tgArns.set(stack, known);
-    if (this.stackTgbs(ns, name).length > 0) return true;
-    const lbArn = this.lbArns.get(stack) ?? (await this.findStackLoadBalancer(stack));
-    if (lbArn) {
-      try {
-        for (const tg of (await callElbv2(this.account, this.clock, 'DescribeTargetGroups', { LoadBalancerArn: lbArn })).TargetGroups ?? []) known.add(tg.TargetGroupArn!);
-      } catch (e) {
-        if (!(e instanceof LbcAwsError && e.code === 'LoadBalancerNotFound')) throw e;
-      }
-      await callElbv2(this.account, this.clock, 'DeleteLoadBalancer', { LoadBalancerArn: lbArn });
-    }
-    for (const arn of known) await deleteTargetGroup(this.account, this.clock, arn);
+    if (pending) return true;
+    const lbArn = this.lbArns.get(stack) ?? (await findStackLoadBalancer(this.account, this.clock, { type: 'network', stackTag: 'service.k8s.aws/stack', stack, clusterName: this.clusterName }));
+    await deleteLoadBalancerAndTargetGroups(this.account, this.clock, lbArn, known);
     this.tgArns.delete(stack);
     this.lbArns.delete(stack);
     return false;
-  }
-
-  /** The stack's NLB found by its tags, as LBC finds it (after a restart the in-memory ARN is gone). */
-  private async findStackLoadBalancer(stack: string): Promise<string | undefined> {
-    const lbs = (await callElbv2(this.account, this.clock, 'DescribeLoadBalancers', {})).LoadBalancers ?? [];
-    const arns = lbs.filter((lb) => lb.Type === 'network').map((lb) => lb.LoadBalancerArn!);
-    for (let i = 0; i < arns.length; i += 20) {
-      for (const d of (await callElbv2(this.account, this.clock, 'DescribeTags', { ResourceArns: arns.slice(i, i + 20) })).TagDescriptions ?? []) {
-        const t = new Map((d.Tags ?? []).map((x) => [x.Key ?? '', x.Value ?? '']));
-        if (t.get('service.k8s.aws/stack') === stack && t.get('elbv2.k8s.aws/cluster') === this.clusterName) return d.ResourceArn;
-      }
-    }
-    return undefined;
   }
 }

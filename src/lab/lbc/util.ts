@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { JsonObject, JsonValue } from '../../manifests/types.js';
+import type { JsonObject, JsonValue, KubeObject } from '../../manifests/types.js';
 import { AwsApiError, THROTTLING_CODES } from '../alb/errors.js';
 import type { AwsAccount, Elbv2Action, Elbv2Input, Elbv2Output } from '../aws/account.js';
-import { StoreError } from '../store.js';
+import { StoreError, type ObjectStore } from '../store.js';
 import type { LabClock } from '../timing.js';
 
 /** Small shared pieces of the LBC emulation: JSON access, events, the AWS call wrapper, a keyed work queue. */
@@ -103,6 +103,61 @@ export async function ensureTargetGroup(account: AwsAccount, clock: LabClock, tg
     if (changes.length > 0) await callElbv2(account, clock, 'ModifyTargetGroupAttributes', { TargetGroupArn: arn, Attributes: changes.map(([Key, Value]) => ({ Key, Value })) });
   }
   return arn;
+}
+
+/**
+ * The first step of a stack's deletion: delete its TargetGroupBindings (their controller deregisters the targets and
+ * releases the gates), noting their target groups. Returns true while some still exist (wait and come back).
+ */
+export function deleteStackTgbs(store: ObjectStore, tgbs: () => KubeObject[], targetGroups: Set<string>): boolean {
+  for (const tgb of tgbs()) {
+    const arn = s(o(tgb.spec).targetGroupARN);
+    if (arn) targetGroups.add(arn);
+    if (!tgb.metadata.deletionTimestamp) store.delete('TargetGroupBinding', tgb.metadata.namespace ?? '', tgb.metadata.name);
+  }
+  return tgbs().length > 0;
+}
+
+/**
+ * After a deploy: delete the stack's TGBs that the model no longer has (`wanted`: `ns/name`), then their target
+ * groups unless the model still uses them (`live`); deleted ARNs leave `known`.
+ */
+export async function deleteStaleTgbs(store: ObjectStore, account: AwsAccount, clock: LabClock, tgbs: KubeObject[], wanted: Set<string>, live: Set<string>, known: Set<string>): Promise<void> {
+  for (const tgb of tgbs) {
+    if (wanted.has(`${tgb.metadata.namespace ?? ''}/${tgb.metadata.name}`)) continue;
+    const arn = s(o(tgb.spec).targetGroupARN);
+    if (!tgb.metadata.deletionTimestamp) store.delete('TargetGroupBinding', tgb.metadata.namespace ?? '', tgb.metadata.name);
+    if (arn && !live.has(arn)) {
+      await deleteTargetGroup(account, clock, arn);
+      known.delete(arn);
+    }
+  }
+}
+
+/** A stack's load balancer found by its tags (`<prefix>/stack` and the cluster tag), as LBC finds it after a restart. */
+export async function findStackLoadBalancer(account: AwsAccount, clock: LabClock, opts: { type: 'application' | 'network'; stackTag: string; stack: string; clusterName: string }): Promise<string | undefined> {
+  const lbs = (await callElbv2(account, clock, 'DescribeLoadBalancers', {})).LoadBalancers ?? [];
+  const arns = lbs.filter((lb) => lb.Type === opts.type).map((lb) => lb.LoadBalancerArn!);
+  for (let i = 0; i < arns.length; i += 20) {
+    for (const d of (await callElbv2(account, clock, 'DescribeTags', { ResourceArns: arns.slice(i, i + 20) })).TagDescriptions ?? []) {
+      const t = new Map((d.Tags ?? []).map((x) => [x.Key ?? '', x.Value ?? '']));
+      if (t.get(opts.stackTag) === opts.stack && t.get('elbv2.k8s.aws/cluster') === opts.clusterName) return d.ResourceArn;
+    }
+  }
+  return undefined;
+}
+
+/** The last step of a stack's deletion: the load balancer (its target groups noted first), then every target group. */
+export async function deleteLoadBalancerAndTargetGroups(account: AwsAccount, clock: LabClock, lbArn: string | undefined, targetGroups: Set<string>): Promise<void> {
+  if (lbArn) {
+    try {
+      for (const tg of (await callElbv2(account, clock, 'DescribeTargetGroups', { LoadBalancerArn: lbArn })).TargetGroups ?? []) targetGroups.add(tg.TargetGroupArn!);
+    } catch (e) {
+      if (!(e instanceof LbcAwsError && e.code === 'LoadBalancerNotFound')) throw e;
+    }
+    await callElbv2(account, clock, 'DeleteLoadBalancer', { LoadBalancerArn: lbArn });
+  }
+  for (const arn of targetGroups) await deleteTargetGroup(account, clock, arn);
 }
 
 /** DeleteTargetGroup, retried every 2 s for up to 20 s while it is still in use (as LBC does). */
