@@ -70,13 +70,20 @@ import {
 } from './names.js';
 
 /**
- * The lab's ELBv2 account: Application Load Balancers, listeners, rules, target groups and targets, with
- * real HTTP health checks, AWS's target states and reasons, deregistration delay, data-plane propagation
- * delay, and an HTTP data plane per load balancer (see dataplane.ts).
+ * The lab's ELBv2 account: Application and Network Load Balancers, listeners, rules, target groups and targets,
+ * with real health checks (HTTP for ALB target groups; TCP, or HTTP, for NLB ones), AWS's target states and
+ * reasons, deregistration delay, data-plane propagation delay, an HTTP data plane per ALB (dataplane.ts) and a TCP
+ * data plane per NLB listener (nlb.ts). Inputs are validated and errors answered as ELBv2 does (ValidationError,
+ * DuplicateTargetGroupName, DuplicateLoadBalancerName, TargetGroupNotFound, IncompatibleProtocols,
+ * TargetGroupAssociationLimit, ResourceInUse…).
  *
  * Every public ELBv2 operation takes and returns the SDK's own input/output shapes, so the in-process LBC and
  * the awsQuery server (src/lab/aws) see exactly what a client of the real API would see. Numeric fields are
  * coerced, because the wire gives strings.
+ *
+ * Not emulated: HTTPS/TLS/UDP listeners and target groups, instance/lambda/alb targets' reachability (instance
+ * ids are accepted, never reached), NLB listener rules (AWS has none), security groups, subnets and AZ DNS, the
+ * NLB's `unhealthy.draining` state, the exact wording of some ValidationError messages.
  */
 
 export interface AlbCloudOptions {

@@ -7,7 +7,7 @@ import type { StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { BuildModelError, TGB_FINALIZER, intAnnotation, mergedAnnotation, parseStringMap, ANN } from './annotations.js';
 import { groupFinalizer, groupLoadBalancerName, groupOf, groupStackLabels, groupsPendingFinalization, loadGroup } from './group.js';
-import { EventRecorder, WorkQueue, a, callElbv2, deleteLoadBalancerAndTargetGroups, deleteStackTgbs, deleteStaleTgbs, ensureTargetGroup, findStackLoadBalancer, isNotFound, o, s, type ReconcileResult } from './util.js';
+import { EventRecorder, WorkQueue, a, callElbv2, deleteLoadBalancerAndTargetGroups, deleteReplacedLoadBalancer, deleteStackTgbs, deleteStaleTgbs, ensureTargetGroup, findStackLoadBalancer, isNotFound, o, s, type ReconcileResult } from './util.js';
 
 /**
  * The Ingress controller of LBC, one reconcile per IngressGroup (see group.ts for how groups are loaded): build one
@@ -304,7 +304,8 @@ export class IngressController {
     for (const arn of tgArns.values()) known.add(arn);
     this.stackTgs.set(stack, known);
 
-    // 2. load balancer, 3. listener, 4. rules
+    // 2. load balancer (replaced when its name changed), 3. listener, 4. rules
+    await deleteReplacedLoadBalancer(this.account, this.clock, this.stackLbs.get(stack), model.lbName);
     const lbOut = await call('CreateLoadBalancer', {
       Name: model.lbName,
       Scheme: model.scheme as 'internal' | 'internet-facing',

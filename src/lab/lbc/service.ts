@@ -10,6 +10,7 @@ import {
   a,
   callElbv2,
   deleteLoadBalancerAndTargetGroups,
+  deleteReplacedLoadBalancer,
   deleteStackTgbs,
   deleteStaleTgbs,
   ensureTargetGroup,
@@ -274,7 +275,8 @@ export class ServiceController {
     for (const arn of arns.values()) known.add(arn);
     this.tgArns.set(stack, known);
 
-    // 2. load balancer, 3. listeners (one per Service port, forwarding to its target group)
+    // 2. load balancer (replaced when its name changed), 3. listeners (one per Service port, forwarding to its target group)
+    await deleteReplacedLoadBalancer(this.account, this.clock, this.lbArns.get(stack), model.lbName);
     const lb = (
       await callElbv2(this.account, this.clock, 'CreateLoadBalancer', {
         Name: model.lbName,

@@ -147,6 +147,22 @@ export async function findStackLoadBalancer(account: AwsAccount, clock: LabClock
   return undefined;
 }
 
+/**
+ * A stack whose load balancer must be replaced (its name changed with the scheme, or `…load-balancer-name`):
+ * LBC deletes the old one before creating the new one (the hostname changes; traffic to the old one stops).
+ */
+export async function deleteReplacedLoadBalancer(account: AwsAccount, clock: LabClock, oldArn: string | undefined, wantedName: string): Promise<void> {
+  if (!oldArn) return;
+  let name: string | undefined;
+  try {
+    name = (await callElbv2(account, clock, 'DescribeLoadBalancers', { LoadBalancerArns: [oldArn] })).LoadBalancers?.[0]?.LoadBalancerName;
+  } catch (e) {
+    if (e instanceof LbcAwsError && e.code === 'LoadBalancerNotFound') return;
+    throw e;
+  }
+  if (name !== undefined && name !== wantedName) await callElbv2(account, clock, 'DeleteLoadBalancer', { LoadBalancerArn: oldArn });
+}
+
 /** The last step of a stack's deletion: the load balancer (its target groups noted first), then every target group. */
 export async function deleteLoadBalancerAndTargetGroups(account: AwsAccount, clock: LabClock, lbArn: string | undefined, targetGroups: Set<string>): Promise<void> {
   if (lbArn) {
