@@ -17,6 +17,7 @@ import {
   DescribeTargetGroupsCommand,
   RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { TrafficGenerator } from '../../src/lab/traffic/index.js';
 import { waitFor } from '../helpers/wait.js';
 import { deployment, namespace, service, shapesLab, type ShapesLab } from './shapes-helpers.js';
 
@@ -112,8 +113,14 @@ describe('NLB Service: the LBC Service path and a TCP data plane', () => {
     }
     assert.deepEqual(statuses, { 200: 40 });
     assert.equal(pods.size, 2, [...pods].join());
+    // A paced, bounded loop (40/s, 80 requests) through the NLB: zero failures.
+    const t = new TrafficGenerator({ url: `http://${address}/loop`, ratePerSecond: 40, maxRequests: 80, maxDurationMs: 15_000, timeoutMs: 5_000 });
+    t.start();
+    const r = await t.finished();
+    assert.equal(r.requests, 80);
+    assert.equal(r.non2xx, 0, JSON.stringify(r.responses));
     const after = await l.labJson();
-    assert.ok((after.loadBalancers.find((x) => x.type === 'network')!.responses.forwarded ?? 0) >= 40);
+    assert.ok((after.loadBalancers.find((x) => x.type === 'network')!.responses.forwarded ?? 0) >= 120);
   });
 
   test('scale-down: the removed pod\'s target drains (Target.DeregistrationInProgress); connections keep reaching the remaining pod', async () => {
