@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { connect } from 'node:net';
 import type {
   Action,
   AddTagsInput,
@@ -51,7 +50,7 @@ import type {
   TargetGroup,
   TargetHealthDescription,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { PodNetwork } from '../network.js';
+import { connectToPod, type PodNetwork } from '../network.js';
 import type { LabClock } from '../timing.js';
 import { DataPlaneServer, type DataPlaneHost, type DpTarget, type RouteDecision } from './dataplane.js';
 import { AwsApiError } from './errors.js';
@@ -982,8 +981,7 @@ export class AlbCloud {
       t.probing = true;
       const port = tg.hc.port === 'traffic-port' ? t.port : Number(tg.hc.port);
       const timeoutMs = this.clock.ms(tg.hc.timeoutSeconds);
-      const live = this.isAddressLive(t.id);
-      (tg.hc.protocol === 'TCP' ? probeTcp(() => this.connectTarget(t.id, port), timeoutMs) : probeTarget(t.id, port, tg.hc.path, timeoutMs, tg.matches, live))
+      (tg.hc.protocol === 'TCP' ? probeTcp(() => this.connectTarget(t.id, port), timeoutMs) : probeTarget(this.network, t.id, port, tg.hc.path, timeoutMs, tg.matches))
         .then((r) => {
           t.probing = false;
           if (t.gen === gen && t.checkTimer) this.onProbe(tg, t, r);
@@ -1129,9 +1127,9 @@ export class AlbCloud {
     };
   }
 
-  /** A TCP connection to a target (NLB data plane and TCP health checks): a blackhole when no pod owns the address. */
+  /** A TCP connection to a target through the pod network (NLB data plane and TCP health checks). */
   private connectTarget(ip: string, port: number): TargetConnection {
-    return this.isAddressLive(ip) ? { kind: 'socket', socket: connect({ host: ip, port }) } : { kind: 'blackhole' };
+    return connectToPod(this.network, ip, port);
   }
 
   private nlbHost(): NlbHost {
