@@ -1,6 +1,6 @@
 import type { KubeObject } from '../../manifests/types.js';
 import { lbcGroupLoadBalancerName, lbcResourceName } from '../alb/names.js';
-import type { ObjectStore } from '../store.js';
+import type { ClusterAccess } from '../cluster.js';
 import { ANN, INGRESS_FINALIZER, isAlbIngress } from './annotations.js';
 
 /**
@@ -49,7 +49,7 @@ export function groupNameProblem(name: string): string | undefined {
 }
 
 /** The group an Ingress belongs to: a key, `undefined` (being deleted, not ours), or `{ invalid }` (bad group name). */
-export function groupOf(store: ObjectStore, ing: KubeObject): string | { invalid: string } | undefined {
+export function groupOf(store: ClusterAccess, ing: KubeObject): string | { invalid: string } | undefined {
   if (ing.metadata.deletionTimestamp) return undefined;
   if (!isAlbIngress(store, ing)) return undefined;
   const name = ing.metadata.annotations?.[GROUP_NAME_ANN];
@@ -85,7 +85,7 @@ export interface IngressGroup {
 }
 
 /** Loads one group from all Ingresses of the cluster; throws GroupLoadError with LBC's messages. */
-export function loadGroup(store: ObjectStore, key: string, ingresses: KubeObject[] = store.list('Ingress').items): IngressGroup {
+export function loadGroup(store: ClusterAccess, key: string, ingresses: KubeObject[] = store.list('Ingress').items): IngressGroup {
   const members: Array<{ ing: KubeObject; order: number }> = [];
   const inactive: KubeObject[] = [];
   for (const ing of ingresses) {

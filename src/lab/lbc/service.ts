@@ -1,7 +1,8 @@
 import type { JsonObject, JsonValue, KubeObject } from '../../manifests/types.js';
 import { lbcResourceName } from '../alb/names.js';
 import type { AwsAccount } from '../aws/account.js';
-import type { ObjectStore, StoreEvent } from '../store.js';
+import type { ClusterAccess } from '../cluster.js';
+import type { StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { BuildModelError, TGB_FINALIZER, parseStringMap } from './annotations.js';
 import {
@@ -93,7 +94,7 @@ export class ServiceController {
   private readonly unwatch: Array<() => void> = [];
 
   constructor(
-    private readonly store: ObjectStore,
+    private readonly store: ClusterAccess,
     private readonly clock: LabClock,
     private readonly account: AwsAccount,
     private readonly clusterName: string,

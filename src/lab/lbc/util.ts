@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { JsonObject, JsonValue, KubeObject } from '../../manifests/types.js';
 import { AwsApiError, THROTTLING_CODES } from '../alb/errors.js';
 import type { AwsAccount, Elbv2Action, Elbv2Input, Elbv2Output } from '../aws/account.js';
-import { StoreError, type ObjectStore } from '../store.js';
+import type { ClusterAccess } from '../cluster.js';
+import { StoreError } from '../store.js';
 import type { LabClock } from '../timing.js';
 
 /** Small shared pieces of the LBC emulation: JSON access, events, the AWS call wrapper, a keyed work queue. */
@@ -109,7 +110,7 @@ export async function ensureTargetGroup(account: AwsAccount, clock: LabClock, tg
  * The first step of a stack's deletion: delete its TargetGroupBindings (their controller deregisters the targets and
  * releases the gates), noting their target groups. Returns true while some still exist (wait and come back).
  */
-export function deleteStackTgbs(store: ObjectStore, tgbs: () => KubeObject[], targetGroups: Set<string>): boolean {
+export function deleteStackTgbs(store: ClusterAccess, tgbs: () => KubeObject[], targetGroups: Set<string>): boolean {
   for (const tgb of tgbs()) {
     const arn = s(o(tgb.spec).targetGroupARN);
     if (arn) targetGroups.add(arn);
@@ -122,7 +123,7 @@ export function deleteStackTgbs(store: ObjectStore, tgbs: () => KubeObject[], ta
  * After a deploy: delete the stack's TGBs that the model no longer has (`wanted`: `ns/name`), then their target
  * groups unless the model still uses them (`live`); deleted ARNs leave `known`.
  */
-export async function deleteStaleTgbs(store: ObjectStore, account: AwsAccount, clock: LabClock, tgbs: KubeObject[], wanted: Set<string>, live: Set<string>, known: Set<string>): Promise<void> {
+export async function deleteStaleTgbs(store: ClusterAccess, account: AwsAccount, clock: LabClock, tgbs: KubeObject[], wanted: Set<string>, live: Set<string>, known: Set<string>): Promise<void> {
   for (const tgb of tgbs) {
     if (wanted.has(`${tgb.metadata.namespace ?? ''}/${tgb.metadata.name}`)) continue;
     const arn = s(o(tgb.spec).targetGroupARN);
