@@ -112,7 +112,7 @@ async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
       `  kubeconfig       ${lab.kubeconfigPath}`,
       `  ELBv2 API        ${lab.aws.elbv2Url}`,
       `  CloudWatch API   ${lab.aws.cloudwatchUrl}`,
-      `  state            ${stateDir}/lab.json (ALB URLs and response counts, refreshed every 2 s)`,
+      `  state            ${stateDir}/lab.json (load balancers — ALB URLs, NLB addresses — and response counts, refreshed every 2 s)`,
       `  readiness-gate webhook ${args.webhook ? 'on' : 'OFF (pods are admitted without gates)'}`,
       '',
       'Use it from another shell:',

@@ -16,7 +16,7 @@ import { startLbc, type Lbc } from './lbc/index.js';
 import { LabNetwork } from './network.js';
 import { ObjectStore } from './store.js';
 import { DEFAULT_TIMINGS, LabClock, type LabTimings } from './timing.js';
-import type { JsonObject } from '../manifests/types.js';
+import type { JsonObject, KubeObject } from '../manifests/types.js';
 
 /**
  * The embedded lab: a simulated EKS cluster (API server, controllers, kubelet), the AWS Load Balancer Controller,
@@ -68,6 +68,26 @@ export interface AlbInfo {
   responses: Record<string, number>;
 }
 
+/** One load balancer of the lab's account, whoever made it (an IngressGroup, a Service, or an ELBv2 API caller). */
+export interface LoadBalancerInfo {
+  name: string;
+  arn: string;
+  type: 'application' | 'network';
+  hostname: string;
+  /** ALB: the local URL of its HTTP:80 listener. NLB: absent (see `listeners`). */
+  url?: string;
+  /** Every listener and the local address that serves it (`http://127.0.0.1:p` for ALB, `127.0.0.1:p` for NLB TCP). */
+  listeners: Array<{ port: number; protocol: string; address: string }>;
+  /** Ingresses (`ns/name`) whose status names this load balancer (every member of an IngressGroup). */
+  ingresses: string[];
+  /** Services (`ns/name`) it sends traffic to: through TargetGroupBindings of its target groups, or as the NLB of a Service. */
+  services: string[];
+  /** `ingress` (LBC, an IngressGroup), `service` (LBC, an NLB Service), or `api` (made through the ELBv2 API, e.g. by Terraform). */
+  createdBy: 'ingress' | 'service' | 'api';
+  /** ALB: responses by status code. NLB: client connections by outcome (`forwarded`, `reset-no-target`, `reset-refused`, `reset-timeout`). */
+  responses: Record<string, number>;
+}
+
 export interface Lab {
   readonly controlPlane: ControlPlaneTier;
   /** The cluster as the lab's parts see it: the object store (embedded) or a watch-fed cache of the real API server. */
@@ -93,6 +113,8 @@ export interface Lab {
   albs(): AlbInfo[];
   /** Writes a kubeconfig for this lab's API server (the state dir has one already). */
   writeKubeconfig(path: string): Promise<void>;
+  /** Every load balancer (ALB and NLB) with its hostname, local addresses, and the Ingresses/Services it serves. */
+  loadBalancers(): LoadBalancerInfo[];
   /** Rewrites lab.json (it is also refreshed every few seconds while the lab runs with a state dir). */
   writeState(): Promise<void>;
   stop(): Promise<void>;
@@ -184,8 +206,44 @@ async function finishLab(p: LabParts): Promise<Omit<Lab, 'controlPlane'>> {
     return out;
   };
 
+  const statusHostname = (obj: KubeObject): string | undefined => {
+    const lbIngress = (((obj.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress ?? []) as JsonObject[];
+    const h = lbIngress[0]?.hostname;
+    return typeof h === 'string' ? h.toLowerCase() : undefined;
+  };
+
+  const loadBalancers = (): LoadBalancerInfo[] => {
+    const ingresses = store.list('Ingress').items;
+    const services = store.list('Service').items;
+    const tgbs = store.list('TargetGroupBinding').items;
+    return alb.loadBalancerSummaries().map((lb) => {
+      const tgSet = new Set(lb.targetGroupArns);
+      const served = new Set<string>();
+      for (const t of tgbs) {
+        const spec = (t.spec ?? {}) as JsonObject;
+        const svc = (spec.serviceRef as JsonObject | undefined)?.name;
+        if (typeof spec.targetGroupARN === 'string' && tgSet.has(spec.targetGroupARN) && typeof svc === 'string') served.add(`${t.metadata.namespace}/${svc}`);
+      }
+      for (const svc of services) if (statusHostname(svc) === lb.dnsName) served.add(`${svc.metadata.namespace}/${svc.metadata.name}`);
+      const createdBy = lb.tags['ingress.k8s.aws/stack'] !== undefined ? 'ingress' : lb.tags['service.k8s.aws/stack'] !== undefined ? 'service' : 'api';
+      return {
+        name: lb.name,
+        arn: lb.arn,
+        type: lb.type,
+        hostname: lb.dnsName,
+        ...(lb.type === 'application' ? { url: alb.dataPlaneUrl(lb.arn) } : {}),
+        listeners: lb.listeners,
+        ingresses: ingresses.filter((i) => statusHostname(i) === lb.dnsName).map((i) => `${i.metadata.namespace}/${i.metadata.name}`),
+        services: [...served].sort(),
+        createdBy,
+        responses: lb.type === 'network' ? alb.connectionStats(lb.arn) : { ...alb.stats(lb.arn).byStatus },
+      };
+    });
+  };
+
   const awsEnv = (): Record<string, string> => ({ ...aws.env });
 
+  let stateWrites = 0;
   const writeState = async (): Promise<void> => {
     if (!stateDir) return;
     const state = {
@@ -196,10 +254,12 @@ async function finishLab(p: LabParts): Promise<Omit<Lab, 'controlPlane'>> {
       /** With timeScale: what `deploy/analyze --time-origin` need to read the lab's CloudWatch clock. */
       timeOrigin: alb.epoch.originMs,
       albs: albs(),
+      loadBalancers: loadBalancers(),
       pid: process.pid,
       ...(p.controlPlane ? { controlPlane: p.controlPlane() } : {}),
     };
-    const tmp = join(stateDir, `.lab.json.${process.pid}`);
+    // One temporary file per write: the 2 s refresher and an explicit writeState() may overlap.
+    const tmp = join(stateDir, `.lab.json.${process.pid}.${++stateWrites}`);
     await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
     await rename(tmp, join(stateDir, 'lab.json'));
   };
@@ -231,6 +291,7 @@ async function finishLab(p: LabParts): Promise<Omit<Lab, 'controlPlane'>> {
     awsEnv,
     albs,
     writeKubeconfig: p.writeKubeconfig,
+    loadBalancers,
     writeState,
     stop: async () => {
       if (stopped) return;

@@ -50,30 +50,39 @@ import type {
   TargetGroup,
   TargetHealthDescription,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { PodNetwork } from '../network.js';
+import { connectToPod, type PodNetwork } from '../network.js';
 import type { LabClock } from '../timing.js';
 import { DataPlaneServer, type DataPlaneHost, type DpTarget, type RouteDecision } from './dataplane.js';
 import { AwsApiError } from './errors.js';
-import { AWS_API_HEALTH_CHECK_DEFAULTS, parseMatcher, probeTarget, type HealthCheckConfig, type ProbeResult } from './healthcheck.js';
+import { AWS_API_HEALTH_CHECK_DEFAULTS, AWS_API_TCP_HEALTH_CHECK_DEFAULTS, parseMatcher, probeTarget, type HealthCheckConfig, type ProbeResult } from './healthcheck.js';
 import { AlbMetrics, SimulatedEpoch, type TrafficCounters } from './metrics.js';
+import { NlbListenerServer, probeTcp, type NlbHost, type TargetConnection } from './nlb.js';
 import {
   canonicalHostedZoneId,
   listenerArn,
   loadBalancerArn,
   loadBalancerDnsName,
+  networkLoadBalancerDnsName,
   randomHex16,
   ruleArn,
   targetGroupArn,
 } from './names.js';
 
 /**
- * The lab's ELBv2 account: Application Load Balancers, listeners, rules, target groups and targets, with
- * real HTTP health checks, AWS's target states and reasons, deregistration delay, data-plane propagation
- * delay, and an HTTP data plane per load balancer (see dataplane.ts).
+ * The lab's ELBv2 account: Application and Network Load Balancers, listeners, rules, target groups and targets,
+ * with real health checks (HTTP for ALB target groups; TCP, or HTTP, for NLB ones), AWS's target states and
+ * reasons, deregistration delay, data-plane propagation delay, an HTTP data plane per ALB (dataplane.ts) and a TCP
+ * data plane per NLB listener (nlb.ts). Inputs are validated and errors answered as ELBv2 does (ValidationError,
+ * DuplicateTargetGroupName, DuplicateLoadBalancerName, TargetGroupNotFound, IncompatibleProtocols,
+ * TargetGroupAssociationLimit, ResourceInUse…).
  *
  * Every public ELBv2 operation takes and returns the SDK's own input/output shapes, so the in-process LBC and
  * the awsQuery server (src/lab/aws) see exactly what a client of the real API would see. Numeric fields are
  * coerced, because the wire gives strings.
+ *
+ * Not emulated: HTTPS/TLS/UDP listeners and target groups, instance/lambda/alb targets' reachability (instance
+ * ids are accepted, never reached), NLB listener rules (AWS has none), security groups, subnets and AZ DNS, the
+ * NLB's `unhealthy.draining` state, the exact wording of some ValidationError messages.
  */
 
 export interface AlbCloudOptions {
@@ -90,6 +99,17 @@ export interface AlbCloudOptions {
   /** ALB idle timeout in simulated seconds (AWS default 60): no response from the target within it → 504. */
   idleTimeoutSeconds?: number;
   vpcId?: string;
+}
+
+export interface LoadBalancerSummary {
+  arn: string;
+  name: string;
+  type: 'application' | 'network';
+  dnsName: string;
+  /** `address` is where the lab serves the listener: `http://127.0.0.1:<port>` (ALB), `127.0.0.1:<port>` (NLB). */
+  listeners: Array<{ port: number; protocol: string; address: string }>;
+  tags: Record<string, string>;
+  targetGroupArns: string[];
 }
 
 export type TargetStatus = 'registering' | 'checking' | 'healthy' | 'unhealthy' | 'draining';
@@ -158,12 +178,16 @@ interface TgRec {
 interface LbRec {
   arn: string;
   name: string;
+  type: 'application' | 'network';
   dnsName: string;
   createdTime: Date;
   scheme: string;
   ipAddressType: string;
   tags: Map<string, string>;
-  server: DataPlaneServer;
+  /** The HTTP data plane (ALB only; an NLB serves each listener on its own TCP server). */
+  server?: DataPlaneServer;
+  /** NLB connection outcomes (see nlb.ts). */
+  connections: Record<string, number>;
 }
 
 interface ListenerRec {
@@ -173,6 +197,7 @@ interface ListenerRec {
   protocol: string;
   defaultActions: Action[];
   tags: Map<string, string>;
+  tcp?: NlbListenerServer;
 }
 
 interface RuleRec {
@@ -196,6 +221,23 @@ export const DEFAULT_TARGET_GROUP_ATTRIBUTES: Readonly<Record<string, string>> =
   'load_balancing.algorithm.type': 'round_robin',
   'load_balancing.algorithm.anomaly_mitigation': 'off',
   'load_balancing.cross_zone.enabled': 'use_load_balancer_configuration',
+  'target_group_health.dns_failover.minimum_healthy_targets.count': '1',
+  'target_group_health.dns_failover.minimum_healthy_targets.percentage': 'off',
+  'target_group_health.unhealthy_state_routing.minimum_healthy_targets.count': '1',
+  'target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage': 'off',
+};
+
+/** AWS's default attributes of a TCP target group of an NLB (ip targets). */
+export const DEFAULT_TCP_TARGET_GROUP_ATTRIBUTES: Readonly<Record<string, string>> = {
+  'deregistration_delay.timeout_seconds': '300',
+  'deregistration_delay.connection_termination.enabled': 'false',
+  'preserve_client_ip.enabled': 'false',
+  'proxy_protocol_v2.enabled': 'false',
+  'stickiness.enabled': 'false',
+  'stickiness.type': 'source_ip',
+  'load_balancing.cross_zone.enabled': 'use_load_balancer_configuration',
+  'target_health_state.unhealthy.connection_termination.enabled': 'true',
+  'target_health_state.unhealthy.draining_interval_seconds': '0',
   'target_group_health.dns_failover.minimum_healthy_targets.count': '1',
   'target_group_health.dns_failover.minimum_healthy_targets.percentage': 'off',
   'target_group_health.unhealthy_state_routing.minimum_healthy_targets.count': '1',
@@ -249,12 +291,13 @@ export class AlbCloud {
   dataPlaneUrl(lbArn: string): string {
     const lb = this.lbs.get(lbArn);
     if (!lb) throw new AwsApiError('LoadBalancerNotFound', `Load balancer '${lbArn}' not found`);
+    if (!lb.server) throw new AwsApiError('ValidationError', `Load balancer '${lbArn}' is a network load balancer: it has no HTTP data plane (see its listeners)`);
     return lb.server.url;
   }
 
   /** The data plane URL for a DNS name (e.g. an Ingress status hostname), or undefined. */
   dataPlaneUrlForHostname(hostname: string): string | undefined {
-    for (const lb of this.lbs.values()) if (lb.dnsName === hostname.toLowerCase()) return lb.server.url;
+    for (const lb of this.lbs.values()) if (lb.dnsName === hostname.toLowerCase()) return lb.server?.url;
     return undefined;
   }
 
@@ -262,6 +305,22 @@ export class AlbCloud {
   loadBalancerArnForHostname(hostname: string): string | undefined {
     for (const [arn, lb] of this.lbs) if (lb.dnsName === hostname.toLowerCase()) return arn;
     return undefined;
+  }
+
+  /** Every load balancer with its type, DNS name, listeners (and the local address serving each), tags and target groups. */
+  loadBalancerSummaries(): LoadBalancerSummary[] {
+    return [...this.lbs.values()].map((lb) => {
+      const tgs = new Set<string>();
+      const listeners = [...this.listeners.values()]
+        .filter((l) => l.lbArn === lb.arn)
+        .sort((a, b) => a.port - b.port)
+        .map((l) => {
+          for (const a of l.defaultActions) for (const t of actionTargetGroups(a)) tgs.add(t);
+          for (const r of this.rulesOf(l.arn)) for (const a of r.actions) for (const t of actionTargetGroups(a)) tgs.add(t);
+          return { port: l.port, protocol: l.protocol, address: this.listenerAddress(lb, l) };
+        });
+      return { arn: lb.arn, name: lb.name, type: lb.type, dnsName: lb.dnsName, listeners, tags: Object.fromEntries(lb.tags), targetGroupArns: [...tgs] };
+    });
   }
 
   /** Request totals of a load balancer or target group ARN, plus requests in flight per target (`ip:port`). */
@@ -296,7 +355,12 @@ export class AlbCloud {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const tg of this.tgs.values()) for (const t of tg.targets.values()) this.stopChecks(t);
-    await Promise.all([...this.lbs.values()].map((lb) => lb.server.close()));
+    await Promise.all([...this.lbs.values()].map((lb) => lb.server?.close()));
+    await Promise.all([...this.listeners.values()].map((l) => l.tcp?.close()));
+  }
+
+  private listenerAddress(lb: LbRec, l: ListenerRec): string {
+    return l.tcp?.address ?? lb.server?.url ?? '';
   }
 
   // ------------------------------------------------------------------ load balancers
@@ -306,20 +370,32 @@ export class AlbCloud {
     if (!NAME_RE.test(name) || name.startsWith('internal-')) {
       throw new AwsApiError('ValidationError', `The load balancer name '${name}' is not valid: up to 32 alphanumeric characters or hyphens, not beginning or ending with a hyphen`);
     }
-    if (input.Type && input.Type !== 'application') throw new AwsApiError('ValidationError', `The lab emulates only application load balancers, not '${input.Type}'`);
-    for (const lb of this.lbs.values()) if (lb.name === name) return { LoadBalancers: [this.lbView(lb)] };
-    const arn = loadBalancerArn(this.region, name, randomHex16());
-    const server = new DataPlaneServer(this.dataPlaneHost(), arn);
-    await server.listen();
+    const type = input.Type ?? 'application';
+    if (type !== 'application' && type !== 'network') throw new AwsApiError('ValidationError', `The lab emulates application and network load balancers, not '${type}'`);
+    const scheme = input.Scheme ?? 'internet-facing';
+    if (scheme !== 'internet-facing' && scheme !== 'internal') throw new AwsApiError('ValidationError', `1 validation error detected: Value '${scheme}' at 'scheme' failed to satisfy constraint: Member must satisfy enum value set: [internet-facing, internal]`);
+    for (const lb of this.lbs.values()) {
+      if (lb.name !== name) continue;
+      if (lb.type !== type || lb.scheme !== scheme) throw new AwsApiError('DuplicateLoadBalancerName', `A load balancer with the same name '${name}' exists, but with different settings`);
+      return { LoadBalancers: [this.lbView(lb)] };
+    }
+    const arn = loadBalancerArn(this.region, name, randomHex16(), type);
+    let server: DataPlaneServer | undefined;
+    if (type === 'application') {
+      server = new DataPlaneServer(this.dataPlaneHost(), arn);
+      await server.listen();
+    }
     const lb: LbRec = {
       arn,
       name,
-      dnsName: loadBalancerDnsName(this.region, name),
+      dnsName: type === 'network' ? networkLoadBalancerDnsName(this.region, name) : loadBalancerDnsName(this.region, name),
       createdTime: new Date(),
-      scheme: input.Scheme ?? 'internet-facing',
+      type,
+      connections: {},
+      scheme,
       ipAddressType: input.IpAddressType ?? 'ipv4',
       tags: tagMap(input.Tags),
-      server,
+      ...(server ? { server } : {}),
     };
     this.lbs.set(arn, lb);
     return { LoadBalancers: [this.lbView(lb)] };
@@ -330,7 +406,7 @@ export class AlbCloud {
     if (!lb) return {}; // deleting a missing load balancer succeeds
     for (const l of [...this.listeners.values()]) if (l.lbArn === lb.arn) this.dropListener(l.arn);
     this.lbs.delete(lb.arn);
-    await lb.server.close();
+    await lb.server?.close();
     this.refreshUsage();
     return {};
   }
@@ -356,7 +432,7 @@ export class AlbCloud {
       Scheme: lb.scheme as LoadBalancer['Scheme'],
       VpcId: this.vpcId,
       State: { Code: 'active' },
-      Type: 'application',
+      Type: lb.type,
       AvailabilityZones: ['a', 'b'].map((z, i) => ({ ZoneName: `${this.region}${z}`, SubnetId: `subnet-0lab0000000000${i}` })),
       SecurityGroups: ['sg-0lab00000000000001'],
       IpAddressType: lb.ipAddressType as LoadBalancer['IpAddressType'],
@@ -370,13 +446,19 @@ export class AlbCloud {
     if (!lb) notFoundLb();
     const port = int(input.Port, 'Port');
     if (port < 1 || port > 65535) throw new AwsApiError('ValidationError', `Listener port '${port}' must be between 1 and 65535`);
-    const protocol = input.Protocol ?? 'HTTP';
-    if (protocol !== 'HTTP') throw new AwsApiError('ValidationError', `The lab's ALB emulates HTTP listeners only, not '${protocol}'`);
+    const protocol = str(input.Protocol);
+    if (!protocol) throw new AwsApiError('ValidationError', 'A listener protocol must be specified');
+    if (lb!.type === 'application' && protocol !== 'HTTP') throw new AwsApiError('ValidationError', `The lab's ALB emulates HTTP listeners only, not '${protocol}'`);
+    if (lb!.type === 'network' && protocol !== 'TCP') throw new AwsApiError('ValidationError', `The lab's NLB emulates TCP listeners only, not '${protocol}'`);
     for (const l of this.listeners.values()) {
       if (l.lbArn === lb!.arn && l.port === port) throw new AwsApiError('DuplicateListener', 'A listener already exists on this port for this load balancer');
     }
-    const actions = this.checkActions(list(input.DefaultActions));
+    const actions = this.checkActions(list(input.DefaultActions), lb!, protocol);
     const l: ListenerRec = { arn: listenerArn(lb!.arn, randomHex16()), lbArn: lb!.arn, port, protocol, defaultActions: actions, tags: tagMap(input.Tags) };
+    if (lb!.type === 'network') {
+      l.tcp = new NlbListenerServer(this.nlbHost(), lb!.arn, l.arn);
+      await l.tcp.listen();
+    }
     this.listeners.set(l.arn, l);
     this.refreshUsage();
     return { Listeners: [this.listenerView(l)] };
@@ -385,7 +467,7 @@ export class AlbCloud {
   async modifyListener(input: ModifyListenerInput): Promise<ModifyListenerOutput> {
     const l = this.listeners.get(str(input.ListenerArn));
     if (!l) throw new AwsApiError('ListenerNotFound', 'One or more listeners not found');
-    if (input.DefaultActions !== undefined) l.defaultActions = this.checkActions(list(input.DefaultActions));
+    if (input.DefaultActions !== undefined) l.defaultActions = this.checkActions(list(input.DefaultActions), this.lbs.get(l.lbArn)!, l.protocol);
     if (input.Port !== undefined) l.port = int(input.Port, 'Port');
     this.refreshUsage();
     return { Listeners: [this.listenerView(l)] };
@@ -401,6 +483,7 @@ export class AlbCloud {
 
   private dropListener(arn: string): void {
     for (const r of [...this.rules.values()]) if (r.listenerArn === arn) this.rules.delete(r.arn);
+    void this.listeners.get(arn)?.tcp?.close();
     this.listeners.delete(arn);
   }
 
@@ -430,12 +513,13 @@ export class AlbCloud {
   async createRule(input: CreateRuleInput): Promise<CreateRuleOutput> {
     const l = this.listeners.get(str(input.ListenerArn));
     if (!l) throw new AwsApiError('ListenerNotFound', 'One or more listeners not found');
+    if (this.lbs.get(l.lbArn)?.type === 'network') throw new AwsApiError('ValidationError', 'Listener rules are not supported on a Network Load Balancer listener');
     const priority = int(input.Priority, 'Priority');
     if (priority < 1 || priority > 50000) throw new AwsApiError('ValidationError', `Priority '${priority}' must be between 1 and 50000`);
     for (const r of this.rules.values()) if (r.listenerArn === l.arn && r.priority === priority) throw new AwsApiError('PriorityInUse', `Priority '${priority}' is currently in use`);
     const conditions = list(input.Conditions) as RuleCondition[];
     if (conditions.length === 0) throw new AwsApiError('ValidationError', 'A rule must have at least one condition');
-    const r: RuleRec = { arn: ruleArn(l.arn, randomHex16()), listenerArn: l.arn, priority, conditions: normalizeConditions(conditions), actions: this.checkActions(list(input.Actions)), tags: tagMap(input.Tags) };
+    const r: RuleRec = { arn: ruleArn(l.arn, randomHex16()), listenerArn: l.arn, priority, conditions: normalizeConditions(conditions), actions: this.checkActions(list(input.Actions), this.lbs.get(l.lbArn)!, l.protocol), tags: tagMap(input.Tags) };
     this.rules.set(r.arn, r);
     this.refreshUsage();
     return { Rules: [this.ruleView(r)] };
@@ -445,7 +529,10 @@ export class AlbCloud {
     const r = this.rules.get(str(input.RuleArn));
     if (!r) throw new AwsApiError('RuleNotFound', 'One or more rules not found');
     if (input.Conditions !== undefined) r.conditions = normalizeConditions(list(input.Conditions) as RuleCondition[]);
-    if (input.Actions !== undefined) r.actions = this.checkActions(list(input.Actions));
+    if (input.Actions !== undefined) {
+      const l = this.listeners.get(r.listenerArn)!;
+      r.actions = this.checkActions(list(input.Actions), this.lbs.get(l.lbArn)!, l.protocol);
+    }
     this.refreshUsage();
     return { Rules: [this.ruleView(r)] };
   }
@@ -506,11 +593,22 @@ export class AlbCloud {
     };
   }
 
-  private checkActions(actions: Action[]): Action[] {
+  /** Validates a listener's or rule's actions as ELBv2 does (target groups exist, fit the listener, one load balancer each). */
+  private checkActions(actions: Action[], lb: LbRec, listenerProtocol: string): Action[] {
     if (actions.length === 0) throw new AwsApiError('ValidationError', 'At least one action must be specified');
     const out = structuredClone(actions).map((a, i) => ({ ...a, Order: a.Order !== undefined ? Number(a.Order) : i + 1 }));
     for (const a of out) {
-      for (const arn of actionTargetGroups(a)) if (!this.tgs.has(arn)) throw new AwsApiError('TargetGroupNotFound', `Target groups '${arn}' not found`);
+      if (lb.type === 'network' && a.Type !== 'forward') throw new AwsApiError('ValidationError', `Action type '${String(a.Type)}' is not supported on a Network Load Balancer listener; use 'forward'`);
+      for (const arn of actionTargetGroups(a)) {
+        const tg = this.tgs.get(arn);
+        if (!tg) throw new AwsApiError('TargetGroupNotFound', `Target groups '${arn}' not found`);
+        const tcpTg = tg.protocol === 'TCP';
+        if (tcpTg !== (listenerProtocol === 'TCP')) {
+          throw new AwsApiError('IncompatibleProtocols', `The protocol '${tg.protocol}' of target group '${arn}' is not compatible with the listener protocol '${listenerProtocol}'`);
+        }
+        const others = this.tgLoadBalancers(arn).filter((x) => x !== lb.arn);
+        if (others.length > 0) throw new AwsApiError('TargetGroupAssociationLimit', `The following target groups cannot be associated with more than one load balancer: ${arn}`);
+      }
       if (a.ForwardConfig?.TargetGroups) {
         a.ForwardConfig.TargetGroups = list(a.ForwardConfig.TargetGroups).map((t) => ({ ...t, ...(t.Weight !== undefined ? { Weight: Number(t.Weight) } : {}) }));
       }
@@ -523,13 +621,26 @@ export class AlbCloud {
   async createTargetGroup(input: CreateTargetGroupInput): Promise<CreateTargetGroupOutput> {
     const name = str(input.Name);
     if (!NAME_RE.test(name)) throw new AwsApiError('ValidationError', `Target group name '${name}' cannot be longer than '32' characters and may contain only alphanumeric characters or hyphens`);
-    const targetType = input.TargetType ?? 'instance';
+    const targetType = str(input.TargetType) || 'instance';
     if (!['instance', 'ip'].includes(targetType)) throw new AwsApiError('ValidationError', `The lab emulates target types 'instance' and 'ip', not '${targetType}'`);
-    const hc = this.healthCheckFrom(input, AWS_API_HEALTH_CHECK_DEFAULTS);
+    const protocol = str(input.Protocol);
+    if (!protocol) throw new AwsApiError('ValidationError', `A protocol must be specified for a target group with target type '${targetType}'`);
+    if (!['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'TCP_UDP', 'GENEVE'].includes(protocol)) {
+      throw new AwsApiError('ValidationError', `1 validation error detected: Value '${protocol}' at 'protocol' failed to satisfy constraint: Member must satisfy enum value set: [HTTP, HTTPS, TCP, TLS, UDP, TCP_UDP, GENEVE]`);
+    }
+    if (protocol !== 'HTTP' && protocol !== 'TCP') throw new AwsApiError('ValidationError', `The lab emulates target groups with protocol HTTP (ALB) and TCP (NLB), not '${protocol}'`);
+    if (input.Port === undefined || (input.Port as unknown) === '') throw new AwsApiError('ValidationError', `A port must be specified for a target group with target type '${targetType}'`);
+    const port = int(input.Port, 'Port');
+    if (port < 1 || port > 65535) throw new AwsApiError('ValidationError', `Target group port '${port}' must be between 1 and 65535`);
+    const tcp = protocol === 'TCP';
+    if (tcp && input.ProtocolVersion !== undefined) throw new AwsApiError('ValidationError', `A protocol version cannot be specified for a target group with protocol '${protocol}'`);
+    const hc = this.healthCheckFrom(input, tcp ? AWS_API_TCP_HEALTH_CHECK_DEFAULTS : AWS_API_HEALTH_CHECK_DEFAULTS, protocol);
+    const vpcId = str(input.VpcId) || this.vpcId;
+    if (!/^vpc-[0-9a-f]{8,17}$/.test(vpcId)) throw new AwsApiError('ValidationError', `The VPC ID '${vpcId}' is not valid`);
     for (const tg of this.tgs.values()) {
       if (tg.name === name) {
-        if (tg.targetType !== targetType || tg.port !== int(input.Port, 'Port')) {
-          throw new AwsApiError('DuplicateTargetGroupName', 'A target group with the same name exists, but with different settings');
+        if (tg.targetType !== targetType || tg.port !== port || tg.protocol !== protocol || tg.vpcId !== vpcId) {
+          throw new AwsApiError('DuplicateTargetGroupName', `A target group with the same name '${name}' exists, but with different settings`);
         }
         return { TargetGroups: [this.tgView(tg)] };
       }
@@ -538,15 +649,15 @@ export class AlbCloud {
     const tg: TgRec = {
       arn,
       name,
-      protocol: input.Protocol ?? 'HTTP',
-      protocolVersion: input.ProtocolVersion ?? 'HTTP1',
-      port: int(input.Port, 'Port'),
+      protocol,
+      protocolVersion: tcp ? '' : str(input.ProtocolVersion) || 'HTTP1',
+      port,
       targetType,
-      vpcId: input.VpcId ?? this.vpcId,
-      ipAddressType: input.IpAddressType ?? 'ipv4',
+      vpcId,
+      ipAddressType: str(input.IpAddressType) || 'ipv4',
       hc,
-      matches: parseMatcher(hc.matcher),
-      attributes: new Map(Object.entries(DEFAULT_TARGET_GROUP_ATTRIBUTES)),
+      matches: parseMatcher(hc.matcher, tcp ? 599 : 499),
+      attributes: new Map(Object.entries(tcp ? DEFAULT_TCP_TARGET_GROUP_ATTRIBUTES : DEFAULT_TARGET_GROUP_ATTRIBUTES)),
       tags: tagMap(input.Tags),
       targets: new Map(),
       dp: new Map(),
@@ -558,9 +669,21 @@ export class AlbCloud {
     return { TargetGroups: [this.tgView(tg)] };
   }
 
-  private healthCheckFrom(input: Partial<CreateTargetGroupInput & ModifyTargetGroupInput>, base: HealthCheckConfig): HealthCheckConfig {
+  private healthCheckFrom(input: Partial<CreateTargetGroupInput & ModifyTargetGroupInput>, base: HealthCheckConfig, tgProtocol: string): HealthCheckConfig {
     const hc: HealthCheckConfig = { ...base };
-    if (input.HealthCheckProtocol !== undefined) hc.protocol = input.HealthCheckProtocol as HealthCheckConfig['protocol'];
+    const tcp = tgProtocol === 'TCP';
+    if (input.HealthCheckProtocol !== undefined) {
+      const p = str(input.HealthCheckProtocol);
+      if (!(tcp ? ['TCP', 'HTTP', 'HTTPS'] : ['HTTP', 'HTTPS']).includes(p)) {
+        throw new AwsApiError('ValidationError', `Health check protocol '${p}' is not supported for target groups with the ${tgProtocol} protocol`);
+      }
+      if (p !== hc.protocol && (p === 'TCP' || hc.protocol === 'TCP') && tcp) {
+        // Switching an NLB health check between TCP and HTTP: the path and matcher defaults of the new protocol apply.
+        hc.path = '/';
+        hc.matcher = '200-399';
+      }
+      hc.protocol = p as HealthCheckConfig['protocol'];
+    }
     if (input.HealthCheckPort !== undefined) hc.port = str(input.HealthCheckPort);
     if (input.HealthCheckPath !== undefined) hc.path = str(input.HealthCheckPath);
     if (input.HealthCheckEnabled !== undefined) hc.enabled = bool(input.HealthCheckEnabled);
@@ -576,11 +699,17 @@ export class AlbCloud {
     range(hc.timeoutSeconds, 2, 120, 'Health check timeout');
     range(hc.healthyThreshold, 2, 10, 'Healthy threshold count');
     range(hc.unhealthyThreshold, 2, 10, 'Unhealthy threshold count');
-    if (hc.timeoutSeconds >= hc.intervalSeconds) throw new AwsApiError('ValidationError', 'Health check interval must be greater than the timeout.');
+    // ALB: the timeout must be shorter than the interval; NLB: it may equal it (LBC's NLB defaults are 10 s and 10 s).
+    if (tcp ? hc.timeoutSeconds > hc.intervalSeconds : hc.timeoutSeconds >= hc.intervalSeconds) {
+      throw new AwsApiError('ValidationError', 'Health check interval must be greater than the timeout.');
+    }
+    if (hc.protocol === 'TCP' && (input.HealthCheckPath !== undefined || input.Matcher?.HttpCode !== undefined)) {
+      throw new AwsApiError('ValidationError', 'Health check path and matcher cannot be specified for a TCP health check');
+    }
     if (!hc.path.startsWith('/')) throw new AwsApiError('ValidationError', `Health check path '${hc.path}' must begin with a '/' character`);
     if (hc.port !== 'traffic-port' && !(Number(hc.port) >= 1 && Number(hc.port) <= 65535)) throw new AwsApiError('ValidationError', `Health check port '${hc.port}' must be 'traffic-port' or between 1 and 65535`);
     try {
-      parseMatcher(hc.matcher);
+      parseMatcher(hc.matcher, tcp ? 599 : 499);
     } catch (e) {
       throw new AwsApiError('ValidationError', (e as Error).message);
     }
@@ -589,10 +718,10 @@ export class AlbCloud {
 
   async modifyTargetGroup(input: ModifyTargetGroupInput): Promise<ModifyTargetGroupOutput> {
     const tg = this.mustTg(input.TargetGroupArn);
-    const hc = this.healthCheckFrom(input, tg.hc);
+    const hc = this.healthCheckFrom(input, tg.hc, tg.protocol);
     const intervalChanged = hc.intervalSeconds !== tg.hc.intervalSeconds;
     tg.hc = hc;
-    tg.matches = parseMatcher(hc.matcher);
+    tg.matches = parseMatcher(hc.matcher, tg.protocol === 'TCP' ? 599 : 499);
     if (intervalChanged) {
       for (const t of tg.targets.values()) {
         if (t.checkTimer) {
@@ -634,6 +763,16 @@ export class AlbCloud {
     return { TargetGroups: page.map((tg) => this.tgView(tg)), ...(next ? { NextMarker: next } : {}) };
   }
 
+  /**
+   * DescribeTargetGroups of one target group by ARN or name, synchronously (for the LBC's admission webhooks, which
+   * run inside a store write). Throws the AwsApiError DescribeTargetGroups would; bypasses the account's faults.
+   */
+  lookupTargetGroup(q: { arn?: string; name?: string }): TargetGroup {
+    const tg = q.arn ? this.tgs.get(q.arn) : [...this.tgs.values()].find((t) => t.name === q.name);
+    if (!tg) notFoundTgs();
+    return this.tgView(tg);
+  }
+
   private tgView(tg: TgRec): TargetGroup {
     return {
       TargetGroupArn: tg.arn,
@@ -648,11 +787,10 @@ export class AlbCloud {
       HealthCheckTimeoutSeconds: tg.hc.timeoutSeconds,
       HealthyThresholdCount: tg.hc.healthyThreshold,
       UnhealthyThresholdCount: tg.hc.unhealthyThreshold,
-      HealthCheckPath: tg.hc.path,
-      Matcher: { HttpCode: tg.hc.matcher },
+      ...(tg.hc.protocol !== 'TCP' ? { HealthCheckPath: tg.hc.path, Matcher: { HttpCode: tg.hc.matcher } } : {}),
       LoadBalancerArns: this.tgLoadBalancers(tg.arn),
       TargetType: tg.targetType as TargetGroup['TargetType'],
-      ProtocolVersion: tg.protocolVersion,
+      ...(tg.protocolVersion ? { ProtocolVersion: tg.protocolVersion } : {}),
       IpAddressType: tg.ipAddressType as TargetGroup['IpAddressType'],
     };
   }
@@ -820,8 +958,11 @@ export class AlbCloud {
       if (tg.targets.get(key) !== t) return;
       tg.targets.delete(key);
       this.record(tg, t, 'removed', 'unused');
-      // Requests still in flight when the delay ends are cut: the client gets a 502.
-      for (const f of [...(tg.inFlight.get(key) ?? [])]) f.abort();
+      // Requests still in flight when the delay ends are cut: the client gets a 502. An NLB cuts open connections
+      // only with deregistration_delay.connection_termination.enabled (and otherwise lets them run).
+      if (tg.protocol !== 'TCP' || tg.attributes.get('deregistration_delay.connection_termination.enabled') === 'true') {
+        for (const f of [...(tg.inFlight.get(key) ?? [])]) f.abort();
+      }
     });
   }
 
@@ -839,7 +980,8 @@ export class AlbCloud {
       if (t.probing || tg.targets.get(t.key) !== t || t.gen !== gen) return;
       t.probing = true;
       const port = tg.hc.port === 'traffic-port' ? t.port : Number(tg.hc.port);
-      probeTarget(this.network, t.id, port, tg.hc.path, this.clock.ms(tg.hc.timeoutSeconds), tg.matches)
+      const timeoutMs = this.clock.ms(tg.hc.timeoutSeconds);
+      (tg.hc.protocol === 'TCP' ? probeTcp(() => this.connectTarget(t.id, port), timeoutMs) : probeTarget(this.network, t.id, port, tg.hc.path, timeoutMs, tg.matches))
         .then((r) => {
           t.probing = false;
           if (t.gen === gen && t.checkTimer) this.onProbe(tg, t, r);
@@ -983,6 +1125,35 @@ export class AlbCloud {
         };
       },
     };
+  }
+
+  /** A TCP connection to a target through the pod network (NLB data plane and TCP health checks). */
+  private connectTarget(ip: string, port: number): TargetConnection {
+    return connectToPod(this.network, ip, port);
+  }
+
+  private nlbHost(): NlbHost {
+    const dp = this.dataPlaneHost();
+    return {
+      clock: this.clock,
+      connect: (ip, port) => this.connectTarget(ip, port),
+      forwardTarget: (listenerArn) => {
+        const l = this.listeners.get(listenerArn);
+        const a = l ? [...l.defaultActions].sort((x, y) => Number(x.Order ?? 0) - Number(y.Order ?? 0)).at(-1) : undefined;
+        return a ? actionTargetGroups(a)[0] : undefined;
+      },
+      pick: (tgArn) => this.pick(tgArn),
+      track: (tgArn, key, f) => dp.track(tgArn, key, f),
+      count: (lbArn, outcome) => {
+        const lb = this.lbs.get(lbArn);
+        if (lb) lb.connections[outcome] = (lb.connections[outcome] ?? 0) + 1;
+      },
+    };
+  }
+
+  /** An NLB's connection outcomes so far (`forwarded`, `reset-no-target`, `reset-refused`, `reset-timeout`). */
+  connectionStats(lbArn: string): Record<string, number> {
+    return { ...(this.lbs.get(lbArn)?.connections ?? {}) };
   }
 
   private route(lbArn: string, host: string, path: string, method: string): RouteDecision {
@@ -1191,9 +1362,15 @@ function validateAttribute(key: string, value: string): void {
       return intRange(30, 900);
     case 'stickiness.enabled':
     case 'lambda.multi_value_headers.enabled':
+    case 'deregistration_delay.connection_termination.enabled':
+    case 'preserve_client_ip.enabled':
+    case 'proxy_protocol_v2.enabled':
+    case 'target_health_state.unhealthy.connection_termination.enabled':
       return oneOf('true', 'false');
+    case 'target_health_state.unhealthy.draining_interval_seconds':
+      return intRange(0, 360000);
     case 'stickiness.type':
-      return oneOf('lb_cookie', 'app_cookie');
+      return oneOf('lb_cookie', 'app_cookie', 'source_ip');
     case 'stickiness.lb_cookie.duration_seconds':
     case 'stickiness.app_cookie.duration_seconds':
       return intRange(1, 604800);

@@ -3,7 +3,7 @@ import { type PodNetwork, connectToPod } from '../network.js';
 
 /** Target-group health check settings as ELBv2 holds them. */
 export interface HealthCheckConfig {
-  protocol: 'HTTP' | 'HTTPS';
+  protocol: 'HTTP' | 'HTTPS' | 'TCP';
   /** 'traffic-port' or a port number as a string. */
   port: string;
   path: string;
@@ -15,6 +15,19 @@ export interface HealthCheckConfig {
   matcher: string;
   enabled: boolean;
 }
+
+/** What ELBv2 applies to a TCP target group (an NLB's) when CreateTargetGroup leaves a setting out. */
+export const AWS_API_TCP_HEALTH_CHECK_DEFAULTS: HealthCheckConfig = {
+  protocol: 'TCP',
+  port: 'traffic-port',
+  path: '/',
+  intervalSeconds: 30,
+  timeoutSeconds: 10,
+  healthyThreshold: 5,
+  unhealthyThreshold: 2,
+  matcher: '200-399',
+  enabled: true,
+};
 
 export const AWS_API_HEALTH_CHECK_DEFAULTS: HealthCheckConfig = {
   protocol: 'HTTP',
@@ -28,8 +41,8 @@ export const AWS_API_HEALTH_CHECK_DEFAULTS: HealthCheckConfig = {
   enabled: true,
 };
 
-/** Parses an HTTP matcher; throws with a ValidationError-style message on bad syntax. */
-export function parseMatcher(matcher: string): (code: number) => boolean {
+/** Parses an HTTP matcher (codes up to `max`: 499 for an ALB, 599 for an NLB); throws with a ValidationError-style message. */
+export function parseMatcher(matcher: string, max = 499): (code: number) => boolean {
   const parts = matcher.split(',').map((s) => s.trim());
   const tests: Array<(c: number) => boolean> = [];
   for (const p of parts) {
@@ -37,11 +50,11 @@ export function parseMatcher(matcher: string): (code: number) => boolean {
     if (range) {
       const lo = Number(range[1]);
       const hi = Number(range[2]);
-      if (lo > hi || lo < 200 || hi > 499) throw new Error(`Health check matcher range '${p}' must be within 200-499`);
+      if (lo > hi || lo < 200 || hi > max) throw new Error(`Health check matcher range '${p}' must be within 200-${max}`);
       tests.push((c) => c >= lo && c <= hi);
     } else if (/^\d{3}$/.test(p)) {
       const v = Number(p);
-      if (v < 200 || v > 499) throw new Error(`Health check matcher code '${p}' must be within 200-499`);
+      if (v < 200 || v > max) throw new Error(`Health check matcher code '${p}' must be within 200-${max}`);
       tests.push((c) => c === v);
     } else {
       throw new Error(`Health check matcher '${matcher}' is not valid; use codes like 200, 200,201 or 200-299`);

@@ -14,6 +14,13 @@ export function lbcResourceName(a: string, b: string, hashParts: readonly string
   return `k8s-${alnum(a).slice(0, 8)}-${alnum(b).slice(0, 8)}-${h.digest('hex').slice(0, 10)}`;
 }
 
+/** `k8s-<first 17 alnum of the group name>-<first 10 hex of sha256(parts)>` (LBC's explicit-IngressGroup ALB name). */
+export function lbcGroupLoadBalancerName(groupName: string, hashParts: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const p of hashParts) h.update(p);
+  return `k8s-${alnum(groupName).slice(0, 17)}-${h.digest('hex').slice(0, 10)}`;
+}
+
 function alnum(s: string): string {
   return s.replace(/[^A-Za-z0-9]/g, '');
 }
@@ -22,8 +29,8 @@ export function randomHex16(): string {
   return randomBytes(8).toString('hex');
 }
 
-export function loadBalancerArn(region: string, name: string, id: string): string {
-  return `arn:aws:elasticloadbalancing:${region}:${LAB_ACCOUNT_ID}:loadbalancer/app/${name}/${id}`;
+export function loadBalancerArn(region: string, name: string, id: string, type: 'application' | 'network' = 'application'): string {
+  return `arn:aws:elasticloadbalancing:${region}:${LAB_ACCOUNT_ID}:loadbalancer/${type === 'network' ? 'net' : 'app'}/${name}/${id}`;
 }
 
 export function targetGroupArn(region: string, name: string, id: string): string {
@@ -42,6 +49,11 @@ export function ruleArn(listener: string, id: string): string {
 export function loadBalancerDnsName(region: string, name: string): string {
   const digits = String(randomBytes(5).readUIntBE(0, 5) % 10_000_000_000).padStart(10, '0');
   return `${name}-${digits}.${region}.elb.amazonaws.com`.toLowerCase();
+}
+
+/** `<name>-<16 hex>.elb.<region>.amazonaws.com`, lower case (an NLB's DNS name, as LBC writes it into the Service status). */
+export function networkLoadBalancerDnsName(region: string, name: string): string {
+  return `${name}-${randomBytes(8).toString('hex')}.elb.${region}.amazonaws.com`.toLowerCase();
 }
 
 /** CloudWatch `LoadBalancer` dimension: `app/<name>/<id>`. */

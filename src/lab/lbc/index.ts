@@ -5,12 +5,15 @@ import type { ClusterAccess } from '../cluster.js';
 import { StoreError } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { IngressController } from './ingress.js';
+import { ServiceController } from './service.js';
 import { TgbController } from './tgb.js';
 import { installWebhooks, mutatingWebhookConfiguration } from './webhook.js';
 
 export { gateConditionType, parseStringMap, GATE_INJECT_LABEL, GATE_PREFIX, INGRESS_FINALIZER, TGB_FINALIZER } from './annotations.js';
 export { pathPatterns, backendServices } from './ingress.js';
 export { gatesForPod, WEBHOOK_CONFIGURATION_NAME } from './webhook.js';
+export { isLbcService, NLB_LOAD_BALANCER_CLASS, SERVICE_FINALIZER } from './service.js';
+export { groupOf, loadGroup, GROUP_NAME_ANN, GROUP_ORDER_ANN } from './group.js';
 
 export interface LbcOptions {
   store: ClusterAccess;
@@ -38,8 +41,8 @@ export interface Lbc {
 
 /**
  * Starts the AWS Load Balancer Controller emulation against the lab's object store: the readiness-gate webhook
- * (plus the `aws-load-balancer-webhook` MutatingWebhookConfiguration object), the Ingress controller and the
- * TargetGroupBinding controller. ELBv2 calls go through the same account gateway as the AWS API servers, so
+ * (plus the `aws-load-balancer-webhook` MutatingWebhookConfiguration object), the Ingress (IngressGroup)
+ * controller, the Service (NLB) controller and the TargetGroupBinding controller. ELBv2 calls go through the same account gateway as the AWS API servers, so
  * faults injected there (throttling, 500s, latency) hit the controller too — it shares the account's limits.
  */
 export function startLbc(options: LbcOptions): Lbc {
@@ -54,11 +57,13 @@ export function startLbc(options: LbcOptions): Lbc {
     if (!(e instanceof StoreError && e.code === 409)) throw e;
   }
   // Admission hooks cannot be removed from the store: a stopped controller's hooks become inert.
-  installWebhooks(store, { enabled: () => enabled, active: () => active });
+  installWebhooks(store, { enabled: () => enabled, active: () => active, describeTargetGroup: (q) => alb.lookupTargetGroup(q) });
   const ingress = new IngressController(store, clock, account, clusterName);
   const tgb = new TgbController(store, clock, account);
+  const service = new ServiceController(store, clock, account, clusterName);
   tgb.start();
   ingress.start();
+  service.start();
   return {
     setWebhookEnabled: (v) => {
       enabled = v;
@@ -69,7 +74,7 @@ export function startLbc(options: LbcOptions): Lbc {
     clusterName,
     stop: async () => {
       active = false;
-      await Promise.all([ingress.stop(), tgb.stop()]);
+      await Promise.all([ingress.stop(), service.stop(), tgb.stop()]);
     },
   };
 }

@@ -5,15 +5,22 @@ import type { AwsAccount, Elbv2Action, Elbv2Input, Elbv2Output } from '../aws/ac
 import type { ClusterAccess } from '../cluster.js';
 import type { StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
-import { BuildModelError, INGRESS_FINALIZER, TGB_FINALIZER, intAnnotation, isAlbIngress, mergedAnnotation, parseStringMap, ANN } from './annotations.js';
-import { EventRecorder, LbcAwsError, WorkQueue, a, callElbv2, o, s, type ReconcileResult } from './util.js';
+import { BuildModelError, TGB_FINALIZER, intAnnotation, mergedAnnotation, parseStringMap, ANN } from './annotations.js';
+import { groupFinalizer, groupLoadBalancerName, groupOf, groupStackLabels, groupsPendingFinalization, loadGroup } from './group.js';
+import { EventRecorder, WorkQueue, a, callElbv2, deleteLoadBalancerAndTargetGroups, deleteReplacedLoadBalancer, deleteStackTgbs, deleteStaleTgbs, ensureTargetGroup, findStackLoadBalancer, isNotFound, o, s, type ReconcileResult } from './util.js';
 
 /**
- * The Ingress controller of LBC for implicit IngressGroups (one Ingress = one ALB; `group.name` is not emulated):
- * build the model (target groups per (Service, port) backend, health checks and attributes from annotations,
- * listener rules from paths), deploy it in LBC's order (TargetGroups → LoadBalancer → Listener → Rules → TGBs,
- * then stale TGBs and TGs), write the Ingress status hostname, and clean everything up on deletion.
- * Every AWS call goes through the account gateway (see src/lab/aws/account.ts).
+ * The Ingress controller of LBC, one reconcile per IngressGroup (see group.ts for how groups are loaded): build one
+ * model from every member in group order (target groups per (Ingress, Service, port) backend — LBC's resource id
+ * `<ns>/<ingress>-<svc>:<port>`, so two Ingresses of a group on one Service port get two target groups and two
+ * TargetGroupBindings — health checks and attributes from annotations, listener rules from paths, numbered across the
+ * members in order), deploy it in LBC's order (TargetGroups → LoadBalancer → Listener → Rules → TGBs, then stale TGBs
+ * and TGs), write the ALB hostname into every member's status, remove the finalizer of members that left, and delete
+ * everything when the group is empty. Every AWS call goes through the account gateway (see src/lab/aws/account.ts).
+ *
+ * Not emulated: listen-ports other than HTTP:80, TLS, actions/conditions annotations, IngressClassParams, the
+ * merge of the other exclusive annotations (inbound-cidrs, ssl-policy…), LBC's rule optimizer. Build-model errors are
+ * recorded as events and not retried until something changes (LBC retries with backoff, recording the event again).
  */
 
 interface TgModel {
@@ -49,6 +56,7 @@ export class IngressController {
   private readonly events: EventRecorder;
   private readonly fingerprints = new Map<string, string>();
   private readonly stackTgs = new Map<string, Set<string>>();
+  private readonly stackLbs = new Map<string, string>();
   private readonly unwatch: Array<() => void> = [];
 
   constructor(
@@ -77,8 +85,12 @@ export class IngressController {
     await this.queue.stop();
   }
 
+  /** Enqueues the group an Ingress is in and every group it still holds a finalizer of (it may have left them). */
   private enqueue(ing: KubeObject): void {
-    this.queue.enqueue(`${ing.metadata.namespace ?? ''}/${ing.metadata.name}`, this.clock.timings.lbcIngressReconcileSeconds);
+    const keys = new Set(groupsPendingFinalization(ing));
+    const g = groupOf(this.store, ing);
+    if (typeof g === 'string') keys.add(g);
+    for (const k of keys) this.queue.enqueue(k, this.clock.timings.lbcIngressReconcileSeconds);
   }
 
   private onIngress(e: StoreEvent): void {
@@ -104,70 +116,104 @@ export class IngressController {
       this.fingerprints.set(key, fp);
     }
     for (const ing of this.store.list('Ingress', ns).items) {
-      if (backendServices(ing).includes(e.object.metadata.name)) this.queue.enqueue(`${ns}/${ing.metadata.name}`, this.clock.timings.lbcIngressReconcileSeconds);
+      if (backendServices(ing).includes(e.object.metadata.name)) this.enqueue(ing);
     }
   }
 
   // ------------------------------------------------------------------ reconcile
 
+  /** Reconciles one IngressGroup (key: the group name, or `<namespace>/<name>` for an implicit group). */
   async reconcile(key: string): Promise<ReconcileResult> {
-    const [ns, name] = key.split('/') as [string, string];
-    const ing = this.store.get('Ingress', ns, name);
-    if (!ing) return;
-    const finalizers = (ing.metadata.finalizers as string[] | undefined) ?? [];
-    const ours = isAlbIngress(this.store, ing);
-    if (ing.metadata.deletionTimestamp || !ours) {
-      if (!finalizers.includes(INGRESS_FINALIZER)) return;
-      const pending = await this.cleanupStack(ing);
-      if (pending) return { requeueAfterSeconds: this.clock.timings.lbcReconcileSeconds };
-      this.store.mutate('Ingress', ns, name, (i) => {
-        i.metadata.finalizers = ((i.metadata.finalizers as string[] | undefined) ?? []).filter((f) => f !== INGRESS_FINALIZER);
+    const group = loadGroup(this.store, key); // a GroupLoadError is retried with backoff, as LBC does
+    const finalizer = groupFinalizer(key);
+    for (const m of group.members) {
+      if (((m.metadata.finalizers as string[] | undefined) ?? []).includes(finalizer)) continue;
+      this.store.mutate('Ingress', m.metadata.namespace ?? '', m.metadata.name, (i) => {
+        i.metadata.finalizers = [...((i.metadata.finalizers as string[] | undefined) ?? []), finalizer];
       });
-      return;
     }
-    if (!finalizers.includes(INGRESS_FINALIZER)) {
-      this.store.mutate('Ingress', ns, name, (i) => {
-        i.metadata.finalizers = [...((i.metadata.finalizers as string[] | undefined) ?? []), INGRESS_FINALIZER];
-      });
+    if (group.members.length === 0) {
+      const pending = await this.cleanupStack(key);
+      if (pending) return { requeueAfterSeconds: this.clock.timings.lbcReconcileSeconds };
+      this.removeFinalizers(group.inactive, finalizer);
+      return;
     }
     let model: StackModel;
     try {
-      model = this.buildModel(ing);
+      model = this.buildModel(key, group.members);
     } catch (e) {
       if (!(e instanceof BuildModelError)) throw e;
-      this.events.record(ing, 'Warning', 'FailedBuildModel', `Failed build model due to ${e.message}`);
+      for (const m of group.members) this.events.record(m, 'Warning', 'FailedBuildModel', `Failed build model due to ${e.message}`);
       return;
     }
     let dnsName: string;
     try {
-      dnsName = await this.deploy(ing, model);
+      dnsName = await this.deploy(key, model);
     } catch (e) {
-      this.events.record(ing, 'Warning', 'FailedDeployModel', `Failed deploy model due to ${(e as Error).message}`);
+      for (const m of group.members) this.events.record(m, 'Warning', 'FailedDeployModel', `Failed deploy model due to ${(e as Error).message}`);
       throw e;
     }
     const wanted = [{ hostname: dnsName.toLowerCase(), ports: [{ port: 80, protocol: 'TCP' }] }];
-    if (JSON.stringify(o(o(ing.status).loadBalancer).ingress ?? null) !== JSON.stringify(wanted)) {
-      this.store.mutate('Ingress', ns, name, (i) => {
+    for (const m of group.members) {
+      const cur = this.store.get('Ingress', m.metadata.namespace ?? '', m.metadata.name);
+      if (!cur || JSON.stringify(o(o(cur.status).loadBalancer).ingress ?? null) === JSON.stringify(wanted)) continue;
+      this.store.mutate('Ingress', m.metadata.namespace ?? '', m.metadata.name, (i) => {
         i.status = { ...o(i.status), loadBalancer: { ingress: wanted } };
       }, 'status');
     }
-    this.events.record(ing, 'Normal', 'SuccessfullyReconciled', 'Successfully reconciled');
+    this.removeFinalizers(group.inactive, finalizer);
+    for (const m of group.members) this.events.record(m, 'Normal', 'SuccessfullyReconciled', 'Successfully reconciled');
   }
 
-  private buildModel(ing: KubeObject): StackModel {
-    const ns = ing.metadata.namespace ?? 'default';
-    const groupId = `${ns}/${ing.metadata.name}`;
-    const spec = o(ing.spec);
-    const scheme = ing.metadata.annotations?.[`${ANN}scheme`] ?? 'internal';
+  private removeFinalizers(ings: KubeObject[], finalizer: string): void {
+    for (const ing of ings) {
+      try {
+        this.store.mutate('Ingress', ing.metadata.namespace ?? '', ing.metadata.name, (i) => {
+          i.metadata.finalizers = ((i.metadata.finalizers as string[] | undefined) ?? []).filter((f) => f !== finalizer);
+        });
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
+  }
+
+  private buildModel(groupKey: string, members: KubeObject[]): StackModel {
+    const schemes = new Set<string>();
+    for (const m of members) {
+      const v = m.metadata.annotations?.[`${ANN}scheme`];
+      if (v !== undefined) schemes.add(v);
+    }
+    if (schemes.size > 1) throw new BuildModelError(`conflicting scheme: map[${[...schemes].sort().map((x) => `${x}:{}`).join(' ')}]`);
+    const scheme = [...schemes][0] ?? 'internal';
     if (scheme !== 'internal' && scheme !== 'internet-facing') throw new BuildModelError(`unknown scheme: ${scheme}`);
+    const withDefault = members.filter((m) => o(m.spec).defaultBackend);
+    if (withDefault.length > 1) {
+      throw new BuildModelError(`multiple ingress defined default backend: [${withDefault.map((m) => `${m.metadata.namespace ?? 'default'}/${m.metadata.name}`).join(' ')}]`);
+    }
     const tgs = new Map<string, TgModel>();
+    const rules: RuleModel[] = [];
+    let defaultTg: string | undefined;
+    for (const ing of members) {
+      const r = this.buildMemberModel(groupKey, ing, tgs);
+      rules.push(...r.rules);
+      if (r.defaultTg) defaultTg = r.defaultTg;
+    }
+    const lbName = groupLoadBalancerName(this.clusterName, groupKey, scheme);
+    return { lbName, scheme, tgs, rules, ...(defaultTg ? { defaultTg } : {}) };
+  }
+
+  /** One member's rules and target groups (into the group's `tgs`). */
+  private buildMemberModel(groupKey: string, ing: KubeObject, tgs: Map<string, TgModel>): { rules: RuleModel[]; defaultTg?: string } {
+    const ns = ing.metadata.namespace ?? 'default';
+    const ingKey = `${ns}/${ing.metadata.name}`;
+    const spec = o(ing.spec);
     const tgFor = (backend: JsonObject): string => {
       const svcRef = o(backend.service);
       const svcName = s(svcRef.name);
-      if (!svcName) throw new BuildModelError(`missing service backend in Ingress ${groupId}`);
+      if (!svcName) throw new BuildModelError(`missing service backend in Ingress ${ingKey}`);
       const portRef = o(svcRef.port);
       const backendPort: number | string = typeof portRef.number === 'number' ? portRef.number : s(portRef.name);
-      const resourceId = `${groupId}-${svcName}:${String(backendPort)}`;
+      const resourceId = `${ingKey}-${svcName}:${String(backendPort)}`;
       const known = tgs.get(resourceId);
       if (known) return resourceId;
       const svc = this.store.get('Service', ns, svcName);
@@ -207,7 +253,7 @@ export class IngressController {
         const tp = named.targetPort;
         hc.port = String(typeof tp === 'number' ? tp : named.port);
       }
-      const name = lbcResourceName(ns, svcName, [this.clusterName, groupId, ns, s(ing.metadata.name), s(svc.metadata.uid as JsonValue), String(backendPort), String(tgPort), targetType, 'HTTP', 'HTTP1']);
+      const name = lbcResourceName(ns, svcName, [this.clusterName, groupKey, ns, s(ing.metadata.name), s(svc.metadata.uid as JsonValue), String(backendPort), String(tgPort), targetType, 'HTTP', 'HTTP1']);
       tgs.set(resourceId, { resourceId, name, svcName, namespace: ns, backendPort, targetType, tgPort, hc, ...(attributes ? { attributes } : {}) });
       return resourceId;
     };
@@ -222,13 +268,10 @@ export class IngressController {
       }
     }
     const defaultTg = spec.defaultBackend ? tgFor(o(spec.defaultBackend)) : undefined;
-    const lbName = lbcResourceName(ns, ing.metadata.name, [this.clusterName, groupId, scheme]);
-    return { lbName, scheme, tgs, rules, ...(defaultTg ? { defaultTg } : {}) };
+    return { rules, ...(defaultTg ? { defaultTg } : {}) };
   }
 
-  private async deploy(ing: KubeObject, model: StackModel): Promise<string> {
-    const ns = ing.metadata.namespace ?? 'default';
-    const stack = `${ns}/${ing.metadata.name}`;
+  private async deploy(stack: string, model: StackModel): Promise<string> {
     const stackTags = [
       { Key: 'elbv2.k8s.aws/cluster', Value: this.clusterName },
       { Key: 'ingress.k8s.aws/stack', Value: stack },
@@ -237,53 +280,32 @@ export class IngressController {
     // 1. target groups (+ health check drift, + attributes: only keys in the annotation, never reset)
     const tgArns = new Map<string, string>();
     for (const tg of model.tgs.values()) {
-      // The health-check settings as the annotations ask for them: sent on create, compared and sent again on drift.
-      const healthCheck = {
-        HealthCheckPort: tg.hc.port,
-        HealthCheckPath: tg.hc.path,
-        HealthCheckIntervalSeconds: tg.hc.interval,
-        HealthCheckTimeoutSeconds: tg.hc.timeout,
-        HealthyThresholdCount: tg.hc.healthy,
-        UnhealthyThresholdCount: tg.hc.unhealthy,
-        Matcher: { HttpCode: tg.hc.codes },
-      };
-      const out = await call('CreateTargetGroup', {
-        Name: tg.name,
-        Protocol: 'HTTP',
-        ProtocolVersion: 'HTTP1',
-        Port: tg.tgPort,
-        TargetType: tg.targetType,
-        IpAddressType: 'ipv4',
-        HealthCheckProtocol: 'HTTP',
-        ...healthCheck,
-        Tags: [...stackTags, { Key: 'ingress.k8s.aws/resource', Value: tg.resourceId }],
+      const arn = await ensureTargetGroup(this.account, this.clock, {
+        name: tg.name,
+        protocol: 'HTTP',
+        port: tg.tgPort,
+        targetType: tg.targetType,
+        healthCheck: {
+          HealthCheckProtocol: 'HTTP',
+          HealthCheckPort: tg.hc.port,
+          HealthCheckPath: tg.hc.path,
+          HealthCheckIntervalSeconds: tg.hc.interval,
+          HealthCheckTimeoutSeconds: tg.hc.timeout,
+          HealthyThresholdCount: tg.hc.healthy,
+          UnhealthyThresholdCount: tg.hc.unhealthy,
+          Matcher: { HttpCode: tg.hc.codes },
+        },
+        tags: [...stackTags, { Key: 'ingress.k8s.aws/resource', Value: tg.resourceId }],
+        ...(tg.attributes ? { attributes: tg.attributes } : {}),
       });
-      const cur = out.TargetGroups![0]!;
-      const arn = cur.TargetGroupArn!;
       tgArns.set(tg.resourceId, arn);
-      if (
-        cur.HealthCheckPath !== tg.hc.path ||
-        cur.HealthCheckPort !== tg.hc.port ||
-        cur.HealthCheckIntervalSeconds !== tg.hc.interval ||
-        cur.HealthCheckTimeoutSeconds !== tg.hc.timeout ||
-        cur.HealthyThresholdCount !== tg.hc.healthy ||
-        cur.UnhealthyThresholdCount !== tg.hc.unhealthy ||
-        cur.Matcher?.HttpCode !== tg.hc.codes
-      ) {
-        await call('ModifyTargetGroup', { TargetGroupArn: arn, ...healthCheck });
-      }
-      if (tg.attributes && Object.keys(tg.attributes).length > 0) {
-        const current = await call('DescribeTargetGroupAttributes', { TargetGroupArn: arn });
-        const have = new Map((current.Attributes ?? []).map((x) => [x.Key ?? '', x.Value ?? '']));
-        const changes = Object.entries(tg.attributes).filter(([k, v]) => have.get(k) !== v);
-        if (changes.length > 0) await call('ModifyTargetGroupAttributes', { TargetGroupArn: arn, Attributes: changes.map(([Key, Value]) => ({ Key, Value })) });
-      }
     }
     const known = this.stackTgs.get(stack) ?? new Set<string>();
     for (const arn of tgArns.values()) known.add(arn);
     this.stackTgs.set(stack, known);
 
-    // 2. load balancer, 3. listener, 4. rules
+    // 2. load balancer (replaced when its name changed), 3. listener, 4. rules
+    await deleteReplacedLoadBalancer(this.account, this.clock, this.stackLbs.get(stack), model.lbName);
     const lbOut = await call('CreateLoadBalancer', {
       Name: model.lbName,
       Scheme: model.scheme as 'internal' | 'internet-facing',
@@ -292,6 +314,7 @@ export class IngressController {
       Tags: [...stackTags, { Key: 'ingress.k8s.aws/resource', Value: 'LoadBalancer' }],
     });
     const lb = lbOut.LoadBalancers![0]!;
+    this.stackLbs.set(stack, lb.LoadBalancerArn!);
     const defaultActions: Action[] = model.defaultTg
       ? [{ Type: 'forward', TargetGroupArn: tgArns.get(model.defaultTg)!, Order: 1 }]
       : [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404', ContentType: 'text/plain' }, Order: 1 }];
@@ -322,7 +345,7 @@ export class IngressController {
     }
 
     // 5. TargetGroupBindings (named like their TG, in the Service's namespace)
-    const labels = { 'ingress.k8s.aws/stack-namespace': ns, 'ingress.k8s.aws/stack-name': ing.metadata.name };
+    const labels = groupStackLabels(stack);
     const wantedTgbs = new Set<string>();
     for (const tg of model.tgs.values()) {
       wantedTgbs.add(`${tg.namespace}/${tg.name}`);
@@ -348,68 +371,25 @@ export class IngressController {
     }
 
     // 6. stale TGBs, then their target groups
-    for (const tgb of this.stackTgbs(ns, ing.metadata.name)) {
-      if (wantedTgbs.has(`${tgb.metadata.namespace ?? ''}/${tgb.metadata.name}`)) continue;
-      const arn = s(o(tgb.spec).targetGroupARN);
-      if (!tgb.metadata.deletionTimestamp) this.store.delete('TargetGroupBinding', tgb.metadata.namespace ?? '', tgb.metadata.name);
-      if (arn && ![...tgArns.values()].includes(arn)) {
-        await this.deleteTargetGroup(arn);
-        known.delete(arn);
-      }
-    }
+    await deleteStaleTgbs(this.store, this.account, this.clock, this.stackTgbs(stack), wantedTgbs, new Set(tgArns.values()), known);
     return lb.DNSName!;
   }
 
-  private stackTgbs(ns: string, name: string): KubeObject[] {
-    return this.store
-      .list('TargetGroupBinding')
-      .items.filter((t) => t.metadata.labels?.['ingress.k8s.aws/stack-namespace'] === ns && t.metadata.labels?.['ingress.k8s.aws/stack-name'] === name);
+  private stackTgbs(stack: string): KubeObject[] {
+    const want = Object.entries(groupStackLabels(stack));
+    return this.store.list('TargetGroupBinding').items.filter((t) => want.every(([k, v]) => t.metadata.labels?.[k] === v));
   }
 
-  /** DeleteTargetGroup, retried every 2 s for up to 20 s while it is still in use (as LBC does). */
-  private async deleteTargetGroup(arn: string): Promise<void> {
-    for (let i = 0; ; i++) {
-      try {
-        await callElbv2(this.account, this.clock, 'DeleteTargetGroup', { TargetGroupArn: arn });
-        return;
-      } catch (e) {
-        if (e instanceof LbcAwsError && e.code === 'ResourceInUse' && i < 10) {
-          await this.clock.sleep(2);
-          continue;
-        }
-        throw e;
-      }
-    }
-  }
-
-  /** Deletion: TGBs first (their controller deregisters and releases gates), then the ALB, then the TGs. Returns true while waiting. */
-  private async cleanupStack(ing: KubeObject): Promise<boolean> {
-    const ns = ing.metadata.namespace ?? 'default';
-    const stack = `${ns}/${ing.metadata.name}`;
+  /** An empty group: TGBs first (their controller deregisters and releases gates), then the ALB, then the TGs. Returns true while waiting. */
+  private async cleanupStack(stack: string): Promise<boolean> {
     const known = this.stackTgs.get(stack) ?? new Set<string>();
-    const tgbs = this.stackTgbs(ns, ing.metadata.name);
-    for (const tgb of tgbs) {
-      const arn = s(o(tgb.spec).targetGroupARN);
-      if (arn) known.add(arn);
-      if (!tgb.metadata.deletionTimestamp) this.store.delete('TargetGroupBinding', tgb.metadata.namespace ?? '', tgb.metadata.name);
-    }
+    const pending = deleteStackTgbs(this.store, () => this.stackTgbs(stack), known);
     this.stackTgs.set(stack, known);
-    if (this.stackTgbs(ns, ing.metadata.name).length > 0) return true;
-    const scheme = ing.metadata.annotations?.[`${ANN}scheme`] ?? 'internal';
-    const lbName = lbcResourceName(ns, ing.metadata.name, [this.clusterName, stack, scheme]);
-    let lbArn: string | undefined;
-    try {
-      lbArn = (await callElbv2(this.account, this.clock, 'DescribeLoadBalancers', { Names: [lbName] })).LoadBalancers?.[0]?.LoadBalancerArn;
-    } catch (e) {
-      if (!(e instanceof LbcAwsError && e.code === 'LoadBalancerNotFound')) throw e;
-    }
-    if (lbArn) {
-      const tgs = await callElbv2(this.account, this.clock, 'DescribeTargetGroups', { LoadBalancerArn: lbArn });
-      for (const tg of tgs.TargetGroups ?? []) known.add(tg.TargetGroupArn!);
-      await callElbv2(this.account, this.clock, 'DeleteLoadBalancer', { LoadBalancerArn: lbArn });
-    }
-    for (const arn of known) await this.deleteTargetGroup(arn);
+    if (pending) return true;
+    const lbArn = this.stackLbs.get(stack) ?? (await findStackLoadBalancer(this.account, this.clock, { type: 'application', stackTag: 'ingress.k8s.aws/stack', stack, clusterName: this.clusterName }));
+    await deleteLoadBalancerAndTargetGroups(this.account, this.clock, lbArn, known);
     this.stackTgs.delete(stack);
+    this.stackLbs.delete(stack);
     return false;
   }
 }

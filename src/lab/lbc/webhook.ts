@@ -1,8 +1,10 @@
+import type { TargetGroup } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { JsonObject, KubeObject } from '../../manifests/types.js';
 import type { ClusterAccess } from '../cluster.js';
+import { AwsApiError } from '../alb/errors.js';
 import { StoreError } from '../store.js';
 import { GATE_INJECT_LABEL, GATE_PREFIX, LEGACY_GATE_PREFIX, gateConditionType, selectorMatches } from './annotations.js';
-import { a, o, s } from './util.js';
+import { LbcAwsError, a, o, s } from './util.js';
 
 /**
  * LBC's admission webhooks, as store admission hooks:
@@ -15,7 +17,12 @@ import { a, o, s } from './util.js';
  *   (the default objectSelector). When the webhook is "down" (`enabled() === false`) or its
  *   MutatingWebhookConfiguration is gone, pods are admitted unchanged — what failurePolicy Ignore does.
  * - `mtargetgroupbinding`/`vtargetgroupbinding` (TargetGroupBinding CREATE/UPDATE, failurePolicy Fail): ARN or name
- *   required, nodeSelector only for instance targets, immutable fields.
+ *   required; on CREATE `targetGroupName` is resolved to `targetGroupARN`, and a missing `targetType` (and with it
+ *   `ipAddressType`, `vpcID`, `targetGroupProtocol`) is defaulted from DescribeTargetGroups — a user-made TGB needs
+ *   only the ARN and the serviceRef; one ARN per TGB (unless every TGB on it sets `multiClusterTargetGroup`);
+ *   nodeSelector only for instance targets; immutable fields. Lab shortcut: the target group is looked up only when
+ *   the name or `targetType` must be resolved (LBC also looks it up to default ipAddressType/vpcID/protocol;
+ *   the lab then defaults ipAddressType to ipv4), and the lookup bypasses the account's injected faults.
  */
 
 export const WEBHOOK_CONFIGURATION_NAME = 'aws-load-balancer-webhook';
@@ -74,7 +81,14 @@ export function gatesForPod(store: ClusterAccess, pod: KubeObject, namespace: st
   return out;
 }
 
-export function installWebhooks(store: ClusterAccess, opts: { enabled: () => boolean; active: () => boolean }): void {
+export interface WebhookOptions {
+  enabled: () => boolean;
+  active: () => boolean;
+  /** DescribeTargetGroups by ARN or name (throws the AWS error); without it, TGBs must name ARN and targetType. */
+  describeTargetGroup?: (q: { arn?: string; name?: string }) => TargetGroup;
+}
+
+export function installWebhooks(store: ClusterAccess, opts: WebhookOptions): void {
   store.addAdmissionHook('Pod', (pod, operation) => {
     if (operation !== 'CREATE' || !opts.active() || !opts.enabled()) return;
     if (!store.get('MutatingWebhookConfiguration', '', WEBHOOK_CONFIGURATION_NAME)) return;
@@ -101,14 +115,57 @@ export function installWebhooks(store: ClusterAccess, opts: { enabled: () => boo
     if (!s(spec.targetGroupARN) && !s(spec.targetGroupName)) {
       throw denied('mtargetgroupbinding.elbv2.k8s.aws', 'must provide either TargetGroupARN or TargetGroupName');
     }
-    if (s(spec.targetType) === 'ip' && spec.nodeSelector !== undefined) {
-      throw denied('vtargetgroupbinding.elbv2.k8s.aws', 'TargetGroupBinding cannot set NodeSelector when TargetType is ip');
-    }
     // The mutator defaults on CREATE and UPDATE: omitted defaulted fields keep their values (an apply that omits
     // them is not a change).
     if (operation === 'UPDATE' && old) {
       const before = o(old.spec);
-      for (const f of ['targetType', 'ipAddressType', 'vpcID', 'targetGroupARN']) if (spec[f] === undefined && before[f] !== undefined) spec[f] = before[f];
+      for (const f of ['targetType', 'ipAddressType', 'vpcID', 'targetGroupARN', 'targetGroupProtocol']) if (spec[f] === undefined && before[f] !== undefined) spec[f] = before[f];
+    }
+    if (operation === 'CREATE' && opts.describeTargetGroup) {
+      const lookup = (q: { arn?: string; name?: string }): TargetGroup => {
+        try {
+          return opts.describeTargetGroup!(q);
+        } catch (e) {
+          throw e instanceof AwsApiError ? new LbcAwsError('DescribeTargetGroups', e) : e;
+        }
+      };
+      if (!s(spec.targetGroupARN)) {
+        try {
+          spec.targetGroupARN = lookup({ name: s(spec.targetGroupName) }).TargetGroupArn ?? '';
+        } catch (e) {
+          throw denied('mtargetgroupbinding.elbv2.k8s.aws', (e as Error).message);
+        }
+      }
+      if (spec.targetType === undefined || spec.targetType === null) {
+        let tg: TargetGroup;
+        try {
+          tg = lookup({ arn: s(spec.targetGroupARN) });
+        } catch (e) {
+          throw denied('mtargetgroupbinding.elbv2.k8s.aws', `couldn't determine TargetType: ${(e as Error).message}`);
+        }
+        if (tg.TargetType !== 'ip' && tg.TargetType !== 'instance') throw denied('mtargetgroupbinding.elbv2.k8s.aws', `unsupported TargetType: ${String(tg.TargetType)}`);
+        spec.targetType = tg.TargetType;
+        if (spec.ipAddressType === undefined) spec.ipAddressType = tg.IpAddressType === 'ipv6' ? 'ipv6' : 'ipv4';
+        if (spec.vpcID === undefined && tg.VpcId) spec.vpcID = tg.VpcId;
+        if (spec.targetGroupProtocol === undefined && tg.Protocol) spec.targetGroupProtocol = tg.Protocol;
+      }
+    }
+    if (spec.targetType === undefined || spec.targetType === null) {
+      throw denied('vtargetgroupbinding.elbv2.k8s.aws', 'TargetGroupBinding must specify these fields: spec.targetType');
+    }
+    const arn = s(spec.targetGroupARN);
+    if (arn) {
+      const others = store.list('TargetGroupBinding').items.filter((t) => t.metadata.uid !== tgb.metadata.uid && !(t.metadata.namespace === tgb.metadata.namespace && t.metadata.name === tgb.metadata.name) && s(o(t.spec).targetGroupARN) === arn);
+      const multi = others.length > 0 && spec.multiClusterTargetGroup === true && others.every((t) => o(t.spec).multiClusterTargetGroup === true);
+      if (others.length > 0 && !multi) {
+        throw denied(
+          'vtargetgroupbinding.elbv2.k8s.aws',
+          `TargetGroup ${arn} is already bound to following TargetGroupBindings [${others.map((t) => `${t.metadata.namespace}/${t.metadata.name}`).join(' ')}]. Please enable MultiCluster mode on all TargetGroupBindings referencing ${arn} or choose a different Target Group ARN.`,
+        );
+      }
+    }
+    if (s(spec.targetType) === 'ip' && spec.nodeSelector !== undefined) {
+      throw denied('vtargetgroupbinding.elbv2.k8s.aws', 'TargetGroupBinding cannot set NodeSelector when TargetType is ip');
     }
     if (!spec.ipAddressType) spec.ipAddressType = 'ipv4';
     if (operation === 'UPDATE' && old) {
