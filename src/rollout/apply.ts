@@ -212,7 +212,7 @@ export async function ensureGateLabels(step: Extract<PlanStep, { type: 'namespac
   rec.enter(step.phase);
   if (options.readinessGates === 'off') return;
   const inManifests = new Set(pre.set.objects.filter((o) => o.ref.kind === 'Namespace').map((o) => o.ref.name));
-  for (const ns of step.namespaces) {
+  for (const ns of new Set([...step.namespaces, ...ctx.clusterGateNamespaces])) {
     const current = await deps.kube.get('v1', 'Namespace', '', ns);
     if (!current) throw new DeployError(`namespace ${ns} does not exist. Fix: add a Namespace manifest or create it first.`, 'namespaces');
     if (current.metadata.labels?.[GATE_LABEL] === 'enabled') continue;
@@ -223,7 +223,7 @@ export async function ensureGateLabels(step: Extract<PlanStep, { type: 'namespac
         'namespaces',
       );
     }
-    if (inManifests.has(ns)) continue; // applied above with the label
+    if (inManifests.has(ns) && step.namespaces.includes(ns)) continue; // applied above with the label
     await deps.kube.patch('v1', 'Namespace', '', ns, { metadata: { labels: { [GATE_LABEL]: 'enabled' } } }, 'merge');
     rec.note('namespace-labelled', `labelled namespace ${ns} ${GATE_LABEL}=enabled (readiness gates are injected into pods created from now on)`);
   }

@@ -74,6 +74,7 @@ export async function runRollback(options: RollbackRunOptions, deps: DeployDeps)
           service: { namespace, name: String(ref.name) },
           port: (ref.port as string | number | undefined) ?? tg?.port ?? '',
           targetType: String(spec.targetType ?? ''),
+          from: 'cluster',
         },
         name: b.metadata.name,
         arn: String(spec.targetGroupARN ?? ''),
@@ -107,7 +108,7 @@ export async function runRollback(options: RollbackRunOptions, deps: DeployDeps)
           oldPodUids: new Set(pods.map((p) => String(p.metadata.uid ?? ''))),
           previousRevision: target.fromRevision,
         },
-        { pre, options: runOptions, deps, state, rec },
+        { pre, options: runOptions, deps, state, rec, routes: new Map(), clusterGateNamespaces: new Set() },
       );
     });
     rollbacks.push(result);

@@ -10,10 +10,10 @@ import type { PlanRoute } from '../../src/plan/phases.js';
 const k = (kind: string, name: string, namespace: string, rest: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): KubeObject =>
   ({ apiVersion: 'v1', kind, metadata: { name, namespace, ...meta }, ...rest }) as KubeObject;
 
-const route: PlanRoute = { ingress: { namespace: 'shop', name: 'web' }, service: { namespace: 'shop', name: 'web' }, port: 80, targetType: 'ip' };
+const route: PlanRoute = { ingress: { namespace: 'shop', name: 'web' }, service: { namespace: 'shop', name: 'web' }, port: 80, targetType: 'ip', from: 'set' };
 const ingress = (hostname?: string): KubeObject => k('Ingress', 'web', 'shop', hostname ? { status: { loadBalancer: { ingress: [{ hostname }] } } } : {});
 const tgb = (targetType = 'ip', port: number | string = 80): KubeObject =>
-  k('TargetGroupBinding', 'k8s-shop-web-1', 'shop', { spec: { serviceRef: { name: 'web', port }, targetType, targetGroupARN: 'arn:tg/1' } });
+  k('TargetGroupBinding', 'k8s-shop-web-1', 'shop', { spec: { serviceRef: { name: 'web', port }, targetType, targetGroupARN: 'arn:tg/1' } }, { labels: { 'ingress.k8s.aws/stack-namespace': 'shop', 'ingress.k8s.aws/stack-name': 'web' } });
 
 describe('checkRouting', () => {
   const snap = (over: Partial<Parameters<typeof checkRouting>[1]> = {}) => ({ ingresses: [], bindings: [], events: [], services: new Map(), startedAt: 0, ...over });
@@ -26,6 +26,20 @@ describe('checkRouting', () => {
     assert.equal(done.result.done, true);
     assert.equal(done.hostnames.get('shop/web'), 'alb-1.example');
     assert.deepEqual(done.bindings.map((b) => [b.name, b.arn, b.targetType]), [['k8s-shop-web-1', 'arn:tg/1', 'ip']]);
+  });
+
+  it('tells two Ingresses on one Service port apart by the controller\'s stack labels, and finds a user binding by name', () => {
+    const other: PlanRoute = { ...route, ingress: { namespace: 'shop', name: 'admin' } };
+    const adminTgb = { ...tgb(), metadata: { name: 'k8s-shop-web-2', namespace: 'shop', labels: { 'ingress.k8s.aws/stack-namespace': 'shop', 'ingress.k8s.aws/stack-name': 'admin' } }, spec: { serviceRef: { name: 'web', port: 80 }, targetType: 'ip', targetGroupARN: 'arn:tg/2' } } as KubeObject;
+    const admin = k('Ingress', 'admin', 'shop', { status: { loadBalancer: { ingress: [{ hostname: 'h2' }] } } });
+    const both = checkRouting([route, other], snap({ ingresses: [ingress('h'), admin], bindings: [adminTgb, tgb()] }), 'inject');
+    assert.deepEqual(both.bindings.map((b) => b.arn), ['arn:tg/1', 'arn:tg/2']);
+    const mine = { ...tgb(), metadata: { name: 'from-terraform', namespace: 'shop' }, spec: { serviceRef: { name: 'web', port: 80 }, targetType: 'ip', targetGroupARN: 'arn:tg/tf' } } as KubeObject;
+    const userRoute: PlanRoute = { binding: { namespace: 'shop', name: 'from-terraform' }, service: route.service, port: 80, targetType: 'ip', from: 'cluster' };
+    const found = checkRouting([userRoute], snap({ bindings: [mine, tgb()] }), 'inject');
+    assert.deepEqual(found.bindings.map((b) => b.arn), ['arn:tg/tf']);
+    // The user's binding is not mistaken for the controller's one of an Ingress on the same port.
+    assert.equal(checkRouting([route], snap({ ingresses: [ingress('h')], bindings: [mine] }), 'inject').result.done, false);
   });
 
   it('matches a binding that names the port the Ingress gives by number', () => {
