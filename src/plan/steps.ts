@@ -1,3 +1,4 @@
+import { crdKindOf, crdKinds } from '../manifests/scope.js';
 import type { LoadedObject } from '../manifests/types.js';
 import { objectsOfPhase, PHASE_NAMES, routeKey, toPlanObject, type PhaseName, type PlanObject, type PlanPhase, type PlanRoute, type PlanWait, type WaitKind } from './phases.js';
 
@@ -28,7 +29,7 @@ export type PlanStep =
   /** Namespaces that must carry the readiness-gate label: labelled (inject) or required (require). */
   | { type: 'namespace-labels'; phase: PhaseName; namespaces: string[]; mode: 'inject' | 'require' }
   /** The dry-run of the objects that could not be validated at preflight (their namespace did not exist yet). */
-  | { type: 'deferred-dry-run'; phase: PhaseName; namespaces: string[] }
+  | { type: 'deferred-dry-run'; phase: PhaseName; namespaces: string[]; /** Objects of kinds the set's CRDs define. */ customResources: number }
   /** Every Ingress has an ALB hostname and every route its TargetGroupBinding. */
   | { type: 'routing'; phase: 'routing'; routes: PlanRoute[]; ingresses: Array<{ namespace: string; name: string }> }
   /** Record each workload's current revision and pods (what a rollback returns to), then apply the workloads. */
@@ -85,8 +86,10 @@ export function buildSteps(inputs: StepInputs): PlanStep[] {
   if (crds.length > 0) push({ type: 'crd-established', phase: 'namespaces', crds });
   if (inputs.readinessGates !== 'off' && (gated.length > 0 || waited.length > 0)) push({ type: 'namespace-labels', phase: 'namespaces', namespaces: gated, mode: inputs.readinessGates });
   const created = inputs.objects.filter((o) => o.ref.kind === 'Namespace').map((o) => o.ref.name);
-  if (created.length > 0 && inputs.objects.some((o) => o.ref.namespace && created.includes(o.ref.namespace))) {
-    push({ type: 'deferred-dry-run', phase: 'namespaces', namespaces: created });
+  const crd = crdKinds(inputs.objects);
+  const customResources = inputs.objects.filter((o) => crd.has(crdKindOf(o))).length;
+  if ((created.length > 0 && inputs.objects.some((o) => o.ref.namespace && created.includes(o.ref.namespace))) || customResources > 0) {
+    push({ type: 'deferred-dry-run', phase: 'namespaces', namespaces: created, customResources });
   }
   push(applyOf('config'));
   push(applyOf('routing'));
@@ -166,7 +169,12 @@ export function describeStep(step: PlanStep): PlanWait[] {
         },
       ];
     case 'deferred-dry-run':
-      return [{ kind: 'deferred-dry-run', description: `the API server dry-runs the objects in ${step.namespaces.join(', ')} now that the namespace(s) exist, before anything else is written` }];
+      return [
+        {
+          kind: 'deferred-dry-run',
+          description: `the API server dry-runs ${[step.namespaces.length > 0 ? `the objects in ${step.namespaces.join(', ')} now that the namespace(s) exist` : '', step.customResources > 0 ? `the ${step.customResources} custom resource(s) now that their CRDs are Established` : ''].filter(Boolean).join(' and ')}, before anything else is written`,
+        },
+      ];
     case 'routing':
       return [
         ...(step.routes.length === 0 ? [{ kind: 'load-balancer' as WaitKind, description: 'the routes found in the cluster (if any): each Ingress has an ALB hostname and each route its TargetGroupBinding' }] : []),
