@@ -72,3 +72,45 @@ describe('shapes: a set that holds only the Deployment (its Service and Ingress 
     assert.deepEqual(report.targetGroupArns, []);
   });
 });
+
+describe('shapes: an HPA-managed Deployment (no spec.replicas) with its HPA in the set', () => {
+  let l: E2eLab;
+  before(async () => {
+    l = await e2eLab();
+  });
+  after(async () => {
+    await l.stop();
+  });
+
+  it('lints and estimates with minReplicas, applies the HPA and rolls out under traffic with zero non-2xx', async () => {
+    const withHpa = async (tag: string): Promise<string> => {
+      const dir = await variant('2048/safe', l.dir, tag, (file, text) => (file.endsWith('4-deployment.yaml') ? text.replace(/^  replicas: \d+\n/m, '') : text));
+      await writeFile(
+        join(dir, '5-hpa.yaml'),
+        'apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: deployment-2048\n  namespace: game-2048\nspec:\n  scaleTargetRef: { apiVersion: apps/v1, kind: Deployment, name: deployment-2048 }\n  minReplicas: 3\n  maxReplicas: 6\n  metrics:\n    - type: Resource\n      resource: { name: cpu, target: { type: Utilization, averageUtilization: 70 } }\n',
+      );
+      return dir;
+    };
+    const v1 = await withHpa('v1');
+    assert.doesNotMatch(await readFile(join(v1, '4-deployment.yaml'), 'utf8'), /^  replicas:/m);
+    const plan = await l.cli(['plan', '-f', v1]);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /game-2048\/deployment-2048: ~\d+s for 3 replicas/);
+    const install = await l.cli(['deploy', '-f', v1, ...labArgs(l)]);
+    assert.equal(install.code, 0, `install failed:\n${install.stdout}\n${install.stderr}`);
+    assert.match(install.stdout + install.stderr, /applied HorizontalPodAutoscaler game-2048\/deployment-2048/);
+
+    const load = traffic(albUrl(l.lab), 40);
+    await waitFor(() => load.records.length >= 40 || undefined, { timeoutMs: 10_000, what: 'traffic to start' });
+    const v2 = await withHpa('v2');
+    const reportFile = join(l.dir, 'hpa.json');
+    const update = await l.cli(['deploy', '-f', v2, '--report', reportFile, ...labArgs(l)]);
+    assert.equal(update.code, 0, `update failed:\n${update.stdout}\n${update.stderr}`);
+    await waitFor(() => load.records.length >= 300 || undefined, { timeoutMs: 30_000, what: '300 requests' });
+    const summary = await load.stop();
+    const report = JSON.parse(await readFile(reportFile, 'utf8')) as Report;
+    assert.equal(report.result, 'succeeded');
+    assert.equal(report.revision, '2');
+    assert.equal(summary.non2xx, 0, `non-2xx responses during the update: ${JSON.stringify(summary.responses)}`);
+  });
+});
