@@ -241,7 +241,7 @@ export function phasesOf(steps: PlanStep[]): PlanPhase[] {
   return out.sort((a, b) => PHASE_NAMES.indexOf(a.name) - PHASE_NAMES.indexOf(b.name));
 }
 
-function uniqueBy<T>(items: T[], keyOf: (t: T) => string): T[] {
+export function uniqueBy<T>(items: T[], keyOf: (t: T) => string): T[] {
   const seen = new Set<string>();
   return items.filter((i) => {
     const k = keyOf(i);

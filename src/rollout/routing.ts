@@ -2,7 +2,7 @@ import { Informer } from '../kube/informer.js';
 import type { KubeObject } from '../manifests/types.js';
 import { checkRouting, type RoutingView } from '../plan/checks/routing.js';
 import { routeKey, type PlanRoute } from '../plan/phases.js';
-import type { PlanStep } from '../plan/steps.js';
+import { uniqueBy, type PlanStep } from '../plan/steps.js';
 import type { RunContext } from './context.js';
 import { waitUntil, type CheckResult } from './wait.js';
 import { unsyncedMessage } from './workload.js';
@@ -63,14 +63,4 @@ export async function waitForRouting(step: Extract<PlanStep, { type: 'routing' }
 /** The plan's routes and those found in the cluster, once each. */
 export function allRoutes(step: Extract<PlanStep, { type: 'routing' }>, ctx: RunContext): PlanRoute[] {
   return uniqueBy([...step.routes, ...[...ctx.routes.values()].flat()], routeKey);
-}
-
-function uniqueBy<T>(items: T[], keyOf: (t: T) => string): T[] {
-  const seen = new Set<string>();
-  return items.filter((i) => {
-    const k = keyOf(i);
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
 }

@@ -28,6 +28,7 @@ export function checkRouting(routes: PlanRoute[], snap: RoutingSnapshot, readine
   const pending: string[] = [];
   const hostnames = new Map<string, string>();
   const found: BindingInfo[] = [];
+  const failed = (message: string): RoutingView => ({ hostnames, bindings: [], result: { done: false, failed: true, message } });
   const ingressByKey = new Map(snap.ingresses.map((i) => [`${i.metadata.namespace ?? ''}/${i.metadata.name}`, i]));
   for (const r of routes) {
     if (r.ingress) {
@@ -35,17 +36,10 @@ export function checkRouting(routes: PlanRoute[], snap: RoutingSnapshot, readine
       const ing = ingressByKey.get(ingName);
       const verdict = controllerVerdict(snap.events, r.ingress, snap.startedAt);
       if (verdict?.permanent) {
-        return {
-          hostnames,
-          bindings: [],
-          result: {
-            done: false,
-            failed: true,
-            message:
+        return failed(
               `expected the AWS Load Balancer Controller to build an ALB for Ingress ${ingName}, but it rejected it: ${verdict.reason} — ${verdict.message}. ` +
               `Fix the Ingress/Service (annotations, backend Service type and port) as the message says, then re-run; \`kubectl describe ingress -n ${r.ingress.namespace} ${r.ingress.name}\` shows the events.`,
-          },
-        };
+        );
       }
       const hostname = (((ing?.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress as JsonObject[] | undefined)?.[0]?.hostname;
       if (typeof hostname !== 'string') {
@@ -65,23 +59,13 @@ export function checkRouting(routes: PlanRoute[], snap: RoutingSnapshot, readine
     }
     const arn = String(((tgb.spec ?? {}) as JsonObject).targetGroupARN ?? '');
     if (r.binding && arn === '') {
-      return {
-        hostnames,
-        bindings: [],
-        result: { done: false, failed: true, message: `expected TargetGroupBinding ${r.binding.namespace}/${r.binding.name} to name a target group, but spec.targetGroupARN is empty. Fix: set spec.targetGroupARN to the ARN of the target group (aws elbv2 describe-target-groups), then re-run.` },
-      };
+      return failed(`expected TargetGroupBinding ${r.binding.namespace}/${r.binding.name} to name a target group, but spec.targetGroupARN is empty. Fix: set spec.targetGroupARN to the ARN of the target group (aws elbv2 describe-target-groups), then re-run.`);
     }
     const spec = (tgb.spec ?? {}) as JsonObject;
     if (spec.targetType !== 'ip' && readinessGates !== 'off') {
-      return {
-        hostnames,
-        bindings: [],
-        result: {
-          done: false,
-          failed: true,
-          message: `expected an ip TargetGroupBinding for Service ${r.service.namespace}/${r.service.name}, but ${tgb.metadata.name} has targetType ${String(spec.targetType)}: readiness gates only work with ip targets. Fix: annotate the Ingress (or Service) with alb.ingress.kubernetes.io/target-type: ip, or run with --readiness-gates off.`,
-        },
-      };
+      return failed(
+        `expected an ip TargetGroupBinding for Service ${r.service.namespace}/${r.service.name}, but ${tgb.metadata.name} has targetType ${String(spec.targetType)}: readiness gates only work with ip targets. Fix: annotate the Ingress (or Service) with alb.ingress.kubernetes.io/target-type: ip, or run with --readiness-gates off.`,
+      );
     }
     found.push({ route: r, name: tgb.metadata.name, arn: String(spec.targetGroupARN ?? ''), targetType: String(spec.targetType ?? '') });
   }
