@@ -59,6 +59,14 @@ export function planRoutes(model: AppModel, from: PlanRoute['from'] = 'set'): Pl
     from,
   };
   });
+  // The controller's Service path: an NLB with one target group (and one TargetGroupBinding) per Service port.
+  for (const svc of model.services) {
+    const a = svc.annotations;
+    const external = a['service.beta.kubernetes.io/aws-load-balancer-type'] === 'external' || (svc.loaded.object.spec as { loadBalancerClass?: string } | undefined)?.loadBalancerClass === 'service.k8s.aws/nlb';
+    if (svc.type !== 'LoadBalancer' || !external) continue;
+    const targetType = a['service.beta.kubernetes.io/aws-load-balancer-nlb-target-type'] ?? 'instance';
+    for (const p of svc.ports) out.push({ nlb: true, service: { namespace: svc.namespace, name: svc.name }, port: p.port, targetType, from });
+  }
   for (const b of model.bindings) {
     if (!b.service) continue;
     const port = b.port ?? b.service.ports[0]?.port;

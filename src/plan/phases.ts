@@ -56,6 +56,8 @@ export interface PlanRoute {
   ingress?: { namespace: string; name: string; /** alb.ingress.kubernetes.io/group.name: an explicit IngressGroup. */ group?: string };
   /** A user-made TargetGroupBinding (from the set or the cluster). */
   binding?: { namespace: string; name: string };
+  /** An NLB the controller builds for the Service itself (type LoadBalancer, aws-load-balancer-type: external). */
+  nlb?: true;
   service: { namespace: string; name: string };
   port: string | number;
   targetType: 'ip' | 'instance' | string;
@@ -66,6 +68,7 @@ export interface PlanRoute {
 /** "Ingress ns/name" or "TargetGroupBinding ns/name": what makes the route, for messages. */
 export function routeVia(r: PlanRoute): string {
   if (r.ingress) return `Ingress ${r.ingress.namespace}/${r.ingress.name}`;
+  if (r.nlb) return `NLB of Service ${r.service.namespace}/${r.service.name}`;
   return r.binding ? `TargetGroupBinding ${r.binding.namespace}/${r.binding.name}` : 'a target group';
 }
 
@@ -133,8 +136,8 @@ export function toPlanObject(o: LoadedObject): PlanObject {
 }
 
 /** One route = one target group: the Service port and what makes the target group (an Ingress, or the user's binding). */
-export function routeKey(r: Pick<PlanRoute, 'service' | 'port' | 'ingress' | 'binding'>): string {
-  const via = r.ingress ? `ing:${r.ingress.namespace}/${r.ingress.name}` : r.binding ? `tgb:${r.binding.namespace}/${r.binding.name}` : '';
+export function routeKey(r: Pick<PlanRoute, 'service' | 'port' | 'ingress' | 'binding' | 'nlb'>): string {
+  const via = r.ingress ? `ing:${r.ingress.namespace}/${r.ingress.name}` : r.binding ? `tgb:${r.binding.namespace}/${r.binding.name}` : r.nlb ? 'nlb' : '';
   return `${r.service.namespace}/${r.service.name}:${r.port}@${via}`;
 }
 

@@ -186,7 +186,9 @@ export function describeStep(step: PlanStep): PlanWait[] {
           kind: 'target-group-binding' as WaitKind,
           description: r.binding
             ? `TargetGroupBinding ${r.binding.namespace}/${r.binding.name} (yours) exists with a targetGroupARN for Service ${r.service.namespace}/${r.service.name} port ${r.port}`
-            : `TargetGroupBinding with targetType ${r.targetType === 'ip' ? 'ip' : `ip (the route says ${r.targetType}: gates cannot work)`} exists for Service ${r.service.namespace}/${r.service.name} port ${r.port}`,
+            : r.nlb
+              ? `the NLB of Service ${r.service.namespace}/${r.service.name} has the TargetGroupBinding for port ${r.port} with targetType ${r.targetType === 'ip' ? 'ip' : `ip (the Service says ${r.targetType}: gates cannot work; set aws-load-balancer-nlb-target-type: ip)`}`
+              : `TargetGroupBinding with targetType ${r.targetType === 'ip' ? 'ip' : `ip (the route says ${r.targetType}: gates cannot work)`} exists for Service ${r.service.namespace}/${r.service.name} port ${r.port}`,
         })),
       ];
     case 'apply-workloads':

@@ -129,3 +129,36 @@ describe('checkCrdsEstablished and checkDeregistrationDelay', () => {
     assert.match(off.message, /has deregistration_delay\.timeout_seconds=300 on AWS, expected 20/);
   });
 });
+
+describe('NLB Services (the controller\'s Service path)', () => {
+  it('makes one route per Service port and finds the binding the controller labels with the Service', async () => {
+    const { planRoutes } = await import('../../src/plan/index.js');
+    const { buildModel } = await import('../../src/manifests/model.js');
+    const { setOf } = await import('../fixtures/manifests.js');
+    const set = setOf({
+      'svc.yaml': `apiVersion: v1
+kind: Service
+metadata:
+  name: tcp
+  namespace: shop
+  annotations:
+    service.beta.kubernetes.io/aws-load-balancer-type: external
+    service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
+spec:
+  type: LoadBalancer
+  selector: { app: tcp }
+  ports: [{ name: a, port: 5000 }, { name: b, port: 6000 }]
+`,
+    });
+    const routes = planRoutes(buildModel(set));
+    assert.deepEqual(routes.map((r) => [r.nlb, r.service.name, r.port, r.targetType]), [[true, 'tcp', 5000, 'ip'], [true, 'tcp', 6000, 'ip']]);
+    const nlbTgb = (port: number): KubeObject =>
+      k('TargetGroupBinding', `k8s-shop-tcp-${port}`, 'shop', { spec: { serviceRef: { name: 'tcp', port }, targetType: 'ip', targetGroupARN: `arn:nlb/${port}` } }, { labels: { 'service.k8s.aws/stack-namespace': 'shop', 'service.k8s.aws/stack-name': 'tcp' } });
+    const snap = { ingresses: [], bindings: [nlbTgb(5000)], events: [], services: new Map(), startedAt: 0 };
+    const half = checkRouting(routes, snap, 'inject');
+    assert.equal(half.result.done, false);
+    assert.match(half.result.message, /TargetGroupBinding for Service shop\/tcp port 6000 \(created by the controller with the NLB\)/);
+    const done = checkRouting(routes, { ...snap, bindings: [nlbTgb(5000), nlbTgb(6000)] }, 'inject');
+    assert.deepEqual(done.bindings.map((b) => b.arn), ['arn:nlb/5000', 'arn:nlb/6000']);
+  });
+});

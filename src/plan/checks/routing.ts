@@ -48,12 +48,14 @@ export function checkRouting(routes: PlanRoute[], snap: RoutingSnapshot, readine
     }
     const tgb = r.binding
       ? snap.bindings.find((b) => b.metadata.namespace === r.binding?.namespace && b.metadata.name === r.binding?.name)
-      : snap.bindings.find((b) => bindingMatches(b, r, snap.services) && !isUserBinding(b));
+      : r.nlb
+        ? snap.bindings.find((b) => serviceStackMatches(b, r.service) && bindingMatches(b, r, snap.services))
+        : snap.bindings.find((b) => bindingMatches(b, r, snap.services) && !isUserBinding(b));
     if (!tgb) {
       pending.push(
         r.binding
           ? `TargetGroupBinding ${r.binding.namespace}/${r.binding.name} (yours) not seen yet`
-          : `TargetGroupBinding for Service ${r.service.namespace}/${r.service.name} port ${r.port} (created by the controller with the ALB)`,
+          : `TargetGroupBinding for Service ${r.service.namespace}/${r.service.name} port ${r.port} (created by the controller with the ${r.nlb ? 'NLB' : 'ALB'})`,
       );
       continue;
     }
@@ -98,8 +100,16 @@ export function controllerVerdict(events: KubeObject[], ingress: { namespace: st
 }
 
 /** Made by the user (not by the controller for an Ingress or a Service): the controller labels its own with its stack. */
+const labelsOf = (tgb: KubeObject): string[] => Object.keys(tgb.metadata.labels ?? {});
+
 export function isUserBinding(tgb: KubeObject): boolean {
   return !Object.keys(tgb.metadata.labels ?? {}).some((k) => k.startsWith('ingress.k8s.aws/') || k.startsWith('service.k8s.aws/'));
+}
+
+/** The controller labels the bindings of a Service's NLB with the Service. */
+function serviceStackMatches(tgb: KubeObject, service: { namespace: string; name: string }): boolean {
+  const labels = tgb.metadata.labels ?? {};
+  return labels['service.k8s.aws/stack-namespace'] === service.namespace && labels['service.k8s.aws/stack-name'] === service.name;
 }
 
 /** The controller's stack labels on a binding name the Ingress (implicit group) or the IngressGroup it was made for. */
@@ -111,11 +121,12 @@ function stackMatches(tgb: KubeObject, ingress: NonNullable<PlanRoute['ingress']
 }
 
 /** A binding serves a route when it names the route's Service and port (by number or by name, either way round). */
-export function bindingMatches(tgb: KubeObject, r: Pick<PlanRoute, 'service' | 'port' | 'ingress'>, services: Map<string, KubeObject>): boolean {
+export function bindingMatches(tgb: KubeObject, r: Pick<PlanRoute, 'service' | 'port' | 'ingress' | 'nlb'>, services: Map<string, KubeObject>): boolean {
   const spec = (tgb.spec ?? {}) as JsonObject;
   const ref = (spec.serviceRef ?? {}) as JsonObject;
   if ((tgb.metadata.namespace ?? '') !== r.service.namespace || ref.name !== r.service.name) return false;
   if (r.ingress && !stackMatches(tgb, r.ingress)) return false;
+  if (!r.ingress && !r.nlb && labelsOf(tgb).some((k) => k.startsWith('service.k8s.aws/'))) return false;
   if (String(ref.port) === String(r.port)) return true;
   const svc = services.get(`${r.service.namespace}/${r.service.name}`);
   const ports = ((svc?.spec as JsonObject | undefined)?.ports ?? []) as JsonObject[];
