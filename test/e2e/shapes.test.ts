@@ -99,6 +99,12 @@ describe('shapes: an HPA-managed Deployment (no spec.replicas) with its HPA in t
     const install = await l.cli(['deploy', '-f', v1, ...labArgs(l)]);
     assert.equal(install.code, 0, `install failed:\n${install.stdout}\n${install.stderr}`);
     assert.match(install.stdout + install.stderr, /applied HorizontalPodAutoscaler game-2048\/deployment-2048/);
+    // The lab runs no HPA controller: scale as the HPA would (to its minReplicas); the manifest without spec.replicas
+    // must leave that count alone on the next apply.
+    const scaled = await l.kubectl(['scale', 'deployment/deployment-2048', '-n', 'game-2048', '--replicas=3']);
+    assert.equal(scaled.code, 0, scaled.stderr);
+    const ready = await l.kubectl(['rollout', 'status', 'deployment/deployment-2048', '-n', 'game-2048', '--timeout=90s'], 100_000);
+    assert.equal(ready.code, 0, ready.stderr);
 
     const load = traffic(albUrl(l.lab), 40);
     await waitFor(() => load.records.length >= 40 || undefined, { timeoutMs: 10_000, what: 'traffic to start' });
@@ -111,6 +117,7 @@ describe('shapes: an HPA-managed Deployment (no spec.replicas) with its HPA in t
     const report = JSON.parse(await readFile(reportFile, 'utf8')) as Report;
     assert.equal(report.result, 'succeeded');
     assert.equal(report.revision, '2');
+    assert.equal((l.lab.store.get('Deployment', 'game-2048', 'deployment-2048')?.spec as { replicas?: number } | undefined)?.replicas, 3, 'the apply kept the HPA\'s replica count');
     assert.equal(summary.non2xx, 0, `non-2xx responses during the update: ${JSON.stringify(summary.responses)}`);
   });
 });
