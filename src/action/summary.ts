@@ -3,6 +3,7 @@ import type { Preflight } from '../preflight/index.js';
 import type { DeployResult } from '../rollout/deploy.js';
 import { buildRolloutChart } from '../report/chart.js';
 import { renderMermaidGantt } from '../report/mermaid.js';
+import { escapeHtml } from '../report/html.js';
 
 type Summary = typeof core.summary;
 
@@ -117,6 +118,4 @@ function addFindings(s: Summary, result: Preflight): void {
 }
 
 /** core.summary does not escape table cells. */
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
+const esc = escapeHtml;

@@ -36,7 +36,7 @@ export function renderDeployHtml(r: DeployReport, title = 'alb-rollout deploy'):
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
-<title>${esc(`${title}: ${r.result}`)}</title>
+<title>${escapeHtml(`${title}: ${r.result}`)}</title>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1f2328; }
 h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; }
@@ -47,25 +47,25 @@ svg text { font: 12px system-ui, sans-serif; } .bar:hover { opacity: .75; }
 </style>
 </head>
 <body>
-<h1>${esc(title)}: <span class="result-${esc(r.result)}" id="result">${esc(r.result)}</span></h1>
-<table id="overview">${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
+<h1>${escapeHtml(title)}: <span class="result-${escapeHtml(r.result)}" id="result">${escapeHtml(r.result)}</span></h1>
+<table id="overview">${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
 <h2>Rollout</h2>
 ${renderSvg(chart)}
 <h2>Phases</h2>
 <table id="phases"><tr><th>Phase</th><th>Started</th><th>Seconds</th></tr>${r.phases
-    .map((p) => `<tr><td>${esc(p.name)}</td><td>${esc(p.startedAt)}</td><td>${p.durationSeconds ?? ''}</td></tr>`)
+    .map((p) => `<tr><td>${escapeHtml(p.name)}</td><td>${escapeHtml(p.startedAt)}</td><td>${p.durationSeconds ?? ''}</td></tr>`)
     .join('')}</table>
 ${
   r.guard
     ? `<h2>Guard signals</h2><table id="signals"><tr><th>Signal</th><th>Windows</th><th>Requests</th><th>Errors</th><th>Failing windows</th></tr>${r.guard.signals
-        .map((g) => `<tr><td>${esc(g.signal)}</td><td>${g.windows}</td><td>${g.requests}</td><td>${g.errors}</td><td>${g.failingWindows}</td></tr>`)
-        .join('')}</table>${r.guard.skipped.map((s) => `<p>skipped: ${esc(s)}</p>`).join('')}`
+        .map((g) => `<tr><td>${escapeHtml(g.signal)}</td><td>${g.windows}</td><td>${g.requests}</td><td>${g.errors}</td><td>${g.failingWindows}</td></tr>`)
+        .join('')}</table>${r.guard.skipped.map((s) => `<p>skipped: ${escapeHtml(s)}</p>`).join('')}`
     : ''
 }
 <h2>Timeline</h2>
 <input id="filter" type="search" placeholder="filter the timeline (e.g. target, pod, guard)" aria-label="filter the timeline">
 <table id="timeline"><tr><th>t (s)</th><th>Kind</th><th>Event</th></tr>${r.timeline
-    .map((e) => `<tr data-kind="${esc(e.kind)}"><td>${e.t}</td><td>${esc(e.kind)}</td><td>${esc(e.message)}</td></tr>`)
+    .map((e) => `<tr data-kind="${escapeHtml(e.kind)}"><td>${e.t}</td><td>${escapeHtml(e.kind)}</td><td>${escapeHtml(e.message)}</td></tr>`)
     .join('')}</table>
 <script>
 (function () {
@@ -95,14 +95,14 @@ export function renderSvg(chart: RolloutChart): string {
   const parts: string[] = [];
   let y = top;
   for (const s of chart.sections) {
-    parts.push(`<text x="4" y="${y + 14}" font-weight="bold" class="section">${esc(s.name)}</text>`);
+    parts.push(`<text x="4" y="${y + 14}" font-weight="bold" class="section">${escapeHtml(s.name)}</text>`);
     y += rowHeight;
     for (const b of s.bars) {
       const x0 = x(b.startMs);
       const w = Math.max(2, x(Math.max(b.endMs, b.startMs + minMs)) - x0);
       const secs = `${((b.startMs - chart.startMs) / 1000).toFixed(1)}–${((b.endMs - chart.startMs) / 1000).toFixed(1)} s`;
       parts.push(
-        `<g class="bar" data-kind="${b.kind}"><title>${esc(`${b.label}: ${secs}`)}</title><text x="16" y="${y + 14}">${esc(b.label)}${b.open ? ' …' : ''}</text>` +
+        `<g class="bar" data-kind="${b.kind}"><title>${escapeHtml(`${b.label}: ${secs}`)}</title><text x="16" y="${y + 14}">${escapeHtml(b.label)}${b.open ? ' …' : ''}</text>` +
           `<rect x="${x0.toFixed(1)}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowHeight - 6}" rx="2" fill="${COLORS[b.kind]}"/></g>`,
       );
       y += rowHeight;
@@ -127,6 +127,7 @@ function niceStep(raw: number): number {
   return 10 * base;
 }
 
-function esc(s: string): string {
+/** Text for HTML (element content and attribute values). */
+export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }

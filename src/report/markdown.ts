@@ -1,4 +1,5 @@
 import type { Preflight } from '../preflight/index.js';
+import { escapeHtml } from './html.js';
 
 /**
  * The plan as Markdown for a pull-request comment (and the job summary on pull requests): result, lint findings,
@@ -65,5 +66,5 @@ export function renderPlanMarkdown(pre: Preflight, o: PlanMarkdownOptions): stri
 
 /** A Markdown table cell: no pipes, no line breaks, no HTML. */
 function cell(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+  return escapeHtml(s).replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
