@@ -203,9 +203,10 @@ async function deploy(
       `alb-rollout: ${result.result}${result.revision ? ` (revision ${result.revision})` : ''}${result.failedPhase ? ` in phase ${result.failedPhase}` : ''}`,
       environmentUrl(result.timeline, pre.set.objects),
     );
-  } finally {
-    // An exception (cluster unreachable, a bug): the Deployment still ends in a final state, never in_progress.
-    if (github && !github.finished) await github.finish('error', 'alb-rollout stopped before a result: see the run log');
+  } catch (err) {
+    // An exception (bad kubeconfig, cluster unreachable, a bug): the Deployment still ends in a final state, never in_progress.
+    await github?.finish('error', `alb-rollout stopped before a result: ${err instanceof Error ? err.message : String(err)}`);
+    throw err;
   }
   setDeployOutputs(result);
   await writeDeploySummary(pre, result);

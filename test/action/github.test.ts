@@ -208,5 +208,6 @@ describe('mode plan on pull_request, run as GitHub runs it (dist/index.js)', () 
     assert.equal(r.outputs.result, 'failed');
     assert.equal(gh.log()[0], 'POST /repos/acme/shop/deployments');
     assert.deepEqual(gh.calls.slice(1).map((c) => c.body.state), ['in_progress', 'error']);
+    assert.match(String(gh.calls[2]?.body.description), /^alb-rollout stopped before a result: .*missing-kubeconfig/);
   });
 });
