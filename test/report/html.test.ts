@@ -85,11 +85,12 @@ describe('the HTML report and the Mermaid chart in Chromium', { skip }, () => {
   }
 
   it('deploy --report-html writes a page that renders the rollout: phases, batches, targets, guard', async () => {
-    const install = await l.cli(['deploy', '-f', 'examples/2048/safe', ...labArgs(l)]);
+    // The probe is off: this test is about the picture, and the guard still watches (target health, CloudWatch).
+    const install = await l.cli(['deploy', '-f', 'examples/2048/safe', '--probe', 'off', ...labArgs(l)]);
     assert.equal(install.code, 0, install.stderr);
     const v2 = await variant('2048/safe', l.dir, 'v2');
     const file = join(l.dir, 'report.html');
-    const update = await l.cli(['deploy', '-f', v2, '--report-html', file, ...labArgs(l)]);
+    const update = await l.cli(['deploy', '-f', v2, '--probe', 'off', '--report-html', file, ...labArgs(l)]);
     assert.equal(update.code, 0, update.stderr);
     const { page, problems } = await open(file);
     try {
