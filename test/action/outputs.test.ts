@@ -44,7 +44,7 @@ describe('truthful outputs', () => {
     const values = Object.keys(RESULTS).sort();
     assert.deepEqual(readmeTable(readme, '### Outputs', '| `result` | Meaning |').sort(), values, 'README result table vs RESULTS');
     const description = meta.outputs.result?.description ?? '';
-    for (const v of values) assert.match(description, new RegExp(`(^|[\\s(])${v} \\(`), `action.yml's result output does not describe ${v}`);
+    for (const v of values) assert.match(description, new RegExp(`(^|[\\s(,])${v}([\\s,.)]|$)`), `action.yml's result output does not name ${v}`);
     const literals = [...(await actionSources()).matchAll(/core\.setOutput\('result', (?:[^)]*?)'([\w-]+)'/g)].map((m) => m[1] as string);
     for (const l of literals) assert.ok(values.includes(l), `src/action sets result ${l}, which is not in RESULTS`);
     assert.ok(literals.includes('failed'));
