@@ -14,7 +14,7 @@ const TAGS: Record<BarKind, string> = {
 
 /** The rollout chart as a Mermaid gantt, in a fenced block ready for Markdown. */
 export function renderMermaidGantt(chart: RolloutChart, title = `alb-rollout: ${chart.result}`): string {
-  const lines = ['```mermaid', 'gantt', `  title ${label(title)}`, '  dateFormat x', '  axisFormat %H:%M:%S'];
+  const lines = ['```mermaid', 'gantt', `  title ${title.replace(/[#;\n]/g, ' ')}`, '  dateFormat x', '  axisFormat %H:%M:%S'];
   const minMs = minWidthMs(chart);
   for (const s of chart.sections) {
     lines.push(`  section ${s.name}`);

@@ -63,7 +63,7 @@ describe('rollout chart', () => {
     assert.equal(targets?.bars.length, MAX_BARS_PER_SECTION);
     assert.equal(targets?.omitted, 5);
     const text = renderMermaidGantt(chart);
-    assert.match(text, /^```mermaid\ngantt\n  title alb-rollout∶ succeeded\n  dateFormat x\n/);
+    assert.match(text, /^```mermaid\ngantt\n  title alb-rollout: succeeded\n  dateFormat x\n/);
     assert.match(text, /\n  10\.0\.1\.0∶80 initial → healthy :done, \d{13}, \d{13}\n/);
     assert.match(text, /\n  5 more \(see the JSON report\) :\d{13}, \d{13}\n/);
     assert.match(text, /\n  bake … :done, \d{13}, \d{13}\n/);

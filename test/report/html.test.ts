@@ -146,7 +146,7 @@ describe('the HTML report and the Mermaid chart in Chromium', { skip }, () => {
         await m.parse(src);
         return (await m.render('chart', src)).svg;
       }, text);
-      for (const label of ['workloads', 'rollback (rolled-back)', '10.0.0.4∶80 draining → gone', 'probe failing window', 'Rollback']) assert.ok(svg.includes(label), `the rendered gantt lacks "${label}"`);
+      for (const label of ['alb-rollout: rolled-back', 'workloads', 'rollback (rolled-back)', '10.0.0.4∶80 draining → gone', 'probe failing window', 'Rollback']) assert.ok(svg.includes(label), `the rendered gantt lacks "${label}"`);
       assert.deepEqual(problems, []);
     } finally {
       await page.close();
