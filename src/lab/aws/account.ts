@@ -2,6 +2,7 @@ import type { AlbCloud } from '../alb/cloud.js';
 import { AwsApiError } from '../alb/errors.js';
 import type { LabClock } from '../timing.js';
 import { getMetricData } from './cloudwatch.js';
+import type { Ec2Model, Ec2Params } from './ec2.js';
 
 /**
  * The lab's AWS account front door: every ELBv2 and CloudWatch call — from the awsQuery/JSON servers that the
@@ -34,14 +35,16 @@ export interface FaultConfig {
 export interface AwsFaults {
   elbv2?: FaultConfig;
   cloudwatch?: FaultConfig;
+  ec2?: FaultConfig;
 }
 
-export type AwsService = 'elbv2' | 'cloudwatch';
+export type AwsService = 'elbv2' | 'cloudwatch' | 'ec2';
 
 /** Call counts; live objects (read them at any time). Keys of `byCaller`/`throttled`/`failed` are `<service>:<Action>`. */
 export interface ApiCalls {
   elbv2: Record<string, number>;
   cloudwatch: Record<string, number>;
+  ec2: Record<string, number>;
   throttled: Record<string, number>;
   failed: Record<string, number>;
   byCaller: Record<string, Record<string, number>>;
@@ -94,8 +97,32 @@ export function isCloudWatchAction(a: string): a is CloudWatchAction {
   return Object.prototype.hasOwnProperty.call(CLOUDWATCH_OPERATIONS, a);
 }
 
+const EC2_OPERATIONS = {
+  DescribeVpcs: (m: Ec2Model, p: Ec2Params) => m.describeVpcs(p),
+  DescribeAvailabilityZones: (m: Ec2Model, p: Ec2Params) => m.describeAvailabilityZones(p),
+  DescribeSubnets: (m: Ec2Model, p: Ec2Params) => m.describeSubnets(p),
+  DescribeRouteTables: (m: Ec2Model, p: Ec2Params) => m.describeRouteTables(p),
+  DescribeInstances: (m: Ec2Model, p: Ec2Params) => m.describeInstances(p),
+  DescribeNetworkInterfaces: (m: Ec2Model, p: Ec2Params) => m.describeNetworkInterfaces(p),
+  DescribeSecurityGroups: (m: Ec2Model, p: Ec2Params) => m.describeSecurityGroups(p),
+  CreateSecurityGroup: (m: Ec2Model, p: Ec2Params) => m.createSecurityGroup(p),
+  DeleteSecurityGroup: (m: Ec2Model, p: Ec2Params) => m.deleteSecurityGroup(p),
+  AuthorizeSecurityGroupIngress: (m: Ec2Model, p: Ec2Params) => m.authorizeSecurityGroupIngress(p),
+  RevokeSecurityGroupIngress: (m: Ec2Model, p: Ec2Params) => m.revokeSecurityGroupIngress(p),
+  CreateTags: (m: Ec2Model, p: Ec2Params) => m.createTags(p),
+  DeleteTags: (m: Ec2Model, p: Ec2Params) => m.deleteTags(p),
+} as const;
+
+export type Ec2Action = keyof typeof EC2_OPERATIONS;
+
+export function isEc2Action(a: string): a is Ec2Action {
+  return Object.prototype.hasOwnProperty.call(EC2_OPERATIONS, a);
+}
+
 export class AwsAccount {
-  readonly calls: ApiCalls = { elbv2: {}, cloudwatch: {}, throttled: {}, failed: {}, byCaller: {} };
+  readonly calls: ApiCalls = { elbv2: {}, cloudwatch: {}, ec2: {}, throttled: {}, failed: {}, byCaller: {} };
+  /** The account's EC2 (VPC, subnets, security groups, node ENIs); set by `startAwsApis` when EC2 is served. */
+  ec2Model: Ec2Model | undefined;
   private faults: AwsFaults = {};
   readonly clock: LabClock;
 
@@ -130,6 +157,13 @@ export class AwsAccount {
     return op(this.alb, input);
   }
 
+  async ec2(action: Ec2Action, input: Ec2Params, caller = 'lbc'): Promise<Record<string, unknown>> {
+    const model = this.ec2Model;
+    if (!model) throw new AwsApiError('UnsupportedOperation', `EC2 ${action}: this lab was started without the EC2 API (start it with the real controller, or call startAwsApis with ec2 options)`);
+    await this.gate('ec2', action, caller);
+    return EC2_OPERATIONS[action](model, input);
+  }
+
   /** Counts the call, then applies latency and the throttling/error faults that match it. */
   private async gate(service: AwsService, action: string, caller: string): Promise<void> {
     const k = `${service}:${action}`;
@@ -162,6 +196,7 @@ export class AwsAccount {
     if (fail) {
       this.calls.failed[k] = (this.calls.failed[k] ?? 0) + 1;
       if (service === 'elbv2') throw new AwsApiError('InternalFailure', 'An internal error has occurred. Try again later.', 500);
+      if (service === 'ec2') throw new AwsApiError('InternalError', 'An internal error has occurred (injected by the lab).', 500);
       throw new AwsApiError('InternalServiceError', 'Internal service error (injected by the lab).', 500);
     }
   }
