@@ -3,6 +3,7 @@ import { AwsApiError } from '../alb/errors.js';
 import type { LabClock } from '../timing.js';
 import { getMetricData } from './cloudwatch.js';
 import type { Ec2Model, Ec2Params } from './ec2.js';
+import { elbv2Settings, type Elbv2Settings } from './elbv2-settings.js';
 
 /**
  * The lab's AWS account front door: every ELBv2 and CloudWatch call — from the awsQuery/JSON servers that the
@@ -60,8 +61,16 @@ const ELBV2_OPERATIONS = {
   CreateTargetGroup: (alb: AlbCloud, i: Parameters<AlbCloud['createTargetGroup']>[0]) => alb.createTargetGroup(i),
   ModifyTargetGroup: (alb: AlbCloud, i: Parameters<AlbCloud['modifyTargetGroup']>[0]) => alb.modifyTargetGroup(i),
   DeleteTargetGroup: (alb: AlbCloud, i: Parameters<AlbCloud['deleteTargetGroup']>[0]) => alb.deleteTargetGroup(i),
-  DescribeLoadBalancers: (alb: AlbCloud, i: Parameters<AlbCloud['describeLoadBalancers']>[0]) => alb.describeLoadBalancers(i),
-  CreateLoadBalancer: (alb: AlbCloud, i: Parameters<AlbCloud['createLoadBalancer']>[0]) => alb.createLoadBalancer(i),
+  DescribeLoadBalancers: (alb: AlbCloud, i: Parameters<Elbv2Settings['describeLoadBalancers']>[0]) => elbv2Settings(alb).describeLoadBalancers(i),
+  CreateLoadBalancer: (alb: AlbCloud, i: Parameters<Elbv2Settings['createLoadBalancer']>[0]) => elbv2Settings(alb).createLoadBalancer(i),
+  DescribeLoadBalancerAttributes: (alb: AlbCloud, i: Parameters<Elbv2Settings['describeLoadBalancerAttributes']>[0]) => elbv2Settings(alb).describeLoadBalancerAttributes(i),
+  ModifyLoadBalancerAttributes: (alb: AlbCloud, i: Parameters<Elbv2Settings['modifyLoadBalancerAttributes']>[0]) => elbv2Settings(alb).modifyLoadBalancerAttributes(i),
+  SetSecurityGroups: (alb: AlbCloud, i: Parameters<Elbv2Settings['setSecurityGroups']>[0]) => elbv2Settings(alb).setSecurityGroups(i),
+  SetSubnets: (alb: AlbCloud, i: Parameters<Elbv2Settings['setSubnets']>[0]) => elbv2Settings(alb).setSubnets(i),
+  SetIpAddressType: (alb: AlbCloud, i: Parameters<Elbv2Settings['setIpAddressType']>[0]) => elbv2Settings(alb).setIpAddressType(i),
+  DescribeListenerAttributes: (alb: AlbCloud, i: Parameters<Elbv2Settings['describeListenerAttributes']>[0]) => elbv2Settings(alb).describeListenerAttributes(i),
+  ModifyListenerAttributes: (alb: AlbCloud, i: Parameters<Elbv2Settings['modifyListenerAttributes']>[0]) => elbv2Settings(alb).modifyListenerAttributes(i),
+  DescribeListenerCertificates: (alb: AlbCloud, i: Parameters<Elbv2Settings['describeListenerCertificates']>[0]) => elbv2Settings(alb).describeListenerCertificates(i),
   DeleteLoadBalancer: (alb: AlbCloud, i: Parameters<AlbCloud['deleteLoadBalancer']>[0]) => alb.deleteLoadBalancer(i),
   DescribeListeners: (alb: AlbCloud, i: Parameters<AlbCloud['describeListeners']>[0]) => alb.describeListeners(i),
   CreateListener: (alb: AlbCloud, i: Parameters<AlbCloud['createListener']>[0]) => alb.createListener(i),
