@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlbCloud } from './alb/index.js';
 import { LabApiServer, writeKubeconfig, type ApiFaults } from './apiserver/index.js';
-import { ec2NetworkOf, startAwsApis, type AwsApis, type AwsFaults } from './aws/index.js';
+import { ec2NetworkOf, providerIdForNode, startAwsApis, type AwsApis, type AwsFaults } from './aws/index.js';
 import type { ClusterAccess } from './cluster.js';
 import { ControlPlaneStartError } from './controlplane/build.js';
 import { issueCert } from './controlplane/certs.js';
@@ -140,7 +140,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     ...(options.awsFaults ? { faults: options.awsFaults } : {}),
   });
   const controllers = startControllers(store, clock, { log });
-  const kubelet = new Kubelet(store, clock, { log, network });
+  const kubelet = new Kubelet(store, clock, { log, network, providerID: providerIdForNode(region, { name: 'lab-node-1', zoneIndex: 0 }) });
   kubelet.start();
   const lbc = startLbc({
     store,
@@ -352,7 +352,7 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
       ...(options.awsFaults ? { faults: options.awsFaults } : {}),
     });
     stops.push(() => Promise.all([alb.stop(), aws.stop()]).then(() => undefined));
-    const k = new Kubelet(cluster, clock, { log, waitForScheduler: true, podIPRange: realTierIpRange(), network });
+    const k = new Kubelet(cluster, clock, { log, waitForScheduler: true, podIPRange: realTierIpRange(), network, providerID: providerIdForNode(region, { name: 'lab-node-1', zoneIndex: 0 }) });
     k.start();
     stops.push(() => k.stop());
     const lbc = startLbc({

@@ -93,7 +93,10 @@ describe('EC2 API (what the AWS Load Balancer Controller calls) with the real SD
   test('VPC, availability zones and the main route table with an internet gateway', async () => {
     const vpcs = await ec2.send(new DescribeVpcsCommand({ VpcIds: [alb.vpcId] }));
     assert.equal(vpcs.Vpcs?.[0]?.VpcId, alb.vpcId);
-    assert.deepEqual(vpcs.Vpcs?.[0]?.CidrBlockAssociationSet?.map((c) => [c.CidrBlock, c.CidrBlockState?.State]), [['127.0.0.0/8', 'associated']]);
+    assert.deepEqual(vpcs.Vpcs?.[0]?.CidrBlockAssociationSet?.map((c) => [c.CidrBlock, c.CidrBlockState?.State]), [
+      ['127.0.0.0/8', 'associated'],
+      ['198.18.0.0/15', 'associated'],
+    ]);
     assert.equal((await ec2Error(ec2.send(new DescribeVpcsCommand({ VpcIds: ['vpc-nope'] })))).name, 'InvalidVpcID.NotFound');
     const zones = await ec2.send(new DescribeAvailabilityZonesCommand({ ZoneNames: ['us-east-1a', 'us-east-1b'] }));
     assert.deepEqual(
@@ -199,5 +202,27 @@ describe('EC2 API (what the AWS Load Balancer Controller calls) with the real SD
     const res = await fetch(apis.ec2Url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'Action=RunInstances&Version=2016-11-15' });
     assert.equal(res.status, 400);
     assert.match(await res.text(), /<Code>InvalidAction<\/Code>/);
+  });
+});
+
+describe('the lab node as EC2 sees it', () => {
+  test("the node's providerID names an instance the EC2 API answers, in the VPC the ALB model reports", async () => {
+    const { startLab } = await import('../../src/lab/index.js');
+    const lab = await startLab({ clusterName: 'demo' });
+    const ec2 = new EC2Client({ region: lab.region, endpoint: lab.aws.ec2Url, credentials, maxAttempts: 1 });
+    try {
+      const node = lab.store.get('Node', '', 'lab-node-1');
+      const providerID = String((node?.spec as { providerID?: string } | undefined)?.providerID);
+      const m = /^aws:\/\/\/([a-z0-9-]+)\/(i-[0-9a-f]+)$/.exec(providerID);
+      assert.ok(m, `providerID ${providerID} is not aws:///<zone>/<instance-id>`);
+      const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [m[2] as string] }));
+      const inst = out.Reservations?.[0]?.Instances?.[0];
+      assert.equal(inst?.Placement?.AvailabilityZone, m[1]);
+      assert.equal(inst?.VpcId, lab.alb.vpcId);
+      assert.equal(inst?.NetworkInterfaces?.[0]?.PrivateIpAddresses?.[0]?.PrivateIpAddress, '127.0.0.1');
+    } finally {
+      ec2.destroy();
+      await lab.stop();
+    }
   });
 });

@@ -38,6 +38,8 @@ export interface Ec2Options {
 
 export const OWNER_ID = '123456789012';
 const VPC_CIDR = '127.0.0.0/8';
+/** The pod range of the real control plane tier (RFC 2544 benchmark addresses, mapped to loopback by the lab). */
+const POD_CIDR = '198.18.0.0/15';
 /** The group the ALB model reports on load balancers created without security groups. */
 export const DEFAULT_GROUP_ID = 'sg-0lab00000000000001';
 export const NODE_GROUP_ID = 'sg-0lab00000000000002';
@@ -135,13 +137,16 @@ export class Ec2Model {
       ownerId: OWNER_ID,
       state: 'available',
       cidrBlock: VPC_CIDR,
-      cidrBlockAssociationSet: [{ associationId: 'vpc-cidr-assoc-0lab000000000001', cidrBlock: VPC_CIDR, cidrBlockState: { state: 'associated' } }],
+      cidrBlockAssociationSet: [
+        { associationId: 'vpc-cidr-assoc-0lab000000000001', cidrBlock: VPC_CIDR, cidrBlockState: { state: 'associated' } },
+        { associationId: 'vpc-cidr-assoc-0lab000000000002', cidrBlock: POD_CIDR, cidrBlockState: { state: 'associated' } },
+      ],
       dhcpOptionsId: 'dopt-0lab000000000001',
       instanceTenancy: 'default',
       isDefault: false,
       tagSet: this.tagSet(this.vpcId),
     };
-    const match = this.filter(p, { 'vpc-id': [this.vpcId], 'cidr': [VPC_CIDR], 'cidr-block-association.cidr-block': [VPC_CIDR], state: ['available'], 'owner-id': [OWNER_ID], 'is-default': ['false'] }, this.vpcId);
+    const match = this.filter(p, { 'vpc-id': [this.vpcId], 'cidr': [VPC_CIDR], 'cidr-block-association.cidr-block': [VPC_CIDR, POD_CIDR], state: ['available'], 'owner-id': [OWNER_ID], 'is-default': ['false'] }, this.vpcId);
     return { vpcSet: match ? [vpc] : [] };
   }
 
