@@ -40,6 +40,11 @@ export interface RealLbcOptions {
   log: (line: string) => void;
   /** How long to wait for the webhook port (default 60 s). */
   readyTimeoutMs?: number;
+  /**
+   * The lab's time scale: the controller's 15 s requeue (registering pods whose containers became ready,
+   * re-reading target health for gates) is real time, so it is divided by this to stay 15 simulated seconds.
+   */
+  timeScale?: number;
 }
 
 export interface RealLbc {
@@ -55,7 +60,11 @@ export interface LbcPorts {
   health: number;
 }
 
-export function lbcArgs(o: Pick<RealLbcOptions, 'kubeconfigPath' | 'clusterName' | 'region' | 'vpcId' | 'ec2Url' | 'elbv2Url'>, certDir: string, ports: LbcPorts): string[] {
+/** The controller's default `--targetgroupbinding-requeue-duration`. */
+const REQUEUE_SECONDS = 15;
+
+export function lbcArgs(o: Pick<RealLbcOptions, 'kubeconfigPath' | 'clusterName' | 'region' | 'vpcId' | 'ec2Url' | 'elbv2Url' | 'timeScale'>, certDir: string, ports: LbcPorts): string[] {
+  const requeueMs = Math.max(50, Math.round((REQUEUE_SECONDS * 1000) / (o.timeScale ?? 1)));
   return [
     `--kubeconfig=${o.kubeconfigPath}`,
     `--cluster-name=${o.clusterName}`,
@@ -74,6 +83,7 @@ export function lbcArgs(o: Pick<RealLbcOptions, 'kubeconfigPath' | 'clusterName'
     `--metrics-bind-addr=127.0.0.1:${ports.metrics}`,
     `--health-probe-bind-addr=127.0.0.1:${ports.health}`,
     '--feature-gates=ALBGatewayAPI=false,NLBGatewayAPI=false,GlobalAcceleratorController=false',
+    `--targetgroupbinding-requeue-duration=${requeueMs}ms`,
   ];
 }
 
