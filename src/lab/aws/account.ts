@@ -106,21 +106,22 @@ export function isCloudWatchAction(a: string): a is CloudWatchAction {
   return Object.prototype.hasOwnProperty.call(CLOUDWATCH_OPERATIONS, a);
 }
 
+/** EC2 action → the Ec2Model method that answers it (each takes the parsed query form). */
 const EC2_OPERATIONS = {
-  DescribeVpcs: (m: Ec2Model, p: Ec2Params) => m.describeVpcs(p),
-  DescribeAvailabilityZones: (m: Ec2Model, p: Ec2Params) => m.describeAvailabilityZones(p),
-  DescribeSubnets: (m: Ec2Model, p: Ec2Params) => m.describeSubnets(p),
-  DescribeRouteTables: (m: Ec2Model, p: Ec2Params) => m.describeRouteTables(p),
-  DescribeInstances: (m: Ec2Model, p: Ec2Params) => m.describeInstances(p),
-  DescribeNetworkInterfaces: (m: Ec2Model, p: Ec2Params) => m.describeNetworkInterfaces(p),
-  DescribeSecurityGroups: (m: Ec2Model, p: Ec2Params) => m.describeSecurityGroups(p),
-  CreateSecurityGroup: (m: Ec2Model, p: Ec2Params) => m.createSecurityGroup(p),
-  DeleteSecurityGroup: (m: Ec2Model, p: Ec2Params) => m.deleteSecurityGroup(p),
-  AuthorizeSecurityGroupIngress: (m: Ec2Model, p: Ec2Params) => m.authorizeSecurityGroupIngress(p),
-  RevokeSecurityGroupIngress: (m: Ec2Model, p: Ec2Params) => m.revokeSecurityGroupIngress(p),
-  CreateTags: (m: Ec2Model, p: Ec2Params) => m.createTags(p),
-  DeleteTags: (m: Ec2Model, p: Ec2Params) => m.deleteTags(p),
-} as const;
+  DescribeVpcs: 'describeVpcs',
+  DescribeAvailabilityZones: 'describeAvailabilityZones',
+  DescribeSubnets: 'describeSubnets',
+  DescribeRouteTables: 'describeRouteTables',
+  DescribeInstances: 'describeInstances',
+  DescribeNetworkInterfaces: 'describeNetworkInterfaces',
+  DescribeSecurityGroups: 'describeSecurityGroups',
+  CreateSecurityGroup: 'createSecurityGroup',
+  DeleteSecurityGroup: 'deleteSecurityGroup',
+  AuthorizeSecurityGroupIngress: 'authorizeSecurityGroupIngress',
+  RevokeSecurityGroupIngress: 'revokeSecurityGroupIngress',
+  CreateTags: 'createTags',
+  DeleteTags: 'deleteTags',
+} as const satisfies Record<string, keyof Ec2Model>;
 
 export type Ec2Action = keyof typeof EC2_OPERATIONS;
 
@@ -170,7 +171,8 @@ export class AwsAccount {
     const model = this.ec2Model;
     if (!model) throw new AwsApiError('UnsupportedOperation', `EC2 ${action}: this lab was started without the EC2 API (start it with the real controller, or call startAwsApis with ec2 options)`);
     await this.gate('ec2', action, caller);
-    return EC2_OPERATIONS[action](model, input);
+    const method = EC2_OPERATIONS[action];
+    return model[method](input);
   }
 
   /** Counts the call, then applies latency and the throttling/error faults that match it. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { LoopbackHttpServer } from '../http.js';
 import { AwsApiError } from '../alb/errors.js';
+import { AwsApiServer } from './api-server.js';
 import { escapeXml, parseQueryForm, readBody, requestId, toXml, type FormValue } from './wire.js';
 
 /**
@@ -20,27 +20,12 @@ export interface QueryProtocol {
   call(action: string, params: Record<string, FormValue>): Promise<unknown>;
 }
 
-export class QueryProtocolServer {
-  private readonly http = new LoopbackHttpServer(
-    (req, res) => this.handle(req, res),
-    (res, err) => this.error(res, requestId(), new AwsApiError('InternalFailure', (err as Error).message, 500)),
-  );
-
-  constructor(private readonly protocol: QueryProtocol) {}
-
-  get url(): string {
-    return this.http.url;
+export class QueryProtocolServer extends AwsApiServer {
+  constructor(private readonly protocol: QueryProtocol) {
+    super('InternalFailure');
   }
 
-  listen(): Promise<string> {
-    return this.http.listen();
-  }
-
-  close(): Promise<void> {
-    return this.http.close();
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const id = requestId();
     const query = (req.url ?? '/').split('?')[1] ?? '';
     const body = req.method === 'POST' ? await readBody(req) : query;
@@ -67,7 +52,7 @@ export class QueryProtocolServer {
     }
   }
 
-  private error(res: ServerResponse, id: string, e: AwsApiError): void {
+  protected error(res: ServerResponse, id: string, e: AwsApiError): void {
     if (res.headersSent) {
       res.destroy();
       return;
