@@ -19,6 +19,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { AlbCloud } from '../../src/lab/alb/index.js';
+import { LabNetwork } from '../../src/lab/network.js';
 import { instanceIdForNode, startAwsApis, type AwsApis, type Ec2NodeView } from '../../src/lab/aws/index.js';
 import { fastClock } from './alb-helpers.js';
 
@@ -45,7 +46,7 @@ describe('EC2 API (what the AWS Load Balancer Controller calls) with the real SD
   ];
 
   before(async () => {
-    alb = new AlbCloud({ clock, region: 'us-east-1' });
+    alb = new AlbCloud({ clock, region: 'us-east-1', network: new LabNetwork() });
     apis = await startAwsApis({ alb, clock, clusterName: 'demo', network: () => nodes });
     ec2 = new EC2Client({ region: 'us-east-1', endpoint: apis.ec2Url, credentials, retryStrategy: new ConfiguredRetryStrategy(2, (n) => 5 * n) });
   });

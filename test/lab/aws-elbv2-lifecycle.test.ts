@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { AlbCloud } from '../../src/lab/alb/index.js';
+import { LabNetwork } from '../../src/lab/network.js';
 import { startAwsApis, type AwsApis } from '../../src/lab/aws/index.js';
 import { fastClock } from './alb-helpers.js';
 
@@ -51,7 +52,7 @@ describe('ELBv2 lifecycle the AWS Load Balancer Controller drives, with the real
   let elbv2: ElasticLoadBalancingV2Client;
 
   before(async () => {
-    alb = new AlbCloud({ clock, region: 'us-east-1' });
+    alb = new AlbCloud({ clock, region: 'us-east-1', network: new LabNetwork() });
     apis = await startAwsApis({ alb, clock, clusterName: 'demo' });
     elbv2 = new ElasticLoadBalancingV2Client({ region: 'us-east-1', endpoint: apis.elbv2Url, credentials, retryStrategy: new ConfiguredRetryStrategy(2, (n) => 5 * n) });
   });
