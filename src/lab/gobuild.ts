@@ -3,13 +3,13 @@
  * main or a tools file): each goes into `${XDG_CACHE_HOME:-~/.cache}/alb-rollout/<component>/<version>-<hash>/`,
  * keyed by the pinned version and a hash of the module's files, so a second build takes milliseconds.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildEnv, lastLines, runGo } from './controlplane/build.js';
 
 export interface GoComponent {
   /** Folder under lab/ and under the cache: `lbc`. */
@@ -162,22 +162,6 @@ export async function buildComponent(component: GoComponent, options: GoBuildOpt
   return { path: target, source, cached: false, seconds: (now() - started) / 1000 };
 }
 
-function buildEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  // No VCS stamping (the build runs inside a git checkout whose state must not change the binary).
-  const flags = env.GOFLAGS ?? '';
-  return { ...env, GOFLAGS: flags.includes('-buildvcs') ? flags : `${flags} -buildvcs=false`.trim() };
-}
-
-function lastLines(text: string, n = 4): string {
-  return text.trim().split('\n').slice(-n).join('\n');
-}
-
-interface GoRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Where the Go module cache holds a required module's files (the LBC's CRDs and webhook manifests). */
 export async function requiredModuleDir(component: GoComponent, cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
   const dir = findModuleDir(component, cwd);
@@ -187,29 +171,6 @@ export async function requiredModuleDir(component: GoComponent, cwd: string, env
     throw new GoSetupError(`Go could not locate ${component.versionModule} in the module cache: ${lastLines(out.stderr)}`, `run \`npx alb-rollout lab build ${component.buildFlag}\` (it downloads the module)`);
   }
   return path;
-}
-
-function runGo(args: string[], cwd: string, env: NodeJS.ProcessEnv, onLine?: (line: string) => void): Promise<GoRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('go', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let partial = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      const s = d.toString();
-      stderr = (stderr + s).slice(-64_000);
-      if (!onLine) return;
-      partial += s;
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        onLine(partial.slice(0, nl));
-        partial = partial.slice(nl + 1);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
 }
 
 /** The AWS Load Balancer Controller, built from the module `lab/lbc/go.mod` pins (its main package is the module root). */
