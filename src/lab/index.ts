@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlbCloud } from './alb/index.js';
 import { LabApiServer, writeKubeconfig, type ApiFaults } from './apiserver/index.js';
-import { startAwsApis, type AwsApis, type AwsFaults } from './aws/index.js';
+import { ec2NetworkOf, providerIdForNode, startAwsApis, type AwsApis, type AwsFaults } from './aws/index.js';
 import type { ClusterAccess } from './cluster.js';
 import { ControlPlaneStartError } from './controlplane/build.js';
 import { issueCert } from './controlplane/certs.js';
@@ -132,9 +132,15 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   // One pod network: the kubelet maps pod IPs to its listeners, the ALB connects through it.
   const network = new LabNetwork();
   const alb = new AlbCloud({ clock, region, network });
-  const aws = await startAwsApis({ alb, clock, ...(options.awsFaults ? { faults: options.awsFaults } : {}) });
+  const aws = await startAwsApis({
+    alb,
+    clock,
+    network: ec2NetworkOf(store),
+    ...(options.clusterName ? { clusterName: options.clusterName } : {}),
+    ...(options.awsFaults ? { faults: options.awsFaults } : {}),
+  });
   const controllers = startControllers(store, clock, { log });
-  const kubelet = new Kubelet(store, clock, { log, network });
+  const kubelet = new Kubelet(store, clock, { log, network, providerID: providerIdForNode(region, { name: 'lab-node-1', zoneIndex: 0 }) });
   kubelet.start();
   const lbc = startLbc({
     store,
@@ -249,7 +255,7 @@ async function finishLab(p: LabParts): Promise<Omit<Lab, 'controlPlane'>> {
     const state = {
       apiServer: apiServerUrl,
       kubeconfig: kubeconfigPath,
-      aws: { region, elbv2: aws.elbv2Url, cloudwatch: aws.cloudwatchUrl },
+      aws: { region, elbv2: aws.elbv2Url, cloudwatch: aws.cloudwatchUrl, ec2: aws.ec2Url },
       timeScale: timings.timeScale,
       /** With timeScale: what `deploy/analyze --time-origin` need to read the lab's CloudWatch clock. */
       timeOrigin: alb.epoch.originMs,
@@ -338,9 +344,15 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
     // Pod IPs outside loopback (a real API server rejects loopback endpoints), virtual like on the embedded tier.
     const network = new LabNetwork();
     const alb = new AlbCloud({ clock, region, network });
-    const aws = await startAwsApis({ alb, clock, ...(options.awsFaults ? { faults: options.awsFaults } : {}) });
+    const aws = await startAwsApis({
+      alb,
+      clock,
+      network: ec2NetworkOf(cluster),
+      ...(options.clusterName ? { clusterName: options.clusterName } : {}),
+      ...(options.awsFaults ? { faults: options.awsFaults } : {}),
+    });
     stops.push(() => Promise.all([alb.stop(), aws.stop()]).then(() => undefined));
-    const k = new Kubelet(cluster, clock, { log, waitForScheduler: true, podIPRange: realTierIpRange(), network });
+    const k = new Kubelet(cluster, clock, { log, waitForScheduler: true, podIPRange: realTierIpRange(), network, providerID: providerIdForNode(region, { name: 'lab-node-1', zoneIndex: 0 }) });
     k.start();
     stops.push(() => k.stop());
     const lbc = startLbc({

@@ -261,6 +261,8 @@ export class AlbCloud {
   private readonly lbs = new Map<string, LbRec>();
   private readonly listeners = new Map<string, ListenerRec>();
   private readonly rules = new Map<string, RuleRec>();
+  /** Tags on listeners' default rules, by listener ARN. */
+  private readonly defaultRules = new Map<string, Map<string, string>>();
   private readonly tgs = new Map<string, TgRec>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
@@ -484,6 +486,7 @@ export class AlbCloud {
   private dropListener(arn: string): void {
     for (const r of [...this.rules.values()]) if (r.listenerArn === arn) this.rules.delete(r.arn);
     void this.listeners.get(arn)?.tcp?.close();
+    this.defaultRules.delete(arn);
     this.listeners.delete(arn);
   }
 
@@ -834,7 +837,7 @@ export class AlbCloud {
   }
 
   private tagsOf(arn: string): Map<string, string> {
-    const holder = this.lbs.get(arn) ?? this.tgs.get(arn) ?? this.listeners.get(arn) ?? this.rules.get(arn);
+    const holder = this.lbs.get(arn) ?? this.tgs.get(arn) ?? this.listeners.get(arn) ?? this.rules.get(arn) ?? this.defaultRuleTags(arn);
     if (!holder) {
       if (arn.includes(':targetgroup/')) notFoundTgs();
       if (arn.includes(':loadbalancer/')) notFoundLb();
@@ -842,6 +845,18 @@ export class AlbCloud {
       throw new AwsApiError('ListenerNotFound', 'One or more listeners not found');
     }
     return holder.tags;
+  }
+
+  /** A listener's default rule (DescribeRules lists it; the real controller tags and reads its tags too). */
+  private defaultRuleTags(arn: string): { tags: Map<string, string> } | undefined {
+    const l = [...this.listeners.values()].find((x) => ruleArn(x.arn, 'default0000000000') === arn);
+    if (!l) return undefined;
+    let tags = this.defaultRules.get(l.arn);
+    if (!tags) {
+      tags = new Map();
+      this.defaultRules.set(l.arn, tags);
+    }
+    return { tags };
   }
 
   // ------------------------------------------------------------------ targets

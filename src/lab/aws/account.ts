@@ -2,6 +2,8 @@ import type { AlbCloud } from '../alb/cloud.js';
 import { AwsApiError } from '../alb/errors.js';
 import type { LabClock } from '../timing.js';
 import { getMetricData } from './cloudwatch.js';
+import type { Ec2Model, Ec2Params } from './ec2.js';
+import { elbv2Settings, type Elbv2Settings } from './elbv2-settings.js';
 
 /**
  * The lab's AWS account front door: every ELBv2 and CloudWatch call — from the awsQuery/JSON servers that the
@@ -34,14 +36,16 @@ export interface FaultConfig {
 export interface AwsFaults {
   elbv2?: FaultConfig;
   cloudwatch?: FaultConfig;
+  ec2?: FaultConfig;
 }
 
-export type AwsService = 'elbv2' | 'cloudwatch';
+export type AwsService = 'elbv2' | 'cloudwatch' | 'ec2';
 
 /** Call counts; live objects (read them at any time). Keys of `byCaller`/`throttled`/`failed` are `<service>:<Action>`. */
 export interface ApiCalls {
   elbv2: Record<string, number>;
   cloudwatch: Record<string, number>;
+  ec2: Record<string, number>;
   throttled: Record<string, number>;
   failed: Record<string, number>;
   byCaller: Record<string, Record<string, number>>;
@@ -57,8 +61,16 @@ const ELBV2_OPERATIONS = {
   CreateTargetGroup: (alb: AlbCloud, i: Parameters<AlbCloud['createTargetGroup']>[0]) => alb.createTargetGroup(i),
   ModifyTargetGroup: (alb: AlbCloud, i: Parameters<AlbCloud['modifyTargetGroup']>[0]) => alb.modifyTargetGroup(i),
   DeleteTargetGroup: (alb: AlbCloud, i: Parameters<AlbCloud['deleteTargetGroup']>[0]) => alb.deleteTargetGroup(i),
-  DescribeLoadBalancers: (alb: AlbCloud, i: Parameters<AlbCloud['describeLoadBalancers']>[0]) => alb.describeLoadBalancers(i),
-  CreateLoadBalancer: (alb: AlbCloud, i: Parameters<AlbCloud['createLoadBalancer']>[0]) => alb.createLoadBalancer(i),
+  DescribeLoadBalancers: (alb: AlbCloud, i: Parameters<Elbv2Settings['describeLoadBalancers']>[0]) => elbv2Settings(alb).describeLoadBalancers(i),
+  CreateLoadBalancer: (alb: AlbCloud, i: Parameters<Elbv2Settings['createLoadBalancer']>[0]) => elbv2Settings(alb).createLoadBalancer(i),
+  DescribeLoadBalancerAttributes: (alb: AlbCloud, i: Parameters<Elbv2Settings['describeLoadBalancerAttributes']>[0]) => elbv2Settings(alb).describeLoadBalancerAttributes(i),
+  ModifyLoadBalancerAttributes: (alb: AlbCloud, i: Parameters<Elbv2Settings['modifyLoadBalancerAttributes']>[0]) => elbv2Settings(alb).modifyLoadBalancerAttributes(i),
+  SetSecurityGroups: (alb: AlbCloud, i: Parameters<Elbv2Settings['setSecurityGroups']>[0]) => elbv2Settings(alb).setSecurityGroups(i),
+  SetSubnets: (alb: AlbCloud, i: Parameters<Elbv2Settings['setSubnets']>[0]) => elbv2Settings(alb).setSubnets(i),
+  SetIpAddressType: (alb: AlbCloud, i: Parameters<Elbv2Settings['setIpAddressType']>[0]) => elbv2Settings(alb).setIpAddressType(i),
+  DescribeListenerAttributes: (alb: AlbCloud, i: Parameters<Elbv2Settings['describeListenerAttributes']>[0]) => elbv2Settings(alb).describeListenerAttributes(i),
+  ModifyListenerAttributes: (alb: AlbCloud, i: Parameters<Elbv2Settings['modifyListenerAttributes']>[0]) => elbv2Settings(alb).modifyListenerAttributes(i),
+  DescribeListenerCertificates: (alb: AlbCloud, i: Parameters<Elbv2Settings['describeListenerCertificates']>[0]) => elbv2Settings(alb).describeListenerCertificates(i),
   DeleteLoadBalancer: (alb: AlbCloud, i: Parameters<AlbCloud['deleteLoadBalancer']>[0]) => alb.deleteLoadBalancer(i),
   DescribeListeners: (alb: AlbCloud, i: Parameters<AlbCloud['describeListeners']>[0]) => alb.describeListeners(i),
   CreateListener: (alb: AlbCloud, i: Parameters<AlbCloud['createListener']>[0]) => alb.createListener(i),
@@ -94,8 +106,33 @@ export function isCloudWatchAction(a: string): a is CloudWatchAction {
   return Object.prototype.hasOwnProperty.call(CLOUDWATCH_OPERATIONS, a);
 }
 
+/** EC2 action → the Ec2Model method that answers it (each takes the parsed query form). */
+const EC2_OPERATIONS = {
+  DescribeVpcs: 'describeVpcs',
+  DescribeAvailabilityZones: 'describeAvailabilityZones',
+  DescribeSubnets: 'describeSubnets',
+  DescribeRouteTables: 'describeRouteTables',
+  DescribeInstances: 'describeInstances',
+  DescribeNetworkInterfaces: 'describeNetworkInterfaces',
+  DescribeSecurityGroups: 'describeSecurityGroups',
+  CreateSecurityGroup: 'createSecurityGroup',
+  DeleteSecurityGroup: 'deleteSecurityGroup',
+  AuthorizeSecurityGroupIngress: 'authorizeSecurityGroupIngress',
+  RevokeSecurityGroupIngress: 'revokeSecurityGroupIngress',
+  CreateTags: 'createTags',
+  DeleteTags: 'deleteTags',
+} as const satisfies Record<string, keyof Ec2Model>;
+
+export type Ec2Action = keyof typeof EC2_OPERATIONS;
+
+export function isEc2Action(a: string): a is Ec2Action {
+  return Object.prototype.hasOwnProperty.call(EC2_OPERATIONS, a);
+}
+
 export class AwsAccount {
-  readonly calls: ApiCalls = { elbv2: {}, cloudwatch: {}, throttled: {}, failed: {}, byCaller: {} };
+  readonly calls: ApiCalls = { elbv2: {}, cloudwatch: {}, ec2: {}, throttled: {}, failed: {}, byCaller: {} };
+  /** The account's EC2 (VPC, subnets, security groups, node ENIs); set by `startAwsApis` when EC2 is served. */
+  ec2Model: Ec2Model | undefined;
   private faults: AwsFaults = {};
   readonly clock: LabClock;
 
@@ -130,6 +167,14 @@ export class AwsAccount {
     return op(this.alb, input);
   }
 
+  async ec2(action: Ec2Action, input: Ec2Params, caller = 'lbc'): Promise<Record<string, unknown>> {
+    const model = this.ec2Model;
+    if (!model) throw new AwsApiError('UnsupportedOperation', `EC2 ${action}: this lab was started without the EC2 API (start it with the real controller, or call startAwsApis with ec2 options)`);
+    await this.gate('ec2', action, caller);
+    const method = EC2_OPERATIONS[action];
+    return model[method](input);
+  }
+
   /** Counts the call, then applies latency and the throttling/error faults that match it. */
   private async gate(service: AwsService, action: string, caller: string): Promise<void> {
     const k = `${service}:${action}`;
@@ -162,6 +207,7 @@ export class AwsAccount {
     if (fail) {
       this.calls.failed[k] = (this.calls.failed[k] ?? 0) + 1;
       if (service === 'elbv2') throw new AwsApiError('InternalFailure', 'An internal error has occurred. Try again later.', 500);
+      if (service === 'ec2') throw new AwsApiError('InternalError', 'An internal error has occurred (injected by the lab).', 500);
       throw new AwsApiError('InternalServiceError', 'Internal service error (injected by the lab).', 500);
     }
   }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { LoopbackHttpServer } from '../http.js';
 import { AwsApiError } from '../alb/errors.js';
 import { isCloudWatchAction, type AwsAccount } from './account.js';
+import { AwsApiServer } from './api-server.js';
 import type { LabGetMetricDataInput } from './cloudwatch.js';
 import { readBody, requestId } from './wire.js';
 
@@ -23,27 +23,12 @@ const ERROR_TYPES: Record<string, string> = {
   UnknownOperation: 'UnknownOperationException',
 };
 
-export class CloudWatchServer {
-  private readonly http = new LoopbackHttpServer(
-    (req, res) => this.handle(req, res),
-    (res, err) => this.error(res, requestId(), new AwsApiError('InternalServiceError', (err as Error).message, 500)),
-  );
-
-  constructor(private readonly account: AwsAccount) {}
-
-  get url(): string {
-    return this.http.url;
+export class CloudWatchServer extends AwsApiServer {
+  constructor(private readonly account: AwsAccount) {
+    super('InternalServiceError');
   }
 
-  listen(): Promise<string> {
-    return this.http.listen();
-  }
-
-  close(): Promise<void> {
-    return this.http.close();
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const id = requestId();
     const body = await readBody(req);
     const target = String(req.headers['x-amz-target'] ?? '');
@@ -69,7 +54,7 @@ export class CloudWatchServer {
     }
   }
 
-  private error(res: ServerResponse, id: string, e: AwsApiError): void {
+  protected error(res: ServerResponse, id: string, e: AwsApiError): void {
     if (res.headersSent) {
       res.destroy();
       return;

@@ -12,8 +12,9 @@ export type FormValue = string | FormValue[] | { [k: string]: FormValue };
  * `Targets.member.1.Id=a&Targets.member.1.Port=80&Matcher.HttpCode=200` →
  * `{Targets: [{Id: 'a', Port: '80'}], Matcher: {HttpCode: '200'}}`. Lists are `Name.member.N` (1-based); maps
  * `Name.entry.N.key/value` come out as lists of `{key, value}`. An empty list is sent as `Name=` and stays ''.
+ * With `lists: 'flat'` (the EC2 query protocol) a list is `Name.N` with no `member`: `Filter.1.Value.2=x`.
  */
-export function parseQueryForm(body: string): Record<string, FormValue> {
+export function parseQueryForm(body: string, lists: 'member' | 'flat' = 'member'): Record<string, FormValue> {
   const root: Record<string, FormValue> = {};
   for (const [key, value] of new URLSearchParams(body)) {
     const raw = key.split('.');
@@ -21,7 +22,9 @@ export function parseQueryForm(body: string): Record<string, FormValue> {
     for (let i = 0; i < raw.length; i++) {
       const seg = raw[i]!;
       const nxt = raw[i + 1];
-      if ((seg === 'member' || seg === 'entry') && nxt !== undefined && /^\d+$/.test(nxt)) {
+      if (lists === 'flat' && /^\d+$/.test(seg) && i > 0) {
+        path.push(Number(seg) - 1);
+      } else if (lists === 'member' && (seg === 'member' || seg === 'entry') && nxt !== undefined && /^\d+$/.test(nxt)) {
         path.push(Number(nxt) - 1);
         i++;
       } else {
@@ -63,15 +66,18 @@ export function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }
 
-/** An SDK-shaped value as awsQuery XML: objects → elements, arrays → `<member>`, Dates → ISO-8601. */
-export function toXml(v: unknown): string {
+/**
+ * An SDK-shaped value as awsQuery XML: objects → elements, arrays → `<member>` (`<item>` for the EC2 protocol),
+ * Dates → ISO-8601.
+ */
+export function toXml(v: unknown, item = 'member'): string {
   if (v === undefined || v === null) return '';
-  if (Array.isArray(v)) return v.map((x) => `<member>${toXml(x)}</member>`).join('');
+  if (Array.isArray(v)) return v.map((x) => `<${item}>${toXml(x, item)}</${item}>`).join('');
   if (v instanceof Date) return v.toISOString();
   if (typeof v === 'object') {
     return Object.entries(v as Record<string, unknown>)
       .filter(([k, x]) => x !== undefined && !k.startsWith('$'))
-      .map(([k, x]) => `<${k}>${toXml(x)}</${k}>`)
+      .map(([k, x]) => `<${k}>${toXml(x, item)}</${k}>`)
       .join('');
   }
   return escapeXml(String(v));

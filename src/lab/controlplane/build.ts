@@ -192,18 +192,18 @@ export async function buildControlPlane(options: BuildOptions): Promise<BuildRes
   return { path: binaryPath(source, options.env), source, cached: false, seconds: (now() - started) / 1000 };
 }
 
-function buildEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function buildEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   // No VCS stamping (the build runs inside a git checkout whose state must not change the binary). CGO_ENABLED is
   // left as Go decides (on when a C compiler is present): changing it invalidates the whole build cache.
   const flags = env.GOFLAGS ?? '';
   return { ...env, GOFLAGS: flags.includes('-buildvcs') ? flags : `${flags} -buildvcs=false`.trim() };
 }
 
-function lastLines(text: string, n = 4): string {
+export function lastLines(text: string, n = 4): string {
   return text.trim().split('\n').slice(-n).join('\n');
 }
 
-function runGo(args: string[], cwd: string, env: NodeJS.ProcessEnv, onLine?: (line: string) => void): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runGo(args: string[], cwd: string, env: NodeJS.ProcessEnv, onLine?: (line: string) => void): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn('go', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

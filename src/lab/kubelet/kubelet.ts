@@ -62,6 +62,11 @@ export interface KubeletOptions {
    * also takes unscheduled pods and sets spec.nodeName itself, as the embedded control plane has no scheduler.
    */
   waitForScheduler?: boolean;
+  /**
+   * The Node's spec.providerID (default `lab:///lab-1a/<node>`). The lab sets the EC2 form
+   * `aws:///<zone>/<instance-id>` so that the real AWS Load Balancer Controller finds the node's instance and ENI.
+   */
+  providerID?: string;
   log?: (msg: string) => void;
 }
 
@@ -218,7 +223,7 @@ export class Kubelet {
             'topology.kubernetes.io/zone': 'lab-1a',
           },
         },
-        spec: { providerID: `lab:///lab-1a/${this.nodeName}` },
+        spec: { providerID: this.opts.providerID ?? `lab:///lab-1a/${this.nodeName}` },
         status: {
           conditions: [
             cond('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'),

@@ -153,7 +153,8 @@ export class IngressController {
       for (const m of group.members) this.events.record(m, 'Warning', 'FailedDeployModel', `Failed deploy model due to ${(e as Error).message}`);
       throw e;
     }
-    const wanted = [{ hostname: dnsName.toLowerCase(), ports: [{ port: 80, protocol: 'TCP' }] }];
+    // The real controller sets only the port; the protocol stays empty.
+    const wanted = [{ hostname: dnsName.toLowerCase(), ports: [{ port: 80, protocol: '' }] }];
     for (const m of group.members) {
       const cur = this.store.get('Ingress', m.metadata.namespace ?? '', m.metadata.name);
       if (!cur || JSON.stringify(o(o(cur.status).loadBalancer).ingress ?? null) === JSON.stringify(wanted)) continue;
