@@ -158,6 +158,8 @@ const deploy: Command = {
 const LAB_FLAGS = {
   'state-dir': { type: 'string' },
   'time-scale': { type: 'string' },
+  timings: { type: 'string' },
+  seed: { type: 'string' },
   'no-webhook': { type: 'boolean' },
   token: { type: 'string' },
   format: { type: 'string', short: 'o' },
@@ -168,11 +170,15 @@ const LAB_FLAGS = {
 } as const;
 
 const LAB_HELP = `Usage:
-  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--no-webhook] [--token T]
+  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--timings fast|realistic] [--seed N] [--no-webhook] [--token T]
       Start the simulated EKS cluster + AWS Load Balancer Controller + ALB on loopback and run until Ctrl-C.
       Writes DIR/kubeconfig, DIR/aws.env and DIR/lab.json (default DIR: .lab).
-  alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N]
+  alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N] [--timings fast|realistic] [--seed N]
       The seed article's experiment: roll the 2048 image under traffic, naive and with alb-rollout deploy.
+
+  --timings fast (default): constant delays. realistic: AWS-like distributions with tails (LBC queue, per-node ALB
+  propagation 5–30+ s, two ALB nodes health-checking on their own schedules, pod start jitter, CloudWatch lag).
+  --seed N: the seed of the lab's one PRNG (default 1); the same seed gives the same draws.
 `;
 
 const lab: Command = {
@@ -187,6 +193,8 @@ const lab: Command = {
     }
     const labCli = await import('../lab/cli.js');
     const timeScale = labCli.parseTimeScale(str(values, 'time-scale'));
+    const profile = labCli.parseTimingProfile(str(values, 'timings'));
+    const seed = labCli.parseSeed(str(values, 'seed'));
     const labIo = {
       stdout: io.stdout,
       stderr: io.stderr,
@@ -200,7 +208,7 @@ const lab: Command = {
     if (sub === 'up') {
       const token = str(values, 'token');
       return labCli.labUp(
-        { stateDir: str(values, 'state-dir') ?? '.lab', webhook: values['no-webhook'] !== true, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
+        { stateDir: str(values, 'state-dir') ?? '.lab', profile, seed, webhook: values['no-webhook'] !== true, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
         labIo,
       );
     }
@@ -217,6 +225,8 @@ const lab: Command = {
           format,
           scenarios: (scenarios.length > 0 ? scenarios : ['naive', 'safe']) as Array<'naive' | 'safe'>,
           ratePerSecond: rate,
+          profile,
+          seed,
           examplesDir: str(values, 'examples') ?? labCli.defaultExamplesDir(io.cwd),
           ...(timeScale ? { timeScale } : {}),
         },

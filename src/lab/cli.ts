@@ -5,7 +5,7 @@ import { InputError, exitCodeOf } from '../errors.js';
 import { streamLogger } from '../report/log.js';
 import { ExperimentError, renderExperimentText, runExperiment, type ScenarioName } from './experiment.js';
 import { startLab } from './index.js';
-import { DEFAULT_TIMINGS, type LabTimings } from './timing.js';
+import { DEFAULT_TIMINGS, TIMING_PROFILES, type LabTimings, type TimingProfile } from './timing.js';
 
 /** The `alb-rollout lab …` verbs. Kept inside lab/ so that product code never imports the lab. */
 
@@ -20,6 +20,8 @@ export interface LabCliIo {
 export interface LabUpArgs {
   stateDir: string;
   timeScale?: number;
+  profile: TimingProfile;
+  seed: number;
   webhook: boolean;
   token?: string;
 }
@@ -46,14 +48,28 @@ export function parseTimeScale(value: string | undefined): number | undefined {
   return n;
 }
 
+export function parseTimingProfile(value: string | undefined): TimingProfile {
+  if (value === undefined || value.trim() === '') return 'fast';
+  const v = value.trim();
+  if ((TIMING_PROFILES as readonly string[]).includes(v)) return v as TimingProfile;
+  throw InputError.single(`--timings "${value}" is not ${TIMING_PROFILES.join(' or ')}`, 'use --timings fast (constant delays) or --timings realistic (AWS-like tails)');
+}
+
+export function parseSeed(value: string | undefined): number {
+  if (value === undefined || value.trim() === '') return 1;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw InputError.single(`--seed "${value}" is not an integer from 0 to 4294967295`, 'use e.g. --seed 7');
+  return n;
+}
+
 export async function labUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
   const stateDir = resolve(io.cwd, args.stateDir);
   const timings: Partial<LabTimings> = args.timeScale ? { timeScale: args.timeScale } : {};
-  const lab = await startLab({ stateDir, timings, webhookEnabled: args.webhook, ...(args.token ? { token: args.token } : {}) });
+  const lab = await startLab({ stateDir, profile: args.profile, seed: args.seed, timings, webhookEnabled: args.webhook, ...(args.token ? { token: args.token } : {}) });
   const scale = lab.clock.timings.timeScale;
   io.stdout(
     [
-      `lab is up (time runs ${scale}× faster than on AWS; loopback only)`,
+      `lab is up (time runs ${scale}× faster than on AWS; ${args.profile} timings, seed ${args.seed}; loopback only)`,
       `  Kubernetes API   ${lab.apiServerUrl}`,
       `  kubeconfig       ${lab.kubeconfigPath}`,
       `  ELBv2 API        ${lab.aws.elbv2Url}`,
@@ -85,6 +101,8 @@ export interface ExperimentArgs {
   scenarios: ScenarioName[];
   ratePerSecond: number;
   timeScale?: number;
+  profile: TimingProfile;
+  seed: number;
   examplesDir: string;
 }
 
@@ -97,6 +115,8 @@ export async function labExperiment(args: ExperimentArgs, io: LabCliIo): Promise
       examplesDir: resolve(io.cwd, args.examplesDir),
       scenarios: args.scenarios,
       ratePerSecond: args.ratePerSecond,
+      profile: args.profile,
+      seed: args.seed,
       timings: { timeScale: args.timeScale ?? DEFAULT_TIMINGS.timeScale },
       log,
     });

@@ -14,7 +14,7 @@ import { runDeploy } from '../rollout/deploy.js';
 import { writeKubeconfig } from './apiserver/index.js';
 import { startLab, type Lab } from './index.js';
 import { writeRelease } from './variants.js';
-import type { LabTimings } from './timing.js';
+import type { LabTimings, TimingProfile } from './timing.js';
 import { TrafficGenerator, summarize, type TrafficSummary } from './traffic/index.js';
 
 /**
@@ -43,6 +43,9 @@ export interface ExperimentOptions {
   ratePerSecond?: number;
   /** At least this many requests per scenario (the loop keeps running after the rollout until reached). */
   minRequests?: number;
+  profile?: TimingProfile;
+  /** Seed of each scenario's lab (the same for naive and safe). */
+  seed?: number;
   timings?: Partial<LabTimings>;
   log?: Logger;
 }
@@ -64,7 +67,11 @@ export class ExperimentError extends Error {
 export async function runExperiment(options: ExperimentOptions): Promise<{ scenarios: ScenarioResult[] }> {
   const scenarios: ScenarioResult[] = [];
   for (const name of options.scenarios ?? (['naive', 'safe'] as const)) {
-    const lab = await startLab({ ...(options.timings ? { timings: options.timings } : {}) });
+    const lab = await startLab({
+      ...(options.profile ? { profile: options.profile } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...(options.timings ? { timings: options.timings } : {}),
+    });
     try {
       scenarios.push(await runScenario(name, lab, options));
     } finally {

@@ -8,7 +8,8 @@ import { Kubelet } from './kubelet/index.js';
 import { startLbc, type Lbc } from './lbc/index.js';
 import { LabNetwork } from './network.js';
 import { ObjectStore } from './store.js';
-import { DEFAULT_TIMINGS, LabClock, type LabTimings } from './timing.js';
+import { LabRandom } from './random.js';
+import { LabClock, timingsFor, type LabTimings, type TimingProfile } from './timing.js';
 import type { JsonObject } from '../manifests/types.js';
 
 /**
@@ -17,7 +18,12 @@ import type { JsonObject } from '../manifests/types.js';
  */
 
 export interface LabOptions {
+  /** `fast` (default: constant delays) or `realistic` (distributions with tails; see docs/lab-timings.md). */
+  profile?: TimingProfile;
+  /** Overrides on top of the profile (e.g. timeScale). */
   timings?: Partial<LabTimings>;
+  /** Seed of the lab's one PRNG (delays, fault injection, load-balancer choices, generated names). Default 1. */
+  seed?: number;
   region?: string;
   clusterName?: string;
   /** false: the readiness-gate webhook is down (failurePolicy Ignore: pods are admitted without gates). */
@@ -60,12 +66,18 @@ export interface Lab {
 }
 
 export async function startLab(options: LabOptions = {}): Promise<Lab> {
-  const timings: LabTimings = { ...DEFAULT_TIMINGS, ...options.timings };
-  const clock = new LabClock(timings);
+  const timings: LabTimings = timingsFor(options.profile ?? options.timings?.profile ?? 'fast', options.timings);
+  const seed = options.seed ?? 1;
+  const clock = new LabClock(timings, new LabRandom(seed));
   const region = options.region ?? 'us-east-1';
   const store = new ObjectStore();
   const log = options.log ?? (() => undefined);
-  const api = new LabApiServer({ store, ...(options.token ? { token: options.token } : {}), ...(options.apiFaults ? { faults: options.apiFaults } : {}) });
+  const api = new LabApiServer({
+    store,
+    random: clock.stream('apiserver/faults').fn(),
+    ...(options.token ? { token: options.token } : {}),
+    ...(options.apiFaults ? { faults: options.apiFaults } : {}),
+  });
   const { url: apiServerUrl } = await api.start();
   // One pod network: the kubelet maps pod IPs to its listeners, the ALB connects through it.
   const network = new LabNetwork();
@@ -111,6 +123,8 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       kubeconfig: kubeconfigPath,
       aws: { region, elbv2: aws.elbv2Url, cloudwatch: aws.cloudwatchUrl },
       timeScale: timings.timeScale,
+      timings: timings.profile ?? 'fast',
+      seed,
       /** With timeScale: what `deploy/analyze --time-origin` need to read the lab's CloudWatch clock. */
       timeOrigin: alb.epoch.originMs,
       albs: albs(),

@@ -77,7 +77,7 @@ export class IngressController {
   }
 
   private enqueue(ing: KubeObject): void {
-    this.queue.enqueue(`${ing.metadata.namespace ?? ''}/${ing.metadata.name}`, this.clock.timings.lbcIngressReconcileSeconds);
+    this.queue.enqueue(`${ing.metadata.namespace ?? ''}/${ing.metadata.name}`, this.clock.delay('lbcIngressReconcileSeconds'));
   }
 
   private onIngress(e: StoreEvent): void {
@@ -103,7 +103,7 @@ export class IngressController {
       this.fingerprints.set(key, fp);
     }
     for (const ing of this.store.list('Ingress', ns).items) {
-      if (backendServices(ing).includes(e.object.metadata.name)) this.queue.enqueue(`${ns}/${ing.metadata.name}`, this.clock.timings.lbcIngressReconcileSeconds);
+      if (backendServices(ing).includes(e.object.metadata.name)) this.queue.enqueue(`${ns}/${ing.metadata.name}`, this.clock.delay('lbcIngressReconcileSeconds'));
     }
   }
 
@@ -118,7 +118,7 @@ export class IngressController {
     if (ing.metadata.deletionTimestamp || !ours) {
       if (!finalizers.includes(INGRESS_FINALIZER)) return;
       const pending = await this.cleanupStack(ing);
-      if (pending) return { requeueAfterSeconds: this.clock.timings.lbcReconcileSeconds };
+      if (pending) return { requeueAfterSeconds: this.clock.delay('lbcReconcileSeconds') };
       this.store.mutate('Ingress', ns, name, (i) => {
         i.metadata.finalizers = ((i.metadata.finalizers as string[] | undefined) ?? []).filter((f) => f !== INGRESS_FINALIZER);
       });
