@@ -165,3 +165,39 @@ describe('ALB with two nodes (realistic registration, health checks and deregist
     assert.notDeepEqual(draw(5), draw(6));
   });
 });
+
+describe('CloudWatch publication lag (realistic)', () => {
+  test('a minute is readable only lag seconds after it ends (one draw per minute); minutes without traffic have no point', async () => {
+    const { getMetricData } = await import('../../src/lab/aws/index.js');
+    // Time scale 1 and a fixed origin: simulated time is real time, so "now" can be passed explicitly.
+    const clock = new LabClock({ ...FAST_TIMINGS, cloudwatchLagSeconds: { median: 90, p99: 170, min: 60, max: 180 } }, new LabRandom(4));
+    const alb = new AlbCloud({ clock, region: 'us-east-1' });
+    const lb = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/k8s-lag-0a1b2c3d4e/50dc6c495c0c9188';
+    const minute = Math.floor(alb.simulatedNow() / 60_000) * 60 - 600; // ten minutes ago, in seconds
+    for (const m of [minute, minute + 120]) alb.metrics.record({ lbArn: lb, status: 200, origin: 'target' }, alb.epoch.realMs(m * 1000 + 5000));
+    const dims = { LoadBalancer: 'app/k8s-lag-0a1b2c3d4e/50dc6c495c0c9188' };
+    const at = (nowSec: number): number[] => alb.metrics.minutes('RequestCount', dims, minute, minute + 600, nowSec).map(([t]) => t);
+    assert.deepEqual(at(minute + 60 + 59), [], 'not within a minute of the minute ending');
+    assert.deepEqual(at(minute + 60 + 180), [minute], 'always within three minutes');
+    const firstVisible = [...Array(121).keys()].map((s) => minute + 60 + 60 + s).find((now) => at(now).length > 0)!;
+    assert.ok(firstVisible > minute + 120 && firstVisible <= minute + 240);
+    assert.deepEqual(at(minute + 600), [minute, minute + 120], 'the minute in between had no traffic: no point');
+    // Through GetMetricData (what the SDK sees) at "now" = ten minutes later: both minutes published.
+    const out = getMetricData(alb, {
+      StartTime: minute,
+      EndTime: minute + 600,
+      MetricDataQueries: [{ Id: 'r', MetricStat: { Metric: { Namespace: 'AWS/ApplicationELB', MetricName: 'RequestCount', Dimensions: [{ Name: 'LoadBalancer', Value: dims.LoadBalancer }] }, Period: 60, Stat: 'Sum' } }],
+    });
+    assert.equal(out.MetricDataResults?.[0]?.Values?.length, 2);
+    await alb.stop();
+  });
+
+  test('the fast profile has no lag: the current minute is readable at once', () => {
+    const alb = new AlbCloud({ clock: new LabClock(FAST_TIMINGS), region: 'us-east-1' });
+    const lb = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/k8s-nolag-0a1b2c3d4e/50dc6c495c0c9188';
+    alb.metrics.record({ lbArn: lb, status: 200, origin: 'target' });
+    const now = alb.simulatedNow() / 1000;
+    assert.equal(alb.metrics.minutes('RequestCount', { LoadBalancer: 'app/k8s-nolag-0a1b2c3d4e/50dc6c495c0c9188' }, now - 120, now + 60).length, 1);
+    void alb.stop();
+  });
+});

@@ -246,7 +246,9 @@ export class AlbCloud {
     this.network = options.network;
     this.idleTimeoutSeconds = options.idleTimeoutSeconds ?? 60;
     this.epoch = new SimulatedEpoch(options.epochOriginMs ?? Date.now(), options.clock.timings.timeScale);
-    this.metrics = new AlbMetrics(this.epoch, options.clock.timings.metricPeriodSeconds || 60);
+    const clock = options.clock;
+    const lagged = clock.configured('cloudwatchLagSeconds') !== 0;
+    this.metrics = new AlbMetrics(this.epoch, clock.timings.metricPeriodSeconds || 60, lagged ? () => clock.delay('cloudwatchLagSeconds') : undefined);
     this.nodeCount = Math.max(1, Math.floor(options.clock.timings.albNodes ?? 1));
     const r = options.clock.random.fork('alb');
     this.random = { weights: r.fork('weights'), nodes: r.fork('nodes'), checks: r.fork('checks') };
