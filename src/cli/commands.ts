@@ -160,6 +160,8 @@ const LAB_FLAGS = {
   'time-scale': { type: 'string' },
   timings: { type: 'string' },
   seed: { type: 'string' },
+  faults: { type: 'string' },
+  lab: { type: 'string' },
   'no-webhook': { type: 'boolean' },
   token: { type: 'string' },
   format: { type: 'string', short: 'o' },
@@ -170,11 +172,15 @@ const LAB_FLAGS = {
 } as const;
 
 const LAB_HELP = `Usage:
-  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--timings fast|realistic] [--seed N] [--no-webhook] [--token T]
+  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--timings fast|realistic] [--seed N] [--faults SPEC] [--no-webhook] [--token T]
       Start the simulated EKS cluster + AWS Load Balancer Controller + ALB on loopback and run until Ctrl-C.
       Writes DIR/kubeconfig, DIR/aws.env and DIR/lab.json (default DIR: .lab).
   alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N] [--timings fast|realistic] [--seed N]
       The seed article's experiment: roll the 2048 image under traffic, naive and with alb-rollout deploy.
+  alb-rollout lab fault --lab DIR [SPEC] [--format text|json]
+      Change the faults of a running lab (no SPEC: show them). Also at start: lab up --faults SPEC.
+      SPEC: elbv2-throttle=P, elbv2-5xx=P, kube-5xx=P (P as 0.2 or 20%), watch-drop=30s|off (world time),
+      webhook=down|up, lbc=stop|start|restart, clear — comma-separated; keys not given keep their value.
 
   --timings fast (default): constant delays. realistic: AWS-like distributions with tails (LBC queue, per-node ALB
   propagation 5–30+ s, two ALB nodes health-checking on their own schedules, pod start jitter, CloudWatch lag).
@@ -183,9 +189,12 @@ const LAB_HELP = `Usage:
 
 const lab: Command = {
   name: 'lab',
-  summary: 'run the embedded lab (simulated EKS + ALB on loopback): lab up, lab experiment',
+  summary: 'run the embedded lab (simulated EKS + ALB on loopback): lab up, lab experiment, lab fault',
   async run(argv, io) {
-    const [sub, ...rest] = argv;
+    const [sub, ...args] = argv;
+    // `lab fault` takes its spec as arguments (`lab fault --lab .lab kube-5xx=10% webhook=down`).
+    const specArgs = sub === 'fault' ? args.filter((a, i) => !a.startsWith('-') && !['--lab', '--format', '-o'].includes(args[i - 1] ?? '')) : [];
+    const rest = args.filter((a) => !specArgs.includes(a));
     const values = parseVerbArgs(`lab ${sub ?? ''}`.trim(), rest, LAB_FLAGS);
     if (!sub || sub === '--help' || sub === '-h' || values.help) {
       io.stdout(LAB_HELP);
@@ -205,10 +214,17 @@ const lab: Command = {
           process.once('SIGTERM', () => resolveSignal('SIGTERM'));
         }),
     };
+    if (sub === 'fault') {
+      const labDir = str(values, 'lab');
+      if (!labDir) throw InputError.single('`lab fault` needs --lab DIR', 'pass the --state-dir of the running `lab up`, e.g. --lab .lab');
+      return labCli.labFault({ labDir, format: textOrJson(values), ...(specArgs.length > 0 ? { spec: specArgs.join(',') } : {}) }, labIo);
+    }
+    const faultsSpec = str(values, 'faults');
+    const faults = faultsSpec !== undefined ? labCli.parseFaultSpec(faultsSpec) : undefined;
     if (sub === 'up') {
       const token = str(values, 'token');
       return labCli.labUp(
-        { stateDir: str(values, 'state-dir') ?? '.lab', profile, seed, webhook: values['no-webhook'] !== true, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
+        { stateDir: str(values, 'state-dir') ?? '.lab', profile, seed, ...(faults ? { faults } : {}), webhook: values['no-webhook'] !== true, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
         labIo,
       );
     }
@@ -233,7 +249,7 @@ const lab: Command = {
         labIo,
       );
     }
-    throw InputError.single(`unknown lab verb "${sub}"`, 'use `alb-rollout lab up` or `alb-rollout lab experiment`');
+    throw InputError.single(`unknown lab verb "${sub}"`, 'use `alb-rollout lab up`, `alb-rollout lab experiment` or `alb-rollout lab fault`');
   },
 };
 

@@ -1,9 +1,12 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, exitCodeOf } from '../errors.js';
 import { streamLogger } from '../report/log.js';
 import { ExperimentError, renderExperimentText, runExperiment, type ScenarioName } from './experiment.js';
+import { formatFaults, parseFaultSpec, type FaultChange, type LabFaults } from './faults.js';
 import { startLab } from './index.js';
 import { DEFAULT_TIMINGS, TIMING_PROFILES, type LabTimings, type TimingProfile } from './timing.js';
 
@@ -22,6 +25,8 @@ export interface LabUpArgs {
   timeScale?: number;
   profile: TimingProfile;
   seed: number;
+  /** `--faults SPEC`, parsed. */
+  faults?: FaultChange;
   webhook: boolean;
   token?: string;
 }
@@ -62,10 +67,20 @@ export function parseSeed(value: string | undefined): number {
   return n;
 }
 
+export { parseFaultSpec } from './faults.js';
+
 export async function labUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
   const stateDir = resolve(io.cwd, args.stateDir);
   const timings: Partial<LabTimings> = args.timeScale ? { timeScale: args.timeScale } : {};
-  const lab = await startLab({ stateDir, profile: args.profile, seed: args.seed, timings, webhookEnabled: args.webhook, ...(args.token ? { token: args.token } : {}) });
+  const lab = await startLab({
+    stateDir,
+    profile: args.profile,
+    seed: args.seed,
+    timings,
+    webhookEnabled: args.webhook,
+    ...(args.faults ? { faults: args.faults } : {}),
+    ...(args.token ? { token: args.token } : {}),
+  });
   const scale = lab.clock.timings.timeScale;
   io.stdout(
     [
@@ -76,6 +91,7 @@ export async function labUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
       `  CloudWatch API   ${lab.aws.cloudwatchUrl}`,
       `  state            ${stateDir}/lab.json (ALB URLs and response counts, refreshed every 2 s)`,
       `  readiness-gate webhook ${args.webhook ? 'on' : 'OFF (pods are admitted without gates)'}`,
+      `  faults           ${formatFaults(lab.faults)} (change: alb-rollout lab fault --lab ${stateDir} SPEC)`,
       '',
       'Use it from another shell:',
       `  . ${stateDir}/aws.env          # KUBECONFIG and AWS_* for the lab`,
@@ -141,4 +157,50 @@ export async function labExperiment(args: ExperimentArgs, io: LabCliIo): Promise
   }
   const safe = result.scenarios.find((s) => s.name === 'safe');
   return safe && safe.non2xx > 0 ? 1 : 0;
+}
+
+/** `lab fault --lab DIR SPEC…`: applies SPEC to the running lab through its control endpoint (see faults.ts). */
+export async function labFault(args: { labDir: string; spec?: string; format: 'text' | 'json' }, io: LabCliIo): Promise<number> {
+  const dir = resolve(io.cwd, args.labDir);
+  const file = join(dir, 'lab.json');
+  let control: string | undefined;
+  try {
+    control = (JSON.parse(await readFile(file, 'utf8')) as { control?: string }).control;
+  } catch (err) {
+    throw InputError.single(`cannot read ${file}: ${(err as Error).message}`, `start the lab first (\`alb-rollout lab up --state-dir ${args.labDir}\`) and pass the same DIR to --lab`);
+  }
+  if (!control || !/^http:\/\/127\.\d+\.\d+\.\d+:\d+$/.test(control)) {
+    throw InputError.single(`${file} has no loopback control endpoint`, 'restart the lab with this version of `alb-rollout lab up`');
+  }
+  if (args.spec !== undefined) parseFaultSpec(args.spec); // bad input fails here, before anything is sent
+  const answer = await controlRequest(control, args.spec);
+  if (answer.status !== 200) {
+    const e = answer.body as { error?: string; fix?: string };
+    throw InputError.single(e.error ?? `the lab answered ${answer.status}`, e.fix ?? 'see the lab process output');
+  }
+  const { faults, spec } = answer.body as { faults: LabFaults; spec: string };
+  io.stdout(args.format === 'json' ? `${JSON.stringify({ faults, spec })}\n` : `faults in force: ${spec}\n`);
+  return 0;
+}
+
+function controlRequest(base: string, spec: string | undefined): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request(`${base}/faults`, { method: spec === undefined ? 'GET' : 'POST', agent: false, timeout: 30_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        try {
+          resolvePromise({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown });
+        } catch {
+          resolvePromise({ status: res.statusCode ?? 0, body: { error: `unreadable answer from the lab: ${text.slice(0, 200)}` } });
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
+    req.on('error', (err) =>
+      reject(InputError.single(`the lab's control endpoint ${base} did not answer: ${err.message}`, 'is `alb-rollout lab up` still running for this --lab DIR? start it again if not')),
+    );
+    req.end(spec);
+  });
 }

@@ -5,6 +5,7 @@ import { LabApiServer, writeKubeconfig, type ApiFaults } from './apiserver/index
 import { startAwsApis, type AwsApis, type AwsFaults } from './aws/index.js';
 import { startControllers } from './controllers/index.js';
 import { Kubelet } from './kubelet/index.js';
+import { FaultControlServer, FaultInjector, formatFaults, type FaultChange, type LabFaults } from './faults.js';
 import { startLbc, type Lbc } from './lbc/index.js';
 import { LabNetwork } from './network.js';
 import { ObjectStore } from './store.js';
@@ -34,6 +35,8 @@ export interface LabOptions {
   stateDir?: string;
   apiFaults?: ApiFaults;
   awsFaults?: AwsFaults;
+  /** Faults applied at start (`lab up --faults`), through the same injector as `lab fault` (parseFaultSpec). */
+  faults?: FaultChange;
   log?: (line: string) => void;
 }
 
@@ -49,7 +52,13 @@ export interface Lab {
   readonly clock: LabClock;
   readonly alb: AlbCloud;
   readonly kubelet: Kubelet;
+  /** The running LBC (a new one after `lbc=restart`). */
   readonly lbc: Lbc;
+  /** Faults in force; change them with `setFaults` (or `lab fault --lab DIR` through the control endpoint). */
+  readonly faults: LabFaults;
+  setFaults(change: FaultChange): Promise<LabFaults>;
+  /** The loopback control endpoint (`GET|POST /faults`); recorded as `control` in lab.json. */
+  readonly controlUrl: string;
   readonly api: LabApiServer;
   readonly aws: AwsApis;
   readonly apiServerUrl: string;
@@ -86,15 +95,41 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   const controllers = startControllers(store, clock, { log });
   const kubelet = new Kubelet(store, clock, { log, network });
   kubelet.start();
-  const lbc = startLbc({
-    store,
+  let webhookEnabled = options.webhookEnabled ?? true;
+  const newLbc = (): Lbc =>
+    startLbc({
+      store,
+      clock,
+      alb,
+      region,
+      account: aws.account,
+      webhookEnabled,
+      ...(options.clusterName ? { clusterName: options.clusterName } : {}),
+    });
+  let lbc = newLbc();
+  let lbcRunning = true;
+  const injector = new FaultInjector({
     clock,
-    alb,
-    region,
     account: aws.account,
-    ...(options.clusterName ? { clusterName: options.clusterName } : {}),
-    ...(options.webhookEnabled !== undefined ? { webhookEnabled: options.webhookEnabled } : {}),
+    api,
+    setWebhookEnabled: (v) => {
+      webhookEnabled = v;
+      lbc.setWebhookEnabled(v);
+    },
+    stopLbc: async () => {
+      lbcRunning = false;
+      await lbc.stop();
+    },
+    startLbc: () => {
+      lbc = newLbc();
+      lbcRunning = true;
+    },
   });
+  if (options.webhookEnabled === false) await injector.apply({ set: { webhook: 'down' } });
+  if (options.apiFaults) api.setFaults(options.apiFaults);
+  if (options.faults) await injector.apply(options.faults);
+  const control = new FaultControlServer(injector);
+  const controlUrl = await control.listen();
 
   const stateDir = options.stateDir;
   const kubeconfigPath = stateDir ? join(stateDir, 'kubeconfig') : undefined;
@@ -127,6 +162,9 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       seed,
       /** With timeScale: what `deploy/analyze --time-origin` need to read the lab's CloudWatch clock. */
       timeOrigin: alb.epoch.originMs,
+      /** `alb-rollout lab fault --lab DIR SPEC` posts SPEC here. */
+      control: controlUrl,
+      faults: formatFaults(injector.faults),
       albs: albs(),
       pid: process.pid,
     };
@@ -154,7 +192,18 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     clock,
     alb,
     kubelet,
-    lbc,
+    get lbc() {
+      return lbc;
+    },
+    get faults() {
+      return injector.faults;
+    },
+    setFaults: async (change) => {
+      const f = await injector.apply(change);
+      await writeState().catch(() => undefined);
+      return f;
+    },
+    controlUrl,
     api,
     aws,
     apiServerUrl,
@@ -167,7 +216,8 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       if (stopped) return;
       stopped = true;
       if (refresher) clearInterval(refresher);
-      await lbc.stop();
+      await control.close();
+      if (lbcRunning) await lbc.stop();
       await controllers.stop();
       await kubelet.stop();
       await Promise.all([alb.stop(), aws.stop(), api.stop()]);

@@ -171,7 +171,7 @@ describe('CloudWatch publication lag (realistic)', () => {
     const { getMetricData } = await import('../../src/lab/aws/index.js');
     // Time scale 1 and a fixed origin: simulated time is real time, so "now" can be passed explicitly.
     const clock = new LabClock({ ...FAST_TIMINGS, cloudwatchLagSeconds: { median: 90, p99: 170, min: 60, max: 180 } }, new LabRandom(4));
-    const alb = new AlbCloud({ clock, region: 'us-east-1' });
+    const alb = new AlbCloud({ clock, region: 'us-east-1', network });
     const lb = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/k8s-lag-0a1b2c3d4e/50dc6c495c0c9188';
     const minute = Math.floor(alb.simulatedNow() / 60_000) * 60 - 600; // ten minutes ago, in seconds
     for (const m of [minute, minute + 120]) alb.metrics.record({ lbArn: lb, status: 200, origin: 'target' }, alb.epoch.realMs(m * 1000 + 5000));
@@ -193,7 +193,7 @@ describe('CloudWatch publication lag (realistic)', () => {
   });
 
   test('the fast profile has no lag: the current minute is readable at once', () => {
-    const alb = new AlbCloud({ clock: new LabClock(FAST_TIMINGS), region: 'us-east-1' });
+    const alb = new AlbCloud({ clock: new LabClock(FAST_TIMINGS), region: 'us-east-1', network });
     const lb = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/k8s-nolag-0a1b2c3d4e/50dc6c495c0c9188';
     alb.metrics.record({ lbArn: lb, status: 200, origin: 'target' });
     const now = alb.simulatedNow() / 1000;

@@ -132,6 +132,15 @@ export class LabApiServer {
     this.faults = { ...f };
   }
 
+  getFaults(): ApiFaults {
+    return { ...this.faults };
+  }
+
+  /** Ends every open watch stream now (clients see the stream end and must re-watch). */
+  dropWatches(): void {
+    for (const end of [...this.watches]) end();
+  }
+
   async start(): Promise<{ url: string }> {
     if (this.server) return { url: this.url };
     for (const ns of this.options.systemNamespaces ?? ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
