@@ -146,7 +146,13 @@ export async function labExperiment(args: ExperimentArgs, io: LabCliIo): Promise
   if (args.format === 'json') {
     io.stdout(`${JSON.stringify(result)}\n`);
   } else {
-    io.stdout(`\nThe seed experiment: 2048 (5 replicas) rolled from :latest to :v2 under ${args.ratePerSecond} requests/s through the ALB\n\n`);
+    const w = result.scenarios[0]?.world;
+    const scale = w?.timeScale ?? DEFAULT_TIMINGS.timeScale;
+    io.stdout(
+      `\nThe seed experiment: 2048 (5 replicas) rolled from :latest to :v2 through the ALB, ${args.profile} timings (seed ${args.seed}).\n` +
+        `Times are the lab's world time — what AWS would take — with real time in parentheses (the lab runs ${scale}× faster).\n` +
+        `Traffic: ${args.ratePerSecond} requests per real second = ${Math.round((args.ratePerSecond / scale) * 100) / 100} requests per world second.\n\n`,
+    );
     io.stdout(renderExperimentText(result));
     const naive = result.scenarios.find((s) => s.name === 'naive');
     const safe = result.scenarios.find((s) => s.name === 'safe');
