@@ -42,6 +42,8 @@ export interface WorldFigures {
   longestErrorWindowSeconds: number;
   /** Requests per world second. */
   requestsPerSecond: number;
+  /** safe only: `plan`'s rollout-time estimate for the released manifests (world seconds), to compare with rolloutSeconds. */
+  planEstimateSeconds?: number;
 }
 
 export interface ScenarioResult extends TrafficSummary {
@@ -152,9 +154,10 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
     const rollStarted = Date.now();
     note(`rolling the image to :${NEW_IMAGE_TAG}`);
     const updatedDir = await writeRelease(dir, join(workDir, NEW_IMAGE_TAG), NEW_IMAGE_TAG);
+    let planEstimateSeconds: number | undefined;
     const rolloutMs = (options.rolloutTimeoutSeconds ?? 120) * 1000;
     if (name === 'naive') await plainApply(kube, updatedDir);
-    else await deployWithTool(name, updatedDir, kube, elbv2, lab, log, rolloutMs / 1000);
+    else planEstimateSeconds = await deployWithTool(name, updatedDir, kube, elbv2, lab, log, rolloutMs / 1000);
     await waitForSteadyState(name, kube, lab, 'deployment-2048', rolloutMs);
     const rolloutSeconds = Math.round((Date.now() - rollStarted) / 100) / 10;
     note(`rollout complete after ${Math.round(rolloutSeconds * scale)}s (${rolloutSeconds}s real)`);
@@ -167,6 +170,7 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
       rolloutSeconds: Math.round(rolloutSeconds * scale * 10) / 10,
       longestErrorWindowSeconds: Math.round(summary.longestErrorWindowSeconds * scale * 10) / 10,
       requestsPerSecond: Math.round(((options.ratePerSecond ?? 50) / scale) * 100) / 100,
+      ...(planEstimateSeconds !== undefined ? { planEstimateSeconds } : {}),
     };
     return { name, ...summary, rolloutSeconds, world, timeline };
   } finally {
@@ -184,7 +188,8 @@ async function plainApply(kube: KubeClient, dir: string): Promise<void> {
   for (const o of ordered) await kube.apply(o.object, { force: true });
 }
 
-async function deployWithTool(scenario: ScenarioName, dir: string, kube: KubeClient, elbv2: Elbv2Reader, lab: Lab, log: Logger, rolloutSeconds = 120): Promise<void> {
+/** `deploy --tune auto` of `dir`; returns plan's rollout-time estimate (seconds) for it. */
+async function deployWithTool(scenario: ScenarioName, dir: string, kube: KubeClient, elbv2: Elbv2Reader, lab: Lab, log: Logger, rolloutSeconds = 120): Promise<number | undefined> {
   const options = parseOptions({ manifests: [dir], baseDir: dir, tune: 'auto' }, { tune: 'auto' }, []);
   const pre = await preflight(options, {});
   const result = await runDeploy(
@@ -193,6 +198,7 @@ async function deployWithTool(scenario: ScenarioName, dir: string, kube: KubeCli
     { kube, elbv2, log, now: Date.now },
   );
   if (result.result !== 'succeeded') throw new ExperimentError(`${scenario}: alb-rollout deploy of ${dir} ended ${result.result}: ${result.error ?? 'see the messages above'}`);
+  return pre.plan.estimates[0]?.seconds;
 }
 
 async function waitForAlbServing(scenario: ScenarioName, lab: Lab, timeoutMs: number): Promise<string> {
