@@ -7,8 +7,13 @@
  * Bounded for a 2-core machine: N = BENCH_CAMPAIGN_N (default 4) cases, run one after the other; every case's lab is
  * stopped before the next starts. Each case is printed to stderr as one JSON line (seed, draw, results) so that a
  * failing seed can be replayed: `BENCH_CAMPAIGN_SEEDS=7,9 npm run bench -- --only campaign`.
+ *
+ * The lab compresses time (20×; 10× above 8 replicas, where each pod's probes and two ALB nodes' health checks load
+ * one process): a readiness probe of 1 s is then 50–100 ms of real time, so on a saturated machine probes and checks
+ * time out and the results say more about the machine than the product. Each case therefore reports the worst
+ * event-loop delay it saw; read a case with a delay of seconds as "not measured".
  */
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { runScenarioInLab, type ScenarioResult } from '../../src/lab/experiment.js';
@@ -99,6 +104,7 @@ async function main(): Promise<void> {
   let naiveErrors = 0;
   let safeFailedRuns = 0;
   let maxWorldRollout = 0;
+  let worstLagMs = 0;
   /** plan's estimate vs the measured (world) rollout, in percent over (+) or under (−). */
   const estimateErrors: number[] = [];
   for (const seed of seeds) {
@@ -107,12 +113,15 @@ async function main(): Promise<void> {
       examplesDir,
       profile: 'realistic' as const,
       seed,
+      timings: { timeScale: c.replicas > 8 ? 10 : 20 },
       ratePerSecond: 30,
       minRequests: 300,
       edit: editFor(c),
       rolloutTimeoutSeconds: 240,
     };
     const line: Record<string, unknown> = { case: c };
+    const lag = monitorEventLoopDelay({ resolution: 20 });
+    lag.enable();
     try {
       const safe = await runScenarioInLab('safe', common);
       safeErrors += safe.non2xx;
@@ -123,15 +132,19 @@ async function main(): Promise<void> {
       line.safe = brief(safe);
     } catch (e) {
       safeFailedRuns++;
-      line.safe = { failed: (e as Error).message };
+      line.safe = { failed: (e as Error).message.slice(0, 2000) };
     }
     try {
       const naive = await runScenarioInLab('naive', common);
       naiveErrors += naive.non2xx;
       line.naive = brief(naive);
     } catch (e) {
-      line.naive = { failed: (e as Error).message };
+      line.naive = { failed: (e as Error).message.slice(0, 2000) };
     }
+    lag.disable();
+    const lagMs = Math.round(lag.max / 1e6);
+    worstLagMs = Math.max(worstLagMs, lagMs);
+    line.worstEventLoopDelayMs = lagMs;
     process.stderr.write(`${JSON.stringify(line)}\n`);
   }
   const results: BenchResult[] = [
@@ -145,6 +158,7 @@ async function main(): Promise<void> {
       unit: '%',
       target: 'within ±15',
     },
+    { name: 'campaign: worst event-loop delay (above ~1000 ms the timings were not met)', value: worstLagMs, unit: 'ms', target: '< 250' },
     { name: 'campaign: wall time', value: Math.round((performance.now() - started) / 100) / 10, unit: 's', target: '< 600' },
     { name: 'campaign: peak RSS', value: peakRssMb(), unit: 'MB', target: '< 1500' },
   ];

@@ -201,3 +201,25 @@ describe('CloudWatch publication lag (realistic)', () => {
     void alb.stop();
   });
 });
+
+describe('LBC work queue workers', () => {
+  test('at most lbcWorkers reconciles run at once; the others wait in arrival order and all run', async () => {
+    const { WorkQueue } = await import('../../src/lab/lbc/util.js');
+    const clock = new LabClock({ ...FAST_TIMINGS, timeScale: 100, lbcWorkers: 2 });
+    let running = 0;
+    let peak = 0;
+    const order: string[] = [];
+    const q = new WorkQueue(clock, async (key) => {
+      running++;
+      peak = Math.max(peak, running);
+      order.push(key);
+      await new Promise((r) => setTimeout(r, 30));
+      running--;
+    });
+    for (const k of ['a', 'b', 'c', 'd', 'e']) q.enqueue(k, 0);
+    await waitFor(() => order.length === 5 && running === 0, { timeoutMs: 5000, what: 'all five reconciles' });
+    assert.equal(peak, 2);
+    assert.deepEqual(order, ['a', 'b', 'c', 'd', 'e']);
+    await q.stop();
+  });
+});
