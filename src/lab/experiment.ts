@@ -44,6 +44,8 @@ export interface WorldFigures {
   requestsPerSecond: number;
   /** safe only: `plan`'s rollout-time estimate for the released manifests (world seconds), to compare with rolloutSeconds. */
   planEstimateSeconds?: number;
+  /** safe with `afterFailure`: the first deploy's error (it was re-run after `afterFailure`). */
+  firstAttemptError?: string;
 }
 
 export interface ScenarioResult extends TrafficSummary {
@@ -70,6 +72,12 @@ export interface ExperimentOptions {
   edit?: ManifestEdit;
   /** Rollout deadline in real seconds (default 120). */
   rolloutTimeoutSeconds?: number;
+  /**
+   * Runs alongside the update (started with it, not awaited before it): the fault campaign injects faults here.
+   * `retry` (default false): when the safe update fails, run `afterFailure` (e.g. clear the faults) and deploy again.
+   */
+  duringUpdate?: (lab: Lab) => Promise<void>;
+  afterFailure?: (lab: Lab) => Promise<void>;
 }
 
 const NEW_IMAGE_TAG = 'v2';
@@ -156,8 +164,21 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
     const updatedDir = await writeRelease(dir, join(workDir, NEW_IMAGE_TAG), NEW_IMAGE_TAG);
     let planEstimateSeconds: number | undefined;
     const rolloutMs = (options.rolloutTimeoutSeconds ?? 120) * 1000;
+    const during = options.duringUpdate?.(lab);
+    let firstAttemptError: string | undefined;
     if (name === 'naive') await plainApply(kube, updatedDir);
-    else planEstimateSeconds = await deployWithTool(name, updatedDir, kube, elbv2, lab, log, rolloutMs / 1000);
+    else {
+      try {
+        planEstimateSeconds = await deployWithTool(name, updatedDir, kube, elbv2, lab, log, rolloutMs / 1000);
+      } catch (e) {
+        if (!options.afterFailure) throw e;
+        firstAttemptError = (e as Error).message;
+        await during;
+        await options.afterFailure(lab);
+        planEstimateSeconds = await deployWithTool(name, updatedDir, kube, elbv2, lab, log, rolloutMs / 1000);
+      }
+    }
+    await during;
     await waitForSteadyState(name, kube, lab, 'deployment-2048', rolloutMs);
     const rolloutSeconds = Math.round((Date.now() - rollStarted) / 100) / 10;
     note(`rollout complete after ${Math.round(rolloutSeconds * scale)}s (${rolloutSeconds}s real)`);
@@ -171,6 +192,7 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
       longestErrorWindowSeconds: Math.round(summary.longestErrorWindowSeconds * scale * 10) / 10,
       requestsPerSecond: Math.round(((options.ratePerSecond ?? 50) / scale) * 100) / 100,
       ...(planEstimateSeconds !== undefined ? { planEstimateSeconds } : {}),
+      ...(firstAttemptError !== undefined ? { firstAttemptError } : {}),
     };
     return { name, ...summary, rolloutSeconds, world, timeline };
   } finally {
