@@ -126,7 +126,6 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     },
   });
   if (options.webhookEnabled === false) await injector.apply({ set: { webhook: 'down' } });
-  if (options.apiFaults) api.setFaults(options.apiFaults);
   if (options.faults) await injector.apply(options.faults);
   const control = new FaultControlServer(injector);
   const controlUrl = await control.listen();
