@@ -6,8 +6,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { InputError } from '../../src/errors.js';
 import { labFault } from '../../src/lab/cli.js';
-import { formatFaults, parseFaultSpec } from '../../src/lab/faults.js';
+import { AlbCloud } from '../../src/lab/alb/index.js';
+import { awsAccount } from '../../src/lab/aws/index.js';
+import { FaultInjector, assertFaultsAvailable, formatFaults, parseFaultSpec } from '../../src/lab/faults.js';
 import { startLab, type Lab } from '../../src/lab/index.js';
+import { LabNetwork } from '../../src/lab/network.js';
+import { LabRandom } from '../../src/lab/random.js';
+import { LabClock, timingsFor } from '../../src/lab/timing.js';
 import { waitFor } from '../helpers/wait.js';
 
 function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
@@ -161,5 +166,38 @@ describe('faults on a running lab (control endpoint, lab fault)', () => {
     await assert.rejects(labFault({ labDir: 'nowhere', spec: 'kube-5xx=1', format: 'text' }, io()), (e: unknown) => e instanceof InputError && /lab up --state-dir nowhere/.test(e.message));
     await assert.rejects(labFault({ labDir: 'state', spec: 'kube-5xx=9', format: 'text' }, io()), (e: unknown) => e instanceof InputError && /not a probability/.test(e.message));
     assert.equal(lab.faults.kube5xx, 0);
+  });
+});
+
+describe('faults without the embedded API server (the real control plane tier)', () => {
+  test('kube-5xx and watch-drop are refused with the tier named, nothing applied; ELBv2, webhook and LBC faults apply', async () => {
+    const clock = new LabClock(timingsFor('fast'), new LabRandom(1));
+    const alb = new AlbCloud({ clock, region: 'us-east-1', network: new LabNetwork() });
+    try {
+      const account = awsAccount(alb);
+      const calls: string[] = [];
+      const injector = new FaultInjector({
+        clock,
+        account,
+        setWebhookEnabled: (v) => calls.push(`webhook ${v}`),
+        stopLbc: async () => void calls.push('stop'),
+        startLbc: () => void calls.push('start'),
+      });
+      for (const spec of ['kube-5xx=10%', 'watch-drop=30s', 'elbv2-throttle=0.5,kube-5xx=1']) {
+        await assert.rejects(injector.apply(parseFaultSpec(spec)), (e: unknown) => e instanceof InputError && /not available on the real control plane tier/.test(e.message) && /--control-plane embedded/.test(e.problems[0]?.fix ?? ''));
+      }
+      assert.equal(formatFaults(injector.faults), 'none');
+      assert.equal(account.getFaults().elbv2?.throttleRate, undefined, 'the refused spec changed nothing');
+      assert.throws(() => assertFaultsAvailable(parseFaultSpec('kube-5xx=1'), false), InputError);
+      assertFaultsAvailable(parseFaultSpec('kube-5xx=1'), true);
+
+      const f = await injector.apply(parseFaultSpec('elbv2-throttle=20%,elbv2-5xx=0.1,webhook=down,lbc=restart'));
+      assert.equal(formatFaults(f), 'elbv2-throttle=0.2,elbv2-5xx=0.1,webhook=down');
+      assert.deepEqual(account.getFaults().elbv2, { throttleRate: 0.2, errorRate: 0.1 });
+      assert.deepEqual(calls, ['webhook false', 'stop', 'start']);
+      assert.equal(formatFaults(await injector.apply(parseFaultSpec('clear'))), 'none');
+    } finally {
+      await alb.stop();
+    }
   });
 });
