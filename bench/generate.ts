@@ -56,13 +56,14 @@ data: {LOG_LEVEL: info}
 
 export const GENERATED_OBJECTS = APPS * 4 + 50;
 
-export async function generateManifestTree(dir: string): Promise<number> {
+/** `apps` apps (4 objects each) in 25 files plus 50 namespaces: 1,250 apps = 5,050 objects, 12,500 = 50,050. */
+export async function generateManifestTree(dir: string, apps = APPS): Promise<number> {
   const namespaces = Array.from({ length: 50 }, (_, i) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-${i}\n  labels: {elbv2.k8s.aws/pod-readiness-gate-inject: enabled}\n`);
   await writeFile(join(dir, '00-namespaces.yaml'), namespaces.join('---\n'));
   for (let f = 0; f < 25; f++) {
     const docs: string[] = [];
-    for (let i = f * (APPS / 25); i < (f + 1) * (APPS / 25); i++) docs.push(app(i));
+    for (let i = f * (apps / 25); i < (f + 1) * (apps / 25); i++) docs.push(app(i));
     await writeFile(join(dir, `apps-${String(f).padStart(2, '0')}.yaml`), docs.join('---\n'));
   }
-  return GENERATED_OBJECTS;
+  return apps * 4 + 50;
 }

@@ -222,6 +222,8 @@ export interface DeployRunOptions {
   /** On a guard failure: roll back (auto) or only report (off). */
   rollback: 'auto' | 'off';
   reportPath?: string;
+  /** `--report-html FILE`: the run as a self-contained HTML page. */
+  reportHtmlPath?: string;
 }
 
 export interface RawDeployOptions {
@@ -231,6 +233,7 @@ export interface RawDeployOptions {
   rolloutTimeout?: string;
   rollback?: string;
   report?: string;
+  reportHtml?: string;
 }
 
 export function parseDeployOptions(raw: RawDeployOptions): DeployRunOptions {
@@ -242,7 +245,8 @@ export function parseDeployOptions(raw: RawDeployOptions): DeployRunOptions {
   const rollback = oneOf('rollback', raw.rollback, ['auto', 'off'] as const, 'auto', problems);
   if (problems.length > 0) throw new InputError(problems);
   const reportPath = raw.report && raw.report.trim() !== '' ? raw.report.trim() : undefined;
-  return { dryRun, forceConflicts, routingTimeoutSeconds, rolloutTimeoutSeconds, rollback, ...(reportPath ? { reportPath } : {}) };
+  const reportHtmlPath = raw.reportHtml && raw.reportHtml.trim() !== '' ? raw.reportHtml.trim() : undefined;
+  return { dryRun, forceConflicts, routingTimeoutSeconds, rolloutTimeoutSeconds, rollback, ...(reportPath ? { reportPath } : {}), ...(reportHtmlPath ? { reportHtmlPath } : {}) };
 }
 
 /** Seconds as a whole number, or with a unit: 90, 90s, 10m. */

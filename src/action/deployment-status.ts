@@ -1,70 +1,84 @@
+import { describeGitHubError, requestOptions, type GitHubClient, type GitHubRun } from './github.js';
+import { RESULTS, type ResultValue } from './outputs.js';
+
 /**
- * Optional GitHub Deployment status (when the `github-token` input is given): a Deployment for the commit and the
- * environment, `in_progress` while alb-rollout runs, then `success` or `failure` with the ALB as environment URL.
- * Plain REST calls (`GITHUB_API_URL`, default https://api.github.com); a failure here is reported, never fatal.
+ * Optional GitHub Deployment (when `github-token` is given): a Deployment for the commit and the environment,
+ * `in_progress` while alb-rollout runs, then a final state that follows the result, also when the run throws.
+ * A failure of the GitHub API is reported as a warning, never fatal to the rollout.
  */
 
-export interface GitHubContext {
-  token: string;
-  apiUrl: string;
-  /** owner/name */
-  repository: string;
-  sha: string;
-  environment: string;
-  runUrl?: string;
-}
+export type FinalDeploymentState = 'success' | 'failure' | 'error';
 
 export interface DeploymentStatusReporter {
-  finish(state: 'success' | 'failure', description: string, environmentUrl?: string): Promise<void>;
+  readonly id: number;
+  /** Idempotent: the first final state wins. */
+  finish(state: FinalDeploymentState, description: string, environmentUrl?: string): Promise<void>;
+  readonly finished: boolean;
 }
 
-export async function startDeploymentStatus(ctx: GitHubContext, warn: (message: string) => void): Promise<DeploymentStatusReporter | undefined> {
-  const call = async (method: string, path: string, body: unknown): Promise<Record<string, unknown>> => {
-    const res = await fetch(`${ctx.apiUrl.replace(/\/$/, '')}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${ctx.token}`,
-        accept: 'application/vnd.github+json',
-        'content-type': 'application/json',
-        'x-github-api-version': '2022-11-28',
-        'user-agent': 'alb-rollout',
-      },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`);
-    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  };
+/** The final Deployment state for a run's result (a result value that no one mapped fails to compile). */
+export function deploymentStateFor(result: ResultValue, exitCode: number): FinalDeploymentState {
+  const state = RESULTS[result].deploymentState;
+  // `unverified` with --on-inconclusive pass exits 0: the deployment stands, and the description says it is unverified.
+  return state === 'error' && exitCode === 0 ? 'success' : state;
+}
+
+export async function startDeploymentStatus(
+  octokit: GitHubClient,
+  run: GitHubRun,
+  environment: string,
+  warn: (message: string) => void,
+): Promise<DeploymentStatusReporter | undefined> {
+  let id: number;
   try {
-    const deployment = await call('POST', `/repos/${ctx.repository}/deployments`, {
-      ref: ctx.sha,
-      environment: ctx.environment,
+    const created = await octokit.rest.repos.createDeployment({
+      owner: run.owner,
+      repo: run.repo,
+      ref: run.sha,
+      environment,
       auto_merge: false,
       required_contexts: [],
       description: 'alb-rollout deploy',
+      ...requestOptions(),
     });
-    const id = deployment.id;
-    if (typeof id !== 'number') throw new Error(`the GitHub API answered without a deployment id: ${JSON.stringify(deployment).slice(0, 200)}`);
-    const status = (state: string, description: string, environmentUrl?: string): Promise<Record<string, unknown>> =>
-      call('POST', `/repos/${ctx.repository}/deployments/${id}/statuses`, {
-        state,
-        description: description.slice(0, 140),
-        ...(ctx.runUrl ? { log_url: ctx.runUrl } : {}),
-        ...(environmentUrl ? { environment_url: environmentUrl } : {}),
-      });
-    await status('in_progress', 'alb-rollout is rolling out');
-    return {
-      finish: async (state, description, environmentUrl) => {
-        try {
-          await status(state, description, environmentUrl);
-        } catch (err) {
-          warn(`could not set the GitHub deployment status: ${(err as Error).message}`);
-        }
-      },
-    };
+    const data = created.data as { id?: unknown; message?: unknown };
+    if (typeof data.id !== 'number') throw new Error(`the GitHub API answered ${created.status} without a deployment id: ${String(data.message ?? '').slice(0, 200)}`);
+    id = data.id;
   } catch (err) {
-    warn(`could not create a GitHub deployment (the rollout goes on without it): ${(err as Error).message}. The token needs the deployments: write permission.`);
+    warn(`could not create a GitHub deployment (the rollout goes on without it): ${describeGitHubError(err)}. The token needs the deployments: write permission.`);
     return undefined;
   }
+  const status = async (state: 'in_progress' | FinalDeploymentState, description: string, environmentUrl?: string): Promise<void> => {
+    await octokit.rest.repos.createDeploymentStatus({
+      owner: run.owner,
+      repo: run.repo,
+      deployment_id: id,
+      state,
+      description: description.slice(0, 140),
+      ...(run.runUrl ? { log_url: run.runUrl } : {}),
+      ...(environmentUrl ? { environment_url: environmentUrl } : {}),
+      ...requestOptions(),
+    });
+  };
+  try {
+    await status('in_progress', 'alb-rollout is rolling out');
+  } catch (err) {
+    warn(`could not set the GitHub deployment in_progress: ${describeGitHubError(err)}`);
+  }
+  let finished = false;
+  return {
+    id,
+    get finished() {
+      return finished;
+    },
+    finish: async (state, description, environmentUrl) => {
+      if (finished) return;
+      finished = true;
+      try {
+        await status(state, description, environmentUrl);
+      } catch (err) {
+        warn(`could not set the final GitHub deployment status (${state}); the deployment may show in_progress: ${describeGitHubError(err)}`);
+      }
+    },
+  };
 }

@@ -21,8 +21,12 @@ import { renderPlanJson } from '../report/plan.js';
 import type { Logger } from '../report/log.js';
 import { executeDeploy, executeRollback } from '../rollout/execute.js';
 import type { DeployResult } from '../rollout/deploy.js';
+import { renderPlanMarkdown } from '../report/markdown.js';
 import { writeDeploySummary, writePlanSummary, writeRollbackSummary } from './summary.js';
-import { startDeploymentStatus } from './deployment-status.js';
+import { deploymentStateFor, startDeploymentStatus, type DeploymentStatusReporter } from './deployment-status.js';
+import { githubClient, readGitHubRun, type ClientOptions, type GitHubRun } from './github.js';
+import { environmentUrl } from './outputs.js';
+import { changedLines, commentMarker, isChanged, upsertStickyComment } from './pull-request.js';
 
 export const ACTION_MODES = ['deploy', 'plan', 'rollback'] as const;
 export type ActionMode = (typeof ACTION_MODES)[number];
@@ -67,6 +71,7 @@ export function readInputs(workspace: string): ActionInputs {
       rolloutTimeout: core.getInput('rollout-timeout'),
       rollback: core.getInput('rollback'),
       report: core.getInput('report'),
+      reportHtml: core.getInput('report-html'),
     },
     connection: {
       kubeconfig: core.getInput('kubeconfig'),
@@ -114,16 +119,28 @@ export function actionLogger(): Logger {
   };
 }
 
-export async function runAction(workspace: string, env: Record<string, string | undefined> = process.env): Promise<number> {
+/** The GitHub side of a run: the runner's context and, with `github-token`, a client (tests shorten its retry backoff). */
+export interface ActionGitHub {
+  run?: GitHubRun;
+  token: string;
+  client: ClientOptions;
+}
+
+export async function runAction(workspace: string, env: Record<string, string | undefined> = process.env, clientOptions: ClientOptions = {}): Promise<number> {
   try {
     const inputs = readInputs(workspace);
+    const token = core.getInput('github-token');
+    if (token) core.setSecret(token);
+    const gh: ActionGitHub = { token, client: clientOptions, ...(await readGitHubRun(env).then((run) => (run ? { run } : {}))) };
     if (inputs.mode === 'rollback') return await rollback(inputs, env, workspace);
     const options = parseOptions(inputs.raw, { tune: 'auto' }, RULES.map((r) => r.id));
     const run = inputs.mode === 'deploy' ? parseDeployOptions(inputs.deploy) : undefined;
     const guard = parseGuardOptions(inputs.guard);
     const connection = parseConnectionOptions(inputs.connection);
     const pre = await core.group('Preflight: load, tune, lint, plan', () => preflight(options, {}));
-    annotate(pre.lint.findings);
+    const pr = inputs.mode === 'plan' ? gh.run?.pullRequest : undefined;
+    const changed = pr && gh.run && gh.token ? await changedLines(githubClient(gh.token, gh.run, gh.client), gh.run, pr) : undefined;
+    const outsideDiff = annotate(pre, changed);
     for (const c of pre.plan.changes) {
       core.info(`tune: ${c.object.kind} ${c.object.namespace}/${c.object.name} ${c.field}: ${c.from ?? '(unset)'} → ${c.to} — ${c.reason}`);
     }
@@ -136,14 +153,15 @@ export async function runAction(workspace: string, env: Record<string, string | 
     const lintFailed = (inputs.failOn === 'error' && errors > 0) || (inputs.failOn === 'warning' && errors + warnings > 0);
     if (lintFailed || !run) {
       core.setOutput('result', lintFailed ? 'failed' : 'succeeded');
-      await writePlanSummary(pre, lintFailed);
+      const note = pr && gh.run ? await planComment(pre, lintFailed, inputs.failOn, gh, outsideDiff) : undefined;
+      await writePlanSummary(pre, lintFailed, note);
       if (lintFailed) {
         core.setFailed(`lint found ${errors} error(s) and ${warnings} warning(s) (fail-on: ${inputs.failOn}); nothing was applied — see the annotations on the manifests`);
         return ExitCode.failed;
       }
       return ExitCode.ok;
     }
-    return await deploy(pre, options, run, guard, connection, env, workspace);
+    return await deploy(pre, options, run, guard, connection, env, workspace, gh);
   } catch (err) {
     core.setOutput('result', 'failed');
     if (err instanceof InputError) {
@@ -168,18 +186,28 @@ async function deploy(
   connection: ConnectionOptions,
   env: Record<string, string | undefined>,
   workspace: string,
+  gh: ActionGitHub,
 ): Promise<number> {
-  const conns = await connect(connection, env, workspace);
-  maskCredentials(conns);
-  const github = await githubDeployment(env);
+  const github = run.dryRun ? undefined : await githubDeployment(gh);
   let result: DeployResult;
   try {
-    result = await executeDeploy(pre, options, run, guard, conns, actionLogger(), workspace);
-  } finally {
-    conns.close();
+    const conns = await connect(connection, env, workspace);
+    maskCredentials(conns);
+    try {
+      result = await executeDeploy(pre, options, run, guard, conns, actionLogger(), workspace);
+    } finally {
+      conns.close();
+    }
+    await github?.finish(
+      deploymentStateFor(result.result, result.exitCode),
+      `alb-rollout: ${result.result}${result.revision ? ` (revision ${result.revision})` : ''}${result.failedPhase ? ` in phase ${result.failedPhase}` : ''}`,
+      environmentUrl(result.timeline, pre.set.objects),
+    );
+  } catch (err) {
+    // An exception (bad kubeconfig, cluster unreachable, a bug): the Deployment still ends in a final state, never in_progress.
+    await github?.finish('error', `alb-rollout stopped before a result: ${err instanceof Error ? err.message : String(err)}`);
+    throw err;
   }
-  const host = result.loadBalancerHostnames[0];
-  await github?.finish(result.exitCode === ExitCode.ok ? 'success' : 'failure', `alb-rollout: ${result.result}${result.revision ? ` (revision ${result.revision})` : ''}`, host ? `http://${host}` : undefined);
   setDeployOutputs(result);
   await writeDeploySummary(pre, result);
   if (result.result === 'unverified') {
@@ -226,28 +254,34 @@ async function rollback(inputs: ActionInputs, env: Record<string, string | undef
 }
 
 /** A GitHub Deployment for the run when `github-token` is given (environment URL: the ALB hostname). */
-async function githubDeployment(env: Record<string, string | undefined>) {
-  const token = core.getInput('github-token');
-  if (!token) return undefined;
-  core.setSecret(token);
-  const repository = env.GITHUB_REPOSITORY;
-  const sha = env.GITHUB_SHA;
-  if (!repository || !sha) {
+async function githubDeployment(gh: ActionGitHub): Promise<DeploymentStatusReporter | undefined> {
+  if (!gh.token) return undefined;
+  if (!gh.run || !gh.run.sha) {
     core.warning('github-token is set but GITHUB_REPOSITORY/GITHUB_SHA are not: no GitHub deployment is recorded');
     return undefined;
   }
-  const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
-  return startDeploymentStatus(
-    {
-      token,
-      apiUrl: env.GITHUB_API_URL ?? 'https://api.github.com',
-      repository,
-      sha,
-      environment: core.getInput('environment') || 'production',
-      ...(env.GITHUB_RUN_ID ? { runUrl: `${server}/${repository}/actions/runs/${env.GITHUB_RUN_ID}` } : {}),
-    },
-    (m) => core.warning(m),
-  );
+  return startDeploymentStatus(githubClient(gh.token, gh.run, gh.client), gh.run, core.getInput('environment') || 'production', (m) => core.warning(m));
+}
+
+/**
+ * mode plan on a pull request: the plan as one sticky comment, or, from a fork or without a token, the job summary
+ * only. Returns the line the job summary shows about the comment.
+ */
+async function planComment(pre: Preflight, failed: boolean, failOn: string, gh: ActionGitHub, outsideDiff: number): Promise<string> {
+  const run = gh.run as GitHubRun;
+  const pr = run.pullRequest;
+  if (!pr) return '';
+  if (pr.fromFork) return `Pull request #${pr.number} comes from a fork (${pr.headRepository ?? 'deleted repository'}): its token cannot write comments, so the plan is in this job summary only.`;
+  if (!gh.token) return `No github-token input: the plan is in this job summary only. Give the step \`github-token: \${{ github.token }}\` and \`permissions: pull-requests: write\` to get it as a pull-request comment.`;
+  const marker = commentMarker(run);
+  const body = renderPlanMarkdown(pre, { marker, failed, failOn, sha: pr.headSha || run.sha, ...(run.runUrl ? { runUrl: run.runUrl } : {}), outsideDiff });
+  const outcome = await upsertStickyComment(githubClient(gh.token, run, gh.client), run, pr, marker, body);
+  if (outcome.action === 'failed') {
+    core.warning(`could not write the plan comment on pull request #${pr.number}: ${outcome.reason}. The token needs permissions: pull-requests: write.`);
+    return `The plan comment on pull request #${pr.number} could not be written (${outcome.reason}): the plan is in this job summary only.`;
+  }
+  core.info(`plan comment ${outcome.action} on pull request #${pr.number}${outcome.url ? `: ${outcome.url}` : ''}`);
+  return `The plan was ${outcome.action === 'created' ? 'posted' : 'updated'} as a comment on pull request #${pr.number}${outcome.url ? ` (${outcome.url})` : ''}.`;
 }
 
 /** Whatever the kubeconfig carries as a secret never appears in the log, even inside an error message. */
@@ -266,12 +300,27 @@ function setDeployOutputs(r: DeployResult): void {
   core.setOutput('duration-seconds', String(r.durationSeconds));
 }
 
-function annotate(findings: Finding[]): void {
-  for (const f of findings) {
+/**
+ * Lint findings as annotations on their manifest lines. On a pull request (changed lines known): only the lines it
+ * changes, plus the tuning it would apply there; returns how many findings were left to the comment.
+ */
+function annotate(pre: Preflight, changed?: Map<string, Set<number>>): number {
+  let outside = 0;
+  for (const f of pre.lint.findings as Finding[]) {
+    if (changed && !isChanged(changed, f.file, f.line)) {
+      outside++;
+      continue;
+    }
     const props = { file: f.file, startLine: f.line, title: `alb-rollout ${f.rule}` };
     const text = `${f.message}\nfix: ${f.fix}`;
     if (f.severity === 'error') core.error(text, props);
     else if (f.severity === 'warning') core.warning(text, props);
     else core.notice(text, props);
   }
+  if (changed) {
+    for (const c of pre.plan.changes) {
+      if (isChanged(changed, c.file, c.line)) core.notice(`${c.field}: ${c.from ?? '(unset)'} → ${c.to}\n${c.reason}`, { file: c.file, startLine: c.line, title: 'alb-rollout tuning' });
+    }
+  }
+  return outside;
 }

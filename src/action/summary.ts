@@ -1,13 +1,17 @@
 import * as core from '@actions/core';
 import type { Preflight } from '../preflight/index.js';
 import type { DeployResult } from '../rollout/deploy.js';
+import { buildRolloutChart } from '../report/chart.js';
+import { renderMermaidGantt } from '../report/mermaid.js';
+import { escapeHtml } from '../report/html.js';
 
 type Summary = typeof core.summary;
 
-/** The job summary after a plan-only run: the plan, the tuning changes and the lint findings. */
-export async function writePlanSummary(result: Preflight, failed: boolean): Promise<void> {
+/** The job summary after a plan-only run: the plan, the tuning changes and the lint findings (and, on a pull request, where the comment went). */
+export async function writePlanSummary(result: Preflight, failed: boolean, note?: string): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   const s = core.summary.addHeading(`alb-rollout plan ${failed ? '❌' : '✅'}`, 2);
+  if (note) s.addRaw(`<p>${esc(note)}</p>`, true);
   addPlan(s, result);
   addTuning(s, result);
   addEstimates(s, result);
@@ -26,6 +30,7 @@ export async function writeDeploySummary(pre: Preflight, r: DeployResult): Promi
   ]);
   if (r.error) s.addQuote(esc(`failed in phase ${r.failedPhase ?? '?'}: ${r.error}`));
   if (r.unverified) s.addQuote(esc(`unverified: ${r.unverified}`));
+  addChart(s, r, 'deploy');
   s.addHeading('Phases', 3);
   s.addTable([[{ data: 'Phase', header: true }, { data: 'Started', header: true }, { data: 'Seconds', header: true }], ...r.phases.map((p) => [p.name, p.startedAt, String(p.durationSeconds ?? '')])]);
   addTuning(s, pre);
@@ -55,9 +60,17 @@ export async function writeRollbackSummary(r: DeployResult): Promise<void> {
     [esc(`${r.previousRevision || '?'} → ${r.revision || '?'}`), `${r.durationSeconds}s`, esc(r.targetGroupArns.join(', '))],
   ]);
   if (r.error) s.addQuote(esc(r.error));
+  addChart(s, r, 'rollback');
   const events = r.timeline.filter((e) => ['target-state', 'pod-created', 'pod-ready', 'pod-deleted', 'rollback', 'error'].includes(e.kind));
   if (events.length > 0) s.addTable([[{ data: 't (s)', header: true }, { data: 'Event', header: true }], ...events.slice(0, 300).map((e) => [String(e.t), esc(e.message)])]);
   await s.write();
+}
+
+/** The run as a Mermaid gantt (GitHub renders it): phases, batches, targets, the guard and the rollback. */
+function addChart(s: Summary, r: DeployResult, what: string): void {
+  if (r.phases.length === 0) return;
+  s.addHeading('Rollout', 3);
+  s.addRaw(`\n${renderMermaidGantt(buildRolloutChart(r), `alb-rollout ${what}: ${r.result}`)}\n`, true);
 }
 
 function planRows(result: Preflight): string[][] {
@@ -105,6 +118,4 @@ function addFindings(s: Summary, result: Preflight): void {
 }
 
 /** core.summary does not escape table cells. */
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
+const esc = escapeHtml;

@@ -41,8 +41,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     } else if (err instanceof UnreachableError) {
       io.stderr(`error: ${err.message}\n`);
     } else {
-      // No stack trace for the person on call: the message, and that it is a bug.
-      io.stderr(`error: ${err instanceof Error ? err.message : String(err)}\n  (unexpected: a bug in alb-rollout; please report it with the command line)\n`);
+      // Not an input, cluster or AWS problem: a bug. The message, not a stack trace (ALB_ROLLOUT_DEBUG=1 adds it).
+      const message = err instanceof Error ? err.message : String(err);
+      io.stderr(`error: ${message}\n  this is unexpected (a bug in alb-rollout): re-run with ALB_ROLLOUT_DEBUG=1 for the stack trace and report it\n`);
+      if (io.env.ALB_ROLLOUT_DEBUG === '1' && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
     }
     return code;
   }

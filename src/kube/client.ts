@@ -1,6 +1,8 @@
 import { KubeConfig, Watch } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { delimiter as pathDelimiter, join } from 'node:path';
 import { InputError, UnreachableError } from '../errors.js';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
 
@@ -54,22 +56,89 @@ export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; 
 /** Where each loaded KubeConfig came from, for messages ("kubeconfig /path, context x"). */
 const kubeconfigSources = new WeakMap<KubeConfig, string>();
 
-function sourceOf(conn: KubeConnection, env: Record<string, string | undefined>): string {
-  if (conn.kubeconfigPath) return `kubeconfig ${conn.kubeconfigPath} (--kubeconfig)`;
-  if (env.KUBECONFIG) return `kubeconfig ${env.KUBECONFIG.split(':')[0] as string} (KUBECONFIG)`;
-  if (env.KUBERNETES_SERVICE_HOST) return 'the in-cluster service account';
-  return 'kubeconfig ~/.kube/config (default)';
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/** Where kubectl would read its configuration from, in kubectl's order. */
+export type KubeconfigSource =
+  | { kind: 'flag'; files: [string] }
+  | { kind: 'env'; files: string[] }
+  | { kind: 'home'; files: [string] }
+  | { kind: 'in-cluster' }
+  | { kind: 'none'; tried: string[] };
+
+/**
+ * kubectl's order: --kubeconfig; else KUBECONFIG (a list, merged; files that do not exist are skipped); else
+ * ~/.kube/config when it exists; else the in-cluster service account. Pure: file existence is asked of `exists`.
+ */
+export function kubeconfigSource(conn: Pick<KubeConnection, 'kubeconfigPath'>, env: Record<string, string | undefined>, exists: (path: string) => boolean, delimiter = pathDelimiter): KubeconfigSource {
+  if (conn.kubeconfigPath) return { kind: 'flag', files: [conn.kubeconfigPath] };
+  const listed = (env.KUBECONFIG ?? '').split(delimiter).filter((f) => f !== '');
+  if (listed.length > 0) {
+    // Like kubectl: a KUBECONFIG list replaces the default; its missing files are skipped.
+    const present = listed.filter(exists);
+    return present.length > 0 ? { kind: 'env', files: present } : { kind: 'none', tried: listed.map((f) => `${f} (KUBECONFIG)`) };
+  }
+  const home = env.HOME ?? env.USERPROFILE;
+  const homeConfig = home ? join(home, '.kube', 'config') : undefined;
+  if (homeConfig && exists(homeConfig)) return { kind: 'home', files: [homeConfig] };
+  if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT && exists(SERVICE_ACCOUNT_TOKEN)) return { kind: 'in-cluster' };
+  return { kind: 'none', tried: [...(homeConfig ? [homeConfig] : []), 'the in-cluster service account (KUBERNETES_SERVICE_HOST)'] };
 }
 
-export function loadKubeConfig(conn: KubeConnection, env: Record<string, string | undefined>): KubeConfig {
+function describeSource(src: KubeconfigSource): string {
+  switch (src.kind) {
+    case 'flag':
+      return `kubeconfig ${src.files[0]} (--kubeconfig)`;
+    case 'env':
+      return src.files.length === 1 ? `kubeconfig ${src.files[0] as string} (KUBECONFIG)` : `kubeconfig ${src.files.join(', ')} (KUBECONFIG, merged)`;
+    case 'home':
+      return `kubeconfig ${src.files[0]} (default)`;
+    case 'in-cluster':
+      return 'the in-cluster service account';
+    case 'none':
+      return 'no kubeconfig';
+  }
+}
+
+/** kubectl's merge of a KUBECONFIG list: the first file to name a cluster, user or context (or the current context) wins. */
+function loadMerged(kc: KubeConfig, files: string[]): void {
+  const parts = files.map((f) => {
+    const one = new KubeConfig();
+    one.loadFromFile(f);
+    return one;
+  });
+  const firstByName = <T extends { name: string }>(lists: T[][]): T[] => {
+    const seen = new Map<string, T>();
+    for (const list of lists) for (const item of list) if (!seen.has(item.name)) seen.set(item.name, item);
+    return [...seen.values()];
+  };
+  kc.loadFromOptions({
+    clusters: firstByName(parts.map((p) => p.clusters)),
+    users: firstByName(parts.map((p) => p.users)),
+    contexts: firstByName(parts.map((p) => p.contexts)),
+    currentContext: parts.map((p) => p.currentContext).find((c) => c !== undefined && c !== '') ?? '',
+  });
+}
+
+export function loadKubeConfig(conn: KubeConnection, env: Record<string, string | undefined>, exists: (path: string) => boolean = existsSync): KubeConfig {
   const kc = new KubeConfig();
-  const source = sourceOf(conn, env);
+  const src = kubeconfigSource(conn, env, exists);
+  const source = describeSource(src);
+  if (src.kind === 'none') {
+    throw new UnreachableError(
+      `expected a kubeconfig, but found none: tried ${src.tried.join(', ')}. ` +
+        'Fix: pass --kubeconfig PATH, set KUBECONFIG, or run `aws eks update-kubeconfig --name CLUSTER` first. Nothing was applied.',
+    );
+  }
   try {
-    if (conn.kubeconfigPath) kc.loadFromFile(conn.kubeconfigPath);
-    else if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG.split(':')[0] as string);
-    else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-    else kc.loadFromDefault();
-    if (conn.context) kc.setCurrentContext(conn.context);
+    if (src.kind === 'in-cluster') kc.loadFromCluster();
+    else loadMerged(kc, src.files);
+    if (conn.context) {
+      if (!kc.getContextObject(conn.context)) {
+        throw new Error(`it has no context "${conn.context}" (contexts: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+      }
+      kc.setCurrentContext(conn.context);
+    }
   } catch (err) {
     throw new UnreachableError(
       `expected a readable kubeconfig, but cannot load ${source}: ${(err as Error).message}. ` +

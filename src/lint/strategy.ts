@@ -6,7 +6,7 @@ import type { RawFinding, RuleContext } from './types.js';
 /** Rules about how the workload controller replaces pods: Recreate, maxUnavailable, and the progress deadline. */
 
 export function strategyRules(ctx: RuleContext): RawFinding[] {
-  return [...recreate(ctx), ...maxUnavailable(ctx), ...progressDeadline(ctx)];
+  return [...recreate(ctx), ...maxUnavailable(ctx), ...progressDeadline(ctx), ...replicasWithHpa(ctx)];
 }
 
 function recreate({ model }: RuleContext): RawFinding[] {
@@ -64,4 +64,18 @@ function progressDeadline({ model }: RuleContext): RawFinding[] {
     });
   });
   return out;
+}
+
+/** An HPA scales the workload, yet the manifest pins spec.replicas: every apply resets the HPA's count. */
+function replicasWithHpa({ model }: RuleContext): RawFinding[] {
+  return model.deployments
+    .filter((d) => d.hpa !== undefined && d.replicasExplicit)
+    .map((d) => ({
+      rule: 'replicas-with-hpa' as const,
+      severity: 'warning' as const,
+      message: `${deploymentName(d)} sets spec.replicas: ${d.replicas}, but HorizontalPodAutoscaler ${d.hpa?.name ?? ''} scales it (min ${d.hpa?.minReplicas ?? 1}${d.hpa?.maxReplicas !== undefined ? `, max ${d.hpa.maxReplicas}` : ''}): every apply resets the replica count to ${d.replicas}, scaling a busy app down in the middle of a rollout`,
+      fix: 'remove spec.replicas from the manifest and let the HPA own it (minReplicas sets the floor)',
+      at: d.loaded,
+      path: ['spec', 'replicas'],
+    }));
 }

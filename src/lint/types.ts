@@ -15,7 +15,8 @@ export type RuleId =
   | 'selector-mismatch'
   | 'backend-missing'
   | 'healthcheck-path'
-  | 'progress-deadline';
+  | 'progress-deadline'
+  | 'replicas-with-hpa';
 
 export interface Finding {
   rule: RuleId;
@@ -52,6 +53,7 @@ export const RULES: ReadonlyArray<{ id: RuleId; defaultSeverity: Severity; summa
   { id: 'backend-missing', defaultSeverity: 'error', summary: 'Ingress backend names a Service or port that does not exist' },
   { id: 'healthcheck-path', defaultSeverity: 'warning', summary: 'ALB health-check path differs from the readinessProbe path' },
   { id: 'progress-deadline', defaultSeverity: 'warning', summary: 'progressDeadlineSeconds shorter than the estimated rollout time' },
+  { id: 'replicas-with-hpa', defaultSeverity: 'warning', summary: 'spec.replicas is set although a HorizontalPodAutoscaler scales the workload' },
 ];
 
 export const RULE_IDS: ReadonlySet<string> = new Set(RULES.map((r) => r.id));

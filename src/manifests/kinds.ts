@@ -19,8 +19,25 @@ const CLUSTER_SCOPED = new Set([
   'ClusterIssuer',
 ]);
 
+/** Built-in (and AWS Load Balancer Controller / Argo) kinds known to be namespaced. */
+const NAMESPACED = new Set([
+  'Pod', 'Service', 'Endpoints', 'EndpointSlice', 'ConfigMap', 'Secret', 'ServiceAccount', 'Event', 'LimitRange', 'ResourceQuota',
+  'PersistentVolumeClaim', 'PodTemplate', 'ReplicationController', 'Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet',
+  'ControllerRevision', 'Job', 'CronJob', 'HorizontalPodAutoscaler', 'Ingress', 'NetworkPolicy', 'PodDisruptionBudget', 'Role',
+  'RoleBinding', 'Lease', 'CSIStorageCapacity', 'TargetGroupBinding', 'Rollout', 'AnalysisTemplate', 'AnalysisRun', 'Experiment',
+]);
+
 export function isClusterScoped(_apiVersion: string, kind: string): boolean {
   return CLUSTER_SCOPED.has(kind);
+}
+
+/**
+ * A kind's scope as far as it is known without a cluster. `unknown` kinds are never put in a namespace by guess: the
+ * cluster's discovery (or a CustomResourceDefinition in the same set) decides at deploy time.
+ */
+export function offlineScope(apiVersion: string, kind: string): 'cluster' | 'namespaced' | 'unknown' {
+  if (isClusterScoped(apiVersion, kind)) return 'cluster';
+  return NAMESPACED.has(kind) ? 'namespaced' : 'unknown';
 }
 
 export interface ApiReplacement {

@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Node as YamlNode } from 'yaml';
 import { InputError, type InputProblem, type SourceRef } from '../errors.js';
-import { isClusterScoped, replacementApiVersion } from './kinds.js';
+import { offlineScope, replacementApiVersion } from './kinds.js';
 import type { FieldPath, JsonObject, KubeObject, LoadedObject, ManifestSet, ObjectRef } from './types.js';
 
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
@@ -181,16 +181,16 @@ function validateObject(
     });
     return undefined;
   }
-  if (isClusterScoped(object.apiVersion, object.kind)) {
-    delete object.metadata.namespace;
-  } else if (typeof object.metadata.namespace !== 'string' || object.metadata.namespace === '') {
-    object.metadata.namespace = defaultNamespace;
-  }
+  const written = typeof object.metadata.namespace === 'string' && object.metadata.namespace !== '';
+  const scope = offlineScope(object.apiVersion, object.kind);
+  if (scope === 'cluster') delete object.metadata.namespace;
+  else if (scope === 'namespaced' && !written) object.metadata.namespace = defaultNamespace;
   const ref: ObjectRef = {
     apiVersion: object.apiVersion,
     kind: object.kind,
     namespace: object.metadata.namespace ?? '',
     name: object.metadata.name,
+    ...(scope === 'unknown' ? { scopeUnknown: true, ...(!written ? { defaultNamespace } : {}) } : {}),
   };
   return { object, ref, source, locate };
 }

@@ -101,7 +101,12 @@ export interface DeploymentModel {
   kind: 'Deployment' | 'Rollout';
   namespace: string;
   name: string;
+  /** spec.replicas; without it, the HPA's minReplicas when an HPA scales it, else Kubernetes's default 1. */
   replicas: number;
+  /** Whether spec.replicas is written (an HPA then fights the manifest on every apply). */
+  replicasExplicit: boolean;
+  /** The HorizontalPodAutoscaler that scales it (set by buildModel, or by the caller from the cluster). */
+  hpa?: HpaModel;
   templateLabels: Record<string, string>;
   /** ['spec','template','spec']: where pod-level fields live. */
   podSpecPath: FieldPath;
@@ -114,6 +119,16 @@ export interface DeploymentModel {
   progressDeadlineSeconds: number;
   /** Services in the same namespace whose selector the pod template satisfies. */
   services: Array<{ namespace: string; name: string }>;
+}
+
+export interface HpaModel {
+  loaded: LoadedObject;
+  namespace: string;
+  name: string;
+  /** autoscaling/v2 default: 1. */
+  minReplicas: number;
+  maxReplicas?: number;
+  target: { kind: string; name: string };
 }
 
 export interface ServicePortModel {
@@ -250,6 +265,7 @@ function buildModelUncached(objects: LoadedObject[]): AppModel {
       }
     }
   }
+  applyHpas(deployments, objects.filter((o) => o.ref.kind === 'HorizontalPodAutoscaler').map(buildHpa));
   const ingressClasses = new Map(objects.filter((o) => o.ref.kind === 'IngressClass').map((o) => [o.ref.name, o]));
   const ingresses = objects.filter((o) => o.ref.kind === 'Ingress').map((o) => buildIngress(o, ingressClasses));
   const serviceIndex = new Map(services.map((s) => [`${s.namespace}/${s.name}`, s]));
@@ -345,6 +361,7 @@ function buildDeployment(o: LoadedObject): DeploymentModel {
     namespace: o.ref.namespace,
     name: o.ref.name,
     replicas: num(spec.replicas) ?? 1,
+    replicasExplicit: num(spec.replicas) !== undefined,
     templateLabels: stringRecord(obj(template.metadata).labels),
     podSpecPath,
     containers,
@@ -355,6 +372,31 @@ function buildDeployment(o: LoadedObject): DeploymentModel {
     progressDeadlineSeconds: num(spec.progressDeadlineSeconds) ?? DEFAULT_PROGRESS_DEADLINE_SECONDS,
     services: [],
   };
+}
+
+export function buildHpa(o: LoadedObject): HpaModel {
+  const spec = obj(o.object.spec);
+  const ref = obj(spec.scaleTargetRef);
+  const max = num(spec.maxReplicas);
+  return {
+    loaded: o,
+    namespace: o.ref.namespace,
+    name: o.ref.name,
+    minReplicas: num(spec.minReplicas) ?? 1,
+    ...(max !== undefined ? { maxReplicas: max } : {}),
+    target: { kind: str(ref.kind) ?? '', name: str(ref.name) ?? '' },
+  };
+}
+
+/** An HPA owns the replica count of its target: without spec.replicas the workload runs at least minReplicas. */
+export function applyHpas(deployments: DeploymentModel[], hpas: HpaModel[]): void {
+  const byTarget = new Map(hpas.map((h) => [`${h.namespace}/${h.target.kind}/${h.target.name}`, h]));
+  for (const d of deployments) {
+    const hpa = byTarget.get(`${d.namespace}/${d.kind}/${d.name}`);
+    if (!hpa) continue;
+    d.hpa = hpa;
+    if (!d.replicasExplicit) d.replicas = Math.max(1, hpa.minReplicas);
+  }
 }
 
 function deploymentStrategy(strategy: JsonObject): StrategyModel {

@@ -28,6 +28,10 @@ export interface ObjectRef {
   /** Empty for cluster-scoped kinds; the effective namespace (defaulted) for namespaced ones. */
   namespace: string;
   name: string;
+  /** Kind of unknown scope, no namespace written: the one it gets (kubectl's -n) if the kind turns out to be namespaced. */
+  defaultNamespace?: string;
+  /** The kind's scope is not known offline: discovery (or a CRD in the set) decides; until then no namespace is guessed. */
+  scopeUnknown?: boolean;
 }
 
 /** An object read from the user's manifests, with where it came from. */

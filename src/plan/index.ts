@@ -30,7 +30,7 @@ export function buildPlan(set: ManifestSet, model: AppModel, tune: TuneResult, o
   }
   const deregistrationDelays = new Map<string, number>();
   for (const tg of model.targetGroups) {
-    const k = routeKey({ service: tg.service, port: tg.port });
+    const k = routeKey({ service: tg.service, port: tg.port, ingress: tg.ingress });
     if (tg.deregistrationDelaySeconds !== undefined && !deregistrationDelays.has(k)) deregistrationDelays.set(k, tg.deregistrationDelaySeconds);
   }
   const steps = buildSteps({
@@ -47,13 +47,33 @@ export function buildPlan(set: ManifestSet, model: AppModel, tune: TuneResult, o
   return { steps, phases: phasesOf(steps), changes: tune.changes, estimates, mustExist: namespacesThatMustExist(set.objects), timers: tune.timers, gateNamespaces: gated };
 }
 
-function planRoutes(model: AppModel): PlanRoute[] {
-  return model.targetGroups.map((tg) => ({
-    ingress: { namespace: tg.ingress.namespace, name: tg.ingress.name },
+/** Routes in the set: one per Ingress target group, one per TargetGroupBinding the user wrote. */
+export function planRoutes(model: AppModel, from: PlanRoute['from'] = 'set'): PlanRoute[] {
+  const out: PlanRoute[] = model.targetGroups.map((tg) => {
+    const group = tg.ingress.annotations['alb.ingress.kubernetes.io/group.name'];
+    return {
+    ingress: { namespace: tg.ingress.namespace, name: tg.ingress.name, ...(group ? { group } : {}) },
     service: { namespace: tg.service.namespace, name: tg.service.name },
     port: tg.port,
     targetType: tg.targetType,
-  }));
+    from,
+  };
+  });
+  // The controller's Service path: an NLB with one target group (and one TargetGroupBinding) per Service port.
+  for (const svc of model.services) {
+    const a = svc.annotations;
+    const external = a['service.beta.kubernetes.io/aws-load-balancer-type'] === 'external' || (svc.loaded.object.spec as { loadBalancerClass?: string } | undefined)?.loadBalancerClass === 'service.k8s.aws/nlb';
+    if (svc.type !== 'LoadBalancer' || !external) continue;
+    const targetType = a['service.beta.kubernetes.io/aws-load-balancer-nlb-target-type'] ?? 'instance';
+    for (const p of svc.ports) out.push({ nlb: true, service: { namespace: svc.namespace, name: svc.name }, port: p.port, targetType, from });
+  }
+  for (const b of model.bindings) {
+    if (!b.service) continue;
+    const port = b.port ?? b.service.ports[0]?.port;
+    if (port === undefined) continue;
+    out.push({ binding: { namespace: b.namespace, name: b.name }, service: { namespace: b.namespace, name: b.serviceName }, port, targetType: b.targetType ?? 'ip', from });
+  }
+  return out;
 }
 
 function gateNamespaces(model: AppModel, routes: PlanRoute[]): string[] {

@@ -24,7 +24,8 @@ export type WaitKind =
   | 'record-revisions'
   | 'guard'
   | 'no-load-balancer'
-  | 'not-waited';
+  | 'not-waited'
+  | 'cluster-routes';
 
 export interface PlanObject {
   apiVersion: string;
@@ -46,12 +47,29 @@ export interface PlanPhase {
   waitFor: PlanWait[];
 }
 
-/** A route from an Ingress to a Service port: one target group (and one TargetGroupBinding) in LBC. */
+/**
+ * A way traffic reaches a Service port through a target group (one TargetGroupBinding): an Ingress's ALB, or a
+ * TargetGroupBinding the user made for a target group created outside the controller (Terraform, CloudFormation).
+ */
 export interface PlanRoute {
-  ingress: { namespace: string; name: string };
+  /** The Ingress whose ALB serves the target group; absent for a user-made TargetGroupBinding. */
+  ingress?: { namespace: string; name: string; /** alb.ingress.kubernetes.io/group.name: an explicit IngressGroup. */ group?: string };
+  /** A user-made TargetGroupBinding (from the set or the cluster). */
+  binding?: { namespace: string; name: string };
+  /** An NLB the controller builds for the Service itself (type LoadBalancer, aws-load-balancer-type: external). */
+  nlb?: true;
   service: { namespace: string; name: string };
   port: string | number;
   targetType: 'ip' | 'instance' | string;
+  /** Where the route was found: in the manifests, or among the objects already live in the cluster. */
+  from: 'set' | 'cluster';
+}
+
+/** "Ingress ns/name" or "TargetGroupBinding ns/name": what makes the route, for messages. */
+export function routeVia(r: PlanRoute): string {
+  if (r.ingress) return `Ingress ${r.ingress.namespace}/${r.ingress.name}`;
+  if (r.nlb) return `NLB of Service ${r.service.namespace}/${r.service.name}`;
+  return r.binding ? `TargetGroupBinding ${r.binding.namespace}/${r.binding.name}` : 'a target group';
 }
 
 const PHASE_OF_KIND: Record<string, PhaseName> = {
@@ -117,8 +135,10 @@ export function toPlanObject(o: LoadedObject): PlanObject {
   };
 }
 
-export function routeKey(r: Pick<PlanRoute, 'service' | 'port'>): string {
-  return `${r.service.namespace}/${r.service.name}:${r.port}`;
+/** One route = one target group: the Service port and what makes the target group (an Ingress, or the user's binding). */
+export function routeKey(r: Pick<PlanRoute, 'service' | 'port' | 'ingress' | 'binding' | 'nlb'>): string {
+  const via = r.ingress ? `ing:${r.ingress.namespace}/${r.ingress.name}` : r.binding ? `tgb:${r.binding.namespace}/${r.binding.name}` : r.nlb ? 'nlb' : '';
+  return `${r.service.namespace}/${r.service.name}:${r.port}@${via}`;
 }
 
 /** Namespaces that objects live in but that the manifests do not create: they must exist in the cluster. */

@@ -1,3 +1,4 @@
+import { crdKindOf, crdKinds } from '../manifests/scope.js';
 import type { LoadedObject } from '../manifests/types.js';
 import { objectsOfPhase, PHASE_NAMES, routeKey, toPlanObject, type PhaseName, type PlanObject, type PlanPhase, type PlanRoute, type PlanWait, type WaitKind } from './phases.js';
 
@@ -20,13 +21,15 @@ export type WorkloadCheck = 'rollout-complete' | 'readiness-gates' | 'targets-he
 export type PlanStep =
   /** Lint errors stop the run; then a server-side dry-run of every object whose namespace (and kind) exists. */
   | { type: 'preflight'; phase: 'preflight'; objects: number }
+  /** Routes the set does not hold: live Services selecting the workloads, Ingresses and user TargetGroupBindings routing to them. */
+  | { type: 'cluster-routes'; phase: 'preflight'; workloads: WorkloadRef[] }
   /** Server-side apply of these objects, in this order. `index` points into the manifest set. */
   | { type: 'apply'; phase: PhaseName; objects: PlanObject[]; index: number[]; labelNamespaces: string[] }
   | { type: 'crd-established'; phase: PhaseName; crds: string[] }
   /** Namespaces that must carry the readiness-gate label: labelled (inject) or required (require). */
   | { type: 'namespace-labels'; phase: PhaseName; namespaces: string[]; mode: 'inject' | 'require' }
   /** The dry-run of the objects that could not be validated at preflight (their namespace did not exist yet). */
-  | { type: 'deferred-dry-run'; phase: PhaseName; namespaces: string[] }
+  | { type: 'deferred-dry-run'; phase: PhaseName; namespaces: string[]; /** Objects of kinds the set's CRDs define. */ customResources: number }
   /** Every Ingress has an ALB hostname and every route its TargetGroupBinding. */
   | { type: 'routing'; phase: 'routing'; routes: PlanRoute[]; ingresses: Array<{ namespace: string; name: string }> }
   /** Record each workload's current revision and pods (what a rollback returns to), then apply the workloads. */
@@ -64,6 +67,8 @@ export function notWaitedReason(kind: string): string | undefined {
 
 export function buildSteps(inputs: StepInputs): PlanStep[] {
   const steps: PlanStep[] = [{ type: 'preflight', phase: 'preflight', objects: inputs.objects.length }];
+  const waited = inputs.workloads.filter((w) => notWaitedReason(w.ref.kind) === undefined);
+  if (waited.length > 0) steps.push({ type: 'cluster-routes', phase: 'preflight', workloads: waited.map((w) => w.ref) });
   const indexOf = new Map(inputs.objects.map((o, i) => [o, i]));
   const applyOf = (phase: PhaseName, labelNamespaces: string[] = []): PlanStep | undefined => {
     const objects = objectsOfPhase(inputs.objects, phase);
@@ -79,19 +84,20 @@ export function buildSteps(inputs: StepInputs): PlanStep[] {
   push(nsApply);
   const crds = objectsOfPhase(inputs.objects, 'namespaces').filter((o) => o.ref.kind === 'CustomResourceDefinition').map((o) => o.ref.name);
   if (crds.length > 0) push({ type: 'crd-established', phase: 'namespaces', crds });
-  if (inputs.readinessGates !== 'off' && gated.length > 0) push({ type: 'namespace-labels', phase: 'namespaces', namespaces: gated, mode: inputs.readinessGates });
+  if (inputs.readinessGates !== 'off' && (gated.length > 0 || waited.length > 0)) push({ type: 'namespace-labels', phase: 'namespaces', namespaces: gated, mode: inputs.readinessGates });
   const created = inputs.objects.filter((o) => o.ref.kind === 'Namespace').map((o) => o.ref.name);
-  if (created.length > 0 && inputs.objects.some((o) => o.ref.namespace && created.includes(o.ref.namespace))) {
-    push({ type: 'deferred-dry-run', phase: 'namespaces', namespaces: created });
+  const crd = crdKinds(inputs.objects);
+  const customResources = inputs.objects.filter((o) => crd.has(crdKindOf(o))).length;
+  if ((created.length > 0 && inputs.objects.some((o) => o.ref.namespace && created.includes(o.ref.namespace))) || customResources > 0) {
+    push({ type: 'deferred-dry-run', phase: 'namespaces', namespaces: created, customResources });
   }
   push(applyOf('config'));
   push(applyOf('routing'));
-  if (inputs.routes.length > 0) {
-    push({ type: 'routing', phase: 'routing', routes: uniqueBy(inputs.routes, routeKey), ingresses: uniqueBy(inputs.routes.map((r) => r.ingress), (i) => `${i.namespace}/${i.name}`) });
+  if (inputs.routes.length > 0 || waited.length > 0) {
+    push({ type: 'routing', phase: 'routing', routes: uniqueBy(inputs.routes, routeKey), ingresses: uniqueBy(inputs.routes.flatMap((r) => (r.ingress ? [r.ingress] : [])), (i) => `${i.namespace}/${i.name}`) });
   }
 
   const workloadObjects = objectsOfPhase(inputs.objects, 'workloads');
-  const waited = inputs.workloads.filter((w) => notWaitedReason(w.ref.kind) === undefined);
   if (workloadObjects.length > 0) {
     push({
       type: 'apply-workloads',
@@ -101,7 +107,8 @@ export function buildSteps(inputs: StepInputs): PlanStep[] {
       workloads: waited.map((w) => w.ref),
     });
   }
-  const guarded = waited.some((w) => w.routes.length > 0);
+  // The guard needs a load balancer: one in the set, or one deploy finds in the cluster.
+  const guarded = waited.length > 0;
   if (guarded) push({ type: 'guard', phase: 'workloads' });
   for (const w of inputs.workloads) {
     const reason = notWaitedReason(w.ref.kind);
@@ -139,26 +146,49 @@ export function describeStep(step: PlanStep): PlanWait[] {
   switch (step.type) {
     case 'preflight':
       return [{ kind: 'preflight', description: `lint errors stop the run; the API server dry-runs all ${step.objects} object(s) (server-side apply, nothing written)` }];
+    case 'cluster-routes':
+      return [
+        {
+          kind: 'cluster-routes',
+          description: `find the routes to ${step.workloads.map(id).join(', ')} in the cluster too: live Services selecting their pods, every ALB Ingress routing to those Services, TargetGroupBindings you made for them; each target group found gets the same waits and checks as one in the set`,
+        },
+      ];
     case 'apply':
       return [];
     case 'crd-established':
       return step.crds.map((c) => ({ kind: 'crd-established', description: `CustomResourceDefinition ${c} is Established` }));
     case 'namespace-labels':
-      return step.namespaces.map((ns) => ({
-        kind: 'namespace-label',
-        description: `namespace ${ns} carries elbv2.k8s.aws/pod-readiness-gate-inject=enabled${step.mode === 'inject' ? ' (added by deploy if missing)' : ''}`,
-      }));
+      return [
+        ...step.namespaces.map((ns) => ({
+          kind: 'namespace-label' as WaitKind,
+          description: `namespace ${ns} carries elbv2.k8s.aws/pod-readiness-gate-inject=enabled${step.mode === 'inject' ? ' (added by deploy if missing)' : ''}`,
+        })),
+        {
+          kind: 'namespace-label' as WaitKind,
+          description: `${step.namespaces.length > 0 ? 'and every other' : 'every'} namespace whose workloads a route found in the cluster reaches (ip targets) carries the label${step.mode === 'inject' ? ' (added by deploy if missing)' : ''}`,
+        },
+      ];
     case 'deferred-dry-run':
-      return [{ kind: 'deferred-dry-run', description: `the API server dry-runs the objects in ${step.namespaces.join(', ')} now that the namespace(s) exist, before anything else is written` }];
+      return [
+        {
+          kind: 'deferred-dry-run',
+          description: `the API server dry-runs ${[step.namespaces.length > 0 ? `the objects in ${step.namespaces.join(', ')} now that the namespace(s) exist` : '', step.customResources > 0 ? `the ${step.customResources} custom resource(s) now that their CRDs are Established` : ''].filter(Boolean).join(' and ')}, before anything else is written`,
+        },
+      ];
     case 'routing':
       return [
+        ...(step.routes.length === 0 ? [{ kind: 'load-balancer' as WaitKind, description: 'the routes found in the cluster (if any): each Ingress has an ALB hostname and each route its TargetGroupBinding' }] : []),
         ...step.ingresses.map((ing) => ({
           kind: 'load-balancer' as WaitKind,
           description: `Ingress ${ing.namespace}/${ing.name} has an ALB hostname in status.loadBalancer.ingress (no FailedBuildModel/FailedDeployModel events)`,
         })),
         ...step.routes.map((r) => ({
           kind: 'target-group-binding' as WaitKind,
-          description: `TargetGroupBinding with targetType ${r.targetType === 'ip' ? 'ip' : `ip (the route says ${r.targetType}: gates cannot work)`} exists for Service ${r.service.namespace}/${r.service.name} port ${r.port}`,
+          description: r.binding
+            ? `TargetGroupBinding ${r.binding.namespace}/${r.binding.name} (yours) exists with a targetGroupARN for Service ${r.service.namespace}/${r.service.name} port ${r.port}`
+            : r.nlb
+              ? `the NLB of Service ${r.service.namespace}/${r.service.name} has the TargetGroupBinding for port ${r.port} with targetType ${r.targetType === 'ip' ? 'ip' : `ip (the Service says ${r.targetType}: gates cannot work; set aws-load-balancer-nlb-target-type: ip)`}`
+              : `TargetGroupBinding with targetType ${r.targetType === 'ip' ? 'ip' : `ip (the route says ${r.targetType}: gates cannot work)`} exists for Service ${r.service.namespace}/${r.service.name} port ${r.port}`,
         })),
       ];
     case 'apply-workloads':
@@ -166,7 +196,7 @@ export function describeStep(step: PlanStep): PlanWait[] {
         ? [{ kind: 'record-revisions', description: `before applying: record the current revision and pods of ${step.workloads.map(id).join(', ')} (what a rollback returns to)` }]
         : [];
     case 'guard':
-      return [{ kind: 'guard', description: 'the 5xx guard watches from the first new pod (an update) or from rollout complete (a first install) until the bake window ends' }];
+      return [{ kind: 'guard', description: 'when a load balancer routes to them (in the set or found in the cluster): the 5xx guard watches from the first new pod (an update) or from rollout complete (a first install) until the bake window ends; with none, no guard runs and the run says so' }];
     case 'workload': {
       const w = id(step.workload);
       const tgs = step.routes.map((r) => `${r.service.name}:${r.port}`).join(', ');
@@ -178,7 +208,10 @@ export function describeStep(step: PlanStep): PlanWait[] {
         if (c === 'targets-drained') out.push({ kind: 'targets-drained', description: `${w}: no old pod IP:port is still draining in ${tgs}` });
       }
       if (step.routes.length === 0) {
-        out.push({ kind: 'no-load-balancer', description: `${w}: no load balancer routes to it (no Ingress, TargetGroupBinding or NLB Service): no gate, target-health or drain check and no 5xx guard` });
+        out.push({
+          kind: 'no-load-balancer',
+          description: `${w}: no load balancer routes to it in the set; each target group found in the cluster gets the gate, target-health and drain checks; with none, only the rollout is checked (no gate, target or 5xx guard)`,
+        });
       }
       return out;
     }
@@ -190,7 +223,7 @@ export function describeStep(step: PlanStep): PlanWait[] {
         description: `the target group for Service ${t.route.service.namespace}/${t.route.service.name} port ${t.route.port} has deregistration_delay.timeout_seconds=${t.deregistrationDelaySeconds} on AWS`,
       }));
     case 'bake':
-      return [{ kind: 'bake', description: 'the bake window passes with the 5xx guard quiet' }];
+      return [{ kind: 'bake', description: 'when the guard runs: the bake window passes with the 5xx guard quiet' }];
   }
 }
 
@@ -210,7 +243,7 @@ export function phasesOf(steps: PlanStep[]): PlanPhase[] {
   return out.sort((a, b) => PHASE_NAMES.indexOf(a.name) - PHASE_NAMES.indexOf(b.name));
 }
 
-function uniqueBy<T>(items: T[], keyOf: (t: T) => string): T[] {
+export function uniqueBy<T>(items: T[], keyOf: (t: T) => string): T[] {
   const seen = new Set<string>();
   return items.filter((i) => {
     const k = keyOf(i);

@@ -1,6 +1,7 @@
 import { lintManifests, type LintReport } from '../lint/index.js';
 import { loadManifests } from '../manifests/load.js';
 import { buildModel, type AppModel } from '../manifests/model.js';
+import { scopeFromSetCrds } from '../manifests/scope.js';
 import type { ManifestSet } from '../manifests/types.js';
 import type { Options } from '../options.js';
 import { buildPlan, type Plan } from '../plan/index.js';
@@ -24,12 +25,13 @@ export interface PreflightIo {
 }
 
 export async function preflight(options: Options, io: PreflightIo): Promise<Preflight> {
-  const original = await loadManifests({
+  const loaded = await loadManifests({
     paths: options.manifests,
     defaultNamespace: options.namespace,
     baseDir: options.baseDir,
     ...(io.readStdin ? { readStdin: io.readStdin } : {}),
   });
+  const original: ManifestSet = { ...loaded, objects: scopeFromSetCrds(loaded.objects) };
   const tune = tuneManifests(original, {
     mode: options.tune,
     shutdownSeconds: options.shutdownSeconds,

@@ -33,8 +33,8 @@ export function renderPlanJson(plan: Plan): string {
 
 export function renderPlanText(plan: Plan): string {
   const out: string[] = [];
-  const preflight = plan.steps.find((s) => s.type === 'preflight');
-  if (preflight) out.push(`0. Preflight`, ...describeStep(preflight).map((w) => `   check  ${w.description}`));
+  const preflight = plan.steps.filter((s) => s.phase === 'preflight');
+  if (preflight.length > 0) out.push(`0. Preflight`, ...preflight.flatMap(describeStep).map((w) => `   ${w.kind === 'cluster-routes' ? 'read  ' : 'check '} ${w.description}`));
   plan.phases.forEach((phase, i) => {
     out.push(`${i + 1}. ${PHASE_TITLES[phase.name] ?? phase.name}`);
     for (const o of phase.objects) {

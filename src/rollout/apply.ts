@@ -2,6 +2,7 @@ import { ExitCode } from '../errors.js';
 import { KubeApiError } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';
 import type { JsonObject, KubeObject, LoadedObject } from '../manifests/types.js';
+import { crdKindOf, crdKinds, withScope } from '../manifests/scope.js';
 import { checkCrdsEstablished } from '../plan/checks/crd.js';
 import type { PlanStep } from '../plan/steps.js';
 import type { RunContext } from './context.js';
@@ -38,7 +39,16 @@ export async function runPreflight(ctx: RunContext): Promise<void> {
   if (errors.length > 0) {
     throw new DeployError(`lint found ${errors.length} error(s); nothing was applied:\n${errors.join('\n')}`, 'preflight');
   }
-  const missingNamespaces = await dryRunAll(pre.set.objects, options, deps);
+  await resolveScopes(ctx);
+  // Custom resources of kinds a CRD in this set defines cannot be dry-run before the CRD is Established.
+  const crd = crdKinds(pre.set.objects);
+  const customResources = pre.set.objects.filter((o) => crd.has(crdKindOf(o)));
+  if (customResources.length > 0) {
+    const msg = `${customResources.length} custom resource(s) of kinds this set's CustomResourceDefinitions define are validated by the API server once those CRDs are Established${options.dryRun ? ' (not in this dry-run: the CRDs do not exist yet)' : ''}`;
+    if (options.dryRun) rec.warn(msg);
+    else deps.log.info(msg);
+  }
+  const missingNamespaces = await dryRunAll(pre.set.objects.filter((o) => !crd.has(crdKindOf(o))), options, deps);
   if (missingNamespaces.size > 0) {
     const waiting = pre.set.objects.filter((o) => o.ref.kind !== 'Namespace' && missingNamespaces.has(o.ref.namespace));
     if (options.dryRun) {
@@ -94,7 +104,8 @@ export async function dryRunAll(objects: LoadedObject[], options: Pick<DeployOpt
   for (const o of objects) {
     const ns = o.ref.namespace;
     if (onlyNamespaces && !onlyNamespaces.has(ns)) continue;
-    if (ns && !existing.has(ns)) existing.set(ns, (await deps.kube.get('v1', 'Namespace', '', ns)) !== undefined);
+    // A namespace-scoped deployer may not read Namespaces (403): the dry-run itself then says whether it exists.
+    if (ns && !existing.has(ns)) existing.set(ns, await deps.kube.get('v1', 'Namespace', '', ns).then((n) => n !== undefined, (err: unknown) => (err instanceof KubeApiError && err.code === 403 ? true : Promise.reject(err))));
     if (ns && !existing.get(ns)) {
       if (manifestNamespaces.has(ns)) {
         missing.add(ns);
@@ -155,7 +166,37 @@ export async function applyStep(step: Extract<PlanStep, { type: 'apply' }>, ctx:
 /** Objects in namespaces that did not exist at preflight: dry-run them now, before any of them is written. */
 export async function deferredDryRun(step: Extract<PlanStep, { type: 'deferred-dry-run' }>, ctx: RunContext): Promise<void> {
   ctx.rec.enter(step.phase);
-  await dryRunAll(ctx.pre.set.objects.filter((o) => o.ref.kind !== 'Namespace'), ctx.options, ctx.deps, new Set(step.namespaces));
+  const created = new Set(step.namespaces);
+  const crd = crdKinds(ctx.pre.set.objects);
+  const objects = ctx.pre.set.objects.filter((o) => o.ref.kind !== 'Namespace' && (created.has(o.ref.namespace) || crd.has(crdKindOf(o))));
+  await dryRunAll(objects, ctx.options, ctx.deps);
+}
+
+/**
+ * Scope from discovery: each kind the cluster serves says whether it is namespaced (the built-in table only guessed
+ * offline, and a kind it does not know got no namespace). Kinds the set's CRDs define already took their CRD's
+ * scope; kinds the cluster does not serve are left to the dry-run, which names them.
+ */
+async function resolveScopes(ctx: RunContext): Promise<void> {
+  const { pre, deps } = ctx;
+  const crd = crdKinds(pre.set.objects);
+  const objects = pre.set.objects;
+  for (let i = 0; i < objects.length; i++) {
+    const o = objects[i] as LoadedObject;
+    if (crd.has(crdKindOf(o))) continue;
+    let namespaced: boolean;
+    try {
+      namespaced = (await deps.kube.resource(o.ref.apiVersion, o.ref.kind)).namespaced;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.code === 404) continue;
+      throw err;
+    }
+    const resolved = withScope(o, namespaced);
+    if (resolved === o) continue;
+    // The one place the run changes the set it was given: the cluster knows the scope better than the table.
+    objects[i] = resolved;
+    if (o.ref.namespace && !namespaced) deps.log.info(`${o.ref.kind} ${o.ref.name} is cluster-scoped in this cluster: applied without the namespace ${o.ref.namespace}`);
+  }
 }
 
 /** The CRDs the set creates serve their kinds before anything that uses them is dry-run or applied. */
@@ -212,7 +253,7 @@ export async function ensureGateLabels(step: Extract<PlanStep, { type: 'namespac
   rec.enter(step.phase);
   if (options.readinessGates === 'off') return;
   const inManifests = new Set(pre.set.objects.filter((o) => o.ref.kind === 'Namespace').map((o) => o.ref.name));
-  for (const ns of step.namespaces) {
+  for (const ns of new Set([...step.namespaces, ...ctx.clusterGateNamespaces])) {
     const current = await deps.kube.get('v1', 'Namespace', '', ns);
     if (!current) throw new DeployError(`namespace ${ns} does not exist. Fix: add a Namespace manifest or create it first.`, 'namespaces');
     if (current.metadata.labels?.[GATE_LABEL] === 'enabled') continue;
@@ -223,7 +264,7 @@ export async function ensureGateLabels(step: Extract<PlanStep, { type: 'namespac
         'namespaces',
       );
     }
-    if (inManifests.has(ns)) continue; // applied above with the label
+    if (inManifests.has(ns) && step.namespaces.includes(ns)) continue; // applied above with the label
     await deps.kube.patch('v1', 'Namespace', '', ns, { metadata: { labels: { [GATE_LABEL]: 'enabled' } } }, 'merge');
     rec.note('namespace-labelled', `labelled namespace ${ns} ${GATE_LABEL}=enabled (readiness gates are injected into pods created from now on)`);
   }

@@ -1,5 +1,5 @@
 import type { Preflight } from '../preflight/index.js';
-import type { PhaseName } from '../plan/phases.js';
+import type { PhaseName, PlanRoute } from '../plan/phases.js';
 import type { Logger } from '../report/log.js';
 import { Timeline, type TimelineEntry, type TimelineKind } from '../report/timeline.js';
 import type { DeployDeps, DeployOptions, RunState } from './types.js';
@@ -14,6 +14,10 @@ export interface RunContext {
   deps: DeployDeps;
   state: RunState;
   rec: Recorder;
+  /** The routes of each waited workload ("ns/name"): the plan's, plus those the cluster-routes step finds live. */
+  routes: Map<string, PlanRoute[]>;
+  /** Namespaces that need the readiness-gate label because of routes found in the cluster. */
+  clusterGateNamespaces: Set<string>;
 }
 
 /** The one place a run says what happened: each event goes to the timeline and, unless quiet, to the log. */
@@ -56,5 +60,7 @@ export class Recorder {
 }
 
 export function newRunContext(pre: Preflight, options: DeployOptions, deps: DeployDeps, state: RunState): RunContext {
-  return { pre, options, deps, state, rec: new Recorder(deps.log, deps.now) };
+  const routes = new Map<string, PlanRoute[]>();
+  for (const s of pre.plan.steps) if (s.type === 'workload') routes.set(`${s.workload.namespace}/${s.workload.name}`, s.routes);
+  return { pre, options, deps, state, rec: new Recorder(deps.log, deps.now), routes, clusterGateNamespaces: new Set() };
 }

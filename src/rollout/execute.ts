@@ -5,6 +5,7 @@ import type { GuardOptions } from '../guard/index.js';
 import type { DeployRunOptions, Options, RollbackRequest } from '../options.js';
 import type { Preflight } from '../preflight/index.js';
 import { renderDeployJson } from '../report/deploy.js';
+import { renderDeployHtml } from '../report/html.js';
 import type { Logger } from '../report/log.js';
 import { runDeploy, runRollback, type DeployResult } from './deploy.js';
 
@@ -40,6 +41,7 @@ export async function executeDeploy(
     },
   );
   if (run.reportPath) await writeFile(resolve(cwd, run.reportPath), renderDeployJson(result));
+  if (run.reportHtmlPath) await writeFile(resolve(cwd, run.reportHtmlPath), renderDeployHtml(result));
   return result;
 }
 

@@ -95,7 +95,7 @@ export async function startGuard(
       cloudwatchToWallClock: (ms) => deps.clock.toWall(ms),
       onMeasurement: (m) => {
         measurements.push(m);
-        if (m.verdict === 'failure') tl.add('guard', `${m.signal}: ${m.evidence}`, { signal: m.signal, verdict: m.verdict, errors: m.errors ?? null, requests: m.requests ?? null });
+        if (m.verdict === 'failure') tl.add('guard', `${m.signal}: ${m.evidence}`, { signal: m.signal, verdict: m.verdict, errors: m.errors ?? null, requests: m.requests ?? null, windowStart: m.window.start, windowEnd: m.window.end });
       },
       onFailure: (d) => {
         decision = d;
@@ -113,6 +113,7 @@ export async function startGuard(
     tl.add('warning', `guard signal skipped: ${s}`);
   }
   guard.start();
+  tl.add('guard', `guard started: ${guard.signals.map((s) => s.name).join(', ') || 'no signal'}`, { event: 'started' });
   deps.log.info(`guard started: ${guard.signals.map((s) => s.name).join(', ') || 'no signal'}`);
   return { guard, skipped, tripped: () => decision, onTrip: (fn) => listeners.push(fn), measurements, ...(elb ? { cloudwatchMetrics: elb.why } : {}) };
 }

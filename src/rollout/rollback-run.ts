@@ -1,6 +1,7 @@
 import { ExitCode, exitCodeOf, InputError, UnreachableError } from '../errors.js';
 import { KubeApiError } from '../kube/client.js';
 import { buildModel } from '../manifests/model.js';
+import { liveObject } from '../plan/cluster-routes.js';
 import type { JsonObject, KubeObject, LoadedObject, ManifestSet } from '../manifests/types.js';
 import type { ReadinessGateMode } from '../options.js';
 import type { Preflight } from '../preflight/index.js';
@@ -19,19 +20,6 @@ export interface RollbackRunOptions {
   rolloutTimeoutSeconds: number;
   readinessGates: ReadinessGateMode;
   timeScale: number;
-}
-
-/** Objects read from the cluster, shaped like loaded manifests so that the model (routes, target groups) applies. */
-function liveObjects(objects: KubeObject[]): LoadedObject[] {
-  return objects.map((object) => {
-    const source = { file: `cluster:${object.kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`, line: 1 };
-    return {
-      object,
-      ref: { apiVersion: object.apiVersion, kind: object.kind, namespace: object.metadata.namespace ?? '', name: object.metadata.name },
-      source,
-      locate: () => source,
-    };
-  });
 }
 
 /**
@@ -57,7 +45,7 @@ export async function runRollback(options: RollbackRunOptions, deps: DeployDeps)
       deps.kube.list('networking.k8s.io/v1', 'Ingress', namespace),
       deps.kube.list('elbv2.k8s.aws/v1beta1', 'TargetGroupBinding', namespace).catch(() => ({ items: [] as KubeObject[], resourceVersion: '' })),
     ]);
-    const live = liveObjects([{ ...current, apiVersion: 'apps/v1', kind: 'Deployment' }, ...services.items, ...ingresses.items]);
+    const live = [{ ...current, apiVersion: 'apps/v1', kind: 'Deployment' }, ...services.items, ...ingresses.items].map(liveObject);
     const set: ManifestSet = { objects: live, files: [] };
     const model = buildModel(set);
     const pre = { model } as Pick<Preflight, 'model'> as Preflight;
@@ -74,6 +62,7 @@ export async function runRollback(options: RollbackRunOptions, deps: DeployDeps)
           service: { namespace, name: String(ref.name) },
           port: (ref.port as string | number | undefined) ?? tg?.port ?? '',
           targetType: String(spec.targetType ?? ''),
+          from: 'cluster',
         },
         name: b.metadata.name,
         arn: String(spec.targetGroupARN ?? ''),
@@ -107,7 +96,7 @@ export async function runRollback(options: RollbackRunOptions, deps: DeployDeps)
           oldPodUids: new Set(pods.map((p) => String(p.metadata.uid ?? ''))),
           previousRevision: target.fromRevision,
         },
-        { pre, options: runOptions, deps, state, rec },
+        { pre, options: runOptions, deps, state, rec, routes: new Map(), clusterGateNamespaces: new Set() },
       );
     });
     rollbacks.push(result);

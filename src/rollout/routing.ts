@@ -1,7 +1,8 @@
 import { Informer } from '../kube/informer.js';
 import type { KubeObject } from '../manifests/types.js';
 import { checkRouting, type RoutingView } from '../plan/checks/routing.js';
-import type { PlanStep } from '../plan/steps.js';
+import { routeKey, type PlanRoute } from '../plan/phases.js';
+import { uniqueBy, type PlanStep } from '../plan/steps.js';
 import type { RunContext } from './context.js';
 import { waitUntil, type CheckResult } from './wait.js';
 import { unsyncedMessage } from './workload.js';
@@ -10,8 +11,10 @@ import { unsyncedMessage } from './workload.js';
 export async function waitForRouting(step: Extract<PlanStep, { type: 'routing' }>, ctx: RunContext): Promise<void> {
   const { pre, options, deps, state, rec } = ctx;
   rec.enter(step.phase);
-  const routes = step.routes;
-  const namespaces = [...new Set(routes.flatMap((r) => [r.ingress.namespace, r.service.namespace]))];
+  const routes = allRoutes(step, ctx);
+  if (routes.length === 0) return;
+  const ingressRefs = uniqueBy(routes.flatMap((r) => (r.ingress ? [r.ingress] : [])), (i) => `${i.namespace}/${i.name}`);
+  const namespaces = [...new Set(routes.flatMap((r) => [...(r.ingress ? [r.ingress.namespace] : []), r.service.namespace]))];
   const ingresses = namespaces.map((ns) => new Informer(deps.kube, { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace: ns }));
   const bindings = namespaces.map((ns) => new Informer(deps.kube, { apiVersion: 'elbv2.k8s.aws/v1beta1', kind: 'TargetGroupBinding', namespace: ns }));
   const events = namespaces.map((ns) => new Informer(deps.kube, { apiVersion: 'v1', kind: 'Event', namespace: ns, fieldSelector: 'involvedObject.kind=Ingress' }));
@@ -40,7 +43,7 @@ export async function waitForRouting(step: Extract<PlanStep, { type: 'routing' }
       now: deps.now,
       hint:
         'Fix: check that the AWS Load Balancer Controller runs and handles the IngressClass (kubectl get ingressclass; kubectl -n kube-system logs deployment/aws-load-balancer-controller), ' +
-        `and read the Ingress events (kubectl describe ingress -n ${routes[0]?.ingress.namespace ?? ''} ${routes[0]?.ingress.name ?? ''}); raise --routing-timeout if the controller is only slow.`,
+        `and read the Ingress events (kubectl describe ingress -n ${ingressRefs[0]?.namespace ?? ''} ${ingressRefs[0]?.name ?? ''}); raise --routing-timeout if the controller is only slow.`,
       subscribe: (fn) => {
         const offs = all.map((i) => i.onChange(fn));
         return () => offs.forEach((o) => o());
@@ -55,4 +58,9 @@ export async function waitForRouting(step: Extract<PlanStep, { type: 'routing' }
   } finally {
     await Promise.all(all.map((i) => i.stop()));
   }
+}
+
+/** The plan's routes and those found in the cluster, once each. */
+export function allRoutes(step: Extract<PlanStep, { type: 'routing' }>, ctx: RunContext): PlanRoute[] {
+  return uniqueBy([...step.routes, ...[...ctx.routes.values()].flat()], routeKey);
 }

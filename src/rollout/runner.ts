@@ -9,6 +9,7 @@ import { routeKey } from '../plan/phases.js';
 import type { PlanStep } from '../plan/steps.js';
 import { applyOne, applyStep, deferredDryRun, ensureGateLabels, runPreflight, waitForCrds } from './apply.js';
 import type { Recorder, RunContext } from './context.js';
+import { findClusterRoutes } from './cluster-routes.js';
 import { checkForeignChanges, recordApplied } from './foreign.js';
 import { GuardTripped, probePreflight, startGuard } from './guarding.js';
 import { waitForRouting } from './routing.js';
@@ -22,7 +23,7 @@ import { waitForWorkload } from './workload.js';
 export async function runSteps(steps: PlanStep[], ctx: RunContext): Promise<void> {
   let guardDeferred = false;
   for (const [i, step] of steps.entries()) {
-    if (ctx.options.dryRun && step.type !== 'preflight') return;
+    if (ctx.options.dryRun && step.phase !== 'preflight') return;
     if (step.type === 'guard') guardDeferred = !(await guardStep(ctx));
     else await execute(step, ctx);
     // A first install: nothing served before, and the ALB answers 503 until the first targets are healthy — that is
@@ -42,6 +43,8 @@ async function execute(step: PlanStep, ctx: RunContext): Promise<void> {
       // Issue 8: someone else's change stops the run before anything is applied; the probe is checked and baselined.
       await checkForeignChanges(ctx.pre, ctx.deps, ctx.rec.timeline);
       return probePreflight(ctx.pre, ctx.options, ctx.deps, ctx.rec.timeline, ctx.state, 'before-apply');
+    case 'cluster-routes':
+      return findClusterRoutes(step, ctx);
     case 'apply':
       return ctx.deps.log.group(`Phase ${step.phase}`, () => applyStep(step, ctx));
     case 'crd-established':
@@ -77,7 +80,6 @@ async function applyWorkloads(step: Extract<PlanStep, { type: 'apply-workloads' 
   rec.enter(step.phase);
   const watches: WorkloadWatch[] = [];
   const waited = new Set(step.workloads.map((w) => `${w.kind}/${w.namespace}/${w.name}`));
-  const routesOf = new Map(pre.plan.steps.flatMap((s) => (s.type === 'workload' ? [[`${s.workload.namespace}/${s.workload.name}`, new Set(s.routes.map(routeKey))] as const] : [])));
   for (const i of step.index) {
     const o = pre.set.objects[i] as LoadedObject;
     if (!waited.has(`${o.ref.kind}/${o.ref.namespace}/${o.ref.name}`)) continue;
@@ -87,7 +89,7 @@ async function applyWorkloads(step: Extract<PlanStep, { type: 'apply-workloads' 
     const current = await deps.kube.get(o.ref.apiVersion, o.ref.kind, o.ref.namespace, o.ref.name);
     const previousRevision = revisionOf(current);
     const pods = current ? (await deps.kube.list('v1', 'Pod', o.ref.namespace, { labelSelector: selector })).items : [];
-    const keys = routesOf.get(`${o.ref.namespace}/${o.ref.name}`) ?? new Set<string>();
+    const keys = new Set((ctx.routes.get(`${o.ref.namespace}/${o.ref.name}`) ?? []).map(routeKey));
     const bindings = state.bindings.filter((b) => keys.has(routeKey(b.route)));
     watches.push({
       loaded: o,

@@ -100,6 +100,14 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
               rec.observe('target-state', `target ${t.id}:${t.port} ${t.state}${t.reason ? ` (${t.reason})` : ''}`, { targetGroup: b.name, target: `${t.id}:${t.port}`, state: t.state, reason: t.reason ?? null });
             }
           }
+          // A target that left the group (deregistration finished) is recorded as gone, for the report's picture.
+          const present = new Set(targets.map((t) => `${b.arn}|${t.id}:${t.port}`));
+          for (const [k, st] of seenStates) {
+            if (!k.startsWith(`${b.arn}|`) || present.has(k) || st === 'gone') continue;
+            seenStates.set(k, 'gone');
+            const target = k.slice(b.arn.length + 1);
+            rec.observe('target-state', `target ${target} gone (deregistered)`, { targetGroup: b.name, target, state: 'gone', reason: null });
+          }
         }
         awsError = undefined;
         nextDescribeAt = deps.now() + intervalMs;

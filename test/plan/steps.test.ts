@@ -19,26 +19,29 @@ describe('plan steps', () => {
     const plan = buildPlan(set, buildModel(set), tune, { readinessGates: 'inject' });
     assert.deepEqual(
       plan.steps.map((s) => s.type),
-      ['preflight', 'apply', 'namespace-labels', 'deferred-dry-run', 'apply', 'routing', 'apply-workloads', 'guard', 'workload', 'attributes', 'bake'],
+      ['preflight', 'cluster-routes', 'apply', 'namespace-labels', 'deferred-dry-run', 'apply', 'routing', 'apply-workloads', 'guard', 'workload', 'attributes', 'bake'],
     );
     const workload = plan.steps.find((s) => s.type === 'workload');
     assert.ok(workload?.type === 'workload');
     assert.deepEqual(workload.checks, ['rollout-complete', 'readiness-gates', 'targets-healthy', 'targets-drained']);
     // The phases are the steps grouped: every wait the plan prints comes from a step.
     const waits = plan.phases.flatMap((p) => p.waitFor.map((w) => w.description));
-    assert.deepEqual(waits, plan.steps.filter((s) => s.type !== 'preflight').flatMap((s) => describeStep(s).map((w) => w.description)));
+    assert.deepEqual(waits, plan.steps.filter((s) => s.phase !== 'preflight').flatMap((s) => describeStep(s).map((w) => w.description)));
   });
 
-  it('says a workload behind no load balancer has no target checks and promises no guard or bake', () => {
+  it('for a workload with no route in the set, looks in the cluster and promises the guard only if a route is found', () => {
     const files = app();
     delete files['ing.yaml'];
     const plan = planOf(files);
     const types = plan.steps.map((s) => s.type);
-    assert.ok(!types.includes('guard') && !types.includes('bake') && !types.includes('routing'), types.join(','));
+    assert.ok(types.includes('cluster-routes'), types.join(','));
     const workload = plan.steps.find((s) => s.type === 'workload');
     assert.ok(workload?.type === 'workload');
     assert.deepEqual(workload.checks, ['rollout-complete']);
-    assert.match(describeStep(workload).map((w) => w.description).join('\n'), /no load balancer routes to it .*no 5xx guard/);
+    assert.match(describeStep(workload).map((w) => w.description).join('\n'), /no load balancer routes to it in the set; each target group found in the cluster .*with none, only the rollout is checked/);
+    const guard = plan.steps.find((s) => s.type === 'guard');
+    assert.ok(guard);
+    assert.match(describeStep(guard)[0]?.description ?? '', /^when a load balancer routes to them .*with none, no guard runs/);
   });
 
   it('names an Argo Rollout as applied and not waited on, with what is not checked', () => {
@@ -58,5 +61,34 @@ describe('plan steps', () => {
     const workload = plan.steps.find((s) => s.type === 'workload');
     assert.ok(workload?.type === 'workload');
     assert.ok(!workload.checks.includes('readiness-gates'));
+  });
+});
+
+describe('routesWithCluster', () => {
+  it('finds the live Service and Ingress of a Deployment-only set, and a user TargetGroupBinding, marked as from the cluster', async () => {
+    const { routesWithCluster } = await import('../../src/plan/cluster-routes.js');
+    const files = app();
+    const set = setOf({ 'deploy.yaml': files['deploy.yaml'] as string });
+    const full = setOf(files);
+    const live = (kind: string) => full.objects.filter((o) => o.ref.kind === kind).map((o) => o.object);
+    const userTgb = { apiVersion: 'elbv2.k8s.aws/v1beta1', kind: 'TargetGroupBinding', metadata: { name: 'from-terraform', namespace: 'shop' }, spec: { serviceRef: { name: 'web', port: 80 }, targetGroupARN: 'arn:tf', targetType: 'ip' } };
+    const controllerTgb = { ...userTgb, metadata: { name: 'k8s-shop-web-1', namespace: 'shop', labels: { 'ingress.k8s.aws/stack-namespace': 'shop', 'ingress.k8s.aws/stack-name': 'web' } } };
+    const found = routesWithCluster(set, [{ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'web' }], {
+      services: live('Service'),
+      ingresses: live('Ingress'),
+      ingressClasses: [],
+      bindings: [userTgb, controllerTgb],
+    });
+    const routes = found.get('shop/web') ?? [];
+    assert.deepEqual(
+      routes.map((r) => [r.ingress?.name ?? `tgb:${r.binding?.name ?? ''}`, r.service.name, r.port, r.from]),
+      [
+        ['web', 'web', 80, 'cluster'],
+        ['tgb:from-terraform', 'web', 80, 'cluster'],
+      ],
+    );
+    // With the Service and Ingress in the set, the same route is the set's.
+    const again = routesWithCluster(full, [{ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'web' }], { services: live('Service'), ingresses: live('Ingress'), ingressClasses: [], bindings: [] });
+    assert.deepEqual(again.get('shop/web')?.map((r) => r.from), ['set']);
   });
 });

@@ -94,6 +94,7 @@ export const RESOURCES: readonly ResourceDescriptor[] = [
     categories: ['api-extensions'],
     verbs: READ_VERBS,
   }),
+  d({ group: 'autoscaling', version: 'v2', plural: 'horizontalpodautoscalers', kind: 'HorizontalPodAutoscaler', shortNames: ['hpa'], categories: ['all'], subresources: ['status'] }),
   d({ group: 'policy', plural: 'poddisruptionbudgets', kind: 'PodDisruptionBudget', shortNames: ['pdb'], subresources: ['status'] }),
   d({ group: 'rbac.authorization.k8s.io', plural: 'roles', kind: 'Role', nameRule: 'path' }),
   d({ group: 'rbac.authorization.k8s.io', plural: 'rolebindings', kind: 'RoleBinding', nameRule: 'path' }),

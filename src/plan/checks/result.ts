@@ -20,9 +20,11 @@ export interface TargetView {
   description?: string;
 }
 
+import type { PlanRoute } from '../phases.js';
+
 /** A TargetGroupBinding found for a route: the target group the checks read. */
 export interface BindingInfo {
-  route: { ingress: { namespace: string; name: string }; service: { namespace: string; name: string }; port: string | number; targetType: string };
+  route: PlanRoute;
   name: string;
   arn: string;
   targetType: string;

@@ -28,44 +28,46 @@ export function checkRouting(routes: PlanRoute[], snap: RoutingSnapshot, readine
   const pending: string[] = [];
   const hostnames = new Map<string, string>();
   const found: BindingInfo[] = [];
+  const failed = (message: string): RoutingView => ({ hostnames, bindings: [], result: { done: false, failed: true, message } });
   const ingressByKey = new Map(snap.ingresses.map((i) => [`${i.metadata.namespace ?? ''}/${i.metadata.name}`, i]));
   for (const r of routes) {
-    const ingName = `${r.ingress.namespace}/${r.ingress.name}`;
-    const ing = ingressByKey.get(ingName);
-    const verdict = controllerVerdict(snap.events, r.ingress, snap.startedAt);
-    if (verdict?.permanent) {
-      return {
-        hostnames,
-        bindings: [],
-        result: {
-          done: false,
-          failed: true,
-          message:
-            `expected the AWS Load Balancer Controller to build an ALB for Ingress ${ingName}, but it rejected it: ${verdict.reason} — ${verdict.message}. ` +
-            `Fix the Ingress/Service (annotations, backend Service type and port) as the message says, then re-run; \`kubectl describe ingress -n ${r.ingress.namespace} ${r.ingress.name}\` shows the events.`,
-        },
-      };
+    if (r.ingress) {
+      const ingName = `${r.ingress.namespace}/${r.ingress.name}`;
+      const ing = ingressByKey.get(ingName);
+      const verdict = controllerVerdict(snap.events, r.ingress, snap.startedAt);
+      if (verdict?.permanent) {
+        return failed(
+              `expected the AWS Load Balancer Controller to build an ALB for Ingress ${ingName}, but it rejected it: ${verdict.reason} — ${verdict.message}. ` +
+              `Fix the Ingress/Service (annotations, backend Service type and port) as the message says, then re-run; \`kubectl describe ingress -n ${r.ingress.namespace} ${r.ingress.name}\` shows the events.`,
+        );
+      }
+      const hostname = (((ing?.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress as JsonObject[] | undefined)?.[0]?.hostname;
+      if (typeof hostname !== 'string') {
+        pending.push(`ALB hostname for Ingress ${ingName}${verdict ? ` (the controller's last attempt failed, it retries: ${verdict.reason} — ${verdict.message})` : ing ? '' : ' (Ingress not seen yet)'}`);
+      } else hostnames.set(ingName, hostname);
     }
-    const hostname = (((ing?.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress as JsonObject[] | undefined)?.[0]?.hostname;
-    if (typeof hostname !== 'string') {
-      pending.push(`ALB hostname for Ingress ${ingName}${verdict ? ` (the controller's last attempt failed, it retries: ${verdict.reason} — ${verdict.message})` : ing ? '' : ' (Ingress not seen yet)'}`);
-    } else hostnames.set(ingName, hostname);
-    const tgb = snap.bindings.find((b) => bindingMatches(b, r, snap.services));
+    const tgb = r.binding
+      ? snap.bindings.find((b) => b.metadata.namespace === r.binding?.namespace && b.metadata.name === r.binding?.name)
+      : r.nlb
+        ? snap.bindings.find((b) => serviceStackMatches(b, r.service) && bindingMatches(b, r, snap.services))
+        : snap.bindings.find((b) => bindingMatches(b, r, snap.services) && !isUserBinding(b));
     if (!tgb) {
-      pending.push(`TargetGroupBinding for Service ${r.service.namespace}/${r.service.name} port ${r.port} (created by the controller with the ALB)`);
+      pending.push(
+        r.binding
+          ? `TargetGroupBinding ${r.binding.namespace}/${r.binding.name} (yours) not seen yet`
+          : `TargetGroupBinding for Service ${r.service.namespace}/${r.service.name} port ${r.port} (created by the controller with the ${r.nlb ? 'NLB' : 'ALB'})`,
+      );
       continue;
+    }
+    const arn = String(((tgb.spec ?? {}) as JsonObject).targetGroupARN ?? '');
+    if (r.binding && arn === '') {
+      return failed(`expected TargetGroupBinding ${r.binding.namespace}/${r.binding.name} to name a target group, but spec.targetGroupARN is empty. Fix: set spec.targetGroupARN to the ARN of the target group (aws elbv2 describe-target-groups), then re-run.`);
     }
     const spec = (tgb.spec ?? {}) as JsonObject;
     if (spec.targetType !== 'ip' && readinessGates !== 'off') {
-      return {
-        hostnames,
-        bindings: [],
-        result: {
-          done: false,
-          failed: true,
-          message: `expected an ip TargetGroupBinding for Service ${r.service.namespace}/${r.service.name}, but ${tgb.metadata.name} has targetType ${String(spec.targetType)}: readiness gates only work with ip targets. Fix: annotate the Ingress (or Service) with alb.ingress.kubernetes.io/target-type: ip, or run with --readiness-gates off.`,
-        },
-      };
+      return failed(
+        `expected an ip TargetGroupBinding for Service ${r.service.namespace}/${r.service.name}, but ${tgb.metadata.name} has targetType ${String(spec.targetType)}: readiness gates only work with ip targets. Fix: annotate the Ingress (or Service) with alb.ingress.kubernetes.io/target-type: ip, or run with --readiness-gates off.`,
+      );
     }
     found.push({ route: r, name: tgb.metadata.name, arn: String(spec.targetGroupARN ?? ''), targetType: String(spec.targetType ?? '') });
   }
@@ -97,11 +99,34 @@ export function controllerVerdict(events: KubeObject[], ingress: { namespace: st
   return { reason: String(latest.reason), message, permanent };
 }
 
+/** Made by the user (not by the controller for an Ingress or a Service): the controller labels its own with its stack. */
+const labelsOf = (tgb: KubeObject): string[] => Object.keys(tgb.metadata.labels ?? {});
+
+export function isUserBinding(tgb: KubeObject): boolean {
+  return !Object.keys(tgb.metadata.labels ?? {}).some((k) => k.startsWith('ingress.k8s.aws/') || k.startsWith('service.k8s.aws/'));
+}
+
+/** The controller labels the bindings of a Service's NLB with the Service. */
+function serviceStackMatches(tgb: KubeObject, service: { namespace: string; name: string }): boolean {
+  const labels = tgb.metadata.labels ?? {};
+  return labels['service.k8s.aws/stack-namespace'] === service.namespace && labels['service.k8s.aws/stack-name'] === service.name;
+}
+
+/** The controller's stack labels on a binding name the Ingress (implicit group) or the IngressGroup it was made for. */
+function stackMatches(tgb: KubeObject, ingress: NonNullable<PlanRoute['ingress']>): boolean {
+  const labels = tgb.metadata.labels ?? {};
+  if (labels['ingress.k8s.aws/stack'] !== undefined) return labels['ingress.k8s.aws/stack'] === ingress.group;
+  if (labels['ingress.k8s.aws/stack-name'] !== undefined) return !ingress.group && labels['ingress.k8s.aws/stack-name'] === ingress.name && labels['ingress.k8s.aws/stack-namespace'] === ingress.namespace;
+  return true;
+}
+
 /** A binding serves a route when it names the route's Service and port (by number or by name, either way round). */
-export function bindingMatches(tgb: KubeObject, r: Pick<PlanRoute, 'service' | 'port'>, services: Map<string, KubeObject>): boolean {
+export function bindingMatches(tgb: KubeObject, r: Pick<PlanRoute, 'service' | 'port' | 'ingress' | 'nlb'>, services: Map<string, KubeObject>): boolean {
   const spec = (tgb.spec ?? {}) as JsonObject;
   const ref = (spec.serviceRef ?? {}) as JsonObject;
   if ((tgb.metadata.namespace ?? '') !== r.service.namespace || ref.name !== r.service.name) return false;
+  if (r.ingress && !stackMatches(tgb, r.ingress)) return false;
+  if (!r.ingress && !r.nlb && labelsOf(tgb).some((k) => k.startsWith('service.k8s.aws/'))) return false;
   if (String(ref.port) === String(r.port)) return true;
   const svc = services.get(`${r.service.namespace}/${r.service.name}`);
   const ports = ((svc?.spec as JsonObject | undefined)?.ports ?? []) as JsonObject[];
