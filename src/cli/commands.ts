@@ -160,6 +160,10 @@ const deploy: Command = {
 const LAB_FLAGS = {
   'state-dir': { type: 'string' },
   'time-scale': { type: 'string' },
+  timings: { type: 'string' },
+  seed: { type: 'string' },
+  faults: { type: 'string' },
+  lab: { type: 'string' },
   'no-webhook': { type: 'boolean' },
   'control-plane': { type: 'string' },
   token: { type: 'string' },
@@ -171,24 +175,35 @@ const LAB_FLAGS = {
 } as const;
 
 const LAB_HELP = `Usage:
-  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--no-webhook] [--token T] [--control-plane embedded|real]
+  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--timings fast|realistic] [--seed N] [--faults SPEC] [--no-webhook] [--token T] [--control-plane embedded|real]
       Start the simulated EKS cluster + AWS Load Balancer Controller + ALB on loopback and run until Ctrl-C.
       Writes DIR/kubeconfig, DIR/aws.env and DIR/lab.json (default DIR: .lab).
-  alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N] [--control-plane embedded|real]
+  alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N] [--timings fast|realistic] [--seed N] [--control-plane embedded|real]
       The seed article's experiment: roll the 2048 image under traffic, naive and with alb-rollout deploy.
+  alb-rollout lab fault --lab DIR [SPEC] [--format text|json]
+      Change the faults of a running lab (no SPEC: show them). Also at start: lab up --faults SPEC.
+      SPEC: elbv2-throttle=P, elbv2-5xx=P, kube-5xx=P (P as 0.2 or 20%), watch-drop=30s|off (world time),
+      webhook=down|up, lbc=stop|start|restart, clear — comma-separated; keys not given keep their value.
+      kube-5xx and watch-drop need the embedded control plane (a real kube-apiserver has no fault hooks).
   alb-rollout lab build --control-plane real
       Build (or find cached) the real control plane: kube-apiserver, kube-controller-manager, kube-scheduler and
       etcd from Go modules (needs Go and the Go module proxy; 15-30 min the first time, seconds when cached).
 
   --control-plane embedded (default) runs this repository's API server and controllers in-process;
   --control-plane real runs a real Kubernetes control plane (built by \`lab build --control-plane real\`).
+  --timings fast (default): constant delays. realistic: AWS-like distributions with tails (LBC queue, per-node ALB
+  propagation 5–30+ s, two ALB nodes health-checking on their own schedules, pod start jitter, CloudWatch lag).
+  --seed N: the seed of the lab's one PRNG (default 1); the same seed gives the same draws.
 `;
 
 const lab: Command = {
   name: 'lab',
-  summary: 'run the lab (simulated EKS + ALB on loopback): lab up, lab experiment, lab build --control-plane real',
+  summary: 'run the lab (simulated EKS + ALB on loopback): lab up, lab experiment, lab fault, lab build --control-plane real',
   async run(argv, io) {
-    const [sub, ...rest] = argv;
+    const [sub, ...args] = argv;
+    // `lab fault` takes its spec as arguments (`lab fault --lab .lab kube-5xx=10% webhook=down`).
+    const specArgs = sub === 'fault' ? args.filter((a, i) => !a.startsWith('-') && !['--lab', '--format', '-o'].includes(args[i - 1] ?? '')) : [];
+    const rest = args.filter((a) => !specArgs.includes(a));
     const values = parseVerbArgs(`lab ${sub ?? ''}`.trim(), rest, LAB_FLAGS);
     if (!sub || sub === '--help' || sub === '-h' || values.help) {
       io.stdout(LAB_HELP);
@@ -197,6 +212,8 @@ const lab: Command = {
     const labCli = await import('../lab/cli.js');
     const timeScale = labCli.parseTimeScale(str(values, 'time-scale'));
     const controlPlane = labCli.parseControlPlane(str(values, 'control-plane'));
+    const profile = labCli.parseTimingProfile(str(values, 'timings'));
+    const seed = labCli.parseSeed(str(values, 'seed'));
     const labIo = {
       stdout: io.stdout,
       stderr: io.stderr,
@@ -207,10 +224,17 @@ const lab: Command = {
           process.once('SIGTERM', () => resolveSignal('SIGTERM'));
         }),
     };
+    if (sub === 'fault') {
+      const labDir = str(values, 'lab');
+      if (!labDir) throw InputError.single('`lab fault` needs --lab DIR', 'pass the --state-dir of the running `lab up`, e.g. --lab .lab');
+      return labCli.labFault({ labDir, format: textOrJson(values), ...(specArgs.length > 0 ? { spec: specArgs.join(',') } : {}) }, labIo);
+    }
+    const faultsSpec = str(values, 'faults');
+    const faults = faultsSpec !== undefined ? labCli.parseFaultSpec(faultsSpec) : undefined;
     if (sub === 'up') {
       const token = str(values, 'token');
       return labCli.labUp(
-        { stateDir: str(values, 'state-dir') ?? '.lab', webhook: values['no-webhook'] !== true, controlPlane, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
+        { stateDir: str(values, 'state-dir') ?? '.lab', profile, seed, ...(faults ? { faults } : {}), webhook: values['no-webhook'] !== true, controlPlane, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
         labIo,
       );
     }
@@ -227,6 +251,8 @@ const lab: Command = {
           format,
           scenarios: (scenarios.length > 0 ? scenarios : ['naive', 'safe']) as Array<'naive' | 'safe'>,
           ratePerSecond: rate,
+          profile,
+          seed,
           examplesDir: str(values, 'examples') ?? labCli.defaultExamplesDir(io.cwd),
           controlPlane,
           ...(timeScale ? { timeScale } : {}),
@@ -238,7 +264,7 @@ const lab: Command = {
       if (controlPlane !== 'real') throw InputError.single('`lab build` builds the real control plane only', 'use `alb-rollout lab build --control-plane real` (the embedded one needs no build)');
       return labCli.labBuild(labIo);
     }
-    throw InputError.single(`unknown lab verb "${sub}"`, 'use `alb-rollout lab up`, `alb-rollout lab experiment` or `alb-rollout lab build --control-plane real`');
+    throw InputError.single(`unknown lab verb "${sub}"`, 'use `alb-rollout lab up`, `alb-rollout lab experiment`, `alb-rollout lab fault` or `alb-rollout lab build --control-plane real`');
   },
 };
 

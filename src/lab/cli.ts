@@ -1,12 +1,15 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, exitCodeOf } from '../errors.js';
 import { streamLogger } from '../report/log.js';
 import { ExperimentError, renderExperimentText, runExperiment, type ScenarioName } from './experiment.js';
 import { ControlPlaneSetupError, ControlPlaneStartError, buildControlPlane, requireBinary } from './controlplane/build.js';
+import { formatFaults, parseFaultSpec, type FaultChange, type LabFaults } from './faults.js';
 import { startLab, type ControlPlaneTier } from './index.js';
-import { DEFAULT_TIMINGS, type LabTimings } from './timing.js';
+import { DEFAULT_TIMINGS, TIMING_PROFILES, type LabTimings, type TimingProfile } from './timing.js';
 
 /** The `alb-rollout lab …` verbs. Kept inside lab/ so that product code never imports the lab. */
 
@@ -22,6 +25,10 @@ export interface LabUpArgs {
   stateDir: string;
   controlPlane: ControlPlaneTier;
   timeScale?: number;
+  profile: TimingProfile;
+  seed: number;
+  /** `--faults SPEC`, parsed. */
+  faults?: FaultChange;
   webhook: boolean;
   token?: string;
 }
@@ -69,6 +76,22 @@ async function setupErrors(io: LabCliIo, run: () => Promise<number>): Promise<nu
   }
 }
 
+export function parseTimingProfile(value: string | undefined): TimingProfile {
+  if (value === undefined || value.trim() === '') return 'fast';
+  const v = value.trim();
+  if ((TIMING_PROFILES as readonly string[]).includes(v)) return v as TimingProfile;
+  throw InputError.single(`--timings "${value}" is not ${TIMING_PROFILES.join(' or ')}`, 'use --timings fast (constant delays) or --timings realistic (AWS-like tails)');
+}
+
+export function parseSeed(value: string | undefined): number {
+  if (value === undefined || value.trim() === '') return 1;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw InputError.single(`--seed "${value}" is not an integer from 0 to 4294967295`, 'use e.g. --seed 7');
+  return n;
+}
+
+export { parseFaultSpec } from './faults.js';
+
 export function labBuild(io: LabCliIo): Promise<number> {
   return setupErrors(io, async () => {
     const r = await buildControlPlane({ cwd: io.cwd, env: process.env, progress: (line) => io.stderr(`${line}\n`) });
@@ -92,8 +115,11 @@ async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
   const started = Date.now();
   const lab = await startLab({
     stateDir,
+    profile: args.profile,
+    seed: args.seed,
     timings,
     webhookEnabled: args.webhook,
+    ...(args.faults ? { faults: args.faults } : {}),
     controlPlane: args.controlPlane,
     ...(binary ? { binary } : {}),
     ...(args.token ? { token: args.token } : {}),
@@ -106,7 +132,7 @@ async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
       : 'embedded control plane (in-process)';
   io.stdout(
     [
-      `lab is up (time runs ${scale}× faster than on AWS; loopback only)`,
+      `lab is up (time runs ${scale}× faster than on AWS; ${args.profile} timings, seed ${args.seed}; loopback only)`,
       `  control plane    ${tier}`,
       `  Kubernetes API   ${lab.apiServerUrl}`,
       `  kubeconfig       ${lab.kubeconfigPath}`,
@@ -114,6 +140,7 @@ async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
       `  CloudWatch API   ${lab.aws.cloudwatchUrl}`,
       `  state            ${stateDir}/lab.json (load balancers — ALB URLs, NLB addresses — and response counts, refreshed every 2 s)`,
       `  readiness-gate webhook ${args.webhook ? 'on' : 'OFF (pods are admitted without gates)'}`,
+      `  faults           ${formatFaults(lab.faults)} (change: alb-rollout lab fault --lab ${stateDir} SPEC)`,
       '',
       'Use it from another shell:',
       `  . ${stateDir}/aws.env          # KUBECONFIG and AWS_* for the lab`,
@@ -140,6 +167,8 @@ export interface ExperimentArgs {
   scenarios: ScenarioName[];
   ratePerSecond: number;
   timeScale?: number;
+  profile: TimingProfile;
+  seed: number;
   examplesDir: string;
 }
 
@@ -157,6 +186,8 @@ async function runLabExperiment(args: ExperimentArgs, io: LabCliIo): Promise<num
       examplesDir: resolve(io.cwd, args.examplesDir),
       scenarios: args.scenarios,
       ratePerSecond: args.ratePerSecond,
+      profile: args.profile,
+      seed: args.seed,
       timings: { timeScale: args.timeScale ?? DEFAULT_TIMINGS.timeScale },
       log,
       controlPlane: { tier: args.controlPlane, ...(binary ? { binary } : {}) },
@@ -172,7 +203,13 @@ async function runLabExperiment(args: ExperimentArgs, io: LabCliIo): Promise<num
   if (args.format === 'json') {
     io.stdout(`${JSON.stringify(result)}\n`);
   } else {
-    io.stdout(`\nThe seed experiment: 2048 (5 replicas) rolled from :latest to :v2 under ${args.ratePerSecond} requests/s through the ALB\n\n`);
+    const w = result.scenarios[0]?.world;
+    const scale = w?.timeScale ?? DEFAULT_TIMINGS.timeScale;
+    io.stdout(
+      `\nThe seed experiment: 2048 (5 replicas) rolled from :latest to :v2 through the ALB, ${args.profile} timings (seed ${args.seed}).\n` +
+        `Times are the lab's world time — what AWS would take — with real time in parentheses (the lab runs ${scale}× faster).\n` +
+        `Traffic: ${args.ratePerSecond} requests per real second = ${Math.round((args.ratePerSecond / scale) * 100) / 100} requests per world second.\n\n`,
+    );
     io.stdout(renderExperimentText(result));
     const naive = result.scenarios.find((s) => s.name === 'naive');
     const safe = result.scenarios.find((s) => s.name === 'safe');
@@ -183,4 +220,50 @@ async function runLabExperiment(args: ExperimentArgs, io: LabCliIo): Promise<num
   }
   const safe = result.scenarios.find((s) => s.name === 'safe');
   return safe && safe.non2xx > 0 ? 1 : 0;
+}
+
+/** `lab fault --lab DIR SPEC…`: applies SPEC to the running lab through its control endpoint (see faults.ts). */
+export async function labFault(args: { labDir: string; spec?: string; format: 'text' | 'json' }, io: LabCliIo): Promise<number> {
+  const dir = resolve(io.cwd, args.labDir);
+  const file = join(dir, 'lab.json');
+  let control: string | undefined;
+  try {
+    control = (JSON.parse(await readFile(file, 'utf8')) as { control?: string }).control;
+  } catch (err) {
+    throw InputError.single(`cannot read ${file}: ${(err as Error).message}`, `start the lab first (\`alb-rollout lab up --state-dir ${args.labDir}\`) and pass the same DIR to --lab`);
+  }
+  if (!control || !/^http:\/\/127\.\d+\.\d+\.\d+:\d+$/.test(control)) {
+    throw InputError.single(`${file} has no loopback control endpoint`, 'restart the lab with this version of `alb-rollout lab up`');
+  }
+  if (args.spec !== undefined) parseFaultSpec(args.spec); // bad input fails here, before anything is sent
+  const answer = await controlRequest(control, args.spec);
+  if (answer.status !== 200) {
+    const e = answer.body as { error?: string; fix?: string };
+    throw InputError.single(e.error ?? `the lab answered ${answer.status}`, e.fix ?? 'see the lab process output');
+  }
+  const { faults, spec } = answer.body as { faults: LabFaults; spec: string };
+  io.stdout(args.format === 'json' ? `${JSON.stringify({ faults, spec })}\n` : `faults in force: ${spec}\n`);
+  return 0;
+}
+
+function controlRequest(base: string, spec: string | undefined): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request(`${base}/faults`, { method: spec === undefined ? 'GET' : 'POST', agent: false, timeout: 30_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        try {
+          resolvePromise({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown });
+        } catch {
+          resolvePromise({ status: res.statusCode ?? 0, body: { error: `unreadable answer from the lab: ${text.slice(0, 200)}` } });
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
+    req.on('error', (err) =>
+      reject(InputError.single(`the lab's control endpoint ${base} did not answer: ${err.message}`, 'is `alb-rollout lab up` still running for this --lab DIR? start it again if not')),
+    );
+    req.end(spec);
+  });
 }

@@ -12,8 +12,8 @@ import { preflight } from '../preflight/index.js';
 import { silentLogger, type Logger } from '../report/log.js';
 import { runDeploy } from '../rollout/deploy.js';
 import { startLab, type ControlPlaneTier, type Lab } from './index.js';
-import { writeRelease } from './variants.js';
-import type { LabTimings } from './timing.js';
+import { writeRelease, type ManifestEdit } from './variants.js';
+import type { LabTimings, TimingProfile } from './timing.js';
 import { TrafficGenerator, summarize, type TrafficSummary } from './traffic/index.js';
 
 /**
@@ -25,14 +25,34 @@ import { TrafficGenerator, summarize, type TrafficSummary } from './traffic/inde
 export type ScenarioName = 'naive' | 'safe';
 
 export interface ScenarioTimelineEntry {
+  /** World seconds (what AWS would take) since the scenario started. */
   t: number;
+  /** Real seconds since the scenario started. */
+  realT: number;
   event: string;
+}
+
+/** The lab's world (what AWS would take): real durations × timeScale, real rates ÷ timeScale. */
+export interface WorldFigures {
+  timeScale: number;
+  timings: TimingProfile;
+  seed: number;
+  rolloutSeconds: number;
+  longestErrorWindowSeconds: number;
+  /** Requests per world second. */
+  requestsPerSecond: number;
+  /** safe only: `plan`'s rollout-time estimate for the released manifests (world seconds), to compare with rolloutSeconds. */
+  planEstimateSeconds?: number;
+  /** safe with `afterFailure`: the first deploy's error (it was re-run after `afterFailure`). */
+  firstAttemptError?: string;
 }
 
 export interface ScenarioResult extends TrafficSummary {
   name: ScenarioName;
-  /** From the image change until the rollout is complete and the last old target has left the data plane. */
+  /** Real seconds from the image change until the rollout is complete and the last old target has left the data plane. */
   rolloutSeconds: number;
+  /** The same run in world time (`longestErrorWindowSeconds` and `rolloutSeconds` above are real seconds). */
+  world: WorldFigures;
   timeline: ScenarioTimelineEntry[];
 }
 
@@ -42,10 +62,23 @@ export interface ExperimentOptions {
   ratePerSecond?: number;
   /** At least this many requests per scenario (the loop keeps running after the rollout until reached). */
   minRequests?: number;
+  profile?: TimingProfile;
+  /** Seed of each scenario's lab (the same for naive and safe). */
+  seed?: number;
   timings?: Partial<LabTimings>;
   log?: Logger;
   /** The control plane under the lab (default embedded); real needs the built binary. */
   controlPlane?: { tier: ControlPlaneTier; binary?: string };
+  /** Edits applied to the example's manifests before the install (and kept in the release): the campaign's variations. */
+  edit?: ManifestEdit;
+  /** Rollout deadline in real seconds (default 120). */
+  rolloutTimeoutSeconds?: number;
+  /**
+   * Runs alongside the update (started with it, not awaited before it): the fault campaign injects faults here.
+   * `retry` (default false): when the safe update fails, run `afterFailure` (e.g. clear the faults) and deploy again.
+   */
+  duringUpdate?: (lab: Lab) => Promise<void>;
+  afterFailure?: (lab: Lab) => Promise<void>;
 }
 
 const NEW_IMAGE_TAG = 'v2';
@@ -62,30 +95,37 @@ export class ExperimentError extends Error {
   }
 }
 
+/** One scenario in a lab of its own (what `runExperiment` does per scenario; the bench campaign calls it per seed). */
+export async function runScenarioInLab(name: ScenarioName, options: ExperimentOptions): Promise<ScenarioResult> {
+  const lab = await startLab({
+    ...(options.profile ? { profile: options.profile } : {}),
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    ...(options.timings ? { timings: options.timings } : {}),
+    ...(options.controlPlane ? { controlPlane: options.controlPlane.tier, ...(options.controlPlane.binary ? { binary: options.controlPlane.binary } : {}) } : {}),
+  });
+  try {
+    return await runScenario(name, lab, options);
+  } finally {
+    await lab.stop();
+  }
+}
+
 export async function runExperiment(options: ExperimentOptions): Promise<{ scenarios: ScenarioResult[] }> {
   const scenarios: ScenarioResult[] = [];
-  for (const name of options.scenarios ?? (['naive', 'safe'] as const)) {
-    const lab = await startLab({
-      ...(options.timings ? { timings: options.timings } : {}),
-      ...(options.controlPlane ? { controlPlane: options.controlPlane.tier, ...(options.controlPlane.binary ? { binary: options.controlPlane.binary } : {}) } : {}),
-    });
-    try {
-      scenarios.push(await runScenario(name, lab, options));
-    } finally {
-      await lab.stop();
-    }
-  }
+  for (const name of options.scenarios ?? (['naive', 'safe'] as const)) scenarios.push(await runScenarioInLab(name, options));
   return { scenarios };
 }
 
 async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOptions): Promise<ScenarioResult> {
   const log = options.log ?? silentLogger;
-  const dir = resolve(options.examplesDir, name);
   const workDir = await mkdtemp(join(tmpdir(), `alb-rollout-experiment-${name}-`));
+  const dir = options.edit ? await writeRelease(resolve(options.examplesDir, name), join(workDir, 'latest'), 'latest', options.edit) : resolve(options.examplesDir, name);
   const timelineStart = Date.now();
   const timeline: ScenarioTimelineEntry[] = [];
+  const scale = lab.clock.timings.timeScale;
   const note = (event: string): void => {
-    timeline.push({ t: Math.round((Date.now() - timelineStart) / 100) / 10, event });
+    const real = (Date.now() - timelineStart) / 1000;
+    timeline.push({ t: Math.round(real * scale * 10) / 10, realT: Math.round(real * 10) / 10, event });
     log.progress(`${name}: ${event}`);
   };
   const offPods = lab.kubelet.onPodEvent((e) => {
@@ -109,7 +149,7 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
     if (name === 'naive') await plainApply(kube, dir);
     else await deployWithTool(name, dir, kube, elbv2, lab, log);
     const url = await waitForAlbServing(name, lab, 60_000);
-    await waitForSteadyState(name, kube, lab, 'deployment-2048', 60_000);
+    await waitForSteadyState(name, kube, lab, 'deployment-2048', (options.rolloutTimeoutSeconds ?? 60) * 1000);
     note('steady: 5 pods serving v1 through the ALB');
 
     const traffic = new TrafficGenerator({
@@ -124,14 +164,39 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
     const rollStarted = Date.now();
     note(`rolling the image to :${NEW_IMAGE_TAG}`);
     const updatedDir = await writeRelease(dir, join(workDir, NEW_IMAGE_TAG), NEW_IMAGE_TAG);
+    let planEstimateSeconds: number | undefined;
+    const rolloutMs = (options.rolloutTimeoutSeconds ?? 120) * 1000;
+    const during = options.duringUpdate?.(lab);
+    let firstAttemptError: string | undefined;
     if (name === 'naive') await plainApply(kube, updatedDir);
-    else await deployWithTool(name, updatedDir, kube, elbv2, lab, log);
-    await waitForSteadyState(name, kube, lab, 'deployment-2048', 120_000);
+    else {
+      try {
+        planEstimateSeconds = await deployWithTool(name, updatedDir, kube, elbv2, lab, log, rolloutMs / 1000);
+      } catch (e) {
+        if (!options.afterFailure) throw e;
+        firstAttemptError = (e as Error).message;
+        await during;
+        await options.afterFailure(lab);
+        planEstimateSeconds = await deployWithTool(name, updatedDir, kube, elbv2, lab, log, rolloutMs / 1000);
+      }
+    }
+    await during;
+    await waitForSteadyState(name, kube, lab, 'deployment-2048', rolloutMs);
     const rolloutSeconds = Math.round((Date.now() - rollStarted) / 100) / 10;
-    note(`rollout complete after ${rolloutSeconds}s`);
+    note(`rollout complete after ${Math.round(rolloutSeconds * scale)}s (${rolloutSeconds}s real)`);
     await waitForRequests(traffic, options.minRequests ?? 1000, 60_000);
     const summary = await traffic.stop();
-    return { name, ...summary, rolloutSeconds, timeline };
+    const world: WorldFigures = {
+      timeScale: scale,
+      timings: lab.clock.timings.profile ?? 'fast',
+      seed: lab.clock.random.seed,
+      rolloutSeconds: Math.round(rolloutSeconds * scale * 10) / 10,
+      longestErrorWindowSeconds: Math.round(summary.longestErrorWindowSeconds * scale * 10) / 10,
+      requestsPerSecond: Math.round(((options.ratePerSecond ?? 50) / scale) * 100) / 100,
+      ...(planEstimateSeconds !== undefined ? { planEstimateSeconds } : {}),
+      ...(firstAttemptError !== undefined ? { firstAttemptError } : {}),
+    };
+    return { name, ...summary, rolloutSeconds, world, timeline };
   } finally {
     offPods();
     offTargets();
@@ -147,15 +212,17 @@ async function plainApply(kube: KubeClient, dir: string): Promise<void> {
   for (const o of ordered) await kube.apply(o.object, { force: true });
 }
 
-async function deployWithTool(scenario: ScenarioName, dir: string, kube: KubeClient, elbv2: Elbv2Reader, lab: Lab, log: Logger): Promise<void> {
+/** `deploy --tune auto` of `dir`; returns plan's rollout-time estimate (seconds) for it. */
+async function deployWithTool(scenario: ScenarioName, dir: string, kube: KubeClient, elbv2: Elbv2Reader, lab: Lab, log: Logger, rolloutSeconds = 120): Promise<number | undefined> {
   const options = parseOptions({ manifests: [dir], baseDir: dir, tune: 'auto' }, { tune: 'auto' }, []);
   const pre = await preflight(options, {});
   const result = await runDeploy(
     pre,
-    { dryRun: false, forceConflicts: true, readinessGates: 'inject', timeouts: { routingSeconds: 60, rolloutSeconds: 120 }, timeScale: lab.clock.timings.timeScale },
+    { dryRun: false, forceConflicts: true, readinessGates: 'inject', timeouts: { routingSeconds: 60, rolloutSeconds }, timeScale: lab.clock.timings.timeScale },
     { kube, elbv2, log, now: Date.now },
   );
   if (result.result !== 'succeeded') throw new ExperimentError(`${scenario}: alb-rollout deploy of ${dir} ended ${result.result}: ${result.error ?? 'see the messages above'}`);
+  return pre.plan.estimates[0]?.seconds;
 }
 
 async function waitForAlbServing(scenario: ScenarioName, lab: Lab, timeoutMs: number): Promise<string> {
@@ -268,8 +335,8 @@ export function renderExperimentText(result: { scenarios: ScenarioResult[] }): s
     String(s.requests),
     ...codes.map((c) => String(s.responses[c] ?? 0)),
     String(s.non2xx),
-    `${s.longestErrorWindowSeconds}s`,
-    `${s.rolloutSeconds}s`,
+    `${s.world.longestErrorWindowSeconds}s (${s.longestErrorWindowSeconds}s real)`,
+    `${s.world.rolloutSeconds}s (${s.rolloutSeconds}s real)`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');

@@ -12,10 +12,12 @@ import { installCrd, startWebhookServer, targetGroupBindingCrd, urlWebhookConfig
 import { startControlPlane, type ControlPlane } from './controlplane/processes.js';
 import { startControllers } from './controllers/index.js';
 import { Kubelet, realTierIpRange } from './kubelet/index.js';
+import { FaultControlServer, FaultInjector, assertFaultsAvailable, formatFaults, type FaultChange, type LabFaults } from './faults.js';
 import { startLbc, type Lbc } from './lbc/index.js';
 import { LabNetwork } from './network.js';
 import { ObjectStore } from './store.js';
-import { DEFAULT_TIMINGS, LabClock, type LabTimings } from './timing.js';
+import { LabRandom } from './random.js';
+import { LabClock, timingsFor, type LabTimings, type TimingProfile } from './timing.js';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
 
 /**
@@ -47,7 +49,12 @@ export interface LabOptions {
   controlPlane?: ControlPlaneTier;
   /** The multi-call control-plane binary (real tier). */
   binary?: string;
+  /** `fast` (default: constant delays) or `realistic` (distributions with tails; see docs/lab-timings.md). */
+  profile?: TimingProfile;
+  /** Overrides on top of the profile (e.g. timeScale). */
   timings?: Partial<LabTimings>;
+  /** Seed of the lab's one PRNG (delays, fault injection, load-balancer choices, generated names). Default 1. */
+  seed?: number;
   region?: string;
   clusterName?: string;
   /** false: the readiness-gate webhook is down (failurePolicy Ignore: pods are admitted without gates). */
@@ -58,6 +65,8 @@ export interface LabOptions {
   stateDir?: string;
   apiFaults?: ApiFaults;
   awsFaults?: AwsFaults;
+  /** Faults applied at start (`lab up --faults`), through the same injector as `lab fault` (parseFaultSpec). */
+  faults?: FaultChange;
   log?: (line: string) => void;
 }
 
@@ -97,7 +106,13 @@ export interface Lab {
   readonly clock: LabClock;
   readonly alb: AlbCloud;
   readonly kubelet: Kubelet;
+  /** The running LBC (a new one after `lbc=restart`). */
   readonly lbc: Lbc;
+  /** Faults in force; change them with `setFaults` (or `lab fault --lab DIR` through the control endpoint). */
+  readonly faults: LabFaults;
+  setFaults(change: FaultChange): Promise<LabFaults>;
+  /** The loopback control endpoint (`GET|POST /faults`); recorded as `control` in lab.json. */
+  readonly controlUrl: string;
   /** Embedded tier only. */
   readonly api?: LabApiServer;
   /** Real tier only: the component processes. */
@@ -122,12 +137,16 @@ export interface Lab {
 
 export async function startLab(options: LabOptions = {}): Promise<Lab> {
   if (options.controlPlane === 'real') return startRealLab(options);
-  const timings: LabTimings = { ...DEFAULT_TIMINGS, ...options.timings };
-  const clock = new LabClock(timings);
+  const { timings, seed, clock } = labClock(options);
   const region = options.region ?? 'us-east-1';
   const store = new ObjectStore();
   const log = options.log ?? (() => undefined);
-  const api = new LabApiServer({ store, ...(options.token ? { token: options.token } : {}), ...(options.apiFaults ? { faults: options.apiFaults } : {}) });
+  const api = new LabApiServer({
+    store,
+    random: clock.stream('apiserver/faults').fn(),
+    ...(options.token ? { token: options.token } : {}),
+    ...(options.apiFaults ? { faults: options.apiFaults } : {}),
+  });
   const { url: apiServerUrl } = await api.start();
   // One pod network: the kubelet maps pod IPs to its listeners, the ALB connects through it.
   const network = new LabNetwork();
@@ -142,17 +161,25 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   const controllers = startControllers(store, clock, { log });
   const kubelet = new Kubelet(store, clock, { log, network, providerID: providerIdForNode(region, { name: 'lab-node-1', zoneIndex: 0 }) });
   kubelet.start();
-  const lbc = startLbc({
-    store,
+  const faults = await lbcWithFaults({
     clock,
-    alb,
-    region,
     account: aws.account,
-    ...(options.clusterName ? { clusterName: options.clusterName } : {}),
-    ...(options.webhookEnabled !== undefined ? { webhookEnabled: options.webhookEnabled } : {}),
+    api,
+    webhookEnabled: options.webhookEnabled ?? true,
+    ...(options.faults ? { faults: options.faults } : {}),
+    newLbc: (webhookEnabled) =>
+      startLbc({
+        store,
+        clock,
+        alb,
+        region,
+        account: aws.account,
+        webhookEnabled,
+        ...(options.clusterName ? { clusterName: options.clusterName } : {}),
+      }),
   });
 
-  const parts = await finishLab({
+  const lab = await finishLab({
     options,
     timings,
     clock,
@@ -161,17 +188,19 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     alb,
     aws,
     kubelet,
-    lbc,
+    faults,
+    seed,
     apiServerUrl,
     writeKubeconfig: (path) => writeKubeconfig(path, apiServerUrl, options.token),
+    tier: { controlPlane: 'embedded', objectStore: store, api },
     stop: async () => {
-      await lbc.stop();
+      await faults.stop();
       await controllers.stop();
       await kubelet.stop();
       await Promise.all([alb.stop(), aws.stop(), api.stop()]);
     },
   });
-  return { ...parts, controlPlane: 'embedded', objectStore: store, api };
+  return lab;
 }
 
 interface LabParts {
@@ -183,18 +212,24 @@ interface LabParts {
   alb: AlbCloud;
   aws: AwsApis;
   kubelet: Kubelet;
-  lbc: Lbc;
+  /** The LBC (restartable) and the fault injector driving it. */
+  faults: LbcWithFaults;
+  seed: number;
   apiServerUrl: string;
   writeKubeconfig: (path: string) => Promise<void>;
   /** Real tier: what lab.json says about the control plane (its process ids). */
   controlPlane?: () => { tier: ControlPlaneTier; kubernetesVersion?: string; pids: Record<string, number> };
+  /** What only one tier has. Put into the handle as is (never spread the handle: `lbc` and `faults` are getters). */
+  tier: Pick<Lab, 'controlPlane' | 'objectStore' | 'api' | 'real'>;
   stop: () => Promise<void>;
 }
 
 /** What both tiers share: the state directory (kubeconfig, aws.env, lab.json) and the Lab handle. */
-async function finishLab(p: LabParts): Promise<Omit<Lab, 'controlPlane'>> {
-  const { options, timings, region, store, alb, aws, kubelet, lbc, apiServerUrl, clock } = p;
+async function finishLab(p: LabParts): Promise<Lab> {
+  const { options, timings, region, store, alb, aws, kubelet, faults, seed, apiServerUrl, clock } = p;
   const stateDir = options.stateDir;
+  const control = new FaultControlServer(faults.injector);
+  const controlUrl = await control.listen();
   const kubeconfigPath = stateDir ? join(stateDir, 'kubeconfig') : undefined;
 
   const albs = (): AlbInfo[] => {
@@ -257,8 +292,13 @@ async function finishLab(p: LabParts): Promise<Omit<Lab, 'controlPlane'>> {
       kubeconfig: kubeconfigPath,
       aws: { region, elbv2: aws.elbv2Url, cloudwatch: aws.cloudwatchUrl, ec2: aws.ec2Url },
       timeScale: timings.timeScale,
+      timings: timings.profile ?? 'fast',
+      seed,
       /** With timeScale: what `deploy/analyze --time-origin` need to read the lab's CloudWatch clock. */
       timeOrigin: alb.epoch.originMs,
+      /** `alb-rollout lab fault --lab DIR SPEC` posts SPEC here. */
+      control: controlUrl,
+      faults: formatFaults(faults.injector.faults),
       albs: albs(),
       loadBalancers: loadBalancers(),
       pid: process.pid,
@@ -285,11 +325,23 @@ async function finishLab(p: LabParts): Promise<Omit<Lab, 'controlPlane'>> {
 
   let stopped = false;
   return {
+    ...p.tier,
     store,
     clock,
     alb,
     kubelet,
-    lbc,
+    get lbc() {
+      return faults.lbc();
+    },
+    get faults() {
+      return faults.injector.faults;
+    },
+    setFaults: async (change) => {
+      const f = await faults.injector.apply(change);
+      await writeState().catch(() => undefined);
+      return f;
+    },
+    controlUrl,
     aws,
     apiServerUrl,
     region,
@@ -303,6 +355,7 @@ async function finishLab(p: LabParts): Promise<Omit<Lab, 'controlPlane'>> {
       if (stopped) return;
       stopped = true;
       if (refresher) clearInterval(refresher);
+      await control.close();
       await p.stop();
     },
   };
@@ -315,8 +368,8 @@ async function finishLab(p: LabParts): Promise<Omit<Lab, 'controlPlane'>> {
 async function startRealLab(options: LabOptions): Promise<Lab> {
   if (!options.binary) throw new Error('startLab: controlPlane real needs options.binary (run `alb-rollout lab build --control-plane real`)');
   if (options.apiFaults) throw new Error('startLab: apiFaults are only injected by the embedded API server');
-  const timings: LabTimings = { ...DEFAULT_TIMINGS, ...options.timings };
-  const clock = new LabClock(timings);
+  if (options.faults) assertFaultsAvailable(options.faults, false); // before any process starts
+  const { timings, seed, clock } = labClock(options);
   const region = options.region ?? 'us-east-1';
   const log = options.log ?? (() => undefined);
   const ownDir = options.stateDir ? undefined : await mkdtemp(join(tmpdir(), 'alb-lab-real-'));
@@ -355,21 +408,28 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
     const k = new Kubelet(cluster, clock, { log, waitForScheduler: true, podIPRange: realTierIpRange(), network, providerID: providerIdForNode(region, { name: 'lab-node-1', zoneIndex: 0 }) });
     k.start();
     stops.push(() => k.stop());
-    const lbc = startLbc({
-      store: cluster,
+    const faults = await lbcWithFaults({
       clock,
-      alb,
-      region,
       account: aws.account,
-      webhookConfiguration: urlWebhookConfiguration(webhook.url, cp.caPem),
-      ...(options.clusterName ? { clusterName: options.clusterName } : {}),
-      ...(options.webhookEnabled !== undefined ? { webhookEnabled: options.webhookEnabled } : {}),
+      webhookEnabled: options.webhookEnabled ?? true,
+      ...(options.faults ? { faults: options.faults } : {}),
+      newLbc: (webhookEnabled) =>
+        startLbc({
+          store: cluster,
+          clock,
+          alb,
+          region,
+          account: aws.account,
+          webhookConfiguration: urlWebhookConfiguration(webhook.url, cp.caPem),
+          webhookEnabled,
+          ...(options.clusterName ? { clusterName: options.clusterName } : {}),
+        }),
     });
-    stops.push(() => lbc.stop());
+    stops.push(() => faults.stop());
     // Up means usable: the Node registered and the webhook configuration visible (pods get their gates).
     await waitForCache('the Node and the webhook configuration', 20_000, () => cluster.get('Node', '', k.nodeName) !== undefined && cluster.list('MutatingWebhookConfiguration').items.length > 0);
     await waitForCache('the default ServiceAccount', 20_000, async () => (await cluster.request('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200);
-    const parts = await finishLab({
+    return await finishLab({
       options,
       timings,
       clock,
@@ -378,17 +438,73 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
       alb,
       aws,
       kubelet: k,
-      lbc,
+      faults,
+      seed,
       apiServerUrl: cp.url,
       writeKubeconfig: (path) => writeKubeconfig(path, cp.url, cp.token, cp.caPem),
       controlPlane: () => ({ tier: 'real', pids: cp.pids() }),
+      tier: { controlPlane: 'real', real: { pids: cp.pids, dir: cpDir } },
       stop: stopAll,
     });
-    return { ...parts, controlPlane: 'real', real: { pids: cp.pids, dir: cpDir } };
   } catch (err) {
     await stopAll();
     throw new ControlPlaneStartError((err as Error).message, cpDir);
   }
+}
+
+/** The profile's timings with the overrides, and the clock holding the lab's one seeded PRNG (both tiers). */
+function labClock(options: LabOptions): { timings: LabTimings; seed: number; clock: LabClock } {
+  const timings = timingsFor(options.profile ?? options.timings?.profile ?? 'fast', options.timings);
+  const seed = options.seed ?? 1;
+  return { timings, seed, clock: new LabClock(timings, new LabRandom(seed)) };
+}
+
+/** The LBC as a part that faults can stop, start and restart, and the injector driving it (both tiers). */
+interface LbcWithFaults {
+  readonly injector: FaultInjector;
+  lbc(): Lbc;
+  /** Stops the current LBC unless a fault already did. */
+  stop(): Promise<void>;
+}
+
+async function lbcWithFaults(o: {
+  clock: LabClock;
+  account: AwsApis['account'];
+  /** The embedded API server (kube-5xx, watch-drop); absent on the real tier. */
+  api?: LabApiServer;
+  webhookEnabled: boolean;
+  faults?: FaultChange;
+  newLbc: (webhookEnabled: boolean) => Lbc;
+}): Promise<LbcWithFaults> {
+  let webhookEnabled = o.webhookEnabled;
+  let lbc = o.newLbc(webhookEnabled);
+  let running = true;
+  const injector = new FaultInjector({
+    clock: o.clock,
+    account: o.account,
+    ...(o.api ? { api: o.api } : {}),
+    setWebhookEnabled: (v) => {
+      webhookEnabled = v;
+      lbc.setWebhookEnabled(v);
+    },
+    stopLbc: async () => {
+      running = false;
+      await lbc.stop();
+    },
+    startLbc: () => {
+      lbc = o.newLbc(webhookEnabled);
+      running = true;
+    },
+  });
+  if (!webhookEnabled) await injector.apply({ set: { webhook: 'down' } });
+  if (o.faults) await injector.apply(o.faults);
+  return {
+    injector,
+    lbc: () => lbc,
+    stop: async () => {
+      if (running) await lbc.stop();
+    },
+  };
 }
 
 async function waitForCache(what: string, timeoutMs: number, ok: () => boolean | Promise<boolean>): Promise<void> {

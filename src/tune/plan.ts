@@ -18,7 +18,8 @@ import { delayBelow, delayHolds, graceFor, graceHolds } from './timers.js';
 
 /**
  * Works out the edits that make the timer invariant hold (see timers.ts), as data. Three kinds of edit, in order:
- *   1. a preStop sleep for serving containers that have none (only when allowed);
+ *   1. a preStop sleep for serving containers that have none, and a longer one where a readable sleep is shorter than
+ *      the minimum (only when allowed; see DEFAULT_MIN_PRESTOP_SECONDS);
  *   2. the deregistration delay on whichever object supplies the effective target-group-attributes (the Service if it
  *      has the annotation, else the Ingress): lowered below the shortest preStop of every Deployment behind every
  *      target group that object feeds — a shared target group gets one delay that fits all;
@@ -70,6 +71,14 @@ function plannedSleeps(model: AppModel, inputs: PlanInputs): { seconds: SleepPla
   if (!inputs.addPreStop) return { seconds, edits };
   for (const rd of routedDeployments(model)) {
     for (const c of rd.serving) {
+      if (c.preStop.kind === 'sleep' && c.preStop.seconds < inputs.minPreStopSeconds) {
+        const edit = lengthenSleep(rd.deployment, c, c.preStop.form, c.preStop.seconds, inputs.minPreStopSeconds);
+        if (edit) {
+          seconds.set(c, inputs.minPreStopSeconds);
+          edits.push(edit);
+        }
+        continue;
+      }
       if (c.preStop.kind !== 'none') continue;
       const s = inputs.minPreStopSeconds;
       seconds.set(c, s);
@@ -91,6 +100,34 @@ function plannedSleeps(model: AppModel, inputs: PlanInputs): { seconds: SleepPla
     }
   }
   return { seconds, edits };
+}
+
+/**
+ * A preStop sleep shorter than the minimum, lengthened: the `sleep` action's seconds, or the `sleep N` inside an exec
+ * command (the rest of the command kept). Never shortens; undefined when the command cannot be rewritten.
+ */
+function lengthenSleep(d: DeploymentModel, c: ContainerModel, form: 'sleep-action' | 'exec', from: number, to: number): PlannedEdit | undefined {
+  const reason =
+    `container ${c.name} sleeps only ${from} s in preStop: the ALB keeps routing to a terminating target until the deregistration has reached ` +
+    `every load-balancer node (p99 about 25 s, docs/lab-timings.md), so the app would stop while requests still arrive (502/504). ${to} s covers it`;
+  const base = [...c.path, 'lifecycle', 'preStop'];
+  if (form === 'sleep-action') {
+    const path = [...base, 'sleep', 'seconds'];
+    return { target: d.loaded, path, value: to, change: { ...where(d.loaded, path), field: fieldName(path), from, to, reason } };
+  }
+  const path = [...base, 'exec', 'command'];
+  let node: unknown = d.loaded.object;
+  for (const k of path) node = node && typeof node === 'object' ? (node as Record<string | number, unknown>)[k] : undefined;
+  if (!Array.isArray(node)) return undefined;
+  let done = false;
+  const command = node.map((part) => {
+    if (done || typeof part !== 'string') return part;
+    const next = part.replace(/(^|[\s;&|(])sleep\s+\d+(?:\.\d+)?[smh]?(?=$|[\s;&|)])/, (_m, pre: string) => `${pre}sleep ${to}`);
+    done = next !== part;
+    return next;
+  });
+  if (!done) return undefined;
+  return { target: d.loaded, path, value: command, change: { ...where(d.loaded, path), field: fieldName(path), from, to, reason } };
 }
 
 /** The shortest planned preStop among the serving containers of a target group's Deployments; null when one has none. */

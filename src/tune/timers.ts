@@ -9,8 +9,14 @@
  *   (The kubelet adds 2 s on top of an exhausted grace period, so "equal" still leaves the app its full budget.)
  */
 
-/** ALB data-plane propagation after DeregisterTargets: a shorter preStop sleep still sends requests to a dying pod. */
-export const DEFAULT_MIN_PRESTOP_SECONDS = 15;
+/**
+ * The shortest preStop sleep the tuner leaves (it adds this where there is none and lengthens shorter ones): the
+ * deregistration path of a terminating pod — EndpointSlice update, LBC work queue, DeregisterTargets, and the slowest
+ * ALB node's propagation — has a p99 of about 25 s and a p99.9 of about 32 s under the lab's realistic profile
+ * (docs/lab-timings.md, from public reports); 30 s covers the p99 with a 5 s margin (0.35 % of terminations take
+ * longer). A shorter sleep still sends requests to a dying pod.
+ */
+export const DEFAULT_MIN_PRESTOP_SECONDS = 30;
 /** Head-room the tuner adds when it raises a grace period. */
 export const GRACE_MARGIN_SECONDS = 5;
 

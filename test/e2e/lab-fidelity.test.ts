@@ -333,7 +333,12 @@ describeTiers('lab fidelity: `alb-rollout lab experiment --format json`', (tier)
       assert.equal(typeof s.longestErrorWindowSeconds, 'number');
       assert.equal(typeof s.rolloutSeconds, 'number');
       assert.ok(Array.isArray(s.timeline) && s.timeline.length > 0);
-      for (const e of s.timeline as Array<Record<string, unknown>>) assert.ok(typeof e.t === 'number' && typeof e.event === 'string');
+      for (const e of s.timeline as Array<Record<string, unknown>>) assert.ok(typeof e.t === 'number' && typeof e.realT === 'number' && typeof e.event === 'string');
+      // World time (what AWS would take): real × 20; the default 50 requests per real second are 2.5 per world second.
+      const w = s.world as { timeScale: number; timings: string; rolloutSeconds: number; longestErrorWindowSeconds: number; requestsPerSecond: number };
+      assert.deepEqual([w.timeScale, w.timings, w.requestsPerSecond], [20, 'fast', 2.5]);
+      assert.ok(Math.abs(w.rolloutSeconds - (s.rolloutSeconds as number) * 20) <= 1, JSON.stringify(w));
+      assert.ok(Math.abs(w.longestErrorWindowSeconds - (s.longestErrorWindowSeconds as number) * 20) <= 1, JSON.stringify(w));
       assert.ok((s.requests as number) >= 1000, `${String(s.name)}: ${String(s.requests)} requests`);
       const responses = s.responses as Record<string, number>;
       assert.equal(Object.values(responses).reduce((a, n) => a + n, 0), s.requests);

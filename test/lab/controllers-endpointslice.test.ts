@@ -4,7 +4,7 @@ import type { KubeObject } from '../../src/manifests/types.js';
 import { startControllers } from '../../src/lab/controllers/index.js';
 import { Kubelet } from '../../src/lab/kubelet/index.js';
 import { ObjectStore } from '../../src/lab/store.js';
-import { LabClock, REALISTIC_TIMINGS } from '../../src/lab/timing.js';
+import { LabClock, FAST_TIMINGS } from '../../src/lab/timing.js';
 import { waitFor } from '../helpers/wait.js';
 
 type Obj = Record<string, any>;
@@ -16,7 +16,7 @@ after(async () => {
 
 function startLab(timeScale = 20): { store: ObjectStore; kubelet: Kubelet } {
   const store = new ObjectStore();
-  const clock = new LabClock({ ...REALISTIC_TIMINGS, timeScale, containerStartSeconds: 1, endpointsSeconds: 0.5 });
+  const clock = new LabClock({ ...FAST_TIMINGS, timeScale, containerStartSeconds: 1, endpointsSeconds: 0.5 });
   const controllers = startControllers(store, clock);
   const kubelet = new Kubelet(store, clock);
   kubelet.start();

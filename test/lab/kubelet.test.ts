@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import type { KubeObject } from '../../src/manifests/types.js';
 import { Kubelet, type KubeletOptions, type PodEvent, parseBehavior, preStopSeconds } from '../../src/lab/kubelet/index.js';
 import { ObjectStore } from '../../src/lab/store.js';
-import { LabClock, REALISTIC_TIMINGS } from '../../src/lab/timing.js';
+import { LabClock, FAST_TIMINGS } from '../../src/lab/timing.js';
 import { waitFor } from '../helpers/wait.js';
 import { podGet, type PodGetResult } from './pod-http.js';
 
@@ -24,7 +24,7 @@ after(async () => {
 
 function startLab(timeScale = 50, options: KubeletOptions = {}): Lab {
   const store = new ObjectStore();
-  const clock = new LabClock({ ...REALISTIC_TIMINGS, timeScale, containerStartSeconds: 1 });
+  const clock = new LabClock({ ...FAST_TIMINGS, timeScale, containerStartSeconds: 1 });
   const kubelet = new Kubelet(store, clock, options);
   const events: PodEvent[] = [];
   kubelet.onPodEvent((e) => events.push(e));

@@ -142,7 +142,7 @@ describe('IngressGroup: one ALB across namespaces', () => {
     await l.apply(service('team-a', 'api'));
     await l.apply(ingress('team-a', 'extra', 'api', '/extra', { 'alb.ingress.kubernetes.io/group.name': GROUP, 'alb.ingress.kubernetes.io/group.order': '5000' }));
     // The reconcile runs (and fails) a few times; the group keeps its two rules and the new member gets nothing.
-    await new Promise((r) => setTimeout(r, l.lab.clock.ms(l.lab.clock.timings.lbcIngressReconcileSeconds) * 3));
+    await new Promise((r) => setTimeout(r, l.lab.clock.ms(l.lab.clock.delay('lbcIngressReconcileSeconds')) * 3));
     assert.equal((await ruleSummary(l, lbArn)).length, 2);
     assert.equal(statusHost(l, 'team-a', 'extra'), undefined);
     assert.deepEqual(finalizers(l, 'team-a', 'extra'), []);

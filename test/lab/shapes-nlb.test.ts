@@ -174,7 +174,7 @@ describe('NLB Service: the LBC Service path and a TCP data plane', () => {
         .map((e) => String(e.message));
     await waitFor(() => msgs().length > 0, { timeoutMs: 10_000, what: 'a FailedBuildModel event on inst' });
     assert.deepEqual(msgs(), ['Failed build model due to unsupported service type "ClusterIP" for load balancer target type "instance"']);
-    await new Promise((r) => setTimeout(r, l.lab.clock.ms(l.lab.clock.timings.lbcIngressReconcileSeconds) * 2));
+    await new Promise((r) => setTimeout(r, l.lab.clock.ms(l.lab.clock.delay('lbcIngressReconcileSeconds')) * 2));
     assert.equal(svcHost(l, NS, 'plain'), undefined);
     assert.equal(l.lab.store.get('Service', NS, 'plain')!.metadata.finalizers, undefined);
   });

@@ -35,18 +35,19 @@ describe('tuneManifests', () => {
     assert.deepEqual(
       changes.map((c) => [c.object.kind, c.field, c.from, c.to, `${c.file}:${c.line}`]),
       [
-        ['Deployment', 'spec.template.spec.containers[0].lifecycle.preStop.sleep.seconds', null, 15, 'examples/2048/naive/2-deployment.yaml:22'],
-        ['Ingress', `metadata.annotations["${ATTRS}"]`, null, 'deregistration_delay.timeout_seconds=10', 'examples/2048/naive/4-ingress.yaml:6'],
+        ['Deployment', 'spec.template.spec.containers[0].lifecycle.preStop.sleep.seconds', null, 30, 'examples/2048/naive/2-deployment.yaml:22'],
+        ['Ingress', `metadata.annotations["${ATTRS}"]`, null, 'deregistration_delay.timeout_seconds=22', 'examples/2048/naive/4-ingress.yaml:6'],
+        ['Deployment', 'spec.template.spec.terminationGracePeriodSeconds', null, 40, 'examples/2048/naive/2-deployment.yaml:20'],
       ],
     );
-    assert.match(changes[1]?.reason ?? '', /deregistration delay 300 s \(AWS default\) ≥ preStop 15 s.*draining after their pod exits/);
+    assert.match(changes[1]?.reason ?? '', /deregistration delay 300 s \(AWS default\) ≥ preStop 30 s.*draining after their pod exits/);
     assert.deepEqual(timers, [
       {
         deployment: { namespace: 'game-2048', name: 'deployment-2048' },
         targetGroups: ['game-2048/ingress-2048 → service-2048:80'],
-        preStopSeconds: 15,
-        gracePeriodSeconds: 30,
-        deregistrationDelaySeconds: 10,
+        preStopSeconds: 30,
+        gracePeriodSeconds: 40,
+        deregistrationDelaySeconds: 22,
         holds: true,
         problems: [],
       },
@@ -127,12 +128,31 @@ describe('tuneManifests', () => {
     files['canary.yaml'] = (files['deploy.yaml'] ?? '').replace('name: web\n', 'name: web-canary\n').replace('seconds: 90', 'seconds: 20');
     const set = setOf(files);
     const result = tuneManifests(set, AUTO);
-    assert.deepEqual(result.changes.map((c) => c.to), ['deregistration_delay.timeout_seconds=15']);
-    assert.match(result.changes[0]?.reason ?? '', /web-canary/);
+    // The canary's 20 s sleep is below the minimum (30 s) and is lengthened first; the one delay fits both.
+    assert.deepEqual(result.changes.map((c) => c.to), [30, 'deregistration_delay.timeout_seconds=22']);
+    assert.match(result.changes[1]?.reason ?? '', /web-canary/);
     assert.deepEqual(result.timers.map((t) => [t.deployment.name, t.preStopSeconds, t.deregistrationDelaySeconds, t.holds]), [
-      ['web', 90, 15, true],
-      ['web-canary', 20, 15, true],
+      ['web', 90, 22, true],
+      ['web-canary', 30, 22, true],
     ]);
+  });
+
+  it('lengthens a readable preStop sleep below the minimum (sleep action or exec `sleep N`), keeping the rest of the command; never shortens', () => {
+    const action = tune({ preStop: 'lifecycle:\n  preStop:\n    sleep:\n      seconds: 5', podSpecExtra: 'terminationGracePeriodSeconds: 60', ingressAnnotations: ingressWith('deregistration_delay.timeout_seconds=3') }).result;
+    assert.deepEqual(action.changes.map((c) => [c.field, c.from, c.to]), [['spec.template.spec.containers[0].lifecycle.preStop.sleep.seconds', 5, 30]]);
+    assert.match(action.changes[0]?.reason ?? '', /sleeps only 5 s in preStop.*every load-balancer node/);
+    const exec = tune({
+      preStop: 'lifecycle:\n  preStop:\n    exec:\n      command: ["/bin/sh", "-c", "sleep 10 && nginx -s quit"]',
+      podSpecExtra: 'terminationGracePeriodSeconds: 60',
+      ingressAnnotations: ingressWith('deregistration_delay.timeout_seconds=3'),
+    });
+    assert.deepEqual(exec.result.changes.map((c) => [c.field, c.from, c.to]), [['spec.template.spec.containers[0].lifecycle.preStop.exec.command', 10, 30]]);
+    const container = ((((exec.result.set.objects.find((o) => o.ref.kind === 'Deployment')?.object.spec as Record<string, unknown>).template as Record<string, unknown>).spec as Record<string, unknown>).containers as Array<Record<string, unknown>>)[0];
+    assert.deepEqual(((container?.lifecycle as Record<string, Record<string, Record<string, unknown>>>).preStop?.exec?.command), ['/bin/sh', '-c', 'sleep 30 && nginx -s quit']);
+    const long = tune({ preStop: 'lifecycle:\n  preStop:\n    sleep:\n      seconds: 90', podSpecExtra: 'terminationGracePeriodSeconds: 120', ingressAnnotations: ingressWith('deregistration_delay.timeout_seconds=30') }).result;
+    assert.deepEqual(long.changes, [], 'a longer sleep is left alone');
+    const off = tune({ preStop: 'lifecycle:\n  preStop:\n    sleep:\n      seconds: 5', podSpecExtra: 'terminationGracePeriodSeconds: 60', ingressAnnotations: ingressWith('deregistration_delay.timeout_seconds=3') }, { addPreStop: false }).result;
+    assert.deepEqual(off.changes, [], 'without addPreStop the sleep is not changed');
   });
 
   it('without addPreStop: adds no hook, leaves the delay, and the timers say why', () => {
@@ -163,7 +183,7 @@ describe('renderManifestsYaml', () => {
     const files = renderManifestsYaml(tuned);
     assert.deepEqual([...files.keys()], tuned.files);
     const ingress = files.get('examples/2048/naive/4-ingress.yaml') ?? '';
-    assert.match(ingress, /target-group-attributes: deregistration_delay\.timeout_seconds=10/);
+    assert.match(ingress, /target-group-attributes: deregistration_delay\.timeout_seconds=22/);
     const reparsed = [...files.values()].flatMap((text) => parseAllDocuments(text) as unknown as Array<{ toJS(): unknown }>).map((d) => d.toJS());
     assert.deepEqual(reparsed, tuned.objects.map((o) => o.object));
   });

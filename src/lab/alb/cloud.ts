@@ -51,6 +51,7 @@ import type {
   TargetHealthDescription,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { connectToPod, type PodNetwork } from '../network.js';
+import type { LabRandom } from '../random.js';
 import type { LabClock } from '../timing.js';
 import { DataPlaneServer, type DataPlaneHost, type DpTarget, type RouteDecision } from './dataplane.js';
 import { AwsApiError } from './errors.js';
@@ -126,6 +127,19 @@ export interface TargetEvent {
   state: string;
   reason?: string;
   description?: string;
+  /** For kind 'data-plane' on a load balancer with more than one node: which node's routing table changed. */
+  node?: number;
+}
+
+/** One load-balancer node's view of a target: its own registration, health checks and verdict. */
+interface NodeView {
+  phase: 'registering' | 'checking' | 'healthy' | 'unhealthy';
+  okStreak: number;
+  failStreak: number;
+  reason?: string;
+  description?: string;
+  checkTimer?: NodeJS.Timeout;
+  probing: boolean;
 }
 
 interface TargetRec {
@@ -133,19 +147,17 @@ interface TargetRec {
   id: string;
   port: number;
   az?: string;
+  /** The control plane's (DescribeTargetHealth) state, aggregated from the nodes (see `aggregate`). */
   status: TargetStatus;
   reason?: string;
   description?: string;
-  okStreak: number;
-  failStreak: number;
+  nodes: NodeView[];
   registeredAt: number;
   deregisteredAt?: number;
   /** When the data plane stopped routing to it and it had no request in flight (AWS's early completion). */
   drainCompletedAt?: number;
   drainEndsAt?: number;
   dpRemoved?: boolean;
-  checkTimer?: NodeJS.Timeout;
-  probing: boolean;
   /** Bumped on every (re)registration so that stale timers do nothing. */
   gen: number;
 }
@@ -168,8 +180,8 @@ interface TgRec {
   attributes: Map<string, string>;
   tags: Map<string, string>;
   targets: Map<string, TargetRec>;
-  /** The data plane's (propagated) view: key → routable entry. */
-  dp: Map<string, DpTarget>;
+  /** Each node's routing table (propagated view): key → routable entry. */
+  dp: Array<Map<string, DpTarget>>;
   inFlight: Map<string, Set<InFlight>>;
   rr: number;
   inUse: boolean;
@@ -266,6 +278,9 @@ export class AlbCloud {
   private readonly tgs = new Map<string, TgRec>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  /** Load-balancer nodes (each with its own routing table and health checker). */
+  readonly nodeCount: number;
+  private readonly random: { weights: LabRandom; nodes: LabRandom; checks: LabRandom };
 
   constructor(options: AlbCloudOptions) {
     this.emitter.setMaxListeners(0);
@@ -275,7 +290,12 @@ export class AlbCloud {
     this.network = options.network;
     this.idleTimeoutSeconds = options.idleTimeoutSeconds ?? 60;
     this.epoch = new SimulatedEpoch(options.epochOriginMs ?? Date.now(), options.clock.timings.timeScale);
-    this.metrics = new AlbMetrics(this.epoch, options.clock.timings.metricPeriodSeconds || 60);
+    const clock = options.clock;
+    const lagged = clock.configured('cloudwatchLagSeconds') !== 0;
+    this.metrics = new AlbMetrics(this.epoch, clock.timings.metricPeriodSeconds || 60, lagged ? () => clock.delay('cloudwatchLagSeconds') : undefined);
+    this.nodeCount = Math.max(1, Math.floor(options.clock.timings.albNodes ?? 1));
+    const r = options.clock.random.fork('alb');
+    this.random = { weights: r.fork('weights'), nodes: r.fork('nodes'), checks: r.fork('checks') };
   }
 
   /** Subscribes to target state changes (see TargetEvent); returns the unsubscribe function. */
@@ -340,7 +360,7 @@ export class AlbCloud {
     const tg = this.tgs.get(tgArn);
     const t = tg?.targets.get(`${id}:${port}`);
     if (!tg || !t) return undefined;
-    const dp = tg.dp.get(t.key);
+    const routable = tg.dp.some((m) => m.has(t.key));
     return {
       status: t.status,
       ...(t.reason ? { reason: t.reason } : {}),
@@ -348,7 +368,7 @@ export class AlbCloud {
       ...(t.deregisteredAt !== undefined ? { deregisteredAt: t.deregisteredAt } : {}),
       ...(t.drainCompletedAt !== undefined ? { drainCompletedAt: t.drainCompletedAt } : {}),
       ...(t.drainEndsAt !== undefined ? { drainEndsAt: t.drainEndsAt } : {}),
-      routable: dp !== undefined,
+      routable,
     };
   }
 
@@ -663,7 +683,7 @@ export class AlbCloud {
       attributes: new Map(Object.entries(tcp ? DEFAULT_TCP_TARGET_GROUP_ATTRIBUTES : DEFAULT_TARGET_GROUP_ATTRIBUTES)),
       tags: tagMap(input.Tags),
       targets: new Map(),
-      dp: new Map(),
+      dp: Array.from({ length: this.nodeCount }, () => new Map<string, DpTarget>()),
       inFlight: new Map(),
       rr: 0,
       inUse: false,
@@ -727,10 +747,11 @@ export class AlbCloud {
     tg.matches = parseMatcher(hc.matcher, tg.protocol === 'TCP' ? 599 : 499);
     if (intervalChanged) {
       for (const t of tg.targets.values()) {
-        if (t.checkTimer) {
-          this.stopChecks(t);
-          this.startChecks(tg, t);
-        }
+        t.nodes.forEach((n, i) => {
+          if (!n.checkTimer) return;
+          this.stopCheck(n);
+          this.startChecks(tg, t, i);
+        });
       }
     }
     return { TargetGroups: [this.tgView(tg)] };
@@ -937,16 +958,19 @@ export class AlbCloud {
     if (existing && existing.status !== 'draining') return; // registering a registered target is a no-op
     const gen = (existing?.gen ?? 0) + 1;
     if (existing) this.stopChecks(existing);
-    const t: TargetRec = { key, id: d.id, port: d.port, ...(d.az ? { az: d.az } : {}), status: 'registering', okStreak: 0, failStreak: 0, registeredAt: Date.now(), probing: false, gen };
+    const nodes: NodeView[] = Array.from({ length: this.nodeCount }, () => ({ phase: 'registering', okStreak: 0, failStreak: 0, probing: false }));
+    const t: TargetRec = { key, id: d.id, port: d.port, ...(d.az ? { az: d.az } : {}), status: 'registering', nodes, registeredAt: Date.now(), gen };
     tg.targets.set(key, t);
     this.record(tg, t, 'state');
-    // The registration reaches the load balancer nodes (routing table and health checkers) after the propagation delay.
-    this.later(this.clock.timings.albPropagationSeconds, () => {
-      if (tg.targets.get(key) !== t || t.status !== 'registering') return;
-      this.dpSet(tg, key, { ip: t.id, port: t.port, health: 'initial' });
-      t.status = 'checking';
-      if (tg.inUse) this.record(tg, t, 'state');
-      if (tg.inUse) this.startChecks(tg, t);
+    // The registration reaches each load balancer node (its routing table and health checker) after its own delay.
+    nodes.forEach((n, i) => {
+      this.later(this.clock.delay('albPropagationSeconds'), () => {
+        if (tg.targets.get(key) !== t || n.phase !== 'registering' || t.status === 'draining') return;
+        this.dpSet(tg, i, key, { ip: t.id, port: t.port, health: 'initial' });
+        n.phase = 'checking';
+        this.aggregate(tg, t, !tg.inUse);
+        if (tg.inUse) this.startChecks(tg, t, i);
+      });
     });
   }
 
@@ -955,19 +979,23 @@ export class AlbCloud {
     const t = tg.targets.get(key);
     if (!t || t.status === 'draining') return; // deregistering an unknown target succeeds
     this.stopChecks(t);
-    const wasRegistering = t.status === 'registering';
     t.status = 'draining';
     t.deregisteredAt = Date.now();
     const delay = Number(tg.attributes.get('deregistration_delay.timeout_seconds') ?? '300');
     t.drainEndsAt = t.deregisteredAt + this.clock.ms(delay);
     this.record(tg, t, 'state');
-    // The data plane keeps routing to the target until the deregistration has propagated.
-    this.later(wasRegistering ? 0 : this.clock.timings.albPropagationSeconds, () => {
-      const cur = tg.targets.get(key);
-      // A newer registration of the same ip:port adds itself back after its own propagation delay.
-      if (!cur || cur === t || cur.status === 'registering') this.dpDelete(tg, key);
-      t.dpRemoved = true;
-      this.maybeCompleteDrain(tg, t);
+    // Each node keeps routing to the target until the deregistration has reached it.
+    let pending = t.nodes.length;
+    t.nodes.forEach((n, i) => {
+      const wasRegistering = n.phase === 'registering';
+      this.later(wasRegistering ? 0 : this.clock.delay('albDeregistrationSeconds'), () => {
+        const cur = tg.targets.get(key);
+        // A newer registration of the same ip:port adds itself back after its own propagation delay.
+        if (!cur || cur === t || cur.nodes[i]?.phase === 'registering') this.dpDelete(tg, i, key);
+        if (--pending > 0) return;
+        t.dpRemoved = true;
+        this.maybeCompleteDrain(tg, t);
+      });
     });
     this.later(delay, () => {
       if (tg.targets.get(key) !== t) return;
@@ -988,68 +1016,113 @@ export class AlbCloud {
     this.record(tg, t, 'drain-complete', 'draining');
   }
 
-  private startChecks(tg: TgRec, t: TargetRec): void {
-    if (this.stopped || t.checkTimer) return;
+  /**
+   * Node `i`'s health checks of a target: every interval, the first one at once ('immediate') or at a random point
+   * of the first interval ('random': the node's checker runs on its own schedule, not the registration's).
+   */
+  private startChecks(tg: TgRec, t: TargetRec, i: number): void {
+    const n = t.nodes[i];
+    if (this.stopped || !n || n.checkTimer) return;
     const gen = t.gen;
     const run = (): void => {
-      if (t.probing || tg.targets.get(t.key) !== t || t.gen !== gen) return;
-      t.probing = true;
+      if (n.probing || tg.targets.get(t.key) !== t || t.gen !== gen) return;
+      n.probing = true;
       const port = tg.hc.port === 'traffic-port' ? t.port : Number(tg.hc.port);
       const timeoutMs = this.clock.ms(tg.hc.timeoutSeconds);
       (tg.hc.protocol === 'TCP' ? probeTcp(() => this.connectTarget(t.id, port), timeoutMs) : probeTarget(this.network, t.id, port, tg.hc.path, timeoutMs, tg.matches))
         .then((r) => {
-          t.probing = false;
-          if (t.gen === gen && t.checkTimer) this.onProbe(tg, t, r);
+          n.probing = false;
+          if (t.gen === gen && n.checkTimer) this.onProbe(tg, t, i, r);
         })
         .catch(() => {
-          t.probing = false;
+          n.probing = false;
         });
     };
-    t.checkTimer = this.clock.every(tg.hc.intervalSeconds, run);
+    if (this.clock.timings.albFirstHealthCheck === 'random') {
+      const first = this.random.checks.uniform(0, tg.hc.intervalSeconds);
+      n.checkTimer = this.clock.after(first, () => {
+        if (!n.checkTimer) return;
+        n.checkTimer = this.clock.every(tg.hc.intervalSeconds, run);
+        run();
+      });
+      return;
+    }
+    n.checkTimer = this.clock.every(tg.hc.intervalSeconds, run);
     run();
   }
 
   private stopChecks(t: TargetRec): void {
-    if (t.checkTimer) clearInterval(t.checkTimer);
-    delete t.checkTimer;
+    for (const n of t.nodes) this.stopCheck(n);
   }
 
-  private onProbe(tg: TgRec, t: TargetRec, r: ProbeResult): void {
-    if (t.status === 'draining' || t.status === 'registering' || !tg.inUse) return;
+  private stopCheck(n: NodeView): void {
+    // clearTimeout clears both the first (one-shot) check and the interval.
+    if (n.checkTimer) clearTimeout(n.checkTimer);
+    delete n.checkTimer;
+  }
+
+  private onProbe(tg: TgRec, t: TargetRec, i: number, r: ProbeResult): void {
+    const n = t.nodes[i];
+    if (!n || t.status === 'draining' || n.phase === 'registering' || !tg.inUse) return;
     if (r.ok) {
-      t.okStreak++;
-      t.failStreak = 0;
+      n.okStreak++;
+      n.failStreak = 0;
       // After registration one passing check makes a target healthy; afterwards the healthy threshold applies.
-      if (t.status === 'checking' || (t.status === 'unhealthy' && t.okStreak >= tg.hc.healthyThreshold)) this.setHealth(tg, t, 'healthy');
+      if (n.phase === 'checking' || (n.phase === 'unhealthy' && n.okStreak >= tg.hc.healthyThreshold)) this.setHealth(tg, t, i, 'healthy');
       return;
     }
-    t.failStreak++;
-    t.okStreak = 0;
-    if ((t.status === 'checking' || t.status === 'healthy') && t.failStreak >= tg.hc.unhealthyThreshold) {
-      this.setHealth(tg, t, 'unhealthy', r.reason, r.description);
-    } else if (t.status === 'unhealthy' && (t.reason !== r.reason || t.description !== r.description)) {
-      t.reason = r.reason;
-      t.description = r.description;
-      this.record(tg, t, 'state');
+    n.failStreak++;
+    n.okStreak = 0;
+    if ((n.phase === 'checking' || n.phase === 'healthy') && n.failStreak >= tg.hc.unhealthyThreshold) {
+      this.setHealth(tg, t, i, 'unhealthy', r.reason, r.description);
+    } else if (n.phase === 'unhealthy' && (n.reason !== r.reason || n.description !== r.description)) {
+      n.reason = r.reason;
+      n.description = r.description;
+      this.aggregate(tg, t);
     }
   }
 
-  private setHealth(tg: TgRec, t: TargetRec, status: 'healthy' | 'unhealthy', reason?: string, description?: string): void {
-    t.status = status;
-    if (reason) t.reason = reason;
-    else delete t.reason;
-    if (description) t.description = description;
-    else delete t.description;
-    this.record(tg, t, 'state');
+  private setHealth(tg: TgRec, t: TargetRec, i: number, status: 'healthy' | 'unhealthy', reason?: string, description?: string): void {
+    const n = t.nodes[i]!;
+    n.phase = status;
+    if (reason) n.reason = reason;
+    else delete n.reason;
+    if (description) n.description = description;
+    else delete n.description;
+    this.aggregate(tg, t);
     const key = t.key;
-    this.later(this.clock.timings.albPropagationSeconds, () => {
-      const e = tg.dp.get(key);
-      if (!e || tg.targets.get(key) !== t || t.status === 'draining') return;
+    // The node's own verdict reaches its routing table after a short delay.
+    this.later(this.clock.delay('albHealthRoutingSeconds'), () => {
+      const e = tg.dp[i]?.get(key);
+      if (!e || tg.targets.get(key) !== t || t.status === 'draining' || n.phase !== status) return;
       if (e.health !== status) {
         e.health = status;
-        this.record(tg, t, 'data-plane', status === 'healthy' ? 'routable' : 'not-routable');
+        this.record(tg, t, 'data-plane', status === 'healthy' ? 'routable' : 'not-routable', i);
       }
     });
+  }
+
+  /**
+   * The control plane's state of a (not draining) target from its nodes' views: `initial` (registering) until the
+   * registration has reached a node; `unhealthy` when any node finds it unhealthy (that node's reason); `healthy`
+   * when every node has passed it ("after your target is registered, it must pass one health check to be
+   * considered healthy" — per node, as "each load balancer node checks the health of each target"); otherwise
+   * `initial` (initial health checking). Records a state event when it changed (or always, with `force`).
+   */
+  private aggregate(tg: TgRec, t: TargetRec, quiet = false): void {
+    if (t.status === 'draining') return;
+    const before = `${t.status}|${t.reason ?? ''}|${t.description ?? ''}`;
+    const sick = t.nodes.find((n) => n.phase === 'unhealthy');
+    delete t.reason;
+    delete t.description;
+    if (t.nodes.every((n) => n.phase === 'registering')) t.status = 'registering';
+    else if (sick) {
+      t.status = 'unhealthy';
+      if (sick.reason) t.reason = sick.reason;
+      if (sick.description) t.description = sick.description;
+    } else if (t.nodes.every((n) => n.phase === 'healthy')) t.status = 'healthy';
+    else t.status = 'checking';
+    if (!quiet && `${t.status}|${t.reason ?? ''}|${t.description ?? ''}` !== before) this.record(tg, t, 'state');
   }
 
   /** Called when a target group's use by listener rules may have changed. */
@@ -1063,15 +1136,19 @@ export class AlbCloud {
         this.stopChecks(t);
         if (inUse) {
           // A target group that starts receiving traffic health-checks its targets from scratch.
-          t.status = 'checking';
-          t.okStreak = 0;
-          t.failStreak = 0;
-          delete t.reason;
-          delete t.description;
-          const e = tg.dp.get(t.key);
-          if (e) e.health = 'initial';
-          this.startChecks(tg, t);
+          t.nodes.forEach((n, i) => {
+            if (n.phase === 'registering') return;
+            n.phase = 'checking';
+            n.okStreak = 0;
+            n.failStreak = 0;
+            delete n.reason;
+            delete n.description;
+            const e = tg.dp[i]?.get(t.key);
+            if (e) e.health = 'initial';
+            this.startChecks(tg, t, i);
+          });
         }
+        this.aggregate(tg, t, true);
         this.record(tg, t, 'state');
       }
     }
@@ -1107,16 +1184,20 @@ export class AlbCloud {
 
   // ------------------------------------------------------------------ data plane support
 
-  private dpSet(tg: TgRec, key: string, e: DpTarget): void {
-    tg.dp.set(key, e);
-    this.pushEvent({ at: Date.now(), tgArn: tg.arn, id: e.ip, port: e.port, kind: 'data-plane', state: 'added' });
+  private dpSet(tg: TgRec, node: number, key: string, e: DpTarget): void {
+    tg.dp[node]?.set(key, e);
+    this.pushEvent({ at: Date.now(), tgArn: tg.arn, id: e.ip, port: e.port, kind: 'data-plane', state: 'added', ...this.nodeField(node) });
   }
 
-  private dpDelete(tg: TgRec, key: string): void {
-    const e = tg.dp.get(key);
+  private dpDelete(tg: TgRec, node: number, key: string): void {
+    const e = tg.dp[node]?.get(key);
     if (!e) return;
-    tg.dp.delete(key);
-    this.pushEvent({ at: Date.now(), tgArn: tg.arn, id: e.ip, port: e.port, kind: 'data-plane', state: 'removed' });
+    tg.dp[node]!.delete(key);
+    this.pushEvent({ at: Date.now(), tgArn: tg.arn, id: e.ip, port: e.port, kind: 'data-plane', state: 'removed', ...this.nodeField(node) });
+  }
+
+  private nodeField(node: number): { node?: number } {
+    return this.nodeCount > 1 ? { node } : {};
   }
 
   private dataPlaneHost(): DataPlaneHost {
@@ -1198,7 +1279,7 @@ export class AlbCloud {
     const total = tgs.reduce((s, t) => s + t.weight, 0);
     let tgArn = tgs[0]!.arn;
     if (tgs.length > 1 && total > 0) {
-      let r = Math.random() * total;
+      let r = this.random.weights.float() * total;
       for (const t of tgs) {
         r -= t.weight;
         if (r < 0) {
@@ -1213,7 +1294,9 @@ export class AlbCloud {
   private pick(tgArn: string): DpTarget | undefined {
     const tg = this.tgs.get(tgArn);
     if (!tg) return undefined;
-    const all = [...tg.dp.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+    // Each request reaches one load balancer node (clients spread over the nodes' addresses), which routes by its own table.
+    const node = this.nodeCount > 1 ? this.random.nodes.int(this.nodeCount) : 0;
+    const all = [...(tg.dp[node] ?? new Map<string, DpTarget>()).entries()].sort((a, b) => a[0].localeCompare(b[0]));
     let candidates = all.filter(([, e]) => e.health === 'healthy');
     // Fail open: with no healthy target, route to all registered targets that failed health checks.
     if (candidates.length === 0) candidates = all.filter(([, e]) => e.health === 'unhealthy');
@@ -1238,7 +1321,7 @@ export class AlbCloud {
     this.timers.add(t);
   }
 
-  private record(tg: TgRec, t: TargetRec, kind: TargetEvent['kind'], state?: string): void {
+  private record(tg: TgRec, t: TargetRec, kind: TargetEvent['kind'], state?: string, node?: number): void {
     const view = this.healthView(tg, t).TargetHealth!;
     this.pushEvent({
       at: Date.now(),
@@ -1249,6 +1332,7 @@ export class AlbCloud {
       state: state ?? String(view.State),
       ...(kind === 'state' && view.Reason ? { reason: String(view.Reason) } : {}),
       ...(kind === 'state' && view.Description ? { description: view.Description } : {}),
+      ...(node !== undefined ? this.nodeField(node) : {}),
     });
   }
 

@@ -8,6 +8,10 @@ import { loadBalancerDimension, targetGroupDimension } from './names.js';
  * Metric minutes are minutes of that simulated epoch, so one metric minute lasts 60/timeScale real seconds,
  * and the StartTime/EndTime of GetMetricData requests (and the Timestamps returned) are simulated-epoch seconds.
  * Clients that query the lab ask `AlbCloud.simulatedNow()` for "now" instead of Date.now().
+ *
+ * Publication lag: with a lag source, a minute's datapoints become readable only `lag` simulated seconds after the
+ * minute ends (one draw per minute, as CloudWatch publishes a period's batch 1–3 minutes late); without one, every
+ * minute is readable at once, the current partial minute included.
  */
 export class SimulatedEpoch {
   constructor(
@@ -54,10 +58,14 @@ export class AlbMetrics {
   /** dimension key → metric name → minute start (simulated epoch seconds) → sum */
   private readonly series = new Map<string, Map<string, Map<number, number>>>();
   private readonly totals = new Map<string, TrafficCounters>();
+  /** minute start → simulated epoch second from which its datapoints are readable (only with a lag source). */
+  private readonly publishAt = new Map<number, number>();
 
   constructor(
     private readonly epoch: SimulatedEpoch,
     private readonly periodSeconds: number = 60,
+    /** Draws a minute's publication lag in simulated seconds (absent: no lag). */
+    private readonly lag?: () => number,
   ) {}
 
   static key(dims: DimensionSet): string {
@@ -69,6 +77,7 @@ export class AlbMetrics {
 
   record(o: RequestOutcome, realMs: number = Date.now()): void {
     const minute = Math.floor(this.epoch.nowMs(realMs) / 1000 / this.periodSeconds) * this.periodSeconds;
+    if (this.lag && !this.publishAt.has(minute)) this.publishAt.set(minute, minute + this.periodSeconds + this.lag());
     const lbDims = { LoadBalancer: loadBalancerDimension(o.lbArn) };
     const cls = `${Math.floor(o.status / 100)}XX`;
     const lbMetrics: string[] = ['RequestCount'];
@@ -106,11 +115,23 @@ export class AlbMetrics {
     points.set(minute, (points.get(minute) ?? 0) + 1);
   }
 
-  /** Per-minute sums of one metric for one exact dimension set, [startSec, endSec) in simulated epoch seconds, ascending. */
-  minutes(metric: string, dims: DimensionSet, startSec: number, endSec: number): Array<[number, number]> {
+  /**
+   * Per-minute sums of one metric for one exact dimension set, [startSec, endSec) in simulated epoch seconds,
+   * ascending — only the minutes already published at `nowSec` (simulated; default now).
+   */
+  minutes(metric: string, dims: DimensionSet, startSec: number, endSec: number, nowSec: number = this.epoch.nowMs() / 1000): Array<[number, number]> {
     const points = this.series.get(AlbMetrics.key(dims))?.get(metric);
     if (!points) return [];
-    return [...points.entries()].filter(([t]) => t >= startSec && t < endSec).sort((a, b) => a[0] - b[0]);
+    return [...points.entries()]
+      .filter(([t]) => t >= startSec && t < endSec && this.published(t, nowSec))
+      .sort((a, b) => a[0] - b[0]);
+  }
+
+  /** Whether the minute starting at `minuteSec` is readable at `nowSec` (simulated epoch seconds). */
+  published(minuteSec: number, nowSec: number = this.epoch.nowMs() / 1000): boolean {
+    if (!this.lag) return true;
+    const at = this.publishAt.get(minuteSec);
+    return at === undefined || nowSec >= at;
   }
 
   /** Totals since start for a load balancer or target group ARN (what the lab reports; CloudWatch reads `minutes`). */

@@ -32,6 +32,7 @@ import {
 import { negotiate, partialMetadata, table, type IncludeObject, type Representation } from './table.js';
 import { validateObject } from './validate.js';
 import { serveWatch } from './watch.js';
+import { LabRandom } from '../random.js';
 
 export interface ApiFaults {
   /** Fraction (0..1) of non-watch resource requests answered with a 500 InternalError Status. */
@@ -49,6 +50,8 @@ export interface ApiServerOptions {
   /** When set, every API request must carry `Authorization: Bearer <token>`. */
   token?: string;
   faults?: ApiFaults;
+  /** The seeded stream that decides injected errors (the lab passes a fork of its PRNG); default seed 0. */
+  random?: () => number;
   /** Interval of BOOKMARK events on watches that allow them (default 30 s). */
   bookmarkIntervalMs?: number;
   /** Namespaces created at start when missing (default: default, kube-system, kube-public, kube-node-lease). */
@@ -109,6 +112,7 @@ export class LabApiServer {
   };
   private readonly store: ObjectStore;
   private faults: ApiFaults;
+  private readonly random: () => number;
   private server: Server | undefined;
   private url = '';
   private readonly watches = new Set<() => void>();
@@ -119,12 +123,22 @@ export class LabApiServer {
   constructor(private readonly options: ApiServerOptions) {
     this.store = options.store;
     this.faults = options.faults ?? { errorRate: 0 };
+    this.random = options.random ?? new LabRandom(0, 'apiserver/faults').fn();
     const host = options.host ?? '127.0.0.1';
     if (!host.startsWith('127.')) throw new Error(`LabApiServer: host must be a loopback address (127.0.0.0/8), got ${host}`);
   }
 
   setFaults(f: ApiFaults): void {
     this.faults = { ...f };
+  }
+
+  getFaults(): ApiFaults {
+    return { ...this.faults };
+  }
+
+  /** Ends every open watch stream now (clients see the stream end and must re-watch). */
+  dropWatches(): void {
+    for (const end of [...this.watches]) end();
   }
 
   async start(): Promise<{ url: string }> {
@@ -228,7 +242,7 @@ export class LabApiServer {
     if (target.subresource && !target.r.verbs.includes('update') && method !== 'GET') {
       throw methodNotAllowed(`the server does not allow this method on the requested resource`, target.r, target.name);
     }
-    if (verb !== 'watch' && this.faults.errorRate > 0 && Math.random() < this.faults.errorRate) {
+    if (verb !== 'watch' && this.faults.errorRate > 0 && this.random() < this.faults.errorRate) {
       throw new ApiError(500, 'InternalError', 'Internal error occurred: injected fault (lab API server errorRate)');
     }
     const rep = this.representation(req, verb);

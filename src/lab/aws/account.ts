@@ -141,7 +141,7 @@ export class AwsAccount {
     options: { clock?: LabClock; random?: () => number } = {},
   ) {
     this.clock = options.clock ?? alb.clock;
-    this.random = options.random ?? Math.random;
+    this.random = options.random ?? this.clock.stream('aws/faults').fn();
   }
 
   private readonly random: () => number;
@@ -181,6 +181,8 @@ export class AwsAccount {
     this.calls[service][action] = (this.calls[service][action] ?? 0) + 1;
     const byCaller = (this.calls.byCaller[caller] ??= {});
     byCaller[k] = (byCaller[k] ?? 0) + 1;
+    const serviceTime = this.clock.delay('awsApiLatencySeconds');
+    if (serviceTime > 0) await this.clock.sleep(serviceTime);
     const f = this.faults[service];
     if (!f) return;
     if (f.actions && !f.actions.includes(action)) return;

@@ -91,7 +91,10 @@ export class EndpointSliceController {
     opts: ControllerOptions = {},
   ) {
     this.queue = new WorkQueue('endpointslice-controller', clock, (k) => this.sync(k), opts.log);
+    this.names = clock.random.fork('endpointslice-names').fn();
   }
+
+  private readonly names: () => number;
 
   start(): void {
     this.unwatch.push(this.store.watch('Service', undefined, undefined, (e) => this.schedule(keyOf(e.object))));
@@ -105,7 +108,7 @@ export class EndpointSliceController {
   }
 
   private schedule(key: string): void {
-    this.queue.addAfter(key, this.clock.timings.endpointsSeconds);
+    this.queue.addAfter(key, this.clock.delay('endpointsSeconds'));
   }
 
   private onPod(e: StoreEvent): void {
@@ -225,6 +228,7 @@ export class EndpointSliceController {
           ports: g.ports,
         },
         `${svc.metadata.name}-`,
+        this.names,
       );
     }
     for (const s of unused) this.deleteQuietly('EndpointSlice', namespace, s.metadata.name);

@@ -43,6 +43,7 @@ export class ReplicaSetController {
   private readonly recorder: EventRecorder;
   private readonly unwatch: Array<() => void> = [];
   private readonly arrivals = new ArrivalOrder();
+  private readonly names: () => number;
 
   constructor(
     private readonly store: ObjectStore,
@@ -50,6 +51,7 @@ export class ReplicaSetController {
     opts: ControllerOptions = {},
   ) {
     this.queue = new WorkQueue('replicaset-controller', clock, (k) => this.sync(k), opts.log);
+    this.names = clock.random.fork('replicaset-names').fn();
     this.recorder = new EventRecorder(store, 'replicaset-controller', opts.maxEvents);
   }
 
@@ -118,7 +120,7 @@ export class ReplicaSetController {
     const annotations = objAt(tmeta, 'annotations') as Record<string, string> | undefined;
     if (annotations && Object.keys(annotations).length > 0) pod.metadata.annotations = { ...annotations };
     try {
-      const created = createWithGeneratedName(this.store, 'Pod', pod, `${rs.metadata.name}-`);
+      const created = createWithGeneratedName(this.store, 'Pod', pod, `${rs.metadata.name}-`, this.names);
       this.arrivals.note(created);
       this.recorder.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`);
     } catch (err) {

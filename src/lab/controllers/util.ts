@@ -156,9 +156,9 @@ export function scaledValue(v: JsonValue | undefined, total: number, roundUp: bo
 /** rand.SafeEncodeString's alphabet (no vowels, no confusable characters). */
 const SAFE = 'bcdfghjklmnpqrstvwxz2456789';
 
-export function randomSuffix(n = 5): string {
+export function randomSuffix(random: () => number, n = 5): string {
   let s = '';
-  for (let i = 0; i < n; i++) s += SAFE[Math.floor(Math.random() * SAFE.length)];
+  for (let i = 0; i < n; i++) s += SAFE[Math.floor(random() * SAFE.length)];
   return s;
 }
 
@@ -168,15 +168,7 @@ export function safeEncode(s: string): string {
   return out;
 }
 
-export function fnv32a(data: string): number {
-  let h = 0x811c9dc5;
-  const bytes = Buffer.from(data, 'utf8');
-  for (const b of bytes) {
-    h ^= b;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
+export { fnv32a } from '../random.js';
 
 /** JSON with sorted keys, so that equal objects give equal strings. */
 export function canonicalJson(v: unknown): string {
@@ -250,9 +242,9 @@ export function isPodActive(pod: KubeObject): boolean {
 }
 
 /** Creates an object, retrying with another random suffix when the name is taken. */
-export function createWithGeneratedName(store: ObjectStore, kind: string, obj: KubeObject, prefix: string): KubeObject {
+export function createWithGeneratedName(store: ObjectStore, kind: string, obj: KubeObject, prefix: string, random: () => number): KubeObject {
   for (let attempt = 0; ; attempt++) {
-    obj.metadata.name = `${prefix}${randomSuffix(5)}`;
+    obj.metadata.name = `${prefix}${randomSuffix(random, 5)}`;
     try {
       return store.create(kind, obj);
     } catch (err) {

@@ -384,7 +384,7 @@ export class Kubelet {
       this.startTermination(rt);
       return;
     }
-    this.timer(rt, this.clock.timings.containerStartSeconds, () => {
+    this.timer(rt, this.clock.delay('containerStartSeconds'), () => {
       if (rt.finished || rt.terminating) return;
       rt.phase = 'Running';
       rt.started = true;
@@ -562,7 +562,7 @@ export class Kubelet {
       this.emit(rt, 'removed');
       this.removeIfSame(rt.namespace, rt.name, rt.uid);
     };
-    const teardown = this.clock.timings.podTeardownSeconds ?? 0;
+    const teardown = this.clock.delay('podTeardownSeconds');
     if (!rt.ip || !(teardown > 0)) {
       release();
       return;

@@ -90,7 +90,7 @@ export class IngressController {
     const keys = new Set(groupsPendingFinalization(ing));
     const g = groupOf(this.store, ing);
     if (typeof g === 'string') keys.add(g);
-    for (const k of keys) this.queue.enqueue(k, this.clock.timings.lbcIngressReconcileSeconds);
+    for (const k of keys) this.queue.enqueue(k, this.clock.delay('lbcIngressReconcileSeconds'));
   }
 
   private onIngress(e: StoreEvent): void {
@@ -134,7 +134,7 @@ export class IngressController {
     }
     if (group.members.length === 0) {
       const pending = await this.cleanupStack(key);
-      if (pending) return { requeueAfterSeconds: this.clock.timings.lbcReconcileSeconds };
+      if (pending) return { requeueAfterSeconds: this.clock.delay('lbcReconcileSeconds') };
       this.removeFinalizers(group.inactive, finalizer);
       return;
     }

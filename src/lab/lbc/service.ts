@@ -114,7 +114,7 @@ export class ServiceController {
   }
 
   private enqueue(svc: KubeObject): void {
-    this.queue.enqueue(`${svc.metadata.namespace ?? ''}/${svc.metadata.name}`, this.clock.timings.lbcIngressReconcileSeconds);
+    this.queue.enqueue(`${svc.metadata.namespace ?? ''}/${svc.metadata.name}`, this.clock.delay('lbcIngressReconcileSeconds'));
   }
 
   private onService(e: StoreEvent): void {
@@ -139,7 +139,7 @@ export class ServiceController {
     const finalizers = (svc.metadata.finalizers as string[] | undefined) ?? [];
     if (!isLbcService(svc)) {
       if (!finalizers.includes(SERVICE_FINALIZER)) return;
-      if (await this.cleanup(key)) return { requeueAfterSeconds: this.clock.timings.lbcReconcileSeconds };
+      if (await this.cleanup(key)) return { requeueAfterSeconds: this.clock.delay('lbcReconcileSeconds') };
       this.mutate(ns, name, (x) => {
         x.status = { ...o(x.status), loadBalancer: {} };
       }, 'status');

@@ -70,7 +70,7 @@ export class TgbController {
   }
 
   private enqueue(ns: string, name: string): void {
-    this.queue.enqueue(`${ns}/${name}`, this.clock.timings.lbcReconcileSeconds);
+    this.queue.enqueue(`${ns}/${name}`, this.clock.delay('lbcReconcileSeconds'));
   }
 
   private onTgb(e: StoreEvent): void {

@@ -44,7 +44,7 @@ export async function callElbv2<A extends Elbv2Action>(account: AwsAccount, cloc
       const retryable = THROTTLING_CODES.has(err.code) || err.httpStatus >= 500;
       if (!retryable || attempt >= maxAttempts) throw new LbcAwsError(action, err);
       const base = THROTTLING_CODES.has(err.code) ? 1 : 0.05;
-      await clock.sleep(Math.random() * Math.min(base * 2 ** (attempt - 1), 20));
+      await clock.sleep(clock.stream('lbc/aws-retry-jitter').float() * Math.min(base * 2 ** (attempt - 1), 20));
     }
   }
 }
@@ -214,13 +214,16 @@ export type ReconcileResult = { requeueAfterSeconds?: number } | void;
 /**
  * A keyed work queue like controller-runtime's: `enqueue(key, delay)` coalesces (the earliest due time wins), one
  * reconcile per key at a time (a trigger during a run reruns it afterwards), failures requeue with exponential
- * backoff (5 ms doubling up to 1000 s, simulated), successes may ask for a requeue.
+ * backoff (5 ms doubling up to 1000 s, simulated), successes may ask for a requeue. At most `timings.lbcWorkers`
+ * reconciles run at once (LBC's max-concurrent-reconciles, 3); due keys wait in FIFO order for a worker.
  */
 export class WorkQueue {
   private readonly due = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly running = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
+  /** Due keys waiting for a free worker, in arrival order. */
+  private readonly waiting = new Set<string>();
   private stopped = false;
   /** Promises of reconciles in progress (tests and stop() can await them). */
   private readonly inFlight = new Set<Promise<void>>();
@@ -246,6 +249,7 @@ export class WorkQueue {
   }
 
   forget(key: string): void {
+    this.waiting.delete(key);
     const cur = this.due.get(key);
     if (cur) clearTimeout(cur.timer);
     this.due.delete(key);
@@ -256,6 +260,11 @@ export class WorkQueue {
     if (this.stopped) return;
     if (this.running.has(key)) {
       this.dirty.add(key);
+      return;
+    }
+    const workers = this.clock.timings.lbcWorkers ?? 0;
+    if (workers > 0 && this.running.size >= workers) {
+      this.waiting.add(key);
       return;
     }
     this.running.add(key);
@@ -272,6 +281,11 @@ export class WorkQueue {
       } finally {
         this.running.delete(key);
         if (this.dirty.delete(key)) this.enqueue(key, 0);
+        const next = this.waiting.values().next();
+        if (!next.done) {
+          this.waiting.delete(next.value);
+          this.run(next.value);
+        }
       }
     })();
     this.inFlight.add(p);

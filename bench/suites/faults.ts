@@ -1,0 +1,72 @@
+/**
+ * The fault campaign: the 2048 safe rollout (`deploy --tune auto`) under realistic timings with traffic, once per
+ * fault and once with all of them, each injected when the update starts (the LBC restart a few world seconds into
+ * it). Per case: requests that were not 2xx (target 0), and whether the deploy completed — at once, or after the
+ * faults were cleared and it was run again (a re-run after any interruption must complete). One JSON line per case
+ * on stderr. Bounded: five cases, one lab each, one after the other.
+ */
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { runScenarioInLab } from '../../src/lab/experiment.js';
+import { parseFaultSpec } from '../../src/lab/faults.js';
+import type { Lab } from '../../src/lab/index.js';
+import type { BenchResult } from '../types.js';
+import { peakRssMb, report } from '../types.js';
+
+const root = join(fileURLToPath(import.meta.url), '..', '..', '..');
+
+interface FaultCase {
+  name: string;
+  spec: string;
+  /** Applied this many world seconds after the update starts (0: with it). */
+  afterWorldSeconds?: number;
+}
+
+const CASES: FaultCase[] = [
+  { name: 'elbv2-throttle', spec: 'elbv2-throttle=30%' },
+  { name: 'kube-5xx', spec: 'kube-5xx=10%' },
+  { name: 'watch-drop', spec: 'watch-drop=30s' },
+  { name: 'lbc-restart', spec: 'lbc=restart', afterWorldSeconds: 40 },
+  { name: 'all', spec: 'elbv2-throttle=30%,kube-5xx=10%,watch-drop=30s,lbc=restart', afterWorldSeconds: 40 },
+];
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const results: BenchResult[] = [];
+  let totalErrors = 0;
+  for (const [i, c] of CASES.entries()) {
+    const line: Record<string, unknown> = { fault: c.name, spec: c.spec };
+    try {
+      const s = await runScenarioInLab('safe', {
+        examplesDir: join(root, 'examples', '2048'),
+        profile: 'realistic',
+        seed: 100 + i,
+        ratePerSecond: 30,
+        minRequests: 300,
+        rolloutTimeoutSeconds: 120,
+        duringUpdate: async (lab: Lab) => {
+          if (c.afterWorldSeconds) await lab.clock.sleep(c.afterWorldSeconds);
+          await lab.setFaults(parseFaultSpec(c.spec));
+        },
+        afterFailure: async (lab: Lab) => {
+          await lab.setFaults(parseFaultSpec('clear'));
+        },
+      });
+      totalErrors += s.non2xx;
+      Object.assign(line, { requests: s.requests, non2xx: s.non2xx, responses: s.responses, completed: s.world.firstAttemptError ? 'after a re-run' : 'at once', firstAttemptError: s.world.firstAttemptError?.slice(0, 600) });
+      results.push({ name: `faults: ${c.name}: non-2xx`, value: s.non2xx, unit: 'requests', target: '0' });
+      results.push({ name: `faults: ${c.name}: deploy completed at once`, value: s.world.firstAttemptError ? 0 : 1, unit: 'bool', target: '1 (0: failed with a message, the re-run completed)' });
+    } catch (e) {
+      line.failed = (e as Error).message.slice(0, 2000);
+      results.push({ name: `faults: ${c.name}: deploy completed (also after a re-run)`, value: 0, unit: 'bool', target: '1' });
+    }
+    process.stderr.write(`${JSON.stringify(line)}\n`);
+  }
+  results.push({ name: 'faults: non-2xx over all cases', value: totalErrors, unit: 'requests', target: '0' });
+  results.push({ name: 'faults: wall time', value: Math.round((performance.now() - started) / 100) / 10, unit: 's', target: '< 400' });
+  results.push({ name: 'faults: peak RSS', value: peakRssMb(), unit: 'MB', target: '< 1000' });
+  report(results);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { e2eLab, labArgs, variant, type E2eLab } from './helpers.js';
+
+/**
+ * `deploy` under faults set on the running lab with `alb-rollout lab fault` (a separate process, as a user would):
+ * each fault ends in the right exit code and a message that says what to do, never a stack trace, and a re-run
+ * after the fault is gone completes.
+ */
+
+interface Run {
+  code: number;
+  out: string;
+}
+
+const STACK = /\n\s+at .+:\d+:\d+\)?\n/;
+
+describe('deploy under lab faults (set with `lab fault`)', () => {
+  let l: E2eLab;
+  const fault = async (spec: string): Promise<string> => {
+    const r = await l.cli(['lab', 'fault', '--lab', join(l.dir, 'state'), spec], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  };
+  const deploy = async (dir: string, routingTimeout = '30'): Promise<Run> => {
+    const r = await l.cli(['deploy', '-f', dir, '--routing-timeout', routingTimeout, '--rollout-timeout', '60', ...labArgs(l)], { timeoutMs: 100_000 });
+    const out = `${r.stdout}\n${r.stderr}`;
+    assert.doesNotMatch(out, STACK, 'no stack trace');
+    return { code: r.code, out };
+  };
+
+  before(async () => {
+    l = await e2eLab({ seed: 3 });
+  });
+  after(async () => {
+    await l.stop();
+  });
+
+  it('elbv2-throttle=100%: the routing phase fails (exit 1) with the controller\'s Throttling error and the fix; after clear a re-run succeeds', { timeout: 150_000 }, async () => {
+    assert.match(await fault('elbv2-throttle=100%'), /faults in force: elbv2-throttle=1/);
+    const r = await deploy('examples/2048/safe', '8');
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /failed in phase routing \(exit code 1\)/);
+    assert.match(r.out, /api error Throttling: Rate exceeded/);
+    assert.match(r.out, /Fix: check that the AWS Load Balancer Controller runs/);
+    assert.match(await fault('clear'), /faults in force: none/);
+    const again = await deploy('examples/2048/safe');
+    assert.equal(again.code, 0, again.out);
+  });
+
+  it('lbc=stop: new pods come without gates, so the update stops (exit 1) naming the webhook and the fix; after lbc=start a re-run succeeds', { timeout: 150_000 }, async () => {
+    await fault('lbc=stop');
+    const v2 = await variant('2048/safe', l.dir, 'v2');
+    const r = await deploy(v2);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /was created without it: the AWS Load Balancer Controller's pod webhook \(mpod\.elbv2\.k8s\.aws\) did not run/);
+    assert.match(r.out, /Fix: check the controller/);
+    await fault('lbc=start');
+    const again = await deploy(v2);
+    assert.equal(again.code, 0, again.out);
+  });
+
+  it('kube-5xx=100%: fails in preflight (exit 1) having applied nothing', { timeout: 150_000 }, async () => {
+    await fault('kube-5xx=100%');
+    const v3 = await variant('2048/safe', l.dir, 'v3');
+    const r = await deploy(v3);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /failed in phase preflight/);
+    assert.match(r.out, /injected fault/);
+    assert.match(r.out, /applied before the failure: nothing/);
+    await fault('clear');
+  });
+});
