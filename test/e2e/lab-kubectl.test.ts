@@ -146,7 +146,9 @@ describeTiers('kubectl against `alb-rollout lab up`', (tier) => {
     assert.equal(alb.ingress, 'game-2048/ingress-2048');
     assert.match(alb.hostname, /^k8s-game2048-ingress2-[0-9a-f]+-\d+\.us-east-1\.elb\.amazonaws\.com$/);
     assert.match(alb.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-    const before200 = alb.responses['200'] ?? 0;
+    // Healthy targets reach the ALB's routing table after its registration propagation (as on AWS): wait for it.
+    await waitFor(async () => ((await fetch(alb.url)).status === 200 ? true : undefined), { timeoutMs: 30_000, what: 'the ALB routing to the new targets' });
+    const before200 = (await state()).albs[0]?.responses['200'] ?? 0;
     const sent = 25;
     for (let i = 0; i < sent; i++) {
       const res = await fetch(alb.url);
@@ -229,10 +231,15 @@ describeTiers('kubectl against `alb-rollout lab up`', (tier) => {
     const rsAfter = JSON.parse(await ok(['get', 'rs', ...NS, '-o', 'json'])) as typeof rsBefore;
     assert.equal(rsAfter.items.length, 2, rsAfter.items.map((r) => r.metadata.name).join(', '));
     assert.equal(rsAfter.items.find((r) => r.metadata.name === oldRs.metadata.name)?.metadata.annotations['deployment.kubernetes.io/revision'], '3');
+    // The v2 targets drain while the ALB's deregistration propagates (as on AWS): wait until only latest answers.
     const url = (await state()).albs[0]?.url as string;
-    const res = await fetch(url);
-    assert.equal(res.status, 200);
-    assert.match(await res.text(), /version=latest/);
+    await waitFor(
+      async () => {
+        const res = await fetch(url);
+        return res.status === 200 && /version=latest/.test(await res.text()) ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the ALB serving the old image (version=latest) again' },
+    );
   });
 
   const podIp = tier === 'real' ? '198\\.18\\.\\d+\\.\\d+' : '127\\.\\d+\\.\\d+\\.\\d+';
