@@ -1,7 +1,7 @@
 /**
  * The lab's one source of randomness: a seeded PRNG (mulberry32), passed explicitly. Each consumer takes its own
  * stream with `fork(label)`, derived from the seed and the label only, so that adding a consumer (or a consumer
- * drawing more numbers) does not shift what the others draw. Nothing in src/lab calls Math.random.
+ * drawing more numbers) does not shift what the others draw. Nothing in src/lab uses the unseeded global generator.
  */
 
 /** FNV-1a, 32 bit, over the UTF-8 bytes (also Kubernetes' pod-template-hash). */
