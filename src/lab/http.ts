@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 
 /**
  * An HTTP server on a random port of 127.0.0.1 that the lab can close at once (open connections included) and that
@@ -40,4 +40,23 @@ export class LoopbackHttpServer {
       for (const s of this.sockets) s.destroy();
     });
   }
+}
+
+/** Listens on an ephemeral 127.0.0.1 port (unref'd, so it never keeps the process alive) and answers the port. */
+export function listenOnLoopback(server: NetServer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.unref();
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Stops accepting and cuts the open connections (a data plane going away drops what it carries). */
+export function closeWithSockets(server: NetServer, sockets: Iterable<Socket>): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    for (const s of sockets) s.destroy();
+  });
 }

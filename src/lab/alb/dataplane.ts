@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { closeWithSockets, listenOnLoopback } from '../http.js';
 import { type PodConnection, type PodNetwork, connectToPod } from '../network.js';
 import type { LabClock } from '../timing.js';
 import type { AlbMetrics } from './metrics.js';
@@ -76,23 +77,13 @@ export class DataPlaneServer {
     });
   }
 
-  listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => {
-        const a = this.server.address() as AddressInfo;
-        this.url = `http://127.0.0.1:${a.port}`;
-        this.server.unref();
-        resolve();
-      });
-    });
+  async listen(): Promise<void> {
+    const port = await listenOnLoopback(this.server);
+    this.url = `http://127.0.0.1:${port}`;
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
-    });
+    return closeWithSockets(this.server, this.sockets);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

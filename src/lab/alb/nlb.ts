@@ -1,4 +1,5 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { closeWithSockets, listenOnLoopback } from '../http.js';
 import type { LabClock } from '../timing.js';
 import type { DpTarget } from './dataplane.js';
 import type { ProbeResult } from './healthcheck.js';
@@ -48,23 +49,13 @@ export class NlbListenerServer {
     this.server = createServer({ pauseOnConnect: true }, (client) => this.handle(client));
   }
 
-  listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => {
-        const a = this.server.address() as AddressInfo;
-        this.address = `127.0.0.1:${a.port}`;
-        this.server.unref();
-        resolve();
-      });
-    });
+  async listen(): Promise<void> {
+    const port = await listenOnLoopback(this.server);
+    this.address = `127.0.0.1:${port}`;
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
-    });
+    return closeWithSockets(this.server, this.sockets);
   }
 
   private keep(s: Socket): void {
