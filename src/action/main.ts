@@ -172,7 +172,10 @@ export async function runAction(workspace: string, env: Record<string, string | 
     } else if (err instanceof UnreachableError) {
       core.setFailed(err.message);
     } else {
-      core.setFailed((err as Error).stack ?? String(err));
+      // Not an input, cluster or AWS problem: a bug. The message for the log; the stack only with step debug logging.
+      const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof Error && err.stack) core.debug(err.stack);
+      core.setFailed(`${message}\nthis is unexpected (a bug in alb-rollout): re-run the job with debug logging (ACTIONS_STEP_DEBUG) for the stack trace and report it`);
     }
     return exitCodeOf(err);
   }
