@@ -1,7 +1,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Node as YamlNode } from 'yaml';
+import { Composer, isMap, isPair, isScalar, isSeq, LineCounter, Parser, type Node as YamlNode } from 'yaml';
 import { InputError, type InputProblem, type SourceRef } from '../errors.js';
+import { LEAF, MAP, NO_KEY, parseFastYaml, SEQ, type FastDocument } from './fast-yaml.js';
 import { offlineScope, replacementApiVersion } from './kinds.js';
 import type { FieldPath, JsonObject, KubeObject, LoadedObject, ManifestSet, ObjectRef } from './types.js';
 
@@ -80,10 +81,42 @@ export function parseManifestText(
   defaultNamespace: string,
   problems: InputProblem[],
 ): LoadedObject[] {
+  const fast = parseFastYaml(text);
+  if (fast) {
+    const found: InputProblem[] = [];
+    const objects = fromFastDocuments(fast, text, file, defaultNamespace, found);
+    // Anything to report, or a List to expand: read it again the full way, which words every problem.
+    if (objects && found.length === 0) return objects;
+  }
+  return parseWithYaml(text, file, defaultNamespace, problems);
+}
+
+function fromFastDocuments(
+  docs: FastDocument[],
+  text: string,
+  file: string,
+  defaultNamespace: string,
+  problems: InputProblem[],
+): LoadedObject[] | undefined {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  lineCounter.addNewLine(0);
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
+  const out: LoadedObject[] = [];
+  for (const doc of docs) {
+    if (doc.value.kind === 'List') return undefined;
+    const positions: Positions = { nodes: Int32Array.from(doc.nodes), keys: doc.keys };
+    const validated = validateObject(doc.value, positions, lineCounter, file, defaultNamespace, problems);
+    if (validated) out.push(validated);
+  }
+  return out;
+}
+
+function parseWithYaml(text: string, file: string, defaultNamespace: string, problems: InputProblem[]): LoadedObject[] {
+  const lineCounter = new LineCounter();
+  // Streamed one document at a time (what parseAllDocuments does, without holding every Document): each is
+  // converted to plain JSON plus a compact position index and then dropped.
+  const docs = new Composer({ prettyErrors: false, uniqueKeys: true }).compose(new Parser(lineCounter.addNewLine).parse(text));
   const at = (offset: number): SourceRef => ({ file, line: lineCounter.linePos(offset).line });
-  if (!Array.isArray(docs)) return []; // an empty stream
   const out: LoadedObject[] = [];
   for (const doc of docs) {
     if (doc.errors.length > 0) {
@@ -124,12 +157,12 @@ export function parseManifestText(
       const itemsNode = contents.get('items', true);
       value.items.forEach((item, index) => {
         const itemNode = isSeq(itemsNode) ? (itemsNode.items[index] as YamlNode | undefined) : undefined;
-        const validated = validateObject(item, itemNode ?? contents, lineCounter, file, defaultNamespace, problems);
+        const validated = validateObject(item, indexPositions(itemNode ?? contents), lineCounter, file, defaultNamespace, problems);
         if (validated) out.push(validated);
       });
       continue;
     }
-    const validated = validateObject(value, contents, lineCounter, file, defaultNamespace, problems);
+    const validated = validateObject(value, indexPositions(contents), lineCounter, file, defaultNamespace, problems);
     if (validated) out.push(validated);
   }
   return out;
@@ -137,13 +170,13 @@ export function parseManifestText(
 
 function validateObject(
   value: unknown,
-  node: YamlNode,
+  positions: Positions,
   lineCounter: LineCounter,
   file: string,
   defaultNamespace: string,
   problems: InputProblem[],
 ): LoadedObject | undefined {
-  const locate = (path: FieldPath): SourceRef => locateIn(node, path, lineCounter, file);
+  const locate = (path: FieldPath): SourceRef => ({ file, line: lineCounter.linePos(locateOffset(positions, path)).line });
   const source = locate([]);
   if (!isPlainObject(value)) {
     problems.push({
@@ -195,28 +228,57 @@ function validateObject(
   return { object, ref, source, locate };
 }
 
-/** The line of the deepest node along `path` that exists; the line of the key for map entries. */
-function locateIn(root: YamlNode, path: FieldPath, lineCounter: LineCounter, file: string): SourceRef {
-  let node: unknown = root;
-  let offset = root.range?.[0] ?? 0;
-  for (const segment of path) {
+/**
+ * Where every node of one object starts, in preorder, so that `locate` needs neither the YAML Document nor its
+ * nodes: per node its start offset (the key's for a map entry, the item's for a sequence item), the size of its
+ * subtree and whether it is a map or a sequence; `keys` holds each map entry's key (a scalar's value).
+ */
+export interface Positions {
+  /** [offset, subtree size (this node included), LEAF | MAP | SEQ] per node. */
+  nodes: Int32Array;
+  keys: unknown[];
+}
+
+/** The position index of a parsed YAML node (exported for the fast reader's tests). */
+export function indexPositions(root: YamlNode): Positions {
+  const fields: number[] = [];
+  const keys: unknown[] = [];
+  const visit = (node: unknown, offset: number, key: unknown): void => {
+    const at = keys.length;
+    keys.push(key);
+    fields.push(offset, 1, isMap(node) ? MAP : isSeq(node) ? SEQ : LEAF);
     if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === segment);
-      if (!pair) break;
-      const key = pair.key as YamlNode;
-      offset = key.range?.[0] ?? offset;
-      node = pair.value;
-    } else if (isSeq(node) && typeof segment === 'number') {
-      const item = node.items[segment] as YamlNode | undefined;
-      if (!item) break;
-      offset = item.range?.[0] ?? offset;
-      node = item;
-    } else {
-      break;
+      for (const pair of node.items) {
+        if (isPair(pair) && isScalar(pair.key)) visit(pair.value, pair.key.range?.[0] ?? offset, pair.key.value);
+        else visit(undefined, offset, NO_KEY);
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) visit(item, (item as YamlNode | null)?.range?.[0] ?? offset, NO_KEY);
     }
+    fields[3 * at + 1] = keys.length - at;
+  };
+  visit(root, root.range?.[0] ?? 0, NO_KEY);
+  return { nodes: Int32Array.from(fields), keys };
+}
+
+/** The offset of the deepest node along `path` that exists; the key's for map entries. */
+function locateOffset({ nodes, keys }: Positions, path: FieldPath): number {
+  let node = 0;
+  for (const segment of path) {
+    const type = nodes[3 * node + 2];
+    if (type === LEAF || (type === SEQ && typeof segment !== 'number')) break;
+    const end = node + (nodes[3 * node + 1] as number);
+    let found = -1;
+    for (let child = node + 1, index = 0; child < end; child += nodes[3 * child + 1] as number, index++) {
+      if (type === MAP ? keys[child] === segment : index === segment) {
+        found = child;
+        break;
+      }
+    }
+    if (found < 0) break;
+    node = found;
   }
-  const pos = lineCounter.linePos(offset);
-  return { file, line: pos.line };
+  return nodes[3 * node] as number;
 }
 
 const TEMPLATE_MARKER = /\{\{-?\s*([^}]*?)\s*-?\}\}|\{\{|\$\{\{/;

@@ -256,9 +256,9 @@ export function buildModel(set: ManifestSet): AppModel {
 function buildModelUncached(objects: LoadedObject[]): AppModel {
   const deployments = objects.filter(isWorkload).map(buildDeployment);
   const services = objects.filter((o) => o.ref.kind === 'Service').map(buildService);
-  const deploymentsByNamespace = groupBy(deployments, (d) => d.namespace);
+  const byLabel = indexByLabel(deployments);
   for (const svc of services) {
-    for (const d of deploymentsByNamespace.get(svc.namespace) ?? []) {
+    for (const d of selectorCandidates(byLabel, svc)) {
       if (selectorMatches(svc.selector, d.templateLabels)) {
         svc.deployments.push({ namespace: d.namespace, name: d.name });
         d.services.push({ namespace: svc.namespace, name: svc.name });
@@ -546,6 +546,30 @@ function buildService(o: LoadedObject): ServiceModel {
     annotations: stringRecord(o.object.metadata.annotations),
     deployments: [],
   };
+}
+
+/** Workloads by namespace and template label (`ns\0key\0value`), in input order: selectors are matched against few. */
+function indexByLabel(deployments: DeploymentModel[]): Map<string, DeploymentModel[]> {
+  const out = new Map<string, DeploymentModel[]>();
+  for (const d of deployments) {
+    for (const [k, v] of Object.entries(d.templateLabels)) {
+      const key = `${d.namespace}\0${k}\0${v}`;
+      const list = out.get(key);
+      if (list) list.push(d);
+      else out.set(key, [d]);
+    }
+  }
+  return out;
+}
+
+/** The workloads that carry the rarest of the selector's labels (a superset of those it matches, in input order). */
+function selectorCandidates(byLabel: Map<string, DeploymentModel[]>, svc: ServiceModel): DeploymentModel[] {
+  let best: DeploymentModel[] | undefined;
+  for (const [k, v] of Object.entries(svc.selector ?? {})) {
+    const list = byLabel.get(`${svc.namespace}\0${k}\0${v}`) ?? [];
+    if (!best || list.length < best.length) best = list;
+  }
+  return best ?? [];
 }
 
 /** A Service selector matches a pod when every selector label is on the pod; an empty selector matches nothing here. */
