@@ -21,14 +21,63 @@ const PHASE_TITLES: Record<string, string> = {
 
 /** The plan as the JSON shape scripts depend on (extend, never rename). */
 export function renderPlanJson(plan: Plan): string {
-  return `${JSON.stringify({
+  return [...renderPlanJsonChunks(plan)].join('');
+}
+
+/**
+ * renderPlanJson's text in pieces of about 64 KiB, to be written as they come: for a large set the whole text
+ * (and its copy as bytes) would be the biggest thing in memory.
+ */
+export function* renderPlanJsonChunks(plan: Plan): Generator<string> {
+  const shape = {
     phases: plan.phases,
     steps: plan.steps,
     changes: plan.changes,
     estimates: plan.estimates,
     mustExist: plan.mustExist,
     timers: plan.timers,
-  })}\n`;
+  };
+  let pending: string[] = [];
+  let size = 0;
+  for (const piece of jsonPieces(shape, 3)) {
+    pending.push(piece);
+    size += piece.length;
+    if (size >= 65536) {
+      yield pending.join('');
+      pending = [];
+      size = 0;
+    }
+  }
+  pending.push('\n');
+  yield pending.join('');
+}
+
+/** JSON.stringify(value) in pieces, split down to `depth` levels of arrays and plain objects (the same text). */
+function* jsonPieces(value: unknown, depth: number): Generator<string> {
+  if (depth === 0 || typeof value !== 'object' || value === null || typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    yield JSON.stringify(value) ?? 'null';
+    return;
+  }
+  const omitted = (v: unknown): boolean => v === undefined || typeof v === 'function' || typeof v === 'symbol';
+  if (Array.isArray(value)) {
+    yield '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) yield ',';
+      if (omitted(value[i])) yield 'null';
+      else yield* jsonPieces(value[i], depth - 1);
+    }
+    yield ']';
+    return;
+  }
+  yield '{';
+  let first = true;
+  for (const [k, v] of Object.entries(value)) {
+    if (omitted(v)) continue;
+    yield `${first ? '' : ','}${JSON.stringify(k)}:`;
+    first = false;
+    yield* jsonPieces(v, depth - 1);
+  }
+  yield '}';
 }
 
 export function renderPlanText(plan: Plan): string {
