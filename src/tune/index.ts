@@ -69,29 +69,34 @@ export function tuneManifests(set: ManifestSet, options: TuneOptions): TuneResul
 
 function applyEdits(set: ManifestSet, edits: PlannedEdit[]): ManifestSet {
   if (edits.length === 0) return set;
-  const copies = new Map<LoadedObject, LoadedObject>();
+  // Copy-on-write: a copy shares every map and list with the original except those on the path of an edit.
+  const copies = new Map<LoadedObject, { loaded: LoadedObject; fresh: Set<unknown> }>();
   for (const edit of edits) {
     let copy = copies.get(edit.target);
     if (!copy) {
-      copy = { ...edit.target, object: structuredClone(edit.target.object) };
+      const object = { ...edit.target.object };
+      copy = { loaded: { ...edit.target, object }, fresh: new Set([object]) };
       copies.set(edit.target, copy);
     }
-    setAt(copy.object, edit.path, edit.value);
+    setAt(copy.loaded.object, edit.path, edit.value, copy.fresh);
   }
-  return { ...set, objects: set.objects.map((o) => copies.get(o) ?? o) };
+  return { ...set, objects: set.objects.map((o) => copies.get(o)?.loaded ?? o) };
 }
 
-/** Writes `value` at `path`, creating the maps on the way. */
-function setAt(root: JsonObject, path: ReadonlyArray<string | number>, value: unknown): void {
-  let node: JsonObject | unknown[] = root;
+/** Writes `value` at `path`, copying the shared maps and lists on the way (those not in `fresh`) and creating missing maps. */
+function setAt(root: JsonObject, path: ReadonlyArray<string | number>, value: unknown, fresh: Set<unknown>): void {
+  let node: Record<string | number, unknown> = root;
   for (let i = 0; i < path.length - 1; i++) {
     const key = path[i] as string | number;
-    const container = node as Record<string | number, unknown>;
-    const next = container[key];
-    if (typeof next !== 'object' || next === null) container[key] = {};
-    node = container[key] as JsonObject;
+    const next = node[key];
+    if (!fresh.has(next)) {
+      const copy = typeof next !== 'object' || next === null ? {} : Array.isArray(next) ? [...(next as unknown[])] : { ...(next as object) };
+      fresh.add(copy);
+      node[key] = copy;
+    }
+    node = node[key] as Record<string | number, unknown>;
   }
-  (node as Record<string | number, unknown>)[path[path.length - 1] as string | number] = value;
+  node[path[path.length - 1] as string | number] = value;
 }
 
 export function timerPlans(model: AppModel, shutdownSeconds: number): TimerPlan[] {
