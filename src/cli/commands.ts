@@ -10,7 +10,7 @@ import { parseConnectionOptions, parseDeployOptions, parseOptions, parseRollback
 import { preflight } from '../preflight/index.js';
 import { renderDeploySummaryText } from '../report/deploy.js';
 import { streamLogger } from '../report/log.js';
-import { renderPlanJsonChunks, renderPlanText } from '../report/plan.js';
+import { renderPlanText, writePlanJson } from '../report/plan.js';
 import { executeDeploy, executeRollback } from '../rollout/execute.js';
 import { renderManifestsYaml } from '../tune/index.js';
 import { list, MANIFEST_FLAGS, manifestRawOptions, parseVerbArgs, str, type FlagValues } from './args.js';
@@ -52,7 +52,7 @@ const plan: Command = {
     rejectFormat(options, ['text', 'json'], 'plan');
     const result = await preflight(options, { readStdin: io.readStdin });
     if (options.outputDir) await writeTuned(options, result.set, io);
-    if (options.format === 'json') for (const chunk of renderPlanJsonChunks(result.plan)) io.stdout(chunk);
+    if (options.format === 'json') writePlanJson(result.plan, io.stdout);
     else io.stdout(renderPlanText(result.plan));
     const errors = result.lint.findings.filter((f) => f.severity === 'error');
     if (options.format === 'text' && errors.length > 0) {

@@ -837,6 +837,18 @@ export function routedDeployments(model: AppModel): RoutedDeployment[] {
 export function parseStringMap(raw: string): Record<string, string> {
   const out: Record<string, string> = {};
   if (raw.trim() === '') return out;
+  const pairs: string[] = raw.includes('\\') ? splitUnescaped(raw) : raw.split(',');
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const key = eq < 0 ? '' : pair.slice(0, eq).trim();
+    if (eq < 0 || key === '') throw new Error(`failed to parse stringMap annotation: "${pair.trim()}" in "${raw}" is not key=value`);
+    out[key] = pair.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** `raw` split on the commas not written as `\,` (which become plain commas). */
+function splitUnescaped(raw: string): string[] {
   const pairs: string[] = [];
   let current = '';
   for (let i = 0; i < raw.length; i++) {
@@ -852,13 +864,7 @@ export function parseStringMap(raw: string): Record<string, string> {
     }
   }
   pairs.push(current);
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    const key = eq < 0 ? '' : pair.slice(0, eq).trim();
-    if (eq < 0 || key === '') throw new Error(`failed to parse stringMap annotation: "${pair.trim()}" in "${raw}" is not key=value`);
-    out[key] = pair.slice(eq + 1).trim();
-  }
-  return out;
+  return pairs;
 }
 
 /** The inverse of parseStringMap, in the map's key order; commas in values are escaped. */

@@ -21,14 +21,16 @@ const PHASE_TITLES: Record<string, string> = {
 
 /** The plan as the JSON shape scripts depend on (extend, never rename). */
 export function renderPlanJson(plan: Plan): string {
-  return [...renderPlanJsonChunks(plan)].join('');
+  const out: string[] = [];
+  writePlanJson(plan, (chunk) => out.push(chunk));
+  return out.join('');
 }
 
 /**
- * renderPlanJson's text in pieces of about 64 KiB, to be written as they come: for a large set the whole text
+ * renderPlanJson's text handed to `write` in pieces of about 64 KiB as it is made: for a large set the whole text
  * (and its copy as bytes) would be the biggest thing in memory.
  */
-export function* renderPlanJsonChunks(plan: Plan): Generator<string> {
+export function writePlanJson(plan: Plan, write: (chunk: string) => void): void {
   const shape = {
     phases: plan.phases,
     steps: plan.steps,
@@ -37,47 +39,63 @@ export function* renderPlanJsonChunks(plan: Plan): Generator<string> {
     mustExist: plan.mustExist,
     timers: plan.timers,
   };
-  let pending: string[] = [];
-  let size = 0;
-  for (const piece of jsonPieces(shape, 3)) {
-    pending.push(piece);
-    size += piece.length;
-    if (size >= 65536) {
-      yield pending.join('');
-      pending = [];
-      size = 0;
-    }
-  }
-  pending.push('\n');
-  yield pending.join('');
+  const sink = new ChunkSink(write);
+  writeJson(shape, 3, sink);
+  sink.add('\n');
+  sink.flush();
 }
 
-/** JSON.stringify(value) in pieces, split down to `depth` levels of arrays and plain objects (the same text). */
-function* jsonPieces(value: unknown, depth: number): Generator<string> {
-  if (depth === 0 || typeof value !== 'object' || value === null || typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    yield JSON.stringify(value) ?? 'null';
-    return;
+class ChunkSink {
+  private parts: string[] = [];
+  private size = 0;
+  constructor(private readonly write: (chunk: string) => void) {}
+  add(s: string): void {
+    this.parts.push(s);
+    this.size += s.length;
+    if (this.size >= 65536) this.flush();
   }
-  const omitted = (v: unknown): boolean => v === undefined || typeof v === 'function' || typeof v === 'symbol';
-  if (Array.isArray(value)) {
-    yield '[';
+  flush(): void {
+    if (this.parts.length > 0) this.write(this.parts.join(''));
+    this.parts = [];
+    this.size = 0;
+  }
+}
+
+const omitted = (v: unknown): boolean => v === undefined || typeof v === 'function' || typeof v === 'symbol';
+
+/**
+ * JSON.stringify(value) in pieces (the same text): arrays are split into their items down to `depth` levels of
+ * arrays; an object is split into its entries only when it holds an array, so small objects stay one piece.
+ */
+function writeJson(value: unknown, depth: number, sink: ChunkSink): void {
+  if (depth > 0 && Array.isArray(value)) {
+    sink.add('[');
     for (let i = 0; i < value.length; i++) {
-      if (i > 0) yield ',';
-      if (omitted(value[i])) yield 'null';
-      else yield* jsonPieces(value[i], depth - 1);
+      if (i > 0) sink.add(',');
+      if (omitted(value[i])) sink.add('null');
+      else writeJson(value[i], depth - 1, sink);
     }
-    yield ']';
+    sink.add(']');
     return;
   }
-  yield '{';
-  let first = true;
-  for (const [k, v] of Object.entries(value)) {
-    if (omitted(v)) continue;
-    yield `${first ? '' : ','}${JSON.stringify(k)}:`;
-    first = false;
-    yield* jsonPieces(v, depth - 1);
+  if (depth > 0 && holdsArray(value)) {
+    let first = true;
+    for (const k in value) {
+      if (!Object.prototype.hasOwnProperty.call(value, k) || omitted(value[k])) continue;
+      sink.add(`${first ? '{' : ','}${JSON.stringify(k)}:`);
+      first = false;
+      writeJson(value[k], depth, sink);
+    }
+    sink.add(first ? '{}' : '}');
+    return;
   }
-  yield '}';
+  sink.add(JSON.stringify(value) ?? 'null');
+}
+
+function holdsArray(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  for (const k in value) if (Object.prototype.hasOwnProperty.call(value, k) && Array.isArray((value as Record<string, unknown>)[k])) return true;
+  return false;
 }
 
 export function renderPlanText(plan: Plan): string {
