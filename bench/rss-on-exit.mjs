@@ -1,6 +1,7 @@
-// Preloaded into a CLI child by bench/suites/plan-cli.ts: its peak RSS (MB) on fd 3 when it exits.
+// Preloaded into a CLI child by bench/suites/plan-cli.ts: its peak RSS (MB) and CPU time (user + system, s) on fd 3 when it exits.
 import { writeSync } from 'node:fs';
 
 process.on('exit', () => {
-  writeSync(3, `${Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10}\n`);
+  const u = process.resourceUsage();
+  writeSync(3, `${Math.round((u.maxRSS / 1024) * 10) / 10} ${(u.userCPUTime + u.systemCPUTime) / 1e6}\n`);
 });

@@ -149,7 +149,7 @@ class Reader {
       let p: number;
       const c = text.charCodeAt(line.start);
       if (c === 34 || c === 39) {
-        [k, p] = c === 34 ? this.doubleQuoted(line.start, line.end) : this.singleQuoted(line.start, line.end);
+        [k, p] = this.quoted(line.start, line.end);
       } else {
         PLAIN_KEY.lastIndex = line.start;
         if (!PLAIN_KEY.test(text)) unsupported();
@@ -245,8 +245,7 @@ class Reader {
     if (c === 91 /* [ */) return this.flowSeq(p, end, offset, key);
     const at = this.open(offset, key, LEAF);
     this.close(at);
-    if (c === 34) return this.doubleQuoted(p, end);
-    if (c === 39) return this.singleQuoted(p, end);
+    if (c === 34 || c === 39) return this.quoted(p, end);
     // Plain scalar: no indicator first (a `-` only when a non-space follows), no `: ` or ` #` inside.
     if ('?:,]}#&*!|>%@`'.includes(text[p] as string)) unsupported();
     if (c === 45 && (p + 1 >= end || text.charCodeAt(p + 1) === 32)) unsupported();
@@ -285,7 +284,7 @@ class Reader {
       let k: string;
       const c = text.charCodeAt(q);
       if (c === 34 || c === 39) {
-        [k, q] = c === 34 ? this.doubleQuoted(q, end) : this.singleQuoted(q, end);
+        [k, q] = this.quoted(q, end);
       } else {
         PLAIN_KEY.lastIndex = q;
         if (!PLAIN_KEY.test(text)) unsupported();
@@ -334,46 +333,31 @@ class Reader {
     return [out, q + 1];
   }
 
-  /** A one-line double-quoted scalar with the common escapes. */
-  private doubleQuoted(p: number, end: number): [string, number] {
+  /** A one-line quoted scalar: double-quoted with the common escapes, or single-quoted (`''` is a quote). */
+  private quoted(p: number, end: number): [string, number] {
     const { text } = this;
+    const double = text.charCodeAt(p) === 34;
     let out = '';
     let q = p + 1;
     let chunk = q;
     for (;;) {
       if (q >= end) unsupported();
       const c = text.charCodeAt(q);
-      if (c === 34) break;
-      if (c === 92) {
-        const e = text[q + 1];
-        const escaped = e === '"' ? '"' : e === '\\' ? '\\' : e === '/' ? '/' : e === 'n' ? '\n' : e === 't' ? '\t' : undefined;
-        if (escaped === undefined) unsupported();
-        out += text.slice(chunk, q) + (escaped as string);
-        q += 2;
-        chunk = q;
-        continue;
-      }
-      q++;
-    }
-    return [out + text.slice(chunk, q), q + 1];
-  }
-
-  /** A one-line single-quoted scalar (`''` is a quote). */
-  private singleQuoted(p: number, end: number): [string, number] {
-    const { text } = this;
-    let out = '';
-    let q = p + 1;
-    let chunk = q;
-    for (;;) {
-      if (q >= end) unsupported();
-      if (text.charCodeAt(q) === 39) {
+      let escaped: string | undefined;
+      if (double && c === 34) break;
+      if (!double && c === 39) {
         if (text.charCodeAt(q + 1) !== 39) break;
-        out += text.slice(chunk, q + 1);
-        q += 2;
-        chunk = q;
+        escaped = "'";
+      } else if (double && c === 92) {
+        const e = text[q + 1];
+        escaped = e === '"' ? '"' : e === '\\' ? '\\' : e === '/' ? '/' : e === 'n' ? '\n' : e === 't' ? '\t' : unsupported();
+      } else {
+        q++;
         continue;
       }
-      q++;
+      out += text.slice(chunk, q) + escaped;
+      q += 2;
+      chunk = q;
     }
     return [out + text.slice(chunk, q), q + 1];
   }
