@@ -815,8 +815,19 @@ export interface RoutedDeployment {
   serving: ContainerModel[];
 }
 
+/** routedDeployments by model: tune and every lint rule ask for those of the same (never modified) model. */
+const routed = new WeakMap<AppModel, RoutedDeployment[]>();
+
 /** Deployments that sit behind at least one target group, with the containers that serve it. */
 export function routedDeployments(model: AppModel): RoutedDeployment[] {
+  const cached = routed.get(model);
+  if (cached) return cached;
+  const result = routedDeploymentsUncached(model);
+  routed.set(model, result);
+  return result;
+}
+
+function routedDeploymentsUncached(model: AppModel): RoutedDeployment[] {
   const byDeployment = new Map<DeploymentModel, Route[]>();
   for (const r of routesOf(model)) {
     const list = byDeployment.get(r.deployment) ?? [];
