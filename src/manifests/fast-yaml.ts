@@ -248,7 +248,7 @@ class Reader {
     if (c === 34 || c === 39) return this.quoted(p, end);
     // Plain scalar: no indicator first (a `-` only when a non-space follows), no `: ` or ` #` inside.
     if ('?:,]}#&*!|>%@`'.includes(text[p] as string)) unsupported();
-    if (c === 45 && (p + 1 >= end || text.charCodeAt(p + 1) === 32)) unsupported();
+    if (c === 45 && (p + 1 >= end || text.charCodeAt(p + 1) === 32 || (!block && ',[]{}'.includes(text[p + 1] as string)))) unsupported();
     let q = p;
     if (block) {
       while (q < end) {

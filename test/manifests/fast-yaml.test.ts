@@ -68,6 +68,8 @@ spec:
       - name: web
         image: registry.example/web:v1
         command: ["/bin/sh", "-c", "sleep 40 && echo \\"done\\""]
+        values: [-c, -1, +2, .5, 1., 0o17, 0x1F, 1e3, ~, Null, TRUE, yes, 080, a b ,'']
+        workingDir: -]
         ports: [{containerPort: 8080, name: http}, {containerPort: 9090}]
         env:
           - name: A
@@ -141,6 +143,8 @@ spec:
       'a: b: c\n',
       'a: {b: 1,}\n',
       'a: [x, ]\n',
+      'a: [-]\n',
+      'a: {b: -}\n',
       'a: [k: v]\n',
       'a: "\\u00e9"\n',
       'a: .inf\n',
