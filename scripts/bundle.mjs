@@ -33,3 +33,9 @@ await build({
   banner: { js: `#!/usr/bin/env node\n${requireShim}` },
 });
 await chmod(join(outdir, 'cli.js'), 0o755);
+// Run by the lab inside the real AWS Load Balancer Controller's network namespace (src/lab/reallbc/netns.ts).
+await build({
+  ...common,
+  entryPoints: ['src/lab/reallbc/netns-bridge.ts'],
+  outfile: join(outdir, 'lab-netns-bridge.js'),
+});

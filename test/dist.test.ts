@@ -13,7 +13,7 @@ describe('dist/', () => {
     const out = await mkdtemp(join(tmpdir(), 'alb-dist-'));
     try {
       execFileSync(process.execPath, ['scripts/bundle.mjs', '--outdir', out], { cwd: root, stdio: 'pipe' });
-      for (const file of ['index.js', 'cli.js']) {
+      for (const file of ['index.js', 'cli.js', 'lab-netns-bridge.js']) {
         const fresh = await readFile(join(out, file), 'utf8');
         const committed = await readFile(join(root, 'dist', file), 'utf8').catch(() => '');
         assert.ok(fresh === committed, `dist/${file} is out of date with src/: run \`npm run bundle\` and commit dist/`);

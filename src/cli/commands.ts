@@ -167,6 +167,7 @@ const LAB_FLAGS = {
   lab: { type: 'string' },
   'no-webhook': { type: 'boolean' },
   'control-plane': { type: 'string' },
+  lbc: { type: 'string' },
   token: { type: 'string' },
   format: { type: 'string', short: 'o' },
   scenario: { type: 'string', multiple: true },
@@ -176,22 +177,26 @@ const LAB_FLAGS = {
 } as const;
 
 const LAB_HELP = `Usage:
-  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--timings fast|realistic] [--seed N] [--faults SPEC] [--no-webhook] [--token T] [--control-plane embedded|real]
+  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--timings fast|realistic] [--seed N] [--faults SPEC] [--no-webhook] [--token T] [--control-plane embedded|real] [--lbc emulated|real]
       Start the simulated EKS cluster + AWS Load Balancer Controller + ALB on loopback and run until Ctrl-C.
       Writes DIR/kubeconfig, DIR/aws.env and DIR/lab.json (default DIR: .lab).
-  alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N] [--timings fast|realistic] [--seed N] [--control-plane embedded|real]
+  alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N] [--timings fast|realistic] [--seed N] [--control-plane embedded|real] [--lbc emulated|real]
       The seed article's experiment: roll the 2048 image under traffic, naive and with alb-rollout deploy.
   alb-rollout lab fault --lab DIR [SPEC] [--format text|json]
       Change the faults of a running lab (no SPEC: show them). Also at start: lab up --faults SPEC.
       SPEC: elbv2-throttle=P, elbv2-5xx=P, kube-5xx=P (P as 0.2 or 20%), watch-drop=30s|off (world time),
       webhook=down|up, lbc=stop|start|restart, clear — comma-separated; keys not given keep their value.
       kube-5xx and watch-drop need the embedded control plane (a real kube-apiserver has no fault hooks).
-  alb-rollout lab build --control-plane real
+  alb-rollout lab build [--control-plane real] [--lbc real]
       Build (or find cached) the real control plane: kube-apiserver, kube-controller-manager, kube-scheduler and
-      etcd from Go modules (needs Go and the Go module proxy; 15-30 min the first time, seconds when cached).
+      etcd from Go modules (needs Go and the Go module proxy; 15-30 min the first time, seconds when cached);
+      --lbc real: the AWS Load Balancer Controller from its Go module (about 30 min cold on 2 cores).
 
   --control-plane embedded (default) runs this repository's API server and controllers in-process;
   --control-plane real runs a real Kubernetes control plane (built by \`lab build --control-plane real\`).
+  --lbc emulated (default) runs the lab's port of the AWS Load Balancer Controller in-process; --lbc real runs
+  the controller's own binary (built by \`lab build --lbc real\`; needs --control-plane real and \`unshare -rn\`:
+  it runs in a network namespace of its own, bridged to the lab over Unix sockets).
   --timings fast (default): constant delays. realistic: AWS-like distributions with tails (LBC queue, per-node ALB
   propagation 5–30+ s, two ALB nodes health-checking on their own schedules, pod start jitter, CloudWatch lag).
   --seed N: the seed of the lab's one PRNG (default 1); the same seed gives the same draws.
@@ -199,7 +204,7 @@ const LAB_HELP = `Usage:
 
 const lab: Command = {
   name: 'lab',
-  summary: 'run the lab (simulated EKS + ALB on loopback): lab up, lab experiment, lab fault, lab build --control-plane real',
+  summary: 'run the lab (simulated EKS + ALB on loopback): lab up, lab experiment, lab fault, lab build --control-plane real|--lbc real',
   async run(argv, io) {
     const [sub, ...args] = argv;
     // `lab fault` takes its spec as arguments (`lab fault --lab .lab kube-5xx=10% webhook=down`).
@@ -213,6 +218,7 @@ const lab: Command = {
     const labCli = await import('../lab/cli.js');
     const timeScale = labCli.parseTimeScale(str(values, 'time-scale'));
     const controlPlane = labCli.parseControlPlane(str(values, 'control-plane'));
+    const lbcTier = sub === 'build' ? 'emulated' : labCli.parseLbc(str(values, 'lbc'), controlPlane);
     const profile = labCli.parseTimingProfile(str(values, 'timings'));
     const seed = labCli.parseSeed(str(values, 'seed'));
     const labIo = {
@@ -235,7 +241,7 @@ const lab: Command = {
     if (sub === 'up') {
       const token = str(values, 'token');
       return labCli.labUp(
-        { stateDir: str(values, 'state-dir') ?? '.lab', profile, seed, ...(faults ? { faults } : {}), webhook: values['no-webhook'] !== true, controlPlane, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
+        { stateDir: str(values, 'state-dir') ?? '.lab', profile, seed, ...(faults ? { faults } : {}), webhook: values['no-webhook'] !== true, controlPlane, lbc: lbcTier, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
         labIo,
       );
     }
@@ -256,14 +262,19 @@ const lab: Command = {
           seed,
           examplesDir: str(values, 'examples') ?? labCli.defaultExamplesDir(io.cwd),
           controlPlane,
+          lbc: lbcTier,
           ...(timeScale ? { timeScale } : {}),
         },
         labIo,
       );
     }
     if (sub === 'build') {
-      if (controlPlane !== 'real') throw InputError.single('`lab build` builds the real control plane only', 'use `alb-rollout lab build --control-plane real` (the embedded one needs no build)');
-      return labCli.labBuild(labIo);
+      const lbcFlag = str(values, 'lbc');
+      if (lbcFlag !== undefined && lbcFlag !== 'real') throw InputError.single(`\`lab build --lbc ${lbcFlag}\`: only the real controller is built`, 'use `alb-rollout lab build --lbc real` (the emulation needs no build)');
+      if (controlPlane !== 'real' && lbcFlag !== 'real') {
+        throw InputError.single('`lab build` builds the real control plane and the real AWS Load Balancer Controller only', 'use `alb-rollout lab build --control-plane real` and/or `--lbc real` (the embedded parts need no build)');
+      }
+      return labCli.labBuild({ controlPlane: controlPlane === 'real', lbc: lbcFlag === 'real' }, labIo);
     }
     throw InputError.single(`unknown lab verb "${sub}"`, 'use `alb-rollout lab up`, `alb-rollout lab experiment`, `alb-rollout lab fault` or `alb-rollout lab build --control-plane real`');
   },

@@ -8,7 +8,9 @@ import { streamLogger } from '../report/log.js';
 import { ExperimentError, renderExperimentText, runExperiment, type ScenarioName } from './experiment.js';
 import { ControlPlaneSetupError, ControlPlaneStartError, buildControlPlane, requireBinary } from './controlplane/build.js';
 import { formatFaults, parseFaultSpec, type FaultChange, type LabFaults } from './faults.js';
-import { startLab, type ControlPlaneTier } from './index.js';
+import { GoSetupError, LBC_COMPONENT, buildComponent, requireComponent, requiredModuleDir } from './gobuild.js';
+import { startLab, type ControlPlaneTier, type LbcTier } from './index.js';
+import { NetnsUnavailableError, checkNetns } from './reallbc/run.js';
 import { DEFAULT_TIMINGS, TIMING_PROFILES, type LabTimings, type TimingProfile } from './timing.js';
 
 /** The `alb-rollout lab …` verbs. Kept inside lab/ so that product code never imports the lab. */
@@ -24,6 +26,7 @@ export interface LabCliIo {
 export interface LabUpArgs {
   stateDir: string;
   controlPlane: ControlPlaneTier;
+  lbc: LbcTier;
   timeScale?: number;
   profile: TimingProfile;
   seed: number;
@@ -61,7 +64,25 @@ export function parseControlPlane(value: string | undefined): ControlPlaneTier {
   throw InputError.single(`--control-plane "${value}" is not embedded or real`, 'use --control-plane embedded (the default, in-process) or --control-plane real (built by `lab build --control-plane real`)');
 }
 
-/** Setup problems (no Go, not built yet) end with the fix and exit code 2, never a stack trace. */
+/** `--lbc emulated` (default: the lab's port) or `--lbc real` (the AWS Load Balancer Controller's binary; needs the real control plane). */
+export function parseLbc(value: string | undefined, controlPlane: ControlPlaneTier): LbcTier {
+  if (value === undefined || value === 'emulated') return 'emulated';
+  if (value !== 'real') throw InputError.single(`--lbc "${value}" is not emulated or real`, 'use --lbc emulated (the default, the lab\'s port) or --lbc real (built by `lab build --lbc real`)');
+  if (controlPlane !== 'real') {
+    throw InputError.single('--lbc real needs --control-plane real (the real controller talks to a real kube-apiserver)', 'add --control-plane real (built by `lab build --control-plane real`), or leave out --lbc real');
+  }
+  return 'real';
+}
+
+/** The cached controller and its module's release files; never builds (a missing binary names `lab build --lbc real`). */
+export async function requireRealLbc(cwd: string, env: NodeJS.ProcessEnv): Promise<{ binary: string; moduleDir: string }> {
+  const { path } = await requireComponent(LBC_COMPONENT, cwd, env);
+  const moduleDir = await requiredModuleDir(LBC_COMPONENT, cwd, env);
+  checkNetns();
+  return { binary: path, moduleDir };
+}
+
+/** Setup problems (no Go, not built yet, no namespaces) end with the fix and exit code 2, never a stack trace. */
 async function setupErrors(io: LabCliIo, run: () => Promise<number>): Promise<number> {
   try {
     return await run();
@@ -70,7 +91,7 @@ async function setupErrors(io: LabCliIo, run: () => Promise<number>): Promise<nu
       io.stderr(`error: the real control plane did not start: ${err.message}\n  every process it started is stopped; their logs: ${err.logsDir}\n`);
       return 1;
     }
-    if (!(err instanceof ControlPlaneSetupError)) throw err;
+    if (!(err instanceof ControlPlaneSetupError || err instanceof GoSetupError || err instanceof NetnsUnavailableError)) throw err;
     io.stderr(`error: ${err.message}\n  fix: ${err.fix}\n`);
     return 2;
   }
@@ -92,13 +113,24 @@ export function parseSeed(value: string | undefined): number {
 
 export { parseFaultSpec } from './faults.js';
 
-export function labBuild(io: LabCliIo): Promise<number> {
+/** `lab build --control-plane real` and/or `--lbc real`: each one built, or found cached. */
+export function labBuild(what: { controlPlane: boolean; lbc: boolean }, io: LabCliIo): Promise<number> {
   return setupErrors(io, async () => {
-    const r = await buildControlPlane({ cwd: io.cwd, env: process.env, progress: (line) => io.stderr(`${line}\n`) });
-    io.stdout(
-      `${r.cached ? 'cached' : 'built'}: Kubernetes ${r.source.kubernetesVersion} control plane (kube-apiserver, kube-controller-manager, kube-scheduler, etcd ${r.source.etcdVersion})\n` +
-        `  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n  next    npx alb-rollout lab up --control-plane real\n`,
-    );
+    const progress = (line: string): void => io.stderr(`${line}\n`);
+    if (what.controlPlane) {
+      const r = await buildControlPlane({ cwd: io.cwd, env: process.env, progress });
+      io.stdout(
+        `${r.cached ? 'cached' : 'built'}: Kubernetes ${r.source.kubernetesVersion} control plane (kube-apiserver, kube-controller-manager, kube-scheduler, etcd ${r.source.etcdVersion})\n` +
+          `  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n${what.lbc ? '' : '  next    npx alb-rollout lab up --control-plane real\n'}`,
+      );
+    }
+    if (what.lbc) {
+      const r = await buildComponent(LBC_COMPONENT, { cwd: io.cwd, env: process.env, progress });
+      io.stdout(
+        `${r.cached ? 'cached' : 'built'}: the AWS Load Balancer Controller ${r.source.version}\n` +
+          `  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n  next    npx alb-rollout lab up --control-plane real --lbc real\n`,
+      );
+    }
     return 0;
   });
 }
@@ -112,8 +144,11 @@ async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
   const timings: Partial<LabTimings> = args.timeScale ? { timeScale: args.timeScale } : {};
   // Never builds: a missing binary is a setup error naming `lab build`.
   const binary = args.controlPlane === 'real' ? (await requireBinary(io.cwd, process.env)).path : undefined;
+  if (args.lbc === 'real' && !args.webhook) throw InputError.single('--no-webhook is a fault of the lab\'s LBC emulation; the real controller serves its own webhook', 'leave out --no-webhook with --lbc real, or use --lbc emulated');
+  const realLbc = args.lbc === 'real' ? await requireRealLbc(io.cwd, process.env) : undefined;
   const started = Date.now();
   const lab = await startLab({
+    ...(realLbc ? { lbc: 'real' as const, realLbc } : {}),
     stateDir,
     profile: args.profile,
     seed: args.seed,
@@ -134,6 +169,7 @@ async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
     [
       `lab is up (time runs ${scale}× faster than on AWS; ${args.profile} timings, seed ${args.seed}; loopback only)`,
       `  control plane    ${tier}`,
+      `  LBC              ${realLbc ? `the real AWS Load Balancer Controller (${realLbc.binary}; in its own network namespace, log in ${lab.real?.dir}/aws-load-balancer-controller/)` : "the lab's emulation (in-process)"}`,
       `  Kubernetes API   ${lab.apiServerUrl}`,
       `  kubeconfig       ${lab.kubeconfigPath}`,
       `  ELBv2 API        ${lab.aws.elbv2Url}`,
@@ -164,6 +200,7 @@ async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
 export interface ExperimentArgs {
   format: 'text' | 'json';
   controlPlane: ControlPlaneTier;
+  lbc: LbcTier;
   scenarios: ScenarioName[];
   ratePerSecond: number;
   timeScale?: number;
@@ -178,6 +215,7 @@ export function labExperiment(args: ExperimentArgs, io: LabCliIo): Promise<numbe
 
 async function runLabExperiment(args: ExperimentArgs, io: LabCliIo): Promise<number> {
   const binary = args.controlPlane === 'real' ? (await requireBinary(io.cwd, process.env)).path : undefined;
+  const realLbc = args.lbc === 'real' ? await requireRealLbc(io.cwd, process.env) : undefined;
   const log = streamLogger(io.stderr, { progressEveryMs: 3000 });
   const started = Date.now();
   let result: Awaited<ReturnType<typeof runExperiment>>;
@@ -190,10 +228,10 @@ async function runLabExperiment(args: ExperimentArgs, io: LabCliIo): Promise<num
       seed: args.seed,
       timings: { timeScale: args.timeScale ?? DEFAULT_TIMINGS.timeScale },
       log,
-      controlPlane: { tier: args.controlPlane, ...(binary ? { binary } : {}) },
+      controlPlane: { tier: args.controlPlane, ...(binary ? { binary } : {}), ...(realLbc ? { realLbc } : {}) },
     });
   } catch (err) {
-    if (err instanceof ControlPlaneSetupError || err instanceof ControlPlaneStartError) throw err; // reported by setupErrors
+    if (err instanceof ControlPlaneSetupError || err instanceof ControlPlaneStartError || err instanceof GoSetupError || err instanceof NetnsUnavailableError) throw err; // reported by setupErrors
     // One message, no stack: ExperimentError says what was expected and seen; anything else is named as a lab bug.
     const known = err instanceof ExperimentError || err instanceof InputError;
     const message = err instanceof Error ? err.message : String(err);

@@ -67,8 +67,8 @@ export interface ExperimentOptions {
   seed?: number;
   timings?: Partial<LabTimings>;
   log?: Logger;
-  /** The control plane under the lab (default embedded); real needs the built binary. */
-  controlPlane?: { tier: ControlPlaneTier; binary?: string };
+  /** The control plane under the lab (default embedded); real needs the built binary; realLbc runs the real controller on it. */
+  controlPlane?: { tier: ControlPlaneTier; binary?: string; realLbc?: { binary: string; moduleDir: string } };
   /** Edits applied to the example's manifests before the install (and kept in the release): the campaign's variations. */
   edit?: ManifestEdit;
   /** Rollout deadline in real seconds (default 120). */
@@ -102,6 +102,7 @@ export async function runScenarioInLab(name: ScenarioName, options: ExperimentOp
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.timings ? { timings: options.timings } : {}),
     ...(options.controlPlane ? { controlPlane: options.controlPlane.tier, ...(options.controlPlane.binary ? { binary: options.controlPlane.binary } : {}) } : {}),
+    ...(options.controlPlane?.realLbc ? { lbc: 'real' as const, realLbc: options.controlPlane.realLbc } : {}),
   });
   try {
     return await runScenario(name, lab, options);

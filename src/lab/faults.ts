@@ -112,7 +112,13 @@ export function formatFaults(f: LabFaults): string {
  * kube-5xx and watch-drop are injected by the embedded API server; a real kube-apiserver has no such hooks, so on
  * the real tier asking for them is an error (nothing applied) rather than a fault that silently never happens.
  */
-export function assertFaultsAvailable(change: FaultChange, embeddedApiServer: boolean): void {
+export function assertFaultsAvailable(change: FaultChange, embeddedApiServer: boolean, realLbc = false): void {
+  if (realLbc && (change.set.webhook !== undefined || change.lbcAction !== undefined)) {
+    throw InputError.single(
+      'fault webhook/lbc: not available with --lbc real (they switch the lab\'s LBC emulation; the real controller is a process of its own; nothing was changed)',
+      'use --lbc emulated for webhook and lbc faults; with --lbc real elbv2-throttle, elbv2-5xx and clear work',
+    );
+  }
   if (embeddedApiServer) return;
   const asked = [
     ...(change.set.kube5xx ? [`kube-5xx=${change.set.kube5xx}`] : []),
@@ -131,6 +137,8 @@ export interface FaultTargets {
   account: AwsAccount;
   /** The embedded API server; absent on the real tier (kube-5xx and watch-drop are then refused). */
   api?: LabApiServer;
+  /** The real AWS Load Balancer Controller runs: webhook and lbc faults are refused. */
+  realLbc?: boolean;
   setWebhookEnabled(enabled: boolean): void;
   stopLbc(): Promise<void>;
   startLbc(): void;
@@ -146,7 +154,7 @@ export class FaultInjector {
   }
 
   async apply(change: FaultChange): Promise<LabFaults> {
-    assertFaultsAvailable(change, this.t.api !== undefined);
+    assertFaultsAvailable(change, this.t.api !== undefined, this.t.realLbc === true);
     const next: LabFaults = { ...(change.clear ? { ...NO_FAULTS, lbc: this.current.lbc } : this.current), ...change.set };
     const touched = (...keys: Array<keyof FaultChange['set']>): boolean => change.clear === true || keys.some((k) => change.set[k] !== undefined);
     // Only the parts a change names are rewritten (faults configured directly on the account or API server stay).

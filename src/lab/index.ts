@@ -14,6 +14,7 @@ import { startControllers } from './controllers/index.js';
 import { Kubelet, realTierIpRange } from './kubelet/index.js';
 import { FaultControlServer, FaultInjector, assertFaultsAvailable, formatFaults, type FaultChange, type LabFaults } from './faults.js';
 import { startLbc, type Lbc } from './lbc/index.js';
+import { installRealLbcObjects, startRealLbc } from './reallbc/run.js';
 import { LabNetwork } from './network.js';
 import { ObjectStore } from './store.js';
 import { LabRandom } from './random.js';
@@ -27,6 +28,9 @@ import type { JsonObject, KubeObject } from '../manifests/types.js';
 
 /** embedded: this repo's API server and controllers in-process; real: etcd + kube-apiserver + kube-controller-manager + kube-scheduler. */
 export type ControlPlaneTier = 'embedded' | 'real';
+
+/** emulated: the lab's port of the AWS Load Balancer Controller (src/lab/lbc); real: the controller's own binary (real control plane only). */
+export type LbcTier = 'emulated' | 'real';
 
 /** The kinds the lab's own parts (and the tests) read on the real tier: each is one watch-fed cache. */
 const REAL_TIER_KINDS = [
@@ -49,6 +53,9 @@ export interface LabOptions {
   controlPlane?: ControlPlaneTier;
   /** The multi-call control-plane binary (real tier). */
   binary?: string;
+  /** Default emulated. real needs the real control plane, `realLbc.binary` and `realLbc.moduleDir` (see reallbc/). */
+  lbc?: LbcTier;
+  realLbc?: { binary: string; moduleDir: string };
   /** `fast` (default: constant delays) or `realistic` (distributions with tails; see docs/lab-timings.md). */
   profile?: TimingProfile;
   /** Overrides on top of the profile (e.g. timeScale). */
@@ -137,6 +144,7 @@ export interface Lab {
 
 export async function startLab(options: LabOptions = {}): Promise<Lab> {
   if (options.controlPlane === 'real') return startRealLab(options);
+  if (options.lbc === 'real') throw new Error('startLab: lbc real needs controlPlane real (the controller talks to a real API server)');
   const { timings, seed, clock } = labClock(options);
   const region = options.region ?? 'us-east-1';
   const store = new ObjectStore();
@@ -218,7 +226,7 @@ interface LabParts {
   apiServerUrl: string;
   writeKubeconfig: (path: string) => Promise<void>;
   /** Real tier: what lab.json says about the control plane (its process ids). */
-  controlPlane?: () => { tier: ControlPlaneTier; kubernetesVersion?: string; pids: Record<string, number> };
+  controlPlane?: () => { tier: ControlPlaneTier; lbc?: LbcTier; kubernetesVersion?: string; pids: Record<string, number> };
   /** What only one tier has. Put into the handle as is (never spread the handle: `lbc` and `faults` are getters). */
   tier: Pick<Lab, 'controlPlane' | 'objectStore' | 'api' | 'real'>;
   stop: () => Promise<void>;
@@ -368,7 +376,10 @@ async function finishLab(p: LabParts): Promise<Lab> {
 async function startRealLab(options: LabOptions): Promise<Lab> {
   if (!options.binary) throw new Error('startLab: controlPlane real needs options.binary (run `alb-rollout lab build --control-plane real`)');
   if (options.apiFaults) throw new Error('startLab: apiFaults are only injected by the embedded API server');
-  if (options.faults) assertFaultsAvailable(options.faults, false); // before any process starts
+  const realLbc = options.lbc === 'real' ? options.realLbc : undefined;
+  if (options.lbc === 'real' && !realLbc) throw new Error('startLab: lbc real needs options.realLbc (run `alb-rollout lab build --lbc real`)');
+  if (options.faults) assertFaultsAvailable(options.faults, false, realLbc !== undefined); // before any process starts
+  if (realLbc && options.webhookEnabled === false) throw new Error('startLab: webhookEnabled false is an emulation fault; the real controller serves its own webhook');
   const { timings, seed, clock } = labClock(options);
   const region = options.region ?? 'us-east-1';
   const log = options.log ?? (() => undefined);
@@ -389,11 +400,14 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
   };
   try {
     const cluster = new RealCluster({ url: cp.url, ca: cp.caPem, token: cp.token, kinds: REAL_TIER_KINDS, log });
-    await installCrd(cluster, targetGroupBindingCrd());
+    // The caches watch TargetGroupBindings: their CRD comes first (the controller's own with --lbc real).
+    if (realLbc) await installRealLbcObjects(realLbc.moduleDir, (o) => applyClusterObject(cluster, o));
+    else await installCrd(cluster, targetGroupBindingCrd());
     await cluster.start();
     stops.push(() => cluster.stop());
-    const webhook = await startWebhookServer(cluster, issueCert(cp.ca, { commonName: 'aws-load-balancer-webhook', hosts: ['127.0.0.1'], usage: 'server' }), log);
-    stops.push(() => webhook.stop());
+    const webhookCert = issueCert(cp.ca, { commonName: 'aws-load-balancer-webhook', hosts: ['127.0.0.1'], usage: 'server' });
+    const webhook = realLbc ? undefined : await startWebhookServer(cluster, webhookCert, log);
+    if (webhook) stops.push(() => webhook.stop());
     // Pod IPs outside loopback (a real API server rejects loopback endpoints), virtual like on the embedded tier.
     const network = new LabNetwork();
     const alb = new AlbCloud({ clock, region, network });
@@ -408,23 +422,59 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
     const k = new Kubelet(cluster, clock, { log, waitForScheduler: true, podIPRange: realTierIpRange(), network, providerID: providerIdForNode(region, { name: 'lab-node-1', zoneIndex: 0 }) });
     k.start();
     stops.push(() => k.stop());
-    const faults = await lbcWithFaults({
-      clock,
-      account: aws.account,
-      webhookEnabled: options.webhookEnabled ?? true,
-      ...(options.faults ? { faults: options.faults } : {}),
-      newLbc: (webhookEnabled) =>
-        startLbc({
-          store: cluster,
-          clock,
-          alb,
-          region,
-          account: aws.account,
-          webhookConfiguration: urlWebhookConfiguration(webhook.url, cp.caPem),
-          webhookEnabled,
-          ...(options.clusterName ? { clusterName: options.clusterName } : {}),
-        }),
-    });
+    let faults: LbcWithFaults;
+    if (realLbc && !webhook) {
+      const clusterName = options.clusterName ?? 'lab';
+      const lbcDir = join(cpDir, 'aws-load-balancer-controller');
+      await mkdir(lbcDir, { recursive: true });
+      const kubeconfigPath = join(lbcDir, 'kubeconfig');
+      await writeKubeconfig(kubeconfigPath, cp.url, cp.token, cp.caPem);
+      const real = await startRealLbc({
+        binary: realLbc.binary,
+        moduleDir: realLbc.moduleDir,
+        kubeconfigPath,
+        apiServerUrl: cp.url,
+        dir: lbcDir,
+        clusterName,
+        region,
+        vpcId: alb.vpcId,
+        ec2Url: aws.ec2Url,
+        elbv2Url: aws.elbv2Url,
+        awsEnv: aws.env,
+        caPem: cp.caPem,
+        serverCert: webhookCert,
+        apply: (o) => applyClusterObject(cluster, o),
+        log,
+        timeScale: timings.timeScale,
+      });
+      faults = await lbcWithFaults({
+        clock,
+        account: aws.account,
+        webhookEnabled: true,
+        realLbc: true,
+        ...(options.faults ? { faults: options.faults } : {}),
+        newLbc: () => ({ webhookEnabled: true, clusterName, setWebhookEnabled: () => undefined, stop: () => real.stop() }),
+      });
+    } else {
+      const url = (webhook as { url: string }).url;
+      faults = await lbcWithFaults({
+        clock,
+        account: aws.account,
+        webhookEnabled: options.webhookEnabled ?? true,
+        ...(options.faults ? { faults: options.faults } : {}),
+        newLbc: (webhookEnabled) =>
+          startLbc({
+            store: cluster,
+            clock,
+            alb,
+            region,
+            account: aws.account,
+            webhookConfiguration: urlWebhookConfiguration(url, cp.caPem),
+            webhookEnabled,
+            ...(options.clusterName ? { clusterName: options.clusterName } : {}),
+          }),
+      });
+    }
     stops.push(() => faults.stop());
     // Up means usable: the Node registered and the webhook configuration visible (pods get their gates).
     await waitForCache('the Node and the webhook configuration', 20_000, () => cluster.get('Node', '', k.nodeName) !== undefined && cluster.list('MutatingWebhookConfiguration').items.length > 0);
@@ -442,7 +492,7 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
       seed,
       apiServerUrl: cp.url,
       writeKubeconfig: (path) => writeKubeconfig(path, cp.url, cp.token, cp.caPem),
-      controlPlane: () => ({ tier: 'real', pids: cp.pids() }),
+      controlPlane: () => ({ tier: 'real', lbc: realLbc ? 'real' : 'emulated', pids: cp.pids() }),
       tier: { controlPlane: 'real', real: { pids: cp.pids, dir: cpDir } },
       stop: stopAll,
     });
@@ -473,6 +523,8 @@ async function lbcWithFaults(o: {
   /** The embedded API server (kube-5xx, watch-drop); absent on the real tier. */
   api?: LabApiServer;
   webhookEnabled: boolean;
+  /** The real controller: webhook and lbc faults are refused (nothing applied). */
+  realLbc?: boolean;
   faults?: FaultChange;
   newLbc: (webhookEnabled: boolean) => Lbc;
 }): Promise<LbcWithFaults> {
@@ -483,6 +535,7 @@ async function lbcWithFaults(o: {
     clock: o.clock,
     account: o.account,
     ...(o.api ? { api: o.api } : {}),
+    ...(o.realLbc ? { realLbc: true } : {}),
     setWebhookEnabled: (v) => {
       webhookEnabled = v;
       lbc.setWebhookEnabled(v);
@@ -505,6 +558,21 @@ async function lbcWithFaults(o: {
       if (running) await lbc.stop();
     },
   };
+}
+
+/** Creates a cluster-scoped object the real controller needs (CRDs wait until Established; an existing one is kept). */
+async function applyClusterObject(cluster: RealCluster, o: KubeObject): Promise<void> {
+  if (o.kind === 'CustomResourceDefinition') return installCrd(cluster, o);
+  const plural: Record<string, string> = {
+    IngressClassParams: 'ingressclassparams',
+    IngressClass: 'ingressclasses',
+    MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
+    ValidatingWebhookConfiguration: 'validatingwebhookconfigurations',
+  };
+  const p = plural[o.kind];
+  if (!p) throw new Error(`applyClusterObject: no path for kind ${o.kind} (a lab bug)`);
+  const r = await cluster.request('POST', `/apis/${o.apiVersion}/${p}`, o);
+  if (r.status !== 201 && r.status !== 409) throw new Error(`creating ${o.kind} ${o.metadata.name} answered ${r.status}: ${r.body.slice(0, 400)}`);
 }
 
 async function waitForCache(what: string, timeoutMs: number, ok: () => boolean | Promise<boolean>): Promise<void> {

@@ -2,26 +2,31 @@
  * Runs the real AWS Load Balancer Controller out of cluster against a lab: its kubeconfig, the lab's EC2 and
  * ELBv2 endpoints, leader election and the WAF/WAFv2/Shield add-ons off, Gateway API and Global Accelerator
  * controllers off (the lab serves no such CRDs), metrics and health probes on loopback, and a webhook serving
- * certificate signed by the lab CA. Its CRDs and IngressClass are applied before it starts, its webhook
- * configurations once its webhook port answers (otherwise the API server would reject objects while it starts).
+ * certificate signed by the lab CA. Its CRDs and IngressClass are applied before it starts (installRealLbcObjects),
+ * its webhook configurations once its webhook answers (otherwise the API server would reject objects while it starts).
  *
- * Known limit: the controller's webhook server listens on every interface (its `pkg/config/runtime_config.go`
- * sets only a port on controller-runtime's webhook options; no flag sets the host), unlike every server of the
- * lab. See docs/real-lbc.md.
+ * The controller's webhook server listens on every interface (no flag sets its host), so it runs in a network
+ * namespace of its own whose only interface is its loopback, bridged to the lab over Unix sockets (netns.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import type { KubeObject } from '../../manifests/types.js';
 import { readLbcManifests } from './manifests.js';
+import { controllerPidFile, hostForwards, unshareCommand, type NetnsBridgeSpec } from './netns.js';
 
 export interface RealLbcOptions {
   binary: string;
   /** The controller's module directory in the Go module cache (CRDs, webhook manifests). */
   moduleDir: string;
   kubeconfigPath: string;
+  /** The API server the kubeconfig names (`https://127.0.0.1:<port>`): bridged into the controller's namespace. */
+  apiServerUrl: string;
   /** Certificates and the controller's log go here. */
   dir: string;
   clusterName: string;
@@ -35,7 +40,7 @@ export interface RealLbcOptions {
   caPem: string;
   /** Serving certificate for 127.0.0.1, signed by that CA. */
   serverCert: { certPem: string; keyPem: string };
-  /** Creates one object in the cluster (CRDs wait until Established). */
+  /** Creates one object in the cluster: the webhook configurations (installRealLbcObjects made the CRDs). */
   apply(object: KubeObject): Promise<void>;
   log: (line: string) => void;
   /** How long to wait for the webhook port (default 60 s). */
@@ -87,13 +92,59 @@ export function lbcArgs(o: Pick<RealLbcOptions, 'kubeconfigPath' | 'clusterName'
   ];
 }
 
+/**
+ * The controller's CRDs and its IngressClass `alb`: before the lab's caches watch TargetGroupBindings and before
+ * the controller starts (its webhook configurations come once it serves, see startRealLbc).
+ */
+export async function installRealLbcObjects(moduleDir: string, apply: (object: KubeObject) => Promise<void>): Promise<void> {
+  const manifests = await readLbcManifests(moduleDir, { baseUrl: 'https://127.0.0.1:1', caPem: '' });
+  for (const crd of manifests.crds) await apply(crd);
+  for (const x of manifests.ingressClass) await apply(x);
+}
+
+/** Inside the controller's own network namespace every port is free: fixed ones keep its log readable. */
+export const NAMESPACE_PORTS: LbcPorts = { webhook: 9443, metrics: 8080, health: 61779 };
+
+/** A clear setup error when user + network namespaces cannot be made (the controller would listen on every interface). */
+export class NetnsUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly fix: string,
+  ) {
+    super(message);
+    this.name = 'NetnsUnavailableError';
+  }
+}
+
+/** `unshare -rn` works here (as this user), or why not. */
+export function checkNetns(): void {
+  const r = spawnSync('unshare', ['--user', '--map-root-user', '--net', '--', 'sh', '-c', 'PATH="$PATH:/usr/sbin:/sbin"; ip link set lo up'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status === 0) return;
+  const why = r.error ? r.error.message : (r.stderr || `exit ${String(r.status)}`).trim();
+  throw new NetnsUnavailableError(
+    `the lab runs the real AWS Load Balancer Controller in a network namespace of its own (its webhook server listens on every interface), and \`unshare --user --map-root-user --net\` with \`ip link set lo up\` failed: ${why}`,
+    'allow unprivileged user namespaces (sysctl user.max_user_namespaces=15000, and kernel.unprivileged_userns_clone=1 where it exists), and install util-linux (unshare) and iproute2 (ip)',
+  );
+}
+
+/** The bridge program and how node runs it: from source through tsx, or the bundled file beside dist/cli.js. */
+function bridgeEntry(): { nodeArgs: string[]; script: string } {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.ts')) return { nodeArgs: ['--import', import.meta.resolve('tsx')], script: join(dirname(here), 'netns-bridge.ts') };
+  return { nodeArgs: [], script: join(dirname(here), 'lab-netns-bridge.js') };
+}
+
+function loopbackPort(url: string, what: string): number {
+  const u = new URL(url);
+  if (!/^127\.\d+\.\d+\.\d+$/.test(u.hostname) || u.port === '') throw new Error(`startRealLbc: ${what} ${url} is not 127.x.y.z:port (a lab bug)`);
+  return Number(u.port);
+}
+
 export async function startRealLbc(o: RealLbcOptions): Promise<RealLbc> {
-  const manifestsTarget = (port: number) => ({ baseUrl: `https://127.0.0.1:${port}`, caPem: o.caPem });
-  const [webhook, metrics, health] = await freePorts(3);
-  const ports: LbcPorts = { webhook: webhook as number, metrics: metrics as number, health: health as number };
-  const manifests = await readLbcManifests(o.moduleDir, manifestsTarget(ports.webhook));
-  for (const crd of manifests.crds) await o.apply(crd);
-  for (const x of manifests.ingressClass) await o.apply(x);
+  checkNetns();
+  const [hostWebhook] = await freePorts(1);
+  const webhookUrl = `https://127.0.0.1:${hostWebhook as number}`;
+  const manifests = await readLbcManifests(o.moduleDir, { baseUrl: webhookUrl, caPem: o.caPem });
 
   const certDir = join(o.dir, 'webhook-certs');
   await mkdir(certDir, { recursive: true });
@@ -101,9 +152,25 @@ export async function startRealLbc(o: RealLbcOptions): Promise<RealLbc> {
   await writeFile(join(certDir, 'tls.key'), o.serverCert.keyPem, { mode: 0o600 });
   const logPath = join(o.dir, 'aws-load-balancer-controller.log');
   const logFile = createWriteStream(logPath, { flags: 'a' });
-  const child: ChildProcess = spawn(o.binary, lbcArgs(o, certDir, ports), { env: { ...process.env, ...o.awsEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+
+  // Short: Unix socket paths have at most 107 bytes.
+  const sockDir = await mkdtemp(join(tmpdir(), 'alb-lbc-'));
+  const outbound = [...new Set([loopbackPort(o.apiServerUrl, 'the API server'), loopbackPort(o.ec2Url, 'the EC2 API'), loopbackPort(o.elbv2Url, 'the ELBv2 API')])];
+  const spec: NetnsBridgeSpec = { dir: sockDir, outbound, inbound: [NAMESPACE_PORTS.webhook], command: o.binary, args: lbcArgs(o, certDir, NAMESPACE_PORTS) };
+  let closeForwards: () => Promise<void> = async () => undefined;
+  try {
+    closeForwards = await hostForwards(spec, [{ hostPort: hostWebhook as number, port: NAMESPACE_PORTS.webhook }]);
+  } catch (err) {
+    await rm(sockDir, { recursive: true, force: true });
+    throw err;
+  }
+  const entry = bridgeEntry();
+  const cmd = unshareCommand(process.execPath, entry.nodeArgs, entry.script, spec);
+  // stdin stays open while the lab runs: the bridge stops the controller when it closes.
+  const child: ChildProcess = spawn(cmd.command, cmd.args, { env: { ...process.env, ...o.awsEnv }, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdout?.pipe(logFile, { end: false });
   child.stderr?.pipe(logFile, { end: false });
+  child.stdin?.on('error', () => undefined);
   let exited: number | null | undefined;
   const exit = new Promise<void>((resolve) =>
     child.once('exit', (code) => {
@@ -114,18 +181,27 @@ export async function startRealLbc(o: RealLbcOptions): Promise<RealLbc> {
   const stop = async (): Promise<void> => {
     if (exited === undefined) {
       child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const killer = setTimeout(() => {
+        child.kill('SIGKILL');
+        void readFile(controllerPidFile(sockDir), 'utf8')
+          .then((pid) => process.kill(Number(pid.trim()), 'SIGKILL'))
+          .catch(() => undefined);
+      }, 10_000);
       killer.unref();
       await exit;
       clearTimeout(killer);
     }
+    child.stdin?.destroy();
+    await closeForwards();
+    await rm(sockDir, { recursive: true, force: true });
     logFile.end();
   };
   try {
-    const deadline = Date.now() + (o.readyTimeoutMs ?? 60_000);
-    while (!(await portOpen(ports.webhook))) {
+    const timeoutMs = o.readyTimeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    while (!(await webhookServes(hostWebhook as number, o.caPem))) {
       if (exited !== undefined) throw new Error(`the AWS Load Balancer Controller exited with code ${String(exited)} before serving its webhook; its log: ${logPath}`);
-      if (Date.now() > deadline) throw new Error(`the AWS Load Balancer Controller did not serve its webhook on port ${ports.webhook} within ${(o.readyTimeoutMs ?? 60_000) / 1000}s; its log: ${logPath}`);
+      if (Date.now() > deadline) throw new Error(`the AWS Load Balancer Controller did not serve its webhook (${webhookUrl}, bridged to port ${NAMESPACE_PORTS.webhook} in its network namespace) within ${timeoutMs / 1000}s; its log: ${logPath}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     for (const w of manifests.webhooks) await o.apply(w);
@@ -133,18 +209,24 @@ export async function startRealLbc(o: RealLbcOptions): Promise<RealLbc> {
     await stop();
     throw err;
   }
-  o.log(`aws-load-balancer-controller: pid ${child.pid ?? 0}, webhook https://127.0.0.1:${ports.webhook}, log ${logPath}`);
-  return { pid: child.pid ?? 0, webhookUrl: `https://127.0.0.1:${ports.webhook}`, logPath, stop };
+  o.log(`aws-load-balancer-controller: pid ${child.pid ?? 0} (its own network namespace), webhook ${webhookUrl}, log ${logPath}`);
+  return { pid: child.pid ?? 0, webhookUrl, logPath, stop };
 }
 
-function portOpen(port: number): Promise<boolean> {
+/** A TLS handshake through the bridge with the lab CA: the controller's webhook server answers (the bridge's listener alone does not). */
+function webhookServes(port: number, caPem: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
+    const s = tlsConnect({ host: '127.0.0.1', port, ca: caPem, timeout: 5000 });
+    s.once('secureConnect', () => {
       s.destroy();
       resolve(true);
     });
+    s.once('timeout', () => {
+      s.destroy();
+      resolve(false);
+    });
     s.once('error', () => resolve(false));
+    s.once('close', () => resolve(false));
   });
 }
 
