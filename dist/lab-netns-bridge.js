@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 
 // src/lab/reallbc/netns.ts
 import { createConnection, createServer } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 var outboundSocket = (dir, port) => join(dir, `o${port}.sock`);
 var inboundSocket = (dir, port) => join(dir, `i${port}.sock`);
 var controllerPidFile = (dir) => join(dir, "controller.pid");

@@ -17,8 +17,10 @@
  *
  * TLS passes through unchanged (the API server and the webhook certificates name 127.0.0.1 on both sides).
  */
+import { spawnSync } from 'node:child_process';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** A TCP port on 127.0.0.1 (of the namespace the process is in) or a Unix socket path. */
 export type Endpoint = { port: number } | { path: string };
@@ -128,3 +130,33 @@ export function parseBridgeSpec(text: string | undefined): NetnsBridgeSpec {
   }
   return v as NetnsBridgeSpec;
 }
+
+/** A clear setup error when user + network namespaces cannot be made (the controller would listen on every interface). */
+export class NetnsUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly fix: string,
+  ) {
+    super(message);
+    this.name = 'NetnsUnavailableError';
+  }
+}
+
+/** `unshare -rn` works here (as this user), or why not. */
+export function checkNetns(): void {
+  const r = spawnSync('unshare', ['--user', '--map-root-user', '--net', '--', 'sh', '-c', 'PATH="$PATH:/usr/sbin:/sbin"; ip link set lo up'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status === 0) return;
+  const why = r.error ? r.error.message : (r.stderr || `exit ${String(r.status)}`).trim();
+  throw new NetnsUnavailableError(
+    `the lab runs the real AWS Load Balancer Controller in a network namespace of its own (its webhook server listens on every interface), and \`unshare --user --map-root-user --net\` with \`ip link set lo up\` failed: ${why}`,
+    'allow unprivileged user namespaces (sysctl user.max_user_namespaces=15000, and kernel.unprivileged_userns_clone=1 where it exists), and install util-linux (unshare) and iproute2 (ip)',
+  );
+}
+
+/** The bridge program and how node runs it: from source through tsx, or the bundled file beside dist/cli.js. */
+export function bridgeEntry(): { nodeArgs: string[]; script: string } {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.ts')) return { nodeArgs: ['--import', import.meta.resolve('tsx')], script: join(dirname(here), 'netns-bridge.ts') };
+  return { nodeArgs: [], script: join(dirname(here), 'lab-netns-bridge.js') };
+}
+

@@ -8,17 +8,18 @@
  * The controller's webhook server listens on every interface (no flag sets its host), so it runs in a network
  * namespace of its own whose only interface is its loopback, bridged to the lab over Unix sockets (netns.ts).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import type { KubeObject } from '../../manifests/types.js';
 import { readLbcManifests } from './manifests.js';
-import { controllerPidFile, hostForwards, unshareCommand, type NetnsBridgeSpec } from './netns.js';
+import { bridgeEntry, checkNetns, controllerPidFile, hostForwards, unshareCommand, type NetnsBridgeSpec } from './netns.js';
+
+export { NetnsUnavailableError, checkNetns } from './netns.js';
 
 export interface RealLbcOptions {
   binary: string;
@@ -104,35 +105,6 @@ export async function installRealLbcObjects(moduleDir: string, apply: (object: K
 
 /** Inside the controller's own network namespace every port is free: fixed ones keep its log readable. */
 export const NAMESPACE_PORTS: LbcPorts = { webhook: 9443, metrics: 8080, health: 61779 };
-
-/** A clear setup error when user + network namespaces cannot be made (the controller would listen on every interface). */
-export class NetnsUnavailableError extends Error {
-  constructor(
-    message: string,
-    readonly fix: string,
-  ) {
-    super(message);
-    this.name = 'NetnsUnavailableError';
-  }
-}
-
-/** `unshare -rn` works here (as this user), or why not. */
-export function checkNetns(): void {
-  const r = spawnSync('unshare', ['--user', '--map-root-user', '--net', '--', 'sh', '-c', 'PATH="$PATH:/usr/sbin:/sbin"; ip link set lo up'], { encoding: 'utf8', timeout: 10_000 });
-  if (r.status === 0) return;
-  const why = r.error ? r.error.message : (r.stderr || `exit ${String(r.status)}`).trim();
-  throw new NetnsUnavailableError(
-    `the lab runs the real AWS Load Balancer Controller in a network namespace of its own (its webhook server listens on every interface), and \`unshare --user --map-root-user --net\` with \`ip link set lo up\` failed: ${why}`,
-    'allow unprivileged user namespaces (sysctl user.max_user_namespaces=15000, and kernel.unprivileged_userns_clone=1 where it exists), and install util-linux (unshare) and iproute2 (ip)',
-  );
-}
-
-/** The bridge program and how node runs it: from source through tsx, or the bundled file beside dist/cli.js. */
-function bridgeEntry(): { nodeArgs: string[]; script: string } {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.ts')) return { nodeArgs: ['--import', import.meta.resolve('tsx')], script: join(dirname(here), 'netns-bridge.ts') };
-  return { nodeArgs: [], script: join(dirname(here), 'lab-netns-bridge.js') };
-}
 
 function loopbackPort(url: string, what: string): number {
   const u = new URL(url);
