@@ -168,6 +168,7 @@ const LAB_FLAGS = {
   'no-webhook': { type: 'boolean' },
   'control-plane': { type: 'string' },
   lbc: { type: 'string' },
+  check: { type: 'boolean' },
   token: { type: 'string' },
   format: { type: 'string', short: 'o' },
   scenario: { type: 'string', multiple: true },
@@ -187,10 +188,11 @@ const LAB_HELP = `Usage:
       SPEC: elbv2-throttle=P, elbv2-5xx=P, kube-5xx=P (P as 0.2 or 20%), watch-drop=30s|off (world time),
       webhook=down|up, lbc=stop|start|restart, clear — comma-separated; keys not given keep their value.
       kube-5xx and watch-drop need the embedded control plane (a real kube-apiserver has no fault hooks).
-  alb-rollout lab build [--control-plane real] [--lbc real]
+  alb-rollout lab build [--control-plane real] [--lbc real] [--check]
       Build (or find cached) the real control plane: kube-apiserver, kube-controller-manager, kube-scheduler and
       etcd from Go modules (needs Go and the Go module proxy; 15-30 min the first time, seconds when cached);
       --lbc real: the AWS Load Balancer Controller from its Go module (about 30 min cold on 2 cores).
+      --check: build nothing; exit 0 when cached, 2 (naming the build command) when not.
 
   --control-plane embedded (default) runs this repository's API server and controllers in-process;
   --control-plane real runs a real Kubernetes control plane (built by \`lab build --control-plane real\`).
@@ -274,7 +276,7 @@ const lab: Command = {
       if (controlPlane !== 'real' && lbcFlag !== 'real') {
         throw InputError.single('`lab build` builds the real control plane and the real AWS Load Balancer Controller only', 'use `alb-rollout lab build --control-plane real` and/or `--lbc real` (the embedded parts need no build)');
       }
-      return labCli.labBuild({ controlPlane: controlPlane === 'real', lbc: lbcFlag === 'real' }, labIo);
+      return labCli.labBuild({ controlPlane: controlPlane === 'real', lbc: lbcFlag === 'real', check: values.check === true }, labIo);
     }
     throw InputError.single(`unknown lab verb "${sub}"`, 'use `alb-rollout lab up`, `alb-rollout lab experiment`, `alb-rollout lab fault` or `alb-rollout lab build --control-plane real`');
   },

@@ -114,9 +114,15 @@ export function parseSeed(value: string | undefined): number {
 export { parseFaultSpec } from './faults.js';
 
 /** `lab build --control-plane real` and/or `--lbc real`: each one built, or found cached. */
-export function labBuild(what: { controlPlane: boolean; lbc: boolean }, io: LabCliIo): Promise<number> {
+export function labBuild(what: { controlPlane: boolean; lbc: boolean; check?: boolean }, io: LabCliIo): Promise<number> {
   return setupErrors(io, async () => {
     const progress = (line: string): void => io.stderr(`${line}\n`);
+    if (what.check) {
+      // Builds nothing: exit 0 when every part asked for is cached, else the "not built" setup error (exit 2).
+      if (what.controlPlane) io.stdout(`cached: ${(await requireBinary(io.cwd, process.env)).path}\n`);
+      if (what.lbc) io.stdout(`cached: ${(await requireComponent(LBC_COMPONENT, io.cwd, process.env)).path}\n`);
+      return 0;
+    }
     if (what.controlPlane) {
       const r = await buildControlPlane({ cwd: io.cwd, env: process.env, progress });
       io.stdout(

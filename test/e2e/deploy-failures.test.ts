@@ -256,7 +256,7 @@ describeTiers('deploy with the readiness-gate webhook down', (tier) => {
     assert.match(r.stdout, /kubectl rollout restart deployment\/deployment-2048 -n game-2048/);
     assert.ok(r.seconds < 20, `took ${r.seconds}s with a 120 s rollout timeout`);
   });
-});
+}, { emulatedLbcOnly: "it turns the emulation's webhook off (the real controller's webhook is its own process)" });
 
 describeTiers('deploy during an ELBv2 throttling storm (40 % of calls, the controller included)', (tier) => {
   let l: E2eLab;

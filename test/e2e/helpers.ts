@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'node:test';
 import { requireBinary } from '../../src/lab/controlplane/build.js';
-import { startLab, type ControlPlaneTier, type Lab, type LabOptions } from '../../src/lab/index.js';
+import { requireRealLbc } from '../../src/lab/cli.js';
+import { startLab, type ControlPlaneTier, type Lab, type LabOptions, type LbcTier } from '../../src/lab/index.js';
 import { TrafficGenerator } from '../../src/lab/traffic/index.js';
 import { writeRelease, type ManifestEdit } from '../../src/lab/variants.js';
 
@@ -64,26 +65,44 @@ export function testTiers(env: NodeJS.ProcessEnv = process.env): ControlPlaneTie
   throw new Error(`ALB_ROLLOUT_TEST_TIER="${v}" is not embedded, real or both`);
 }
 
-/** `name [embedded]` / `name [real]`: the tier is in every test's name. */
+/**
+ * The LBC on the real tier, from ALB_ROLLOUT_TEST_LBC: emulated (default: the lab's port) or real (the AWS Load
+ * Balancer Controller's binary, built by `lab build --lbc real`; `npm run test:real-lbc`). The embedded tier
+ * always runs the emulation.
+ */
+export function testLbc(env: NodeJS.ProcessEnv = process.env): LbcTier {
+  const v = (env.ALB_ROLLOUT_TEST_LBC ?? 'emulated').trim();
+  if (v === '' || v === 'emulated') return 'emulated';
+  if (v === 'real') return 'real';
+  throw new Error(`ALB_ROLLOUT_TEST_LBC="${v}" is not emulated or real`);
+}
+
+/** `name [embedded]` / `name [real]` / `name [real, real LBC]`: the tier is in every test's name. */
 export function tierName(name: string, tier: ControlPlaneTier): string {
-  return `${name} [${tier}]`;
+  return tier === 'real' && testLbc() === 'real' ? `${name} [real, real LBC]` : `${name} [${tier}]`;
 }
 
 /**
  * One describe per tier. `embeddedOnly` names why a suite cannot run on the real tier (it injects faults the
  * embedded API server implements): there it is reported as skipped with that reason, never as passed.
  */
-export function describeTiers(name: string, fn: (tier: ControlPlaneTier) => void, opts: { embeddedOnly?: string } = {}): void {
+export function describeTiers(name: string, fn: (tier: ControlPlaneTier) => void, opts: { embeddedOnly?: string; emulatedLbcOnly?: string } = {}): void {
   for (const tier of testTiers()) {
     if (tier === 'real' && opts.embeddedOnly) describe(tierName(name, tier), { skip: `embedded tier only: ${opts.embeddedOnly}` }, () => undefined);
+    else if (tier === 'real' && testLbc() === 'real' && opts.emulatedLbcOnly) describe(tierName(name, tier), { skip: `the lab's LBC emulation only: ${opts.emulatedLbcOnly}` }, () => undefined);
     else describe(tierName(name, tier), () => fn(tier));
   }
 }
 
-/** Lab options for a tier (the real tier needs the cached binary: `alb-rollout lab build --control-plane real`). */
-export async function tierOptions(tier: ControlPlaneTier): Promise<Pick<LabOptions, 'controlPlane' | 'binary'>> {
+/**
+ * Lab options for a tier (the real tier needs the cached binary: `alb-rollout lab build --control-plane real`;
+ * with ALB_ROLLOUT_TEST_LBC=real also `lab build --lbc real`).
+ */
+export async function tierOptions(tier: ControlPlaneTier): Promise<Pick<LabOptions, 'controlPlane' | 'binary' | 'lbc' | 'realLbc'>> {
   if (tier === 'embedded') return { controlPlane: 'embedded' };
-  return { controlPlane: 'real', binary: (await requireBinary(root, process.env)).path };
+  const binary = (await requireBinary(root, process.env)).path;
+  if (testLbc() === 'real') return { controlPlane: 'real', binary, lbc: 'real', realLbc: await requireRealLbc(root, process.env) };
+  return { controlPlane: 'real', binary };
 }
 
 export async function e2eLab(options: LabOptions = {}, tier: ControlPlaneTier = 'embedded'): Promise<E2eLab> {

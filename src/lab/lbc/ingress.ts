@@ -355,6 +355,9 @@ export class IngressController {
         targetType: tg.targetType,
         serviceRef: { name: tg.svcName, port: tg.backendPort },
         ipAddressType: 'ipv4',
+        // As the real controller writes them (its TGB builder; docs/real-lbc.md, differential).
+        targetGroupProtocol: 'HTTP',
+        vpcID: this.account.alb.vpcId,
       };
       const cur = this.store.get('TargetGroupBinding', tg.namespace, tg.name);
       if (!cur) {
