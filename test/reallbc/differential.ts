@@ -32,6 +32,8 @@ export interface Observation {
   deletedPodTarget: string;
   /** After the Ingress's deletion: what was gone within the deadline. */
   teardown: { tgbDeleted: boolean; loadBalancerDeleted: boolean };
+  /** Not compared: what was left when the teardown deadline passed. */
+  leftover: string;
   /** Ingress status ports. */
   ingressStatusPorts: string;
 }
@@ -105,6 +107,7 @@ export async function observe(l: E2eLab): Promise<Observation> {
     const pods = await waitFor(
       () => {
         const ps = lab.store.list('Pod', NS).items.filter((p) => p.metadata.deletionTimestamp === undefined);
+        for (const p of ps) if (ready(p) && !readyAt.has(p.metadata.name)) readyAt.set(p.metadata.name, Date.now());
         return ps.length === 2 && ps.every((p) => ready(p) && gateCondition(p)?.status === 'True') ? ps : undefined;
       },
       { timeoutMs: 120_000, what: 'two pods Ready with their gates True' },
@@ -149,6 +152,11 @@ export async function observe(l: E2eLab): Promise<Observation> {
       );
     const tgbDeleted = await gone(() => lab.store.list('TargetGroupBinding', NS).items.length === 0);
     const loadBalancerDeleted = await gone(() => lab.alb.loadBalancerSummaries().length === 0);
+    const leftover = JSON.stringify({
+      ingress: lab.store.get('Ingress', NS, 'ingress-2048')?.metadata ?? null,
+      tgbs: lab.store.list('TargetGroupBinding', NS).items.map((t) => t.metadata),
+      loadBalancers: lab.alb.loadBalancerSummaries().map((x) => x.name),
+    });
 
     const spec: Record<string, string> = {};
     flatten('', tgbObj.spec, spec);
@@ -163,6 +171,7 @@ export async function observe(l: E2eLab): Promise<Observation> {
       events: [...new Set(events)].sort(),
       deletedPodTarget: deregistered ? deregistered.state : 'none',
       teardown: { tgbDeleted, loadBalancerDeleted },
+      leftover,
       ingressStatusPorts: JSON.stringify(ports ?? null),
     };
   } finally {
@@ -175,7 +184,7 @@ export async function observe(l: E2eLab): Promise<Observation> {
 export function differences(emulated: Observation, real: Observation): Difference[] {
   const a: Record<string, string> = {};
   const b: Record<string, string> = {};
-  const untimed = (o: Observation): JsonObject => ({ ...o, pods: o.pods.map(({ timing: _t, ...p }) => p) }) as unknown as JsonObject;
+  const untimed = ({ leftover: _l, ...o }: Observation): JsonObject => ({ ...o, pods: o.pods.map(({ timing: _t, ...p }) => p) }) as unknown as JsonObject;
   flatten('', untimed(emulated), a);
   flatten('', untimed(real), b);
   const out: Difference[] = [];
