@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, type TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { waitFor } from '../helpers/wait.js';
-import { describeTiers, e2eLab, runCliFromSource, traffic, type E2eLab } from './helpers.js';
+import { describeTiers, e2eLab, runCliFromSource, testLbc, traffic, type E2eLab } from './helpers.js';
 
 const NEW_IMAGE = 'public.ecr.aws/l6m2t8p7/docker-2048:v2';
 
@@ -319,7 +319,8 @@ describeTiers('lab fidelity: gates, kills without preStop, deregistration delay 
 describeTiers('lab fidelity: `alb-rollout lab experiment --format json`', (tier) => {
   it('naive serves 5xx, safe serves none, ≥ 1000 requests each, in < 3 minutes', async () => {
     const started = Date.now();
-    const run = await runCliFromSource(['lab', 'experiment', '--format', 'json', '--control-plane', tier], 180_000);
+    const lbc = tier === 'real' && testLbc() === 'real' ? ['--lbc', 'real'] : [];
+    const run = await runCliFromSource(['lab', 'experiment', '--format', 'json', '--control-plane', tier, ...lbc], 180_000);
     const seconds = (Date.now() - started) / 1000;
     assert.equal(run.code, 0, `lab experiment exited ${run.code}:\n${run.stderr.slice(-3000)}`);
     assert.ok(seconds < 180, `took ${seconds}s`);
