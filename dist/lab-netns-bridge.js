@@ -1,6 +1,6 @@
 // src/lab/reallbc/netns-bridge.ts
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 
 // src/lab/reallbc/netns.ts
 import { createConnection, createServer } from "node:net";
@@ -85,6 +85,7 @@ async function main() {
     child.once("exit", (c, signal) => resolve(c ?? (signal === "SIGTERM" ? 0 : 1)));
   });
   await close();
+  rmSync(spec.dir, { recursive: true, force: true });
   return code;
 }
 main().then(

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -110,6 +111,7 @@ net.createServer((s) => s.once('data', (d) => {
         // The bridge's stdin closing (the lab gone) stops the inside server and the bridge.
         child.stdin.end();
         assert.equal(await exited, 0);
+        assert.equal(existsSync(dir), false, 'the bridge removed its socket directory');
       } finally {
         child.kill('SIGKILL');
         await close();

@@ -6,7 +6,7 @@
  * Bundled as dist/lab-netns-bridge.js; run from source through tsx.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { controllerPidFile, namespaceForwards, parseBridgeSpec } from './netns.js';
 
 async function main(): Promise<number> {
@@ -30,6 +30,8 @@ async function main(): Promise<number> {
     child.once('exit', (c, signal) => resolve(c ?? (signal === 'SIGTERM' ? 0 : 1)));
   });
   await close();
+  // The lab removes it too when it stops the controller; this covers a lab that went away without stopping it.
+  rmSync(spec.dir, { recursive: true, force: true });
   return code;
 }
 
