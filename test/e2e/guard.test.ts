@@ -93,7 +93,14 @@ describeTiers('the 5xx guard and rollback', (tier) => {
     assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /result: failed/);
     assert.match(r.stdout, /Not rolled back \(--rollback off\)/);
-    assert.deepEqual([...new Set(await podImages(l, 'game-2048'))], ['public.ecr.aws/l6m2t8p7/docker-2048:bad-v4']);
+    // Nothing is rolled back: the Deployment goes on to the bad version. The guard may fail before the rollout
+    // ends (the real controller registers the first bad pods sooner than the emulation), so wait for it to end.
+    let images: string[] = [];
+    await waitFor(async () => (images = [...new Set(await podImages(l, 'game-2048'))]).join() === 'public.ecr.aws/l6m2t8p7/docker-2048:bad-v4', {
+      timeoutMs: 60_000,
+      what: 'every pod on the bad version (not rolled back)',
+      describe: () => images.join(', '),
+    });
   });
 
   it('`alb-rollout rollback` goes back to the previous revision with the same waits', { timeout: 120_000 }, async () => {
