@@ -167,6 +167,8 @@ const LAB_FLAGS = {
   lab: { type: 'string' },
   'no-webhook': { type: 'boolean' },
   'control-plane': { type: 'string' },
+  'argo-rollouts': { type: 'boolean' },
+  'analysis-image': { type: 'string' },
   token: { type: 'string' },
   format: { type: 'string', short: 'o' },
   scenario: { type: 'string', multiple: true },
@@ -176,7 +178,7 @@ const LAB_FLAGS = {
 } as const;
 
 const LAB_HELP = `Usage:
-  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--timings fast|realistic] [--seed N] [--faults SPEC] [--no-webhook] [--token T] [--control-plane embedded|real]
+  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--timings fast|realistic] [--seed N] [--faults SPEC] [--no-webhook] [--token T] [--control-plane embedded|real [--argo-rollouts] [--analysis-image NAME]]
       Start the simulated EKS cluster + AWS Load Balancer Controller + ALB on loopback and run until Ctrl-C.
       Writes DIR/kubeconfig, DIR/aws.env and DIR/lab.json (default DIR: .lab).
   alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N] [--timings fast|realistic] [--seed N] [--control-plane embedded|real]
@@ -186,12 +188,15 @@ const LAB_HELP = `Usage:
       SPEC: elbv2-throttle=P, elbv2-5xx=P, kube-5xx=P (P as 0.2 or 20%), watch-drop=30s|off (world time),
       webhook=down|up, lbc=stop|start|restart, clear — comma-separated; keys not given keep their value.
       kube-5xx and watch-drop need the embedded control plane (a real kube-apiserver has no fault hooks).
-  alb-rollout lab build --control-plane real
+  alb-rollout lab build [--control-plane real] [--argo-rollouts]
       Build (or find cached) the real control plane: kube-apiserver, kube-controller-manager, kube-scheduler and
-      etcd from Go modules (needs Go and the Go module proxy; 15-30 min the first time, seconds when cached).
+      etcd from Go modules (needs Go and the Go module proxy; 15-30 min the first time, seconds when cached);
+      --argo-rollouts: the Argo Rollouts controller (lab/argo-rollouts/go.mod's release; see docs/argo-rollouts.md).
 
   --control-plane embedded (default) runs this repository's API server and controllers in-process;
   --control-plane real runs a real Kubernetes control plane (built by \`lab build --control-plane real\`).
+  --argo-rollouts (real tier) also runs the real Argo Rollouts controller; the kubelet runs containers of the
+  analysis image (--analysis-image NAME, default alb-rollout: the Dockerfile's) as \`node dist/cli.js ARGS\`.
   --timings fast (default): constant delays. realistic: AWS-like distributions with tails (LBC queue, per-node ALB
   propagation 5–30+ s, two ALB nodes health-checking on their own schedules, pod start jitter, CloudWatch lag).
   --seed N: the seed of the lab's one PRNG (default 1); the same seed gives the same draws.
@@ -234,8 +239,27 @@ const lab: Command = {
     const faults = faultsSpec !== undefined ? labCli.parseFaultSpec(faultsSpec) : undefined;
     if (sub === 'up') {
       const token = str(values, 'token');
+      const argoRollouts = values['argo-rollouts'] === true;
+      const analysisImage = str(values, 'analysis-image');
+      if ((argoRollouts || analysisImage !== undefined) && controlPlane !== 'real') {
+        throw InputError.single(`--${argoRollouts ? 'argo-rollouts' : 'analysis-image'} needs --control-plane real`, 'use `alb-rollout lab up --control-plane real --argo-rollouts` (build both first: `lab build --control-plane real --argo-rollouts`)');
+      }
+      if (analysisImage !== undefined && !/^[a-z0-9][a-z0-9._\/-]*$/.test(analysisImage)) {
+        throw InputError.single(`--analysis-image "${analysisImage}" is not an image repository name`, 'use a name without tag, e.g. --analysis-image alb-rollout or --analysis-image ghcr.io/acme/alb-rollout');
+      }
       return labCli.labUp(
-        { stateDir: str(values, 'state-dir') ?? '.lab', profile, seed, ...(faults ? { faults } : {}), webhook: values['no-webhook'] !== true, controlPlane, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
+        {
+          stateDir: str(values, 'state-dir') ?? '.lab',
+          profile,
+          seed,
+          ...(faults ? { faults } : {}),
+          webhook: values['no-webhook'] !== true,
+          controlPlane,
+          argoRollouts,
+          ...(analysisImage ? { analysisImage } : {}),
+          ...(timeScale ? { timeScale } : {}),
+          ...(token ? { token } : {}),
+        },
         labIo,
       );
     }
@@ -262,8 +286,11 @@ const lab: Command = {
       );
     }
     if (sub === 'build') {
-      if (controlPlane !== 'real') throw InputError.single('`lab build` builds the real control plane only', 'use `alb-rollout lab build --control-plane real` (the embedded one needs no build)');
-      return labCli.labBuild(labIo);
+      const argoRollouts = values['argo-rollouts'] === true;
+      if (controlPlane !== 'real' && !argoRollouts) {
+        throw InputError.single('`lab build` builds the real control plane and the Argo Rollouts controller', 'use `alb-rollout lab build --control-plane real` and/or `--argo-rollouts` (the embedded control plane needs no build)');
+      }
+      return labCli.labBuild(labIo, { controlPlane: controlPlane === 'real', argoRollouts });
     }
     throw InputError.single(`unknown lab verb "${sub}"`, 'use `alb-rollout lab up`, `alb-rollout lab experiment`, `alb-rollout lab fault` or `alb-rollout lab build --control-plane real`');
   },

@@ -7,6 +7,8 @@ import { InputError, exitCodeOf } from '../errors.js';
 import { streamLogger } from '../report/log.js';
 import { ExperimentError, renderExperimentText, runExperiment, type ScenarioName } from './experiment.js';
 import { ControlPlaneSetupError, ControlPlaneStartError, buildControlPlane, requireBinary } from './controlplane/build.js';
+import { ARGO_ROLLOUTS_COMPONENT, GoSetupError, buildComponent, requireComponent, requiredModuleDir } from './gobuild.js';
+import { DEFAULT_ANALYSIS_IMAGE } from './kubelet/process.js';
 import { formatFaults, parseFaultSpec, type FaultChange, type LabFaults } from './faults.js';
 import { startLab, type ControlPlaneTier } from './index.js';
 import { DEFAULT_TIMINGS, TIMING_PROFILES, type LabTimings, type TimingProfile } from './timing.js';
@@ -31,6 +33,10 @@ export interface LabUpArgs {
   faults?: FaultChange;
   webhook: boolean;
   token?: string;
+  /** Real tier: run the real Argo Rollouts controller too. */
+  argoRollouts?: boolean;
+  /** Real tier: the image repository name whose containers run dist/cli.js (default alb-rollout). */
+  analysisImage?: string;
 }
 
 /** examples/2048 in the working directory, else the one shipped beside this code (src/ or dist/). */
@@ -70,7 +76,7 @@ async function setupErrors(io: LabCliIo, run: () => Promise<number>): Promise<nu
       io.stderr(`error: the real control plane did not start: ${err.message}\n  every process it started is stopped; their logs: ${err.logsDir}\n`);
       return 1;
     }
-    if (!(err instanceof ControlPlaneSetupError)) throw err;
+    if (!(err instanceof ControlPlaneSetupError) && !(err instanceof GoSetupError)) throw err;
     io.stderr(`error: ${err.message}\n  fix: ${err.fix}\n`);
     return 2;
   }
@@ -92,13 +98,21 @@ export function parseSeed(value: string | undefined): number {
 
 export { parseFaultSpec } from './faults.js';
 
-export function labBuild(io: LabCliIo): Promise<number> {
+export function labBuild(io: LabCliIo, what: { controlPlane: boolean; argoRollouts: boolean } = { controlPlane: true, argoRollouts: false }): Promise<number> {
   return setupErrors(io, async () => {
-    const r = await buildControlPlane({ cwd: io.cwd, env: process.env, progress: (line) => io.stderr(`${line}\n`) });
-    io.stdout(
-      `${r.cached ? 'cached' : 'built'}: Kubernetes ${r.source.kubernetesVersion} control plane (kube-apiserver, kube-controller-manager, kube-scheduler, etcd ${r.source.etcdVersion})\n` +
-        `  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n  next    npx alb-rollout lab up --control-plane real\n`,
-    );
+    const progress = (line: string): void => io.stderr(`${line}\n`);
+    if (what.controlPlane) {
+      const r = await buildControlPlane({ cwd: io.cwd, env: process.env, progress });
+      io.stdout(
+        `${r.cached ? 'cached' : 'built'}: Kubernetes ${r.source.kubernetesVersion} control plane (kube-apiserver, kube-controller-manager, kube-scheduler, etcd ${r.source.etcdVersion})\n` +
+          `  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n`,
+      );
+    }
+    if (what.argoRollouts) {
+      const r = await buildComponent(ARGO_ROLLOUTS_COMPONENT, { cwd: io.cwd, env: process.env, progress });
+      io.stdout(`${r.cached ? 'cached' : 'built'}: Argo Rollouts controller ${r.source.version}\n  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n`);
+    }
+    io.stdout(`  next    npx alb-rollout lab up --control-plane real${what.argoRollouts ? ' --argo-rollouts' : ''}\n`);
     return 0;
   });
 }
@@ -112,8 +126,13 @@ async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
   const timings: Partial<LabTimings> = args.timeScale ? { timeScale: args.timeScale } : {};
   // Never builds: a missing binary is a setup error naming `lab build`.
   const binary = args.controlPlane === 'real' ? (await requireBinary(io.cwd, process.env)).path : undefined;
+  const argoRollouts = args.argoRollouts
+    ? { binary: (await requireComponent(ARGO_ROLLOUTS_COMPONENT, io.cwd, process.env)).path, moduleDir: await requiredModuleDir(ARGO_ROLLOUTS_COMPONENT, io.cwd, process.env) }
+    : undefined;
   const started = Date.now();
   const lab = await startLab({
+    ...(argoRollouts ? { argoRollouts } : {}),
+    ...(args.analysisImage ? { analysisImage: args.analysisImage } : {}),
     stateDir,
     profile: args.profile,
     seed: args.seed,
@@ -134,6 +153,7 @@ async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
     [
       `lab is up (time runs ${scale}× faster than on AWS; ${args.profile} timings, seed ${args.seed}; loopback only)`,
       `  control plane    ${tier}`,
+      ...(argoRollouts ? [`  Argo Rollouts    the real controller (pid ${lab.real?.pids()['argo-rollouts'] ?? '?'}; log ${lab.real?.argoRolloutsLog ?? '?'}); analysis image ${args.analysisImage ?? DEFAULT_ANALYSIS_IMAGE} runs dist/cli.js`] : []),
       `  Kubernetes API   ${lab.apiServerUrl}`,
       `  kubeconfig       ${lab.kubeconfigPath}`,
       `  ELBv2 API        ${lab.aws.elbv2Url}`,

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,20 @@ export interface GoComponent {
   ldflags(version: string): string;
   /** The `lab build` flag that builds it, for the fix in "not built" errors. */
   buildFlag: string;
+  /**
+   * One-literal changes to files of `versionModule`, applied at build time through `go build -overlay` (the module
+   * cache and this repository keep the upstream text). Each `from` must occur exactly once, or the build stops.
+   */
+  patches?: SourcePatch[];
+}
+
+export interface SourcePatch {
+  /** Path inside the module, e.g. `controller/controller.go`. */
+  file: string;
+  from: string;
+  to: string;
+  /** Why, for the build log and the docs. */
+  why: string;
 }
 
 export interface GoSource {
@@ -74,6 +88,7 @@ export async function readGoSource(component: GoComponent, dir: string): Promise
     if (f === 'go.mod') goMod = text;
     hash.update(`${f}\0${text}\0`);
   }
+  for (const p of component.patches ?? []) hash.update(`patch\0${p.file}\0${p.from}\0${p.to}\0`);
   const version = new RegExp(`^\\s*(?:require\\s+)?${component.versionModule.replace(/[.]/g, '\\.')}\\s+(v\\S+)`, 'm').exec(goMod)?.[1];
   if (!version) throw new GoSetupError(`${join(dir, 'go.mod')} does not require ${component.versionModule}`, `restore lab/${component.name}/go.mod from git`);
   return { dir, version, hash: hash.digest('hex').slice(0, 12) };
@@ -141,10 +156,12 @@ export async function buildComponent(component: GoComponent, options: GoBuildOpt
   }
   await mkdir(dirname(target), { recursive: true });
   const tmp = join(dirname(target), `.${component.binary}.${process.pid}.tmp`);
+  const overlay = component.patches?.length ? await writeOverlay(component, options, dirname(target)) : undefined;
   options.progress(`2/3 compiling ${component.pkg} (go build -p 2; several minutes cold on 2 cores)…`);
   let compiled = 0;
   let lastReport = now();
-  const build = await runGo(['build', '-p', '2', '-v', '-trimpath', '-ldflags', component.ldflags(source.version), '-o', tmp, component.pkg], source.dir, goEnv, (line) => {
+  const overlayArgs = overlay ? ['-overlay', overlay] : [];
+  const build = await runGo(['build', '-p', '2', '-v', '-trimpath', ...overlayArgs, '-ldflags', component.ldflags(source.version), '-o', tmp, component.pkg], source.dir, goEnv, (line) => {
     if (line.trim() === '' || line.startsWith('#')) return;
     compiled++;
     if (now() - lastReport > 30_000) {
@@ -160,6 +177,36 @@ export async function buildComponent(component: GoComponent, options: GoBuildOpt
   await chmod(tmp, 0o755);
   await rename(tmp, target);
   return { path: target, source, cached: false, seconds: (now() - started) / 1000 };
+}
+
+/** The patched copies of `component.patches` files beside the binary, and the `go build -overlay` file naming them. */
+async function writeOverlay(component: GoComponent, options: GoBuildOptions, dir: string): Promise<string> {
+  const moduleDir = await requiredModuleDir(component, options.cwd, options.env);
+  const replace: Record<string, string> = {};
+  const texts = new Map<string, string>();
+  for (const p of component.patches ?? []) {
+    const original = join(moduleDir, p.file);
+    const text = texts.get(original) ?? (await readFile(original, 'utf8'));
+    const count = text.split(p.from).length - 1;
+    if (count !== 1) {
+      throw new GoSetupError(
+        `the build patch of ${component.versionModule} ${p.file} (${p.why}) expects ${JSON.stringify(p.from)} once, found it ${count} times`,
+        `the pinned release changed: update the patch in src/lab/gobuild.ts (${component.name}) to the new source`,
+      );
+    }
+    texts.set(original, text.replace(p.from, p.to));
+    options.progress(`   patch ${p.file}: ${p.why}`);
+  }
+  await mkdir(join(dir, 'overlay'), { recursive: true });
+  let i = 0;
+  for (const [original, text] of texts) {
+    const copy = join(dir, 'overlay', `${++i}-${original.split('/').pop() ?? 'file.go'}`);
+    await writeFile(copy, text);
+    replace[original] = copy;
+  }
+  const file = join(dir, 'overlay', 'overlay.json');
+  await writeFile(file, JSON.stringify({ Replace: replace }));
+  return file;
 }
 
 /** Where the Go module cache holds a required module's files (the LBC's CRDs and webhook manifests). */
@@ -186,4 +233,23 @@ export const LBC_COMPONENT: GoComponent = {
     const pkg = 'sigs.k8s.io/aws-load-balancer-controller/pkg/version';
     return ['-s', '-w', `-X ${pkg}.GitVersion=${version}`, ...(commit ? [`-X ${pkg}.GitCommit=${commit}`] : [])].join(' ');
   },
+};
+
+/** The Argo Rollouts controller, built from the release `lab/argo/go.mod` pins (its CRDs come from the same module). */
+export const ARGO_ROLLOUTS_COMPONENT: GoComponent = {
+  name: 'argo-rollouts',
+  title: 'the Argo Rollouts controller',
+  binary: 'rollouts-controller',
+  pkg: 'github.com/argoproj/argo-rollouts/cmd/rollouts-controller',
+  versionModule: 'github.com/argoproj/argo-rollouts',
+  buildFlag: '--argo-rollouts',
+  ldflags: (version) => ['-s', '-w', `-X github.com/argoproj/argo-rollouts/utils/version.version=${version.replace(/^v/, '')}`].join(' '),
+  patches: [
+    {
+      file: 'controller/controller.go',
+      from: 'listenAddr                         = "0.0.0.0:%d"',
+      to: 'listenAddr                         = "127.0.0.1:%d"',
+      why: 'the metrics and healthz servers listen on loopback only (upstream: a constant 0.0.0.0, no flag)',
+    },
+  ],
 };

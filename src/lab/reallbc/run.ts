@@ -137,7 +137,7 @@ export async function startRealLbc(o: RealLbcOptions): Promise<RealLbc> {
   return { pid: child.pid ?? 0, webhookUrl: `https://127.0.0.1:${ports.webhook}`, logPath, stop };
 }
 
-function portOpen(port: number): Promise<boolean> {
+export function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host: '127.0.0.1', port });
     s.once('connect', () => {
@@ -148,7 +148,7 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
       { length: n },
