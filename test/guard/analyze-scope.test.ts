@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { KubeObject } from '../../src/manifests/types.js';
+import type { JsonObject, KubeObject } from '../../src/manifests/types.js';
 import { backendServiceNames, forwardServiceNames, rolloutIngressNames, rolloutScope } from '../../src/guard/analyze.js';
 
-const ingress = (annotations: Record<string, string>, backend: object, hostname?: string): KubeObject => ({
+const ingress = (annotations: Record<string, string>, backend: JsonObject, hostname?: string): KubeObject => ({
   apiVersion: 'networking.k8s.io/v1',
   kind: 'Ingress',
   metadata: { name: 'web', namespace: 'shop', annotations },
