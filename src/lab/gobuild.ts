@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +26,9 @@ export interface GoComponent {
   /** The `lab build` flag that builds it, for the fix in "not built" errors. */
   buildFlag: string;
   /**
-   * One-literal changes to files of `versionModule`, applied at build time through `go build -overlay` (the module
-   * cache and this repository keep the upstream text). Each `from` must occur exactly once, or the build stops.
+   * One-literal changes to files of `versionModule`, applied at build time to a copy of the module beside the
+   * binary (built through `-modfile` with a `replace` to it; the module cache and this repository keep the upstream
+   * text). Each `from` must occur exactly once, or the build stops.
    */
   patches?: SourcePatch[];
 }
@@ -156,12 +157,12 @@ export async function buildComponent(component: GoComponent, options: GoBuildOpt
   }
   await mkdir(dirname(target), { recursive: true });
   const tmp = join(dirname(target), `.${component.binary}.${process.pid}.tmp`);
-  const overlay = component.patches?.length ? await writeOverlay(component, options, dirname(target)) : undefined;
+  const modfile = component.patches?.length ? await patchedModfile(component, options, source, dirname(target)) : undefined;
   options.progress(`2/3 compiling ${component.pkg} (go build -p 2; several minutes cold on 2 cores)…`);
   let compiled = 0;
   let lastReport = now();
-  const overlayArgs = overlay ? ['-overlay', overlay] : [];
-  const build = await runGo(['build', '-p', '2', '-v', '-trimpath', ...overlayArgs, '-ldflags', component.ldflags(source.version), '-o', tmp, component.pkg], source.dir, goEnv, (line) => {
+  const modfileArgs = modfile ? [`-modfile=${modfile}`] : [];
+  const build = await runGo(['build', '-p', '2', '-v', '-trimpath', ...modfileArgs, '-ldflags', component.ldflags(source.version), '-o', tmp, component.pkg], source.dir, goEnv, (line) => {
     if (line.trim() === '' || line.startsWith('#')) return;
     compiled++;
     if (now() - lastReport > 30_000) {
@@ -179,14 +180,19 @@ export async function buildComponent(component: GoComponent, options: GoBuildOpt
   return { path: target, source, cached: false, seconds: (now() - started) / 1000 };
 }
 
-/** The patched copies of `component.patches` files beside the binary, and the `go build -overlay` file naming them. */
-async function writeOverlay(component: GoComponent, options: GoBuildOptions, dir: string): Promise<string> {
+/**
+ * A copy of `versionModule` beside the binary with `component.patches` applied, and a go.mod/go.sum pair
+ * (`-modfile`) that is lab/<name>/go.mod plus a `replace` to that copy. (`go build -overlay` cannot replace files in
+ * the module cache; the module cache and this repository keep upstream's text.)
+ */
+async function patchedModfile(component: GoComponent, options: GoBuildOptions, source: GoSource, dir: string): Promise<string> {
   const moduleDir = await requiredModuleDir(component, options.cwd, options.env);
-  const replace: Record<string, string> = {};
-  const texts = new Map<string, string>();
+  const copy = join(dir, 'src', `${component.versionModule.split('/').pop() ?? component.name}@${source.version}`);
+  await rm(copy, { recursive: true, force: true });
+  await cp(moduleDir, copy, { recursive: true });
   for (const p of component.patches ?? []) {
-    const original = join(moduleDir, p.file);
-    const text = texts.get(original) ?? (await readFile(original, 'utf8'));
+    const file = join(copy, p.file);
+    const text = await readFile(file, 'utf8');
     const count = text.split(p.from).length - 1;
     if (count !== 1) {
       throw new GoSetupError(
@@ -194,19 +200,15 @@ async function writeOverlay(component: GoComponent, options: GoBuildOptions, dir
         `the pinned release changed: update the patch in src/lab/gobuild.ts (${component.name}) to the new source`,
       );
     }
-    texts.set(original, text.replace(p.from, p.to));
+    await chmod(file, 0o644);
+    await writeFile(file, text.replace(p.from, p.to));
     options.progress(`   patch ${p.file}: ${p.why}`);
   }
-  await mkdir(join(dir, 'overlay'), { recursive: true });
-  let i = 0;
-  for (const [original, text] of texts) {
-    const copy = join(dir, 'overlay', `${++i}-${original.split('/').pop() ?? 'file.go'}`);
-    await writeFile(copy, text);
-    replace[original] = copy;
-  }
-  const file = join(dir, 'overlay', 'overlay.json');
-  await writeFile(file, JSON.stringify({ Replace: replace }));
-  return file;
+  const modfile = join(dir, 'build.mod');
+  const goMod = await readFile(join(source.dir, 'go.mod'), 'utf8');
+  await writeFile(modfile, `${goMod}\n// Added by lab build: the patched copy (see src/lab/gobuild.ts).\nreplace ${component.versionModule} => ${copy}\n`);
+  await cp(join(source.dir, 'go.sum'), join(dir, 'build.sum'));
+  return modfile;
 }
 
 /** Where the Go module cache holds a required module's files (the LBC's CRDs and webhook manifests). */
