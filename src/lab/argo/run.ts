@@ -6,13 +6,12 @@
  * annotation and the LBC, emulated or real, turns it into weighted forwarding). Its CRDs come from the same
  * release's `manifests/crds/` in the Go module cache and are applied (and Established) before it starts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../../manifests/types.js';
+import { spawnLogged } from '../child.js';
 import { freePorts } from '../reallbc/run.js';
 
 export interface ArgoRolloutsOptions {
@@ -67,36 +66,14 @@ export async function startArgoRollouts(o: ArgoRolloutsOptions): Promise<ArgoRol
   for (const crd of await readArgoCrds(o.moduleDir)) await o.apply(crd);
   const [metrics, healthz] = (await freePorts(2)) as [number, number];
   const logPath = join(o.dir, 'argo-rollouts.log');
-  const logFile = createWriteStream(logPath, { flags: 'a' });
   // POD_NAMESPACE: where it looks for its notification ConfigMap (none: notifications stay off).
-  const child: ChildProcess = spawn(o.binary, argoArgs(o.kubeconfigPath, { metrics, healthz }), {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', POD_NAMESPACE: 'argo-rollouts' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.pipe(logFile, { end: false });
-  child.stderr?.pipe(logFile, { end: false });
-  let exited: number | null | undefined;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', (code) => {
-      exited = code;
-      resolve();
-    }),
-  );
-  const stop = async (): Promise<void> => {
-    if (exited === undefined) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      killer.unref();
-      await exit;
-      clearTimeout(killer);
-    }
-    logFile.end();
-  };
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', POD_NAMESPACE: 'argo-rollouts' };
+  const { child, exited, stop } = spawnLogged(o.binary, argoArgs(o.kubeconfigPath, { metrics, healthz }), env, logPath);
   try {
     const timeout = o.readyTimeoutMs ?? 60_000;
     const deadline = Date.now() + timeout;
     while (!(await healthy(healthz))) {
-      if (exited !== undefined) throw new Error(`the Argo Rollouts controller exited with code ${String(exited)} before it was healthy; its log: ${logPath}`);
+      if (exited() !== undefined) throw new Error(`the Argo Rollouts controller exited with code ${String(exited())} before it was healthy; its log: ${logPath}`);
       if (Date.now() > deadline) throw new Error(`the Argo Rollouts controller did not answer /healthz on 127.0.0.1:${healthz} within ${timeout / 1000}s; its log: ${logPath}`);
       await new Promise((r) => setTimeout(r, 200));
     }

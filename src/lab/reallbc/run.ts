@@ -9,12 +9,11 @@
  * sets only a port on controller-runtime's webhook options; no flag sets the host), unlike every server of the
  * lab. See docs/real-lbc.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { KubeObject } from '../../manifests/types.js';
+import { spawnLogged } from '../child.js';
 import { readLbcManifests } from './manifests.js';
 
 export interface RealLbcOptions {
@@ -100,31 +99,11 @@ export async function startRealLbc(o: RealLbcOptions): Promise<RealLbc> {
   await writeFile(join(certDir, 'tls.crt'), o.serverCert.certPem);
   await writeFile(join(certDir, 'tls.key'), o.serverCert.keyPem, { mode: 0o600 });
   const logPath = join(o.dir, 'aws-load-balancer-controller.log');
-  const logFile = createWriteStream(logPath, { flags: 'a' });
-  const child: ChildProcess = spawn(o.binary, lbcArgs(o, certDir, ports), { env: { ...process.env, ...o.awsEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.pipe(logFile, { end: false });
-  child.stderr?.pipe(logFile, { end: false });
-  let exited: number | null | undefined;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', (code) => {
-      exited = code;
-      resolve();
-    }),
-  );
-  const stop = async (): Promise<void> => {
-    if (exited === undefined) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      killer.unref();
-      await exit;
-      clearTimeout(killer);
-    }
-    logFile.end();
-  };
+  const { child, exited, stop } = spawnLogged(o.binary, lbcArgs(o, certDir, ports), { ...process.env, ...o.awsEnv }, logPath);
   try {
     const deadline = Date.now() + (o.readyTimeoutMs ?? 60_000);
     while (!(await portOpen(ports.webhook))) {
-      if (exited !== undefined) throw new Error(`the AWS Load Balancer Controller exited with code ${String(exited)} before serving its webhook; its log: ${logPath}`);
+      if (exited() !== undefined) throw new Error(`the AWS Load Balancer Controller exited with code ${String(exited())} before serving its webhook; its log: ${logPath}`);
       if (Date.now() > deadline) throw new Error(`the AWS Load Balancer Controller did not serve its webhook on port ${ports.webhook} within ${(o.readyTimeoutMs ?? 60_000) / 1000}s; its log: ${logPath}`);
       await new Promise((r) => setTimeout(r, 200));
     }
