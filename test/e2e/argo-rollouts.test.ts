@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
@@ -187,6 +187,12 @@ describe('real tier: Argo Rollouts runs `alb-rollout analyze` as its analysis Jo
       },
       { timeoutMs, what, intervalMs: 250, describe: () => seen },
     );
+  /** What the analysis pods printed (the kubelet keeps their output; the lab serves no `kubectl logs`). */
+  const analysisLogs = async (): Promise<string[]> => {
+    const dir = join(l.lab.real?.dir ?? '', 'pods', 'logs');
+    const files = (await readdir(dir).catch(() => [] as string[])).sort();
+    return Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')));
+  };
   const analysisRuns = async (): Promise<KubeObject[]> => (await kube.list('argoproj.io/v1alpha1', 'AnalysisRun', NS)).items;
   const jobPodExitCodes = async (): Promise<number[]> =>
     (await kube.list('v1', 'Pod', NS)).items
@@ -217,6 +223,9 @@ describe('real tier: Argo Rollouts runs `alb-rollout analyze` as its analysis Jo
       return st.phase === 'Healthy' && v2.length === 2;
     }, 'v2 promoted: Rollout Healthy, two v2 pods', 180_000);
     assert.deepEqual(await jobPodExitCodes(), [0], 'the analysis pod exited 0');
+    const logs = await analysisLogs();
+    assert.equal(logs.length, 1);
+    assert.match(logs[0] ?? '', /verdict: PASS \(Rollout shop\/web: canary Service web-canary \(baseline: stable Service web-stable\)\)/);
   });
 
   it('a release answering 500: the Job exits 1, the AnalysisRun fails, the Rollout aborts and stable (v2) serves again; no 5xx on the stable share', async () => {
@@ -229,6 +238,7 @@ describe('real tier: Argo Rollouts runs `alb-rollout analyze` as its analysis Jo
     }, 'the Rollout aborted (Degraded)', 120_000);
     assert.match(String(status(ro).message), /RolloutAborted|aborted/i);
     assert.ok((await jobPodExitCodes()).includes(1), `the failing analysis pod exited 1: ${JSON.stringify(await jobPodExitCodes())}`);
+    assert.ok((await analysisLogs()).some((t) => /verdict: FAIL/.test(t) && /probe/.test(t)), 'the analysis says why it failed');
     // The abort puts the canary weight back to 0: every request is served by the stable version again.
     const url = l.lab.albs()[0]!.url;
     await waitFor(async () => {
@@ -243,5 +253,39 @@ describe('real tier: Argo Rollouts runs `alb-rollout analyze` as its analysis Jo
     const canary5xx = during.filter((r) => r.status >= 500 && r.version === 'example/web:v3').length;
     assert.equal(stable5xx, 0, 'the stable share saw no 5xx');
     assert.ok(canary5xx > 0, 'the canary share did see the 500s the analysis caught');
+  });
+
+  it('the exit-code contract through the Job provider: bad input (exit 2) fails the AnalysisRun too', async () => {
+    await apply(
+      `apiVersion: argoproj.io/v1alpha1
+kind: AnalysisRun
+metadata: {name: bad-input, namespace: ${NS}}
+spec:
+  args: [{name: namespace, value: ${NS}}, {name: rollout, value: no-such-rollout}]
+  metrics:
+    - name: alb-5xx
+      count: 1
+      provider:
+        job:
+          spec:
+            backoffLimit: 0
+            template:
+              spec:
+                restartPolicy: Never
+                serviceAccountName: alb-rollout-analysis
+                containers:
+                  - name: analyze
+                    image: alb-rollout
+                    args: [analyze, --namespace, "{{args.namespace}}", --rollout, "{{args.rollout}}", --window, 5s]
+`,
+      'bad-input',
+    );
+    const run = await until(async () => {
+      const r = await kube.get('argoproj.io/v1alpha1', 'AnalysisRun', NS, 'bad-input');
+      return obj(r?.status).phase === 'Failed' ? r : undefined;
+    }, 'the AnalysisRun Failed', 90_000);
+    assert.equal(obj(run.status).phase, 'Failed');
+    assert.ok((await jobPodExitCodes()).includes(2), `the analysis pod exited 2 (bad input): ${JSON.stringify(await jobPodExitCodes())}`);
+    assert.ok((await analysisLogs()).some((t) => /Rollout shop\/no-such-rollout does not exist/.test(t)), 'the pod said what was wrong');
   });
 });
