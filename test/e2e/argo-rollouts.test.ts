@@ -37,6 +37,27 @@ async function argoSetup(): Promise<{ skip: string } | { binary: string; argo: {
 
 const setup = await argoSetup();
 
+/** The Job metric that runs `alb-rollout analyze --rollout` (the image: the analysis image, any registry or tag). */
+function jobMetric(image: string, windowAndFlags: string): string {
+  return `  metrics:
+    - name: alb-5xx
+      count: 1
+      failureLimit: 0
+      provider:
+        job:
+          spec:
+            backoffLimit: 0
+            template:
+              spec:
+                restartPolicy: Never
+                serviceAccountName: alb-rollout-analysis
+                containers:
+                  - name: analyze
+                    image: ${image}
+                    args: [analyze, --namespace, "{{args.namespace}}", --rollout, "{{args.rollout}}", --window, ${windowAndFlags}]
+`;
+}
+
 function manifests(): string {
   const svc = (name: string): string => `apiVersion: v1
 kind: Service
@@ -92,23 +113,7 @@ kind: AnalysisTemplate
 metadata: {name: alb-rollout-5xx, namespace: ${NS}}
 spec:
   args: [{name: namespace}, {name: rollout}]
-  metrics:
-    - name: alb-5xx
-      count: 1
-      failureLimit: 0
-      provider:
-        job:
-          spec:
-            backoffLimit: 0
-            template:
-              spec:
-                restartPolicy: Never
-                serviceAccountName: alb-rollout-analysis
-                containers:
-                  - name: analyze
-                    image: ghcr.io/example/alb-rollout:0.1.0
-                    args: [analyze, --namespace, "{{args.namespace}}", --rollout, "{{args.rollout}}", --window, 15s, --probe-rate, "20", --max-error-rate, "5%"]
-`,
+${jobMetric('ghcr.io/example/alb-rollout:0.1.0', '15s, --probe-rate, "20", --max-error-rate, "5%"')}`,
   ].join('---\n');
 }
 
@@ -262,22 +267,7 @@ kind: AnalysisRun
 metadata: {name: bad-input, namespace: ${NS}}
 spec:
   args: [{name: namespace, value: ${NS}}, {name: rollout, value: no-such-rollout}]
-  metrics:
-    - name: alb-5xx
-      count: 1
-      provider:
-        job:
-          spec:
-            backoffLimit: 0
-            template:
-              spec:
-                restartPolicy: Never
-                serviceAccountName: alb-rollout-analysis
-                containers:
-                  - name: analyze
-                    image: alb-rollout
-                    args: [analyze, --namespace, "{{args.namespace}}", --rollout, "{{args.rollout}}", --window, 5s]
-`,
+${jobMetric('alb-rollout', '5s')}`,
       'bad-input',
     );
     const run = await until(async () => {
