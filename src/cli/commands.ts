@@ -169,6 +169,8 @@ const LAB_FLAGS = {
   'control-plane': { type: 'string' },
   lbc: { type: 'string' },
   check: { type: 'boolean' },
+  'argo-rollouts': { type: 'boolean' },
+  'analysis-image': { type: 'string' },
   token: { type: 'string' },
   format: { type: 'string', short: 'o' },
   scenario: { type: 'string', multiple: true },
@@ -178,7 +180,7 @@ const LAB_FLAGS = {
 } as const;
 
 const LAB_HELP = `Usage:
-  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--timings fast|realistic] [--seed N] [--faults SPEC] [--no-webhook] [--token T] [--control-plane embedded|real] [--lbc emulated|real]
+  alb-rollout lab up [--state-dir DIR] [--time-scale N] [--timings fast|realistic] [--seed N] [--faults SPEC] [--no-webhook] [--token T] [--control-plane embedded|real [--lbc emulated|real] [--argo-rollouts] [--analysis-image NAME]]
       Start the simulated EKS cluster + AWS Load Balancer Controller + ALB on loopback and run until Ctrl-C.
       Writes DIR/kubeconfig, DIR/aws.env and DIR/lab.json (default DIR: .lab).
   alb-rollout lab experiment [--format text|json] [--scenario naive|safe]… [--rate N] [--time-scale N] [--timings fast|realistic] [--seed N] [--control-plane embedded|real] [--lbc emulated|real]
@@ -188,10 +190,12 @@ const LAB_HELP = `Usage:
       SPEC: elbv2-throttle=P, elbv2-5xx=P, kube-5xx=P (P as 0.2 or 20%), watch-drop=30s|off (world time),
       webhook=down|up, lbc=stop|start|restart, clear — comma-separated; keys not given keep their value.
       kube-5xx and watch-drop need the embedded control plane (a real kube-apiserver has no fault hooks).
-  alb-rollout lab build [--control-plane real] [--lbc real] [--check]
+  alb-rollout lab build [--control-plane real] [--lbc real] [--argo-rollouts] [--check]
       Build (or find cached) the real control plane: kube-apiserver, kube-controller-manager, kube-scheduler and
       etcd from Go modules (needs Go and the Go module proxy; 15-30 min the first time, seconds when cached);
-      --lbc real: the AWS Load Balancer Controller from its Go module (about 30 min cold on 2 cores).
+      --lbc real: the AWS Load Balancer Controller from its Go module (about 30 min cold on 2 cores);
+      --argo-rollouts: the Argo Rollouts controller (lab/argo-rollouts/go.mod's release; about 33 min cold; see
+      docs/argo-rollouts.md).
       --check: build nothing; exit 0 when cached, 2 (naming the build command) when not.
 
   --control-plane embedded (default) runs this repository's API server and controllers in-process;
@@ -199,6 +203,8 @@ const LAB_HELP = `Usage:
   --lbc emulated (default) runs the lab's port of the AWS Load Balancer Controller in-process; --lbc real runs
   the controller's own binary (built by \`lab build --lbc real\`; needs --control-plane real and \`unshare -rn\`:
   it runs in a network namespace of its own, bridged to the lab over Unix sockets).
+  --argo-rollouts (real tier) also runs the real Argo Rollouts controller; the kubelet runs containers of the
+  analysis image (--analysis-image NAME, default alb-rollout: the Dockerfile's) as \`node dist/cli.js ARGS\`.
   --timings fast (default): constant delays. realistic: AWS-like distributions with tails (LBC queue, per-node ALB
   propagation 5–30+ s, two ALB nodes health-checking on their own schedules, pod start jitter, CloudWatch lag).
   --seed N: the seed of the lab's one PRNG (default 1); the same seed gives the same draws.
@@ -206,7 +212,7 @@ const LAB_HELP = `Usage:
 
 const lab: Command = {
   name: 'lab',
-  summary: 'run the lab (simulated EKS + ALB on loopback): lab up, lab experiment, lab fault, lab build --control-plane real|--lbc real',
+  summary: 'run the lab (simulated EKS + ALB on loopback): lab up, lab experiment, lab fault, lab build --control-plane real|--lbc real|--argo-rollouts',
   async run(argv, io) {
     const [sub, ...args] = argv;
     // `lab fault` takes its spec as arguments (`lab fault --lab .lab kube-5xx=10% webhook=down`).
@@ -242,8 +248,28 @@ const lab: Command = {
     const faults = faultsSpec !== undefined ? labCli.parseFaultSpec(faultsSpec) : undefined;
     if (sub === 'up') {
       const token = str(values, 'token');
+      const argoRollouts = values['argo-rollouts'] === true;
+      const analysisImage = str(values, 'analysis-image');
+      if ((argoRollouts || analysisImage !== undefined) && controlPlane !== 'real') {
+        throw InputError.single(`--${argoRollouts ? 'argo-rollouts' : 'analysis-image'} needs --control-plane real`, 'use `alb-rollout lab up --control-plane real --argo-rollouts` (build both first: `lab build --control-plane real --argo-rollouts`)');
+      }
+      if (analysisImage !== undefined && !/^[a-z0-9][a-z0-9._\/-]*$/.test(analysisImage)) {
+        throw InputError.single(`--analysis-image "${analysisImage}" is not an image repository name`, 'use a name without tag, e.g. --analysis-image alb-rollout or --analysis-image ghcr.io/acme/alb-rollout');
+      }
       return labCli.labUp(
-        { stateDir: str(values, 'state-dir') ?? '.lab', profile, seed, ...(faults ? { faults } : {}), webhook: values['no-webhook'] !== true, controlPlane, lbc: lbcTier, ...(timeScale ? { timeScale } : {}), ...(token ? { token } : {}) },
+        {
+          stateDir: str(values, 'state-dir') ?? '.lab',
+          profile,
+          seed,
+          ...(faults ? { faults } : {}),
+          webhook: values['no-webhook'] !== true,
+          controlPlane,
+          lbc: lbcTier,
+          argoRollouts,
+          ...(analysisImage ? { analysisImage } : {}),
+          ...(timeScale ? { timeScale } : {}),
+          ...(token ? { token } : {}),
+        },
         labIo,
       );
     }
@@ -272,11 +298,12 @@ const lab: Command = {
     }
     if (sub === 'build') {
       const lbcFlag = str(values, 'lbc');
+      const argoRollouts = values['argo-rollouts'] === true;
       if (lbcFlag !== undefined && lbcFlag !== 'real') throw InputError.single(`\`lab build --lbc ${lbcFlag}\`: only the real controller is built`, 'use `alb-rollout lab build --lbc real` (the emulation needs no build)');
-      if (controlPlane !== 'real' && lbcFlag !== 'real') {
-        throw InputError.single('`lab build` builds the real control plane and the real AWS Load Balancer Controller only', 'use `alb-rollout lab build --control-plane real` and/or `--lbc real` (the embedded parts need no build)');
+      if (controlPlane !== 'real' && lbcFlag !== 'real' && !argoRollouts) {
+        throw InputError.single('`lab build` builds the real control plane, the real AWS Load Balancer Controller and the Argo Rollouts controller only', 'use `alb-rollout lab build --control-plane real` and/or `--lbc real` and/or `--argo-rollouts` (the embedded parts need no build)');
       }
-      return labCli.labBuild({ controlPlane: controlPlane === 'real', lbc: lbcFlag === 'real', check: values.check === true }, labIo);
+      return labCli.labBuild({ controlPlane: controlPlane === 'real', lbc: lbcFlag === 'real', argoRollouts, check: values.check === true }, labIo);
     }
     throw InputError.single(`unknown lab verb "${sub}"`, 'use `alb-rollout lab up`, `alb-rollout lab experiment`, `alb-rollout lab fault` or `alb-rollout lab build --control-plane real`');
   },

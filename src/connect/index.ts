@@ -21,9 +21,13 @@ export interface Connections {
 }
 
 export async function connect(conn: ConnectionOptions, env: Record<string, string | undefined>, cwd: string): Promise<Connections> {
-  const lab = conn.labDir ? await readLabTarget(conn.labDir, cwd) : undefined;
+  // ALB_ROLLOUT_LAB=DIR: running inside the lab (its kubelet sets it for the analysis pods it runs): the lab's AWS
+  // endpoints, clock and ALB addresses as with --lab, but the Kubernetes connection as anywhere (in-cluster in a pod).
+  const insideLab = conn.labDir ? undefined : env.ALB_ROLLOUT_LAB || undefined;
+  const labDir = conn.labDir ?? insideLab;
+  const lab = labDir ? await readLabTarget(labDir, cwd) : undefined;
   const clock = awsClock(conn.timeScale ?? lab?.timeScale ?? 1, conn.timeOrigin ?? lab?.timeOrigin ?? 0);
-  const kubeconfigPath = conn.kubeconfigPath ? resolve(cwd, conn.kubeconfigPath) : lab?.kubeconfigPath;
+  const kubeconfigPath = conn.kubeconfigPath ? resolve(cwd, conn.kubeconfigPath) : insideLab ? undefined : lab?.kubeconfigPath;
   const kube = new KubeClient(loadKubeConfig({ ...(kubeconfigPath ? { kubeconfigPath } : {}), ...(conn.context ? { context: conn.context } : {}) }, env));
   const region = conn.region ?? lab?.region;
   const base: AwsConnection = {

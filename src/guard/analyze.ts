@@ -10,7 +10,7 @@ import type { Logger } from '../report/log.js';
 import { createGuard, describeDecision, realTimers, type Decision, type GuardOptions, type Measurement } from './index.js';
 
 /**
- * `alb-rollout analyze`: is the app behind an Ingress (or a Service, or an Argo Rollout's Services) healthy in
+ * `alb-rollout analyze`: is the app behind an Ingress (or a Service, or an Argo Rollout's canary/preview Service) healthy in
  * its target groups, and quiet in the probe and CloudWatch over a window? The exit code is the whole contract for
  * an Argo Rollouts Job metric: 0 pass, 1 fail (2 bad input, 3 unreachable).
  */
@@ -50,7 +50,12 @@ export interface TargetGroupCheck {
 export interface AnalyzeResult {
   verdict: 'pass' | 'fail';
   reasons: string[];
+  /** The judged target groups (the canary's, for an Argo canary). */
   targetGroups: TargetGroupCheck[];
+  /** The stable/active Service's target groups: reported for comparison, never a reason to fail. */
+  baseline: TargetGroupCheck[];
+  /** What was judged, in words. */
+  scope: string;
   decision: Decision;
   measurements: Measurement[];
   skippedSignals: string[];
@@ -59,16 +64,23 @@ export interface AnalyzeResult {
 
 export async function runAnalyze(options: AnalyzeOptions, deps: AnalyzeDeps): Promise<AnalyzeResult> {
   const { namespace } = options.target;
-  const { services, hostnames } = await resolveServices(options.target, deps.kube);
-  const bindings = (await deps.kube.list('elbv2.k8s.aws/v1beta1', 'TargetGroupBinding', namespace)).items.filter((b) =>
-    services.includes(String(((b.spec as JsonObject | undefined)?.serviceRef as JsonObject | undefined)?.name ?? '')),
-  );
+  const scope = await resolveScope(options.target, deps.kube);
+  const { hostnames } = scope;
+  const allBindings = (await deps.kube.list('elbv2.k8s.aws/v1beta1', 'TargetGroupBinding', namespace)).items;
+  const bindingsOf = (services: string[]): KubeObject[] =>
+    allBindings.filter((b) => {
+      const ref = ((b.spec as JsonObject | undefined)?.serviceRef ?? {}) as JsonObject;
+      if (!services.includes(String(ref.name ?? ''))) return false;
+      return scope.servicePort === undefined || typeof ref.port !== 'number' || ref.port === scope.servicePort;
+    });
+  const bindings = bindingsOf(scope.judged);
   if (bindings.length === 0) {
     throw InputError.single(
-      `no TargetGroupBinding in namespace ${namespace} refers to ${services.map((s) => `Service ${s}`).join(', ')}`,
+      `no TargetGroupBinding in namespace ${namespace} refers to ${scope.judged.map((s) => `Service ${s}`).join(', ') || 'any Service'}${scope.servicePort !== undefined ? ` port ${scope.servicePort}` : ''} (${scope.describe})`,
       'check that the AWS Load Balancer Controller reconciled the Ingress (kubectl describe ingress; kubectl get targetgroupbindings -n ' + namespace + ')',
     );
   }
+  const baselineBindings = bindingsOf(scope.baseline);
   const arns = bindings.map((b) => String((b.spec as JsonObject).targetGroupARN ?? '')).filter((a) => a !== '');
   const before = await checkTargetGroups(bindings, deps);
   const readyIps = new Set(before.flatMap((c) => c.readyEndpoints));
@@ -100,12 +112,13 @@ export async function runAnalyze(options: AnalyzeOptions, deps: AnalyzeDeps): Pr
     },
   );
   for (const s of skipped) deps.log.info(`signal skipped: ${s}`);
-  deps.log.info(`analyzing ${describeTarget(options.target)} for ${Math.round(options.windowMs / 1000)}s: ${arns.length} target group(s), ${readyIps.size} ready endpoint(s)`);
+  deps.log.info(`analyzing ${scope.describe} for ${Math.round(options.windowMs / 1000)}s: ${arns.length} target group(s), ${readyIps.size} ready endpoint(s)`);
   guard.start();
   const decided = await Promise.race([guard.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), options.windowMs))]);
   const decision = decided ?? (await guard.stop());
   if (decided) await guard.stop();
   const after = await checkTargetGroups(bindings, deps);
+  const baseline = await checkTargetGroups(baselineBindings, deps);
   const reasons: string[] = [];
   for (const c of after) reasons.push(...c.problems.map((p) => `${c.binding}: ${p}`));
   if (decision.verdict === 'fail') reasons.push(describeDecision(decision));
@@ -113,6 +126,8 @@ export async function runAnalyze(options: AnalyzeOptions, deps: AnalyzeDeps): Pr
     verdict: reasons.length > 0 ? 'fail' : 'pass',
     reasons,
     targetGroups: after,
+    baseline,
+    scope: scope.describe,
     decision,
     measurements,
     skippedSignals: skipped,
@@ -120,48 +135,129 @@ export async function runAnalyze(options: AnalyzeOptions, deps: AnalyzeDeps): Pr
   };
 }
 
-function describeTarget(t: AnalyzeTarget): string {
-  if (t.ingress) return `Ingress ${t.namespace}/${t.ingress}`;
-  if (t.rollout) return `Rollout ${t.namespace}/${t.rollout}`;
-  return `Service ${t.namespace}/${t.service ?? ''}`;
+/**
+ * What to judge and what to compare it with. An Ingress or a Service: its Services, no baseline. An Argo Rollout:
+ * the new version's Service is judged — `canaryService` (canary) or `previewService` (blue-green) — and the
+ * stable/active Service is the baseline (reported, not judged); with `trafficRouting.alb` its Ingress gives the
+ * ALB hostnames. A Rollout without those Services: every Service selecting its pods is judged.
+ */
+export interface AnalyzeScope {
+  judged: string[];
+  baseline: string[];
+  hostnames: string[];
+  /** The Service port the TargetGroupBindings must refer to (Argo's `trafficRouting.alb.servicePort`). */
+  servicePort?: number;
+  /** What the scope is, for the log and the report: `canary Service web-canary (stable web-stable)`. */
+  describe: string;
 }
 
-/** The Services behind the target: an Ingress's backends, the Service itself, or the Services selecting a Rollout's pods. */
-async function resolveServices(t: AnalyzeTarget, kube: KubeClient): Promise<{ services: string[]; hostnames: string[] }> {
+const ACTIONS_ANNOTATION = 'alb.ingress.kubernetes.io/actions.';
+
+/** The Services an Ingress backend sends to: its Service, or for `port.name: use-annotation` those of its `actions.<service>` forward. */
+export function backendServiceNames(ing: KubeObject): string[] {
+  const spec = (ing.spec ?? {}) as JsonObject;
+  const names = new Set<string>();
+  const add = (backend: unknown): void => {
+    const svc = (backend as JsonObject | undefined)?.service as JsonObject | undefined;
+    const name = svc?.name;
+    if (typeof name !== 'string') return;
+    if ((svc?.port as JsonObject | undefined)?.name !== 'use-annotation') {
+      names.add(name);
+      return;
+    }
+    for (const n of forwardServiceNames(ing.metadata.annotations?.[`${ACTIONS_ANNOTATION}${name}`])) names.add(n);
+  };
+  add(spec.defaultBackend);
+  for (const rule of (spec.rules ?? []) as JsonObject[]) for (const p of (((rule.http as JsonObject | undefined)?.paths ?? []) as JsonObject[])) add(p.backend);
+  return [...names];
+}
+
+/** serviceName of each forward target group in an `actions.*` annotation (field names in any case, as LBC reads them). */
+export function forwardServiceNames(raw: string | undefined): string[] {
+  if (!raw) return [];
+  let action: unknown;
+  try {
+    action = JSON.parse(raw);
+  } catch {
+    return [];
+  }
+  const get = (o: unknown, key: string): unknown => {
+    if (!o || typeof o !== 'object') return undefined;
+    const k = Object.keys(o).find((x) => x.toLowerCase() === key.toLowerCase());
+    return k === undefined ? undefined : (o as Record<string, unknown>)[k];
+  };
+  const tgs = get(get(action, 'forwardConfig'), 'targetGroups');
+  return Array.isArray(tgs) ? tgs.map((t) => get(t, 'serviceName')).filter((n): n is string => typeof n === 'string') : [];
+}
+
+function ingressHostnames(ing: KubeObject): string[] {
+  return ((((ing.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress ?? []) as JsonObject[])
+    .map((i) => i.hostname)
+    .filter((h): h is string => typeof h === 'string');
+}
+
+/** The Rollout's part of the scope (pure: the Rollout and its Ingresses as read). */
+export function rolloutScope(ro: KubeObject, ingresses: KubeObject[]): Omit<AnalyzeScope, 'judged'> & { judged?: string[] } {
+  const strategy = ((ro.spec as JsonObject | undefined)?.strategy ?? {}) as JsonObject;
+  const canary = strategy.canary as JsonObject | undefined;
+  const blueGreen = strategy.blueGreen as JsonObject | undefined;
+  const hostnames = ingresses.flatMap(ingressHostnames);
+  if (canary && typeof canary.canaryService === 'string') {
+    const alb = (canary.trafficRouting as JsonObject | undefined)?.alb as JsonObject | undefined;
+    const stable = typeof canary.stableService === 'string' ? [canary.stableService] : [];
+    const port = typeof alb?.servicePort === 'number' ? alb.servicePort : undefined;
+    return {
+      judged: [canary.canaryService],
+      baseline: stable,
+      hostnames,
+      ...(port !== undefined ? { servicePort: port } : {}),
+      describe: `canary Service ${canary.canaryService}${stable.length ? ` (baseline: stable Service ${stable[0]})` : ''}`,
+    };
+  }
+  if (blueGreen && typeof blueGreen.previewService === 'string') {
+    const active = typeof blueGreen.activeService === 'string' ? [blueGreen.activeService] : [];
+    return { judged: [blueGreen.previewService], baseline: active, hostnames, describe: `preview Service ${blueGreen.previewService}${active.length ? ` (baseline: active Service ${active[0]})` : ''}` };
+  }
+  if (blueGreen && typeof blueGreen.activeService === 'string') {
+    return { judged: [blueGreen.activeService], baseline: [], hostnames, describe: `active Service ${blueGreen.activeService} (no previewService)` };
+  }
+  return { baseline: [], hostnames, describe: 'the Services selecting its pods' };
+}
+
+/** The Ingresses of an Argo canary's ALB traffic routing (`ingress`, `ingresses`). */
+export function rolloutIngressNames(ro: KubeObject): string[] {
+  const alb = ((((ro.spec as JsonObject | undefined)?.strategy as JsonObject | undefined)?.canary as JsonObject | undefined)?.trafficRouting as JsonObject | undefined)?.alb as JsonObject | undefined;
+  if (!alb) return [];
+  const names = [alb.ingress, ...((alb.ingresses as unknown[] | undefined) ?? [])].filter((n): n is string => typeof n === 'string');
+  return [...new Set(names)];
+}
+
+async function resolveScope(t: AnalyzeTarget, kube: KubeClient): Promise<AnalyzeScope> {
   if (t.ingress) {
     const ing = await kube.get('networking.k8s.io/v1', 'Ingress', t.namespace, t.ingress);
     if (!ing) throw InputError.single(`Ingress ${t.namespace}/${t.ingress} does not exist`, `check the name: kubectl get ingress -n ${t.namespace}`);
-    const spec = (ing.spec ?? {}) as JsonObject;
-    const names = new Set<string>();
-    const add = (backend: unknown): void => {
-      const name = ((backend as JsonObject | undefined)?.service as JsonObject | undefined)?.name;
-      if (typeof name === 'string') names.add(name);
-    };
-    add(spec.defaultBackend);
-    for (const rule of (spec.rules ?? []) as JsonObject[]) for (const p of (((rule.http as JsonObject | undefined)?.paths ?? []) as JsonObject[])) add(p.backend);
-    const hostnames = ((((ing.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress ?? []) as JsonObject[])
-      .map((i) => i.hostname)
-      .filter((h): h is string => typeof h === 'string');
-    return { services: [...names], hostnames };
+    const services = backendServiceNames(ing);
+    return { judged: services, baseline: [], hostnames: ingressHostnames(ing), describe: `Ingress ${t.namespace}/${t.ingress}` };
   }
-  if (t.service) return { services: [t.service], hostnames: [] };
+  if (t.service) return { judged: [t.service], baseline: [], hostnames: [], describe: `Service ${t.namespace}/${t.service}` };
   if (t.rollout) {
     const ro = await kube.get('argoproj.io/v1alpha1', 'Rollout', t.namespace, t.rollout);
     if (!ro) throw InputError.single(`Rollout ${t.namespace}/${t.rollout} does not exist`, `check the name: kubectl get rollouts -n ${t.namespace}`);
-    const strategy = ((ro.spec as JsonObject | undefined)?.strategy ?? {}) as JsonObject;
-    const named = [
-      (strategy.canary as JsonObject | undefined)?.stableService,
-      (strategy.canary as JsonObject | undefined)?.canaryService,
-      (strategy.blueGreen as JsonObject | undefined)?.activeService,
-    ].filter((s): s is string => typeof s === 'string');
-    if (named.length > 0) return { services: named, hostnames: [] };
+    const ingresses: KubeObject[] = [];
+    for (const name of rolloutIngressNames(ro)) {
+      const ing = await kube.get('networking.k8s.io/v1', 'Ingress', t.namespace, name);
+      if (!ing) throw InputError.single(`Ingress ${t.namespace}/${name} (the Rollout's trafficRouting.alb) does not exist`, `check spec.strategy.canary.trafficRouting.alb of Rollout ${t.namespace}/${t.rollout}`);
+      ingresses.push(ing);
+    }
+    const scope = rolloutScope(ro, ingresses);
+    const describe = `Rollout ${t.namespace}/${t.rollout}: ${scope.describe}`;
+    if (scope.judged) return { ...scope, judged: scope.judged, describe };
     const labels = ((((ro.spec as JsonObject | undefined)?.template as JsonObject | undefined)?.metadata as JsonObject | undefined)?.labels ?? {}) as Record<string, string>;
-    const services = (await kube.list('v1', 'Service', t.namespace)).items.filter((s) => selectorMatches(((s.spec as JsonObject | undefined)?.selector ?? undefined) as Record<string, string> | undefined, labels)).map((s) => s.metadata.name);
-    return { services, hostnames: [] };
+    const judged = (await kube.list('v1', 'Service', t.namespace)).items.filter((s) => selectorMatches(((s.spec as JsonObject | undefined)?.selector ?? undefined) as Record<string, string> | undefined, labels)).map((s) => s.metadata.name);
+    return { ...scope, judged, describe };
   }
   throw InputError.single('analyze needs --ingress, --service or --rollout', 'name what to analyze, e.g. --ingress web -n shop');
 }
-
 
 /** Every ready endpoint registered and healthy; nothing registered that is unhealthy. */
 async function checkTargetGroups(bindings: KubeObject[], deps: AnalyzeDeps): Promise<TargetGroupCheck[]> {
@@ -190,11 +286,13 @@ async function checkTargetGroups(bindings: KubeObject[], deps: AnalyzeDeps): Pro
 
 export function renderAnalyzeText(r: AnalyzeResult): string {
   const out: string[] = [];
-  out.push(`verdict: ${r.verdict.toUpperCase()}`);
-  for (const c of r.targetGroups) {
+  out.push(`verdict: ${r.verdict.toUpperCase()} (${r.scope})`);
+  const line = (c: TargetGroupCheck, role: string): string => {
     const states = c.targets.reduce<Record<string, number>>((acc, t) => ({ ...acc, [t.state]: (acc[t.state] ?? 0) + 1 }), {});
-    out.push(`  ${c.binding} (Service ${c.service}): ${c.readyEndpoints.length} ready endpoint(s); targets ${Object.entries(states).map(([s, n]) => `${n} ${s}`).join(', ') || 'none'}`);
-  }
+    return `  ${role}${c.binding} (Service ${c.service}): ${c.readyEndpoints.length} ready endpoint(s); targets ${Object.entries(states).map(([s, n]) => `${n} ${s}`).join(', ') || 'none'}`;
+  };
+  for (const c of r.targetGroups) out.push(line(c, ''));
+  for (const c of r.baseline) out.push(`${line(c, 'baseline ')}${c.problems.length ? ` — ${c.problems.join('; ')} (not judged)` : ''}`);
   const bySignal = new Map<string, Measurement[]>();
   for (const m of r.measurements) bySignal.set(m.signal, [...(bySignal.get(m.signal) ?? []), m]);
   for (const [signal, ms] of bySignal) {

@@ -63,7 +63,7 @@ export type KubeconfigSource =
   | { kind: 'flag'; files: [string] }
   | { kind: 'env'; files: string[] }
   | { kind: 'home'; files: [string] }
-  | { kind: 'in-cluster' }
+  | { kind: 'in-cluster'; root: string }
   | { kind: 'none'; tried: string[] };
 
 /**
@@ -81,7 +81,10 @@ export function kubeconfigSource(conn: Pick<KubeConnection, 'kubeconfigPath'>, e
   const home = env.HOME ?? env.USERPROFILE;
   const homeConfig = home ? join(home, '.kube', 'config') : undefined;
   if (homeConfig && exists(homeConfig)) return { kind: 'home', files: [homeConfig] };
-  if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT && exists(SERVICE_ACCOUNT_TOKEN)) return { kind: 'in-cluster' };
+  // ALB_ROLLOUT_IN_CLUSTER_ROOT: a directory the service-account files are under instead of / (the lab's kubelet
+  // sets it for the pods it runs as processes; a real pod has them at the real path).
+  const root = env.ALB_ROLLOUT_IN_CLUSTER_ROOT ?? '';
+  if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT && exists(`${root}${SERVICE_ACCOUNT_TOKEN}`)) return { kind: 'in-cluster', root };
   return { kind: 'none', tried: [...(homeConfig ? [homeConfig] : []), 'the in-cluster service account (KUBERNETES_SERVICE_HOST)'] };
 }
 
@@ -131,7 +134,7 @@ export function loadKubeConfig(conn: KubeConnection, env: Record<string, string 
     );
   }
   try {
-    if (src.kind === 'in-cluster') kc.loadFromCluster();
+    if (src.kind === 'in-cluster') kc.loadFromCluster(src.root);
     else loadMerged(kc, src.files);
     if (conn.context) {
       if (!kc.getContextObject(conn.context)) {

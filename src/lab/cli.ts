@@ -7,8 +7,9 @@ import { InputError, exitCodeOf } from '../errors.js';
 import { streamLogger } from '../report/log.js';
 import { ExperimentError, renderExperimentText, runExperiment, type ScenarioName } from './experiment.js';
 import { ControlPlaneSetupError, ControlPlaneStartError, buildControlPlane, requireBinary } from './controlplane/build.js';
+import { DEFAULT_ANALYSIS_IMAGE } from './kubelet/process.js';
 import { formatFaults, parseFaultSpec, type FaultChange, type LabFaults } from './faults.js';
-import { GoSetupError, LBC_COMPONENT, buildComponent, requireComponent, requiredModuleDir } from './gobuild.js';
+import { ARGO_ROLLOUTS_COMPONENT, GoSetupError, LBC_COMPONENT, buildComponent, requireComponent, requiredModuleDir } from './gobuild.js';
 import { startLab, type ControlPlaneTier, type LbcTier } from './index.js';
 import { NetnsUnavailableError, checkNetns } from './reallbc/run.js';
 import { DEFAULT_TIMINGS, TIMING_PROFILES, type LabTimings, type TimingProfile } from './timing.js';
@@ -34,6 +35,10 @@ export interface LabUpArgs {
   faults?: FaultChange;
   webhook: boolean;
   token?: string;
+  /** Real tier: run the real Argo Rollouts controller too. */
+  argoRollouts?: boolean;
+  /** Real tier: the image repository name whose containers run dist/cli.js (default alb-rollout). */
+  analysisImage?: string;
 }
 
 /** examples/2048 in the working directory, else the one shipped beside this code (src/ or dist/). */
@@ -113,30 +118,33 @@ export function parseSeed(value: string | undefined): number {
 
 export { parseFaultSpec } from './faults.js';
 
-/** `lab build --control-plane real` and/or `--lbc real`: each one built, or found cached. */
-export function labBuild(what: { controlPlane: boolean; lbc: boolean; check?: boolean }, io: LabCliIo): Promise<number> {
+/** `lab build --control-plane real`, `--lbc real` and/or `--argo-rollouts`: each one built, or found cached. */
+export function labBuild(what: { controlPlane: boolean; lbc: boolean; argoRollouts?: boolean; check?: boolean }, io: LabCliIo): Promise<number> {
   return setupErrors(io, async () => {
     const progress = (line: string): void => io.stderr(`${line}\n`);
     if (what.check) {
       // Builds nothing: exit 0 when every part asked for is cached, else the "not built" setup error (exit 2).
       if (what.controlPlane) io.stdout(`cached: ${(await requireBinary(io.cwd, process.env)).path}\n`);
       if (what.lbc) io.stdout(`cached: ${(await requireComponent(LBC_COMPONENT, io.cwd, process.env)).path}\n`);
+      if (what.argoRollouts) io.stdout(`cached: ${(await requireComponent(ARGO_ROLLOUTS_COMPONENT, io.cwd, process.env)).path}\n`);
       return 0;
     }
     if (what.controlPlane) {
       const r = await buildControlPlane({ cwd: io.cwd, env: process.env, progress });
       io.stdout(
         `${r.cached ? 'cached' : 'built'}: Kubernetes ${r.source.kubernetesVersion} control plane (kube-apiserver, kube-controller-manager, kube-scheduler, etcd ${r.source.etcdVersion})\n` +
-          `  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n${what.lbc ? '' : '  next    npx alb-rollout lab up --control-plane real\n'}`,
+          `  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n`,
       );
     }
     if (what.lbc) {
       const r = await buildComponent(LBC_COMPONENT, { cwd: io.cwd, env: process.env, progress });
-      io.stdout(
-        `${r.cached ? 'cached' : 'built'}: the AWS Load Balancer Controller ${r.source.version}\n` +
-          `  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n  next    npx alb-rollout lab up --control-plane real --lbc real\n`,
-      );
+      io.stdout(`${r.cached ? 'cached' : 'built'}: the AWS Load Balancer Controller ${r.source.version}\n  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n`);
     }
+    if (what.argoRollouts) {
+      const r = await buildComponent(ARGO_ROLLOUTS_COMPONENT, { cwd: io.cwd, env: process.env, progress });
+      io.stdout(`${r.cached ? 'cached' : 'built'}: Argo Rollouts controller ${r.source.version}\n  binary  ${r.path}\n  took    ${r.seconds.toFixed(1)}s\n`);
+    }
+    io.stdout(`  next    npx alb-rollout lab up --control-plane real${what.lbc ? ' --lbc real' : ''}${what.argoRollouts ? ' --argo-rollouts' : ''}\n`);
     return 0;
   });
 }
@@ -152,9 +160,14 @@ async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
   const binary = args.controlPlane === 'real' ? (await requireBinary(io.cwd, process.env)).path : undefined;
   if (args.lbc === 'real' && !args.webhook) throw InputError.single('--no-webhook is a fault of the lab\'s LBC emulation; the real controller serves its own webhook', 'leave out --no-webhook with --lbc real, or use --lbc emulated');
   const realLbc = args.lbc === 'real' ? await requireRealLbc(io.cwd, process.env) : undefined;
+  const argoRollouts = args.argoRollouts
+    ? { binary: (await requireComponent(ARGO_ROLLOUTS_COMPONENT, io.cwd, process.env)).path, moduleDir: await requiredModuleDir(ARGO_ROLLOUTS_COMPONENT, io.cwd, process.env) }
+    : undefined;
   const started = Date.now();
   const lab = await startLab({
     ...(realLbc ? { lbc: 'real' as const, realLbc } : {}),
+    ...(argoRollouts ? { argoRollouts } : {}),
+    ...(args.analysisImage ? { analysisImage: args.analysisImage } : {}),
     stateDir,
     profile: args.profile,
     seed: args.seed,
@@ -176,6 +189,7 @@ async function runLabUp(args: LabUpArgs, io: LabCliIo): Promise<number> {
       `lab is up (time runs ${scale}× faster than on AWS; ${args.profile} timings, seed ${args.seed}; loopback only)`,
       `  control plane    ${tier}`,
       `  LBC              ${realLbc ? `the real AWS Load Balancer Controller (${realLbc.binary}; in its own network namespace, log in ${lab.real?.dir}/aws-load-balancer-controller/)` : "the lab's emulation (in-process)"}`,
+      ...(argoRollouts ? [`  Argo Rollouts    the real controller (pid ${lab.real?.pids()['argo-rollouts'] ?? '?'}; log ${lab.real?.argoRolloutsLog ?? '?'}); analysis image ${args.analysisImage ?? DEFAULT_ANALYSIS_IMAGE} runs dist/cli.js`] : []),
       `  Kubernetes API   ${lab.apiServerUrl}`,
       `  kubeconfig       ${lab.kubeconfigPath}`,
       `  ELBv2 API        ${lab.aws.elbv2Url}`,

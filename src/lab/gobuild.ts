@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,21 @@ export interface GoComponent {
   ldflags(version: string): string;
   /** The `lab build` flag that builds it, for the fix in "not built" errors. */
   buildFlag: string;
+  /**
+   * One-literal changes to files of `versionModule`, applied at build time to a copy of the module beside the
+   * binary (built through `-modfile` with a `replace` to it; the module cache and this repository keep the upstream
+   * text). Each `from` must occur exactly once, or the build stops.
+   */
+  patches?: SourcePatch[];
+}
+
+export interface SourcePatch {
+  /** Path inside the module, e.g. `controller/controller.go`. */
+  file: string;
+  from: string;
+  to: string;
+  /** Why, for the build log and the docs. */
+  why: string;
 }
 
 export interface GoSource {
@@ -74,6 +89,7 @@ export async function readGoSource(component: GoComponent, dir: string): Promise
     if (f === 'go.mod') goMod = text;
     hash.update(`${f}\0${text}\0`);
   }
+  for (const p of component.patches ?? []) hash.update(`patch\0${p.file}\0${p.from}\0${p.to}\0`);
   const version = new RegExp(`^\\s*(?:require\\s+)?${component.versionModule.replace(/[.]/g, '\\.')}\\s+(v\\S+)`, 'm').exec(goMod)?.[1];
   if (!version) throw new GoSetupError(`${join(dir, 'go.mod')} does not require ${component.versionModule}`, `restore lab/${component.name}/go.mod from git`);
   return { dir, version, hash: hash.digest('hex').slice(0, 12) };
@@ -141,10 +157,12 @@ export async function buildComponent(component: GoComponent, options: GoBuildOpt
   }
   await mkdir(dirname(target), { recursive: true });
   const tmp = join(dirname(target), `.${component.binary}.${process.pid}.tmp`);
+  const modfile = component.patches?.length ? await patchedModfile(component, options, source, dirname(target)) : undefined;
   options.progress(`2/3 compiling ${component.pkg} (go build -p 2; several minutes cold on 2 cores)…`);
   let compiled = 0;
   let lastReport = now();
-  const build = await runGo(['build', '-p', '2', '-v', '-trimpath', '-ldflags', component.ldflags(source.version), '-o', tmp, component.pkg], source.dir, goEnv, (line) => {
+  const modfileArgs = modfile ? [`-modfile=${modfile}`] : [];
+  const build = await runGo(['build', '-p', '2', '-v', '-trimpath', ...modfileArgs, '-ldflags', component.ldflags(source.version), '-o', tmp, component.pkg], source.dir, goEnv, (line) => {
     if (line.trim() === '' || line.startsWith('#')) return;
     compiled++;
     if (now() - lastReport > 30_000) {
@@ -160,6 +178,37 @@ export async function buildComponent(component: GoComponent, options: GoBuildOpt
   await chmod(tmp, 0o755);
   await rename(tmp, target);
   return { path: target, source, cached: false, seconds: (now() - started) / 1000 };
+}
+
+/**
+ * A copy of `versionModule` beside the binary with `component.patches` applied, and a go.mod/go.sum pair
+ * (`-modfile`) that is lab/<name>/go.mod plus a `replace` to that copy. (`go build -overlay` cannot replace files in
+ * the module cache; the module cache and this repository keep upstream's text.)
+ */
+async function patchedModfile(component: GoComponent, options: GoBuildOptions, source: GoSource, dir: string): Promise<string> {
+  const moduleDir = await requiredModuleDir(component, options.cwd, options.env);
+  const copy = join(dir, 'src', `${component.versionModule.split('/').pop() ?? component.name}@${source.version}`);
+  await rm(copy, { recursive: true, force: true });
+  await cp(moduleDir, copy, { recursive: true });
+  for (const p of component.patches ?? []) {
+    const file = join(copy, p.file);
+    const text = await readFile(file, 'utf8');
+    const count = text.split(p.from).length - 1;
+    if (count !== 1) {
+      throw new GoSetupError(
+        `the build patch of ${component.versionModule} ${p.file} (${p.why}) expects ${JSON.stringify(p.from)} once, found it ${count} times`,
+        `the pinned release changed: update the patch in src/lab/gobuild.ts (${component.name}) to the new source`,
+      );
+    }
+    await chmod(file, 0o644);
+    await writeFile(file, text.replace(p.from, p.to));
+    options.progress(`   patch ${p.file}: ${p.why}`);
+  }
+  const modfile = join(dir, 'build.mod');
+  const goMod = await readFile(join(source.dir, 'go.mod'), 'utf8');
+  await writeFile(modfile, `${goMod}\n// Added by lab build: the patched copy (see src/lab/gobuild.ts).\nreplace ${component.versionModule} => ${copy}\n`);
+  await cp(join(source.dir, 'go.sum'), join(dir, 'build.sum'));
+  return modfile;
 }
 
 /** Where the Go module cache holds a required module's files (the LBC's CRDs and webhook manifests). */
@@ -186,4 +235,23 @@ export const LBC_COMPONENT: GoComponent = {
     const pkg = 'sigs.k8s.io/aws-load-balancer-controller/pkg/version';
     return ['-s', '-w', `-X ${pkg}.GitVersion=${version}`, ...(commit ? [`-X ${pkg}.GitCommit=${commit}`] : [])].join(' ');
   },
+};
+
+/** The Argo Rollouts controller, built from the release `lab/argo/go.mod` pins (its CRDs come from the same module). */
+export const ARGO_ROLLOUTS_COMPONENT: GoComponent = {
+  name: 'argo-rollouts',
+  title: 'the Argo Rollouts controller',
+  binary: 'rollouts-controller',
+  pkg: 'github.com/argoproj/argo-rollouts/cmd/rollouts-controller',
+  versionModule: 'github.com/argoproj/argo-rollouts',
+  buildFlag: '--argo-rollouts',
+  ldflags: (version) => ['-s', '-w', `-X github.com/argoproj/argo-rollouts/utils/version.version=${version.replace(/^v/, '')}`].join(' '),
+  patches: [
+    {
+      file: 'controller/controller.go',
+      from: 'listenAddr                         = "0.0.0.0:%d"',
+      to: 'listenAddr                         = "127.0.0.1:%d"',
+      why: 'the metrics and healthz servers listen on loopback only (upstream: a constant 0.0.0.0, no flag)',
+    },
+  ],
 };

@@ -11,7 +11,9 @@ import { RealCluster } from './controlplane/cluster.js';
 import { installCrd, startWebhookServer, targetGroupBindingCrd, urlWebhookConfiguration } from './controlplane/lbc-parts.js';
 import { startControlPlane, type ControlPlane } from './controlplane/processes.js';
 import { startControllers } from './controllers/index.js';
-import { Kubelet, realTierIpRange } from './kubelet/index.js';
+import { Kubelet, analysisImage, realTierIpRange, type TokenRequest } from './kubelet/index.js';
+import { findCli } from './kubelet/process.js';
+import { startArgoRollouts } from './argo/run.js';
 import { FaultControlServer, FaultInjector, assertFaultsAvailable, formatFaults, type FaultChange, type LabFaults } from './faults.js';
 import { startLbc, type Lbc } from './lbc/index.js';
 import { installRealLbcObjects, startRealLbc } from './reallbc/run.js';
@@ -74,6 +76,16 @@ export interface LabOptions {
   awsFaults?: AwsFaults;
   /** Faults applied at start (`lab up --faults`), through the same injector as `lab fault` (parseFaultSpec). */
   faults?: FaultChange;
+  /**
+   * Real tier: run the real Argo Rollouts controller (built by `lab build --argo-rollouts`; `moduleDir` is its
+   * module in the Go module cache, for the CRDs). See docs/argo-rollouts.md.
+   */
+  argoRollouts?: { binary: string; moduleDir: string };
+  /**
+   * Real tier: containers with this image repository name run `dist/cli.js` as a real process (default
+   * `alb-rollout`, the Dockerfile's image; see kubelet/process.ts). `false`: no image runs as a process.
+   */
+  analysisImage?: string | false;
   log?: (line: string) => void;
 }
 
@@ -122,8 +134,8 @@ export interface Lab {
   readonly controlUrl: string;
   /** Embedded tier only. */
   readonly api?: LabApiServer;
-  /** Real tier only: the component processes. */
-  readonly real?: { pids(): Record<string, number>; dir: string };
+  /** Real tier only: the component processes (with `argo-rollouts` when it runs). */
+  readonly real?: { pids(): Record<string, number>; dir: string; argoRolloutsLog?: string };
   readonly aws: AwsApis;
   readonly apiServerUrl: string;
   readonly region: string;
@@ -145,6 +157,7 @@ export interface Lab {
 export async function startLab(options: LabOptions = {}): Promise<Lab> {
   if (options.controlPlane === 'real') return startRealLab(options);
   if (options.lbc === 'real') throw new Error('startLab: lbc real needs controlPlane real (the controller talks to a real API server)');
+  if (options.argoRollouts) throw new Error('startLab: argoRollouts needs the real control plane (controlPlane: real)');
   const { timings, seed, clock } = labClock(options);
   const region = options.region ?? 'us-east-1';
   const store = new ObjectStore();
@@ -419,7 +432,27 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
       ...(options.awsFaults ? { faults: options.awsFaults } : {}),
     });
     stops.push(() => Promise.all([alb.stop(), aws.stop()]).then(() => undefined));
-    const k = new Kubelet(cluster, clock, { log, waitForScheduler: true, podIPRange: realTierIpRange(), network, providerID: providerIdForNode(region, { name: 'lab-node-1', zoneIndex: 0 }) });
+    const api = new URL(cp.url);
+    const processImages =
+      options.analysisImage === false
+        ? undefined
+        : analysisImage({
+            ...(options.analysisImage ? { image: options.analysisImage } : {}),
+            cliPath: findCli(),
+            rootDir: join(cpDir, 'pods'),
+            apiServer: { host: api.hostname, port: Number(api.port) },
+            caPem: cp.caPem,
+            requestToken: (r) => requestToken(cluster, r),
+            env: { ...aws.env, ...(options.stateDir ? { ALB_ROLLOUT_LAB: options.stateDir } : {}) },
+          });
+    const k = new Kubelet(cluster, clock, {
+      log,
+      waitForScheduler: true,
+      podIPRange: realTierIpRange(),
+      network,
+      providerID: providerIdForNode(region, { name: 'lab-node-1', zoneIndex: 0 }),
+      ...(processImages ? { processImages } : {}),
+    });
     k.start();
     stops.push(() => k.stop());
     let faults: LbcWithFaults;
@@ -479,6 +512,15 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
     // Up means usable: the Node registered and the webhook configuration visible (pods get their gates).
     await waitForCache('the Node and the webhook configuration', 20_000, () => cluster.get('Node', '', k.nodeName) !== undefined && cluster.list('MutatingWebhookConfiguration').items.length > 0);
     await waitForCache('the default ServiceAccount', 20_000, async () => (await cluster.request('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200);
+    let argo: { pid: number; logPath: string } | undefined;
+    if (options.argoRollouts) {
+      const kubeconfigPath = join(cpDir, 'argo-rollouts.kubeconfig');
+      await writeKubeconfig(kubeconfigPath, cp.url, cp.token, cp.caPem);
+      const started = await startArgoRollouts({ ...options.argoRollouts, kubeconfigPath, dir: cpDir, apply: (crd) => installCrd(cluster, crd), log });
+      stops.push(() => started.stop());
+      argo = started;
+    }
+    const pids = (): Record<string, number> => ({ ...cp.pids(), ...(argo ? { 'argo-rollouts': argo.pid } : {}) });
     return await finishLab({
       options,
       timings,
@@ -492,14 +534,32 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
       seed,
       apiServerUrl: cp.url,
       writeKubeconfig: (path) => writeKubeconfig(path, cp.url, cp.token, cp.caPem),
-      controlPlane: () => ({ tier: 'real', lbc: realLbc ? 'real' : 'emulated', pids: cp.pids() }),
-      tier: { controlPlane: 'real', real: { pids: cp.pids, dir: cpDir } },
+      controlPlane: () => ({ tier: 'real', lbc: realLbc ? 'real' : 'emulated', pids: pids() }),
+      tier: { controlPlane: 'real', real: { pids, dir: cpDir, ...(argo ? { argoRolloutsLog: argo.logPath } : {}) } },
       stop: stopAll,
     });
   } catch (err) {
     await stopAll();
     throw new ControlPlaneStartError((err as Error).message, cpDir);
   }
+}
+
+/** A projected service-account token for a pod, from the TokenRequest API (what kubelet asks for). */
+async function requestToken(cluster: RealCluster, r: TokenRequest): Promise<string> {
+  const answer = await cluster.request('POST', `/api/v1/namespaces/${r.namespace}/serviceaccounts/${r.serviceAccount}/token`, {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    metadata: { name: r.serviceAccount, namespace: r.namespace },
+    spec: {
+      ...(r.audience ? { audiences: [r.audience] } : {}),
+      expirationSeconds: r.expirationSeconds,
+      boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: r.podName, uid: r.podUid },
+    },
+  } as unknown as KubeObject);
+  if (answer.status !== 201 && answer.status !== 200) {
+    throw new Error(`TokenRequest for ServiceAccount ${r.namespace}/${r.serviceAccount} answered ${answer.status}: ${answer.body.slice(0, 300)}`);
+  }
+  return (JSON.parse(answer.body) as { status: { token: string } }).status.token;
 }
 
 /** The profile's timings with the overrides, and the clock holding the lab's one seeded PRNG (both tiers). */

@@ -60,7 +60,7 @@ export interface StepInputs {
 export function notWaitedReason(kind: string): string | undefined {
   if (kind === 'Deployment') return undefined;
   if (kind === 'Rollout') {
-    return 'Argo Rollouts runs its own steps (issue 14): alb-rollout applies it and does not wait for its rollout, readiness gates, target health or drain, and runs no guard or bake for it';
+    return 'Argo Rollouts runs its own steps: alb-rollout applies it and does not wait for its rollout (phase, canary steps), readiness gates, target health or drain, and runs no guard or bake for it; judge its canary from its analysis step with `alb-rollout analyze --rollout NAME` (examples/argo-rollouts)';
   }
   return `alb-rollout applies it and does not wait for it (no rollout rule for kind ${kind})`;
 }

@@ -33,7 +33,13 @@ describe('kubeconfig as kubectl finds it', () => {
     assert.deepEqual(kubeconfigSource({}, env, all, ':'), { kind: 'env', files: ['/a', '/b'] });
     // A self-hosted runner in EKS: in-cluster variables are set, but a kubeconfig in HOME still wins (as with kubectl).
     assert.deepEqual(kubeconfigSource({}, { ...env, KUBECONFIG: '' }, all, ':'), { kind: 'home', files: ['/home/u/.kube/config'] });
-    assert.deepEqual(kubeconfigSource({}, { ...env, KUBECONFIG: '' }, exists([TOKEN]), ':'), { kind: 'in-cluster' });
+    assert.deepEqual(kubeconfigSource({}, { ...env, KUBECONFIG: '' }, exists([TOKEN]), ':'), { kind: 'in-cluster', root: '' });
+  });
+
+  it('ALB_ROLLOUT_IN_CLUSTER_ROOT: the service-account files under another root (the lab kubelet\'s analysis pods)', () => {
+    const env = { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '6443', ALB_ROLLOUT_IN_CLUSTER_ROOT: '/lab/pods/u1' };
+    assert.deepEqual(kubeconfigSource({}, env, exists([`/lab/pods/u1${TOKEN}`]), ':'), { kind: 'in-cluster', root: '/lab/pods/u1' });
+    assert.equal(kubeconfigSource({}, env, exists([TOKEN]), ':').kind, 'none', 'the root replaces /, it is no fallback');
   });
 
   it('skips missing files of a KUBECONFIG list, and does not fall back to HOME when the list names none that exist', () => {

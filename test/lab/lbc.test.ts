@@ -280,6 +280,93 @@ describe('LBC Ingress and TargetGroupBinding reconcile', () => {
     assert.equal(released?.message, 'Target Group Binding is deleted');
   });
 
+  test('a use-annotation backend forwards by the actions.<service> weights (Argo Rollouts\' ALB traffic routing): both Services get a TG and TGB, requests split by weight', async () => {
+    const stable = await podServer(network, '127.0.200.91', (_req, res) => res.end('stable'));
+    const canary = await podServer(network, '127.0.200.92', (_req, res) => res.end('canary'));
+    servers.push(stable, canary);
+    store.create('Namespace', namespace('argo', false));
+    for (const [name, srv] of [['web-stable', stable], ['web-canary', canary], ['web-root', stable]] as const) {
+      store.create('Service', service('argo', name, { app: name }, { ports: [{ name: 'http', port: 80, targetPort: srv.port, protocol: 'TCP' }] }));
+    }
+    const action = (canaryWeight: number): string =>
+      // As Argo writes it: Go field names, ServicePort as a string.
+      JSON.stringify({ Type: 'forward', ForwardConfig: { TargetGroups: [{ ServiceName: 'web-canary', ServicePort: '80', Weight: canaryWeight }, { ServiceName: 'web-stable', ServicePort: '80', Weight: 100 - canaryWeight }] } });
+    store.create('Ingress', {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'web', namespace: 'argo', annotations: { 'alb.ingress.kubernetes.io/target-type': 'ip', 'alb.ingress.kubernetes.io/actions.web-root': action(20) } },
+      spec: { ingressClassName: 'alb', rules: [{ http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web-root', port: { name: 'use-annotation' } } } }] } }] },
+    });
+    const tgbs = await waitFor(() => {
+      const items = store.list('TargetGroupBinding', 'argo').items;
+      return items.length === 2 ? items : undefined;
+    }, { timeoutMs: 5000, what: 'a TGB per Service of the action' });
+    assert.deepEqual(tgbs.map((t) => ((t.spec as JsonObject).serviceRef as JsonObject).name).sort(), ['web-canary', 'web-stable'], 'none for the root Service');
+    for (const [name, srv] of [['web-stable', stable], ['web-canary', canary]] as const) {
+      store.create('Pod', pod('argo', name, { app: name }, srv.ip));
+      store.create('EndpointSlice', endpointSlice('argo', name, [{ ip: srv.ip, pod: name, ready: true }], srv.port));
+    }
+    const account = awsAccount(alb);
+    const arnOf = (svc: string): string => String((tgbs.find((t) => ((t.spec as JsonObject).serviceRef as JsonObject).name === svc)!.spec as JsonObject).targetGroupARN);
+    for (const svc of ['web-stable', 'web-canary']) {
+      await waitFor(async () => (await account.elbv2('DescribeTargetHealth', { TargetGroupArn: arnOf(svc) })).TargetHealthDescriptions?.[0]?.TargetHealth?.State === 'healthy', { timeoutMs: 5000, what: `${svc} target healthy` });
+    }
+    const hostname = await waitFor(() => {
+      const lb = ((store.get('Ingress', 'argo', 'web')?.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress as JsonObject[] | undefined;
+      return lb?.[0]?.hostname as string | undefined;
+    }, { timeoutMs: 5000, what: 'Ingress hostname' });
+    const url = alb.dataPlaneUrlForHostname(hostname)!;
+    const lbArn = alb.loadBalancerArnForHostname(hostname)!;
+    const listener = (await account.elbv2('DescribeListeners', { LoadBalancerArn: lbArn })).Listeners![0]!;
+    const forwardOf = async (): Promise<Array<[string, number]>> => {
+      const rule = (await account.elbv2('DescribeRules', { ListenerArn: listener.ListenerArn! })).Rules!.find((r) => !r.IsDefault)!;
+      return (rule.Actions![0]!.ForwardConfig?.TargetGroups ?? []).map((t) => [t.TargetGroupArn!, Number(t.Weight)]);
+    };
+    assert.deepEqual(await forwardOf(), [[arnOf('web-canary'), 20], [arnOf('web-stable'), 80]]);
+    const split = async (n: number): Promise<Record<string, number>> => {
+      const seen: Record<string, number> = {};
+      for (let i = 0; i < n; i++) {
+        const r = await httpGet(`${url}/`);
+        seen[r.body] = (seen[r.body] ?? 0) + 1;
+      }
+      return seen;
+    };
+    // Registration reaches the ALB's nodes with the propagation delay: wait until every node serves both.
+    await waitFor(async () => {
+      const seen = await split(30);
+      return seen.canary !== undefined && seen.stable !== undefined && seen.canary + seen.stable === 30;
+    }, { timeoutMs: 10000, what: 'both target groups serving' });
+    const at20 = await split(200);
+    assert.equal((at20.canary ?? 0) + (at20.stable ?? 0), 200, JSON.stringify(at20));
+    assert.ok((at20.canary ?? 0) >= 20 && (at20.canary ?? 0) <= 60, `about 20% to the canary: ${JSON.stringify(at20)}`);
+    // Argo's abort: all traffic back to stable
+    store.mutate('Ingress', 'argo', 'web', (i) => {
+      i.metadata.annotations = { ...i.metadata.annotations, 'alb.ingress.kubernetes.io/actions.web-root': action(0) };
+    });
+    await waitFor(async () => JSON.stringify(await forwardOf()) === JSON.stringify([[arnOf('web-canary'), 0], [arnOf('web-stable'), 100]]), { timeoutMs: 5000, what: 'weights 0/100' });
+    assert.deepEqual(await split(50), { stable: 50 });
+  });
+
+  test('a use-annotation backend without its actions annotation, or with a broken one, is a build-model error (LBC\'s messages)', async () => {
+    store.create('Namespace', namespace('noact', false));
+    store.create('Service', service('noact', 'root', { app: 'x' }));
+    const ing = (name: string, annotations: Record<string, string>): KubeObject => ({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name, namespace: 'noact', annotations: { 'alb.ingress.kubernetes.io/target-type': 'ip', ...annotations } },
+      spec: { ingressClassName: 'alb', rules: [{ http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'root', port: { name: 'use-annotation' } } } }] } }] },
+    });
+    store.create('Ingress', ing('missing', {}));
+    store.create('Ingress', ing('broken', { 'alb.ingress.kubernetes.io/actions.root': '{"type":' }));
+    await waitFor(
+      () => {
+        const ev = events(store, 'noact', 'FailedBuildModel');
+        return ev.includes('Failed build model due to missing actions.root configuration') && ev.some((m) => m.startsWith('Failed build model due to failed to parse json annotation, alb.ingress.kubernetes.io/actions.root: {"type":'));
+      },
+      { timeoutMs: 5000, what: 'FailedBuildModel events', describe: () => JSON.stringify(events(store, 'noact', 'FailedBuildModel')) },
+    );
+  });
+
   test('build-model errors are Warning events with LBC messages', async () => {
     store.create('Namespace', namespace('bad', false));
     store.create('Service', service('bad', 'svc', { app: 'x' }));

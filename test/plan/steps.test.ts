@@ -51,7 +51,8 @@ describe('plan steps', () => {
     const note = plan.steps.find((s) => s.type === 'not-waited');
     assert.ok(note?.type === 'not-waited', plan.steps.map((s) => s.type).join(','));
     assert.equal(note.workload.kind, 'Rollout');
-    assert.match(note.reason, /does not wait for its rollout, readiness gates, target health or drain/);
+    assert.match(note.reason, /does not wait for its rollout \(phase, canary steps\), readiness gates, target health or drain/);
+    assert.match(note.reason, /alb-rollout analyze --rollout NAME/);
     assert.ok(!plan.steps.some((s) => s.type === 'workload' || s.type === 'bake'));
   });
 

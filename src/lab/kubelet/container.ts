@@ -3,7 +3,9 @@
  * through the pod's virtual IP by the lab network), its readiness probe, crash/restart with CrashLoopBackOff,
  * and what it does on SIGTERM and SIGKILL (see behavior.ts).
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer, request } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Obj } from '../controllers/util.js';
@@ -47,6 +49,32 @@ export interface ContainerContext {
   /** The container exited on its own and will be restarted after `backoffSeconds` (kubelet's BackOff event). */
   onCrash(container: string, backoffSeconds: number): void;
   log(msg: string): void;
+  /** The pod's spec.restartPolicy (default Always): Never/OnFailure containers run to completion. */
+  restartPolicy?: RestartPolicy;
+  /** Set for a container whose image runs as a real process (see process.ts): how to start it. */
+  process?: () => Promise<ProcessSpec>;
+}
+
+export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
+
+/** A container that is a child process of the lab: what to run, with which environment, logs to `logPath`. */
+export interface ProcessSpec {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  logPath: string;
+}
+
+/** A container that cannot start (e.g. a command the lab's image does not have): waiting with this reason. */
+export class ContainerStartError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly reason: string,
+  ) {
+    super(message);
+  }
 }
 
 type State =
@@ -124,6 +152,7 @@ export class ContainerRunner {
   private probing = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private generation = 0;
+  private child: ChildProcess | undefined;
   private stopping = false;
   private gone = false;
   private readonly random: () => number;
@@ -155,6 +184,7 @@ export class ContainerRunner {
 
   get ready(): boolean {
     if (this.state.kind !== 'running') return false;
+    if (this.ctx.process && !this.probe) return true;
     if (this.probe) return this.probeReady;
     return this.ports.length > 0 ? this.listening : !this.behavior.crash;
   }
@@ -177,12 +207,55 @@ export class ContainerRunner {
     this.failures = 0;
     this.probeReady = false;
     this.ctx.onChange();
-    if (this.behavior.crash) {
+    if (this.ctx.process) {
+      this.runProcess(gen, this.ctx.process);
+    } else if (this.behavior.crash) {
       this.after(CRASH_AFTER_SECONDS, () => gen === this.generation && this.crash(1, 'Error', 'LAB_BEHAVIOR=crash'));
     } else if (this.ports.length > 0) {
       this.after(this.behavior.slowStartSeconds, () => gen === this.generation && this.listen(gen));
     }
     if (this.probe) this.after(this.probe.initialDelaySeconds, () => this.probeLoop(gen));
+  }
+
+  /** The container as a child process: its exit code is the container's. */
+  private runProcess(gen: number, prepare: () => Promise<ProcessSpec>): void {
+    void prepare().then(
+      (spec) => {
+        if (gen !== this.generation || this.state.kind !== 'running') return;
+        const log = createWriteStream(spec.logPath, { flags: 'a' });
+        const child = spawn(spec.file, spec.args, { env: spec.env, cwd: spec.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+        this.child = child;
+        let tail = '';
+        const keep = (chunk: Buffer): void => {
+          tail = (tail + chunk.toString('utf8')).slice(-2000);
+        };
+        child.stdout?.on('data', keep);
+        child.stderr?.on('data', keep);
+        child.stdout?.pipe(log, { end: false });
+        child.stderr?.pipe(log, { end: false });
+        child.once('error', (err) => {
+          if (this.child === child) this.child = undefined;
+          log.end();
+          if (gen === this.generation) this.crash(128, 'StartError', `failed to start ${spec.file}: ${err.message}`);
+        });
+        child.once('exit', (code, signal) => {
+          if (this.child === child) this.child = undefined;
+          log.end();
+          const exitCode = code ?? (signal === 'SIGKILL' ? 137 : 143);
+          const last = tail.trim().split('\n').slice(-3).join(' | ');
+          this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.podName} container ${this.name}: process exited with code ${exitCode} (log ${spec.logPath}): ${last}`);
+          if (gen !== this.generation) return;
+          if (this.stopping) this.exit(exitCode, exitCode === 0 ? 'Completed' : 'Error');
+          else this.crash(exitCode, exitCode === 0 ? 'Completed' : 'Error', last);
+        });
+      },
+      (err: Error) => {
+        if (gen !== this.generation) return;
+        const e = err instanceof ContainerStartError ? err : new ContainerStartError(err.message, 128, 'StartError');
+        this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.podName} container ${this.name}: cannot start: ${e.message}`);
+        this.crash(e.exitCode, e.reason, e.message);
+      },
+    );
   }
 
   private after(seconds: number, fn: () => void): void {
@@ -370,6 +443,13 @@ export class ContainerRunner {
       this.exit(exitCode, reason);
       return;
     }
+    const policy = this.ctx.restartPolicy ?? 'Always';
+    if (policy === 'Never' || (policy === 'OnFailure' && exitCode === 0)) {
+      // Runs to completion: terminated for good (this is no previous instance: lastState stays empty).
+      this.lastState = undefined;
+      this.exit(exitCode, reason, message, startedAt);
+      return;
+    }
     this.restartCount++;
     const backoff = Math.min(300, 10 * 2 ** (this.restartCount - 1));
     this.ctx.onCrash(this.name, backoff);
@@ -390,6 +470,10 @@ export class ContainerRunner {
       this.exit(0, 'Completed');
       return;
     }
+    if (this.child) {
+      this.child.kill('SIGTERM'); // its exit is the container's
+      return;
+    }
     const slow = this.behavior.slowShutdownSeconds;
     if (slow === undefined || slow <= 0) {
       this.exit(0, 'Completed');
@@ -404,24 +488,33 @@ export class ContainerRunner {
   kill(): void {
     if (this.gone) return;
     this.stopping = true;
+    this.child?.kill('SIGKILL');
+    this.child = undefined;
     this.exit(137, 'Error');
   }
 
-  private exit(exitCode: number, reason: string): void {
+  /** The container's last exit code once it has terminated for good. */
+  get exitCode(): number | undefined {
+    return this.gone && this.state.kind === 'terminated' ? this.state.exitCode : undefined;
+  }
+
+  private exit(exitCode: number, reason: string, message?: string, startedAtArg?: number): void {
     if (this.gone) return;
-    const startedAt = this.state.kind === 'running' ? this.state.startedAt : Date.now();
+    const startedAt = startedAtArg ?? (this.state.kind === 'running' ? this.state.startedAt : Date.now());
     this.generation++;
     this.gone = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.closeServers();
     this.probeReady = false;
-    this.state = { kind: 'terminated', exitCode, reason, startedAt, finishedAt: Date.now() };
+    this.state = { kind: 'terminated', exitCode, reason, ...(message ? { message } : {}), startedAt, finishedAt: Date.now() };
     this.ctx.onExit();
   }
 
   /** Kubelet stop: everything goes at once, nothing is reported. */
   destroy(): Promise<void> {
+    this.child?.kill('SIGKILL');
+    this.child = undefined;
     this.gone = true;
     this.stopping = true;
     this.generation++;

@@ -34,7 +34,7 @@ import type { ClusterAccess } from '../cluster.js';
 import { LabNetwork, type PodNetwork } from '../network.js';
 import type { StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
-import { ContainerRunner } from './container.js';
+import { ContainerRunner, type ProcessSpec, type RestartPolicy } from './container.js';
 import { type IpRange, IpAllocator, defaultIpRange } from './ip.js';
 
 /** kubelet's minimumGracePeriodInSeconds: a container always gets this long between SIGTERM and SIGKILL. */
@@ -67,7 +67,17 @@ export interface KubeletOptions {
    * `aws:///<zone>/<instance-id>` so that the real AWS Load Balancer Controller finds the node's instance and ENI.
    */
   providerID?: string;
+  /** Images whose containers run as real child processes (the project's analysis image, see process.ts). */
+  processImages?: ProcessImages;
   log?: (msg: string) => void;
+}
+
+export interface ProcessImages {
+  matches(image: string): boolean;
+  /** What to run for this container of this pod (throws ContainerStartError when the lab cannot run it). */
+  prepare(pod: KubeObject, container: Obj): Promise<ProcessSpec>;
+  /** The pod is gone: remove what prepare() wrote for it. */
+  cleanup?(podUid: string): Promise<void>;
 }
 
 export type PodEventType = 'started' | 'listening' | 'ready' | 'prestop' | 'sigterm' | 'killed' | 'removed';
@@ -92,7 +102,11 @@ interface PodRuntime {
   uid: string;
   ip?: string;
   containers: ContainerRunner[];
-  phase: 'Pending' | 'Running';
+  phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  restartPolicy: RestartPolicy;
+  /** Every container ran to completion (restartPolicy Never/OnFailure): the pod object stays, its IP is released. */
+  completed: boolean;
+  ipReleased: boolean;
   startTime: number;
   started: boolean;
   terminating: boolean;
@@ -173,7 +187,8 @@ export class Kubelet {
   }
 
   private releaseIp(rt: PodRuntime): void {
-    if (!rt.ip) return;
+    if (!rt.ip || rt.ipReleased) return;
+    rt.ipReleased = true;
     this.net.detach(rt.ip, rt.uid);
     this.ips.release(rt.ip);
   }
@@ -311,6 +326,9 @@ export class Kubelet {
       uid: String(pod.metadata.uid),
       containers: [],
       phase: 'Pending',
+      restartPolicy: restartPolicyOf(pod),
+      completed: false,
+      ipReleased: false,
       startTime: Date.now(),
       started: false,
       terminating: false,
@@ -342,10 +360,10 @@ export class Kubelet {
       return;
     }
     // Set up outside the watch callback that admitted the pod (it writes the pod).
-    setImmediate(() => this.setUp(rt, ip, specs));
+    setImmediate(() => this.setUp(rt, ip, specs, pod));
   }
 
-  private setUp(rt: PodRuntime, ip: string, specs: Obj[]): void {
+  private setUp(rt: PodRuntime, ip: string, specs: Obj[], pod: KubeObject): void {
     if (rt.finished || !this.running) {
       this.net.detach(ip, rt.uid);
       this.ips.release(ip);
@@ -366,6 +384,8 @@ export class Kubelet {
           emit: (type, container) => this.emit(rt, type, container),
           onCrash: (container, backoff) => this.backOffEvent(rt, container, backoff),
           log: this.log,
+          restartPolicy: rt.restartPolicy,
+          ...(this.opts.processImages?.matches(strAt(spec, 'image') ?? '') ? { process: () => (this.opts.processImages as ProcessImages).prepare(pod, spec) } : {}),
         }),
     );
     const current = this.store.get('Pod', rt.namespace, rt.name);
@@ -443,6 +463,14 @@ export class Kubelet {
           if (rt.containers.length > 0) st.containerStatuses = rt.containers.map((c) => c.status());
           const unready = rt.containers.filter((c) => final || !c.ready).map((c) => c.name);
           const containersReady = rt.started && unready.length === 0;
+          if (rt.completed) {
+            // kubelet's conditions for a pod whose containers ran to completion.
+            setOwn(st, 'PodScheduled', 'True');
+            setOwn(st, 'Initialized', 'True', 'PodCompleted');
+            setOwn(st, 'ContainersReady', 'False', 'PodCompleted');
+            setOwn(st, 'Ready', 'False', 'PodCompleted');
+            return;
+          }
           const unreadyMsg = `containers with unready status: [${unready.join(' ')}]`;
           const gateMessages: string[] = [];
           for (const g of arrAt(objAt(pod, 'spec'), 'readinessGates')) {
@@ -484,7 +512,7 @@ export class Kubelet {
     rt.terminating = true;
     rt.terminationStart = Date.now();
     rt.graceSeconds = graceOf(pod);
-    if (!rt.started || !rt.ip) {
+    if (!rt.started || !rt.ip || rt.completed) {
       // Containers never started: nothing to stop.
       this.finish(rt);
       return;
@@ -542,7 +570,20 @@ export class Kubelet {
   private onContainerExit(rt: PodRuntime): void {
     if (rt.finished) return;
     if (rt.terminating && rt.containers.every((c) => c.exited)) this.finish(rt);
+    else if (!rt.terminating && rt.restartPolicy !== 'Always' && rt.containers.every((c) => c.exited)) this.complete(rt);
     else this.queueStatus(rt);
+  }
+
+  /**
+   * restartPolicy Never/OnFailure and every container terminated: phase Succeeded when all exited 0, else Failed;
+   * the sandbox goes (IP released) but the pod object stays for its owner (the Job controller) to read and delete.
+   */
+  private complete(rt: PodRuntime): void {
+    rt.completed = true;
+    rt.phase = rt.containers.every((c) => c.exitCode === 0) ? 'Succeeded' : 'Failed';
+    this.clearTimers(rt);
+    this.writeStatus(rt, true);
+    this.releaseIp(rt);
   }
 
   /**
@@ -560,6 +601,7 @@ export class Kubelet {
       this.releaseIp(rt);
       if (this.pods.get(rt.key) === rt) this.pods.delete(rt.key);
       this.emit(rt, 'removed');
+      this.cleanupProcesses(rt);
       this.removeIfSame(rt.namespace, rt.name, rt.uid);
     };
     const teardown = this.clock.delay('podTeardownSeconds');
@@ -597,7 +639,19 @@ export class Kubelet {
     this.releaseIp(rt);
     if (this.pods.get(rt.key) === rt) this.pods.delete(rt.key);
     this.emit(rt, 'removed');
+    this.cleanupProcesses(rt);
   }
+
+  private cleanupProcesses(rt: PodRuntime): void {
+    const images = this.opts.processImages;
+    if (!images?.cleanup || !rt.containers.some((c) => images.matches(c.image))) return;
+    images.cleanup(rt.uid).catch((err: Error) => this.log(`kubelet: cleaning up pod ${rt.key}: ${err.message}`));
+  }
+}
+
+function restartPolicyOf(pod: KubeObject): RestartPolicy {
+  const p = strAt(objAt(pod, 'spec'), 'restartPolicy');
+  return p === 'Never' || p === 'OnFailure' ? p : 'Always';
 }
 
 function graceOf(pod: KubeObject): number {

@@ -18,7 +18,12 @@ import { EventRecorder, WorkQueue, a, callElbv2, deleteLoadBalancerAndTargetGrou
  * and TGs), write the ALB hostname into every member's status, remove the finalizer of members that left, and delete
  * everything when the group is empty. Every AWS call goes through the account gateway (see src/lab/aws/account.ts).
  *
- * Not emulated: listen-ports other than HTTP:80, TLS, actions/conditions annotations, IngressClassParams, the
+ * Backends with `port.name: use-annotation` take their action from `alb.ingress.kubernetes.io/actions.<service>`
+ * (see forwardAction: `forward` with weighted `targetGroups` by serviceName/servicePort, what Argo Rollouts' ALB
+ * traffic routing writes); each Service port in it gets its target group and TargetGroupBinding.
+ *
+ * Not emulated: listen-ports other than HTTP:80, TLS, conditions annotations, other action types (fixed-response,
+ * redirect, targetGroupARN/Name tuples), stickiness, IngressClassParams, the
  * merge of the other exclusive annotations (inbound-cidrs, ssl-policy…), LBC's rule optimizer. Build-model errors are
  * recorded as events and not retried until something changes (LBC retries with backoff, recording the event again).
  */
@@ -35,10 +40,16 @@ interface TgModel {
   attributes?: Record<string, string>;
 }
 
+/** Where a rule forwards: one target group (a plain backend) or weighted ones (an `actions.*` annotation). */
+interface ForwardTarget {
+  tg: string;
+  weight?: number;
+}
+
 interface RuleModel {
   host?: string;
   paths: string[];
-  tg: string;
+  targets: ForwardTarget[];
 }
 
 interface StackModel {
@@ -46,7 +57,7 @@ interface StackModel {
   scheme: string;
   tgs: Map<string, TgModel>;
   rules: RuleModel[];
-  defaultTg?: string;
+  defaultTargets?: ForwardTarget[];
 }
 
 const TGB_API = 'elbv2.k8s.aws/v1beta1';
@@ -193,27 +204,30 @@ export class IngressController {
     }
     const tgs = new Map<string, TgModel>();
     const rules: RuleModel[] = [];
-    let defaultTg: string | undefined;
+    let defaultTargets: ForwardTarget[] | undefined;
     for (const ing of members) {
       const r = this.buildMemberModel(groupKey, ing, tgs);
       rules.push(...r.rules);
-      if (r.defaultTg) defaultTg = r.defaultTg;
+      if (r.defaultTargets) defaultTargets = r.defaultTargets;
     }
     const lbName = groupLoadBalancerName(this.clusterName, groupKey, scheme);
-    return { lbName, scheme, tgs, rules, ...(defaultTg ? { defaultTg } : {}) };
+    return { lbName, scheme, tgs, rules, ...(defaultTargets ? { defaultTargets } : {}) };
   }
 
   /** One member's rules and target groups (into the group's `tgs`). */
-  private buildMemberModel(groupKey: string, ing: KubeObject, tgs: Map<string, TgModel>): { rules: RuleModel[]; defaultTg?: string } {
+  private buildMemberModel(groupKey: string, ing: KubeObject, tgs: Map<string, TgModel>): { rules: RuleModel[]; defaultTargets?: ForwardTarget[] } {
     const ns = ing.metadata.namespace ?? 'default';
     const ingKey = `${ns}/${ing.metadata.name}`;
     const spec = o(ing.spec);
-    const tgFor = (backend: JsonObject): string => {
+    const targetsFor = (backend: JsonObject): ForwardTarget[] => {
       const svcRef = o(backend.service);
       const svcName = s(svcRef.name);
       if (!svcName) throw new BuildModelError(`missing service backend in Ingress ${ingKey}`);
       const portRef = o(svcRef.port);
-      const backendPort: number | string = typeof portRef.number === 'number' ? portRef.number : s(portRef.name);
+      if (s(portRef.name) === USE_ANNOTATION) return forwardAction(ing, svcName).map((t) => ({ tg: tgFor(t.serviceName, t.servicePort), ...(t.weight !== undefined ? { weight: t.weight } : {}) }));
+      return [{ tg: tgFor(svcName, typeof portRef.number === 'number' ? portRef.number : s(portRef.name)) }];
+    };
+    const tgFor = (svcName: string, backendPort: number | string): string => {
       const resourceId = `${ingKey}-${svcName}:${String(backendPort)}`;
       const known = tgs.get(resourceId);
       if (known) return resourceId;
@@ -264,12 +278,11 @@ export class IngressController {
       const host = s(rule.host) || undefined;
       for (const p of a(o(rule.http).paths)) {
         const path = o(p);
-        const tg = tgFor(o(path.backend));
-        rules.push({ ...(host ? { host } : {}), paths: pathPatterns(s(path.path), s(path.pathType)), tg });
+        rules.push({ ...(host ? { host } : {}), paths: pathPatterns(s(path.path), s(path.pathType)), targets: targetsFor(o(path.backend)) });
       }
     }
-    const defaultTg = spec.defaultBackend ? tgFor(o(spec.defaultBackend)) : undefined;
-    return { rules, ...(defaultTg ? { defaultTg } : {}) };
+    const defaultTargets = spec.defaultBackend ? targetsFor(o(spec.defaultBackend)) : undefined;
+    return { rules, ...(defaultTargets ? { defaultTargets } : {}) };
   }
 
   private async deploy(stack: string, model: StackModel): Promise<string> {
@@ -316,8 +329,8 @@ export class IngressController {
     });
     const lb = lbOut.LoadBalancers![0]!;
     this.stackLbs.set(stack, lb.LoadBalancerArn!);
-    const defaultActions: Action[] = model.defaultTg
-      ? [{ Type: 'forward', TargetGroupArn: tgArns.get(model.defaultTg)!, Order: 1 }]
+    const defaultActions: Action[] = model.defaultTargets
+      ? [forwardActionOf(model.defaultTargets, tgArns)]
       : [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404', ContentType: 'text/plain' }, Order: 1 }];
     const listeners = await call('DescribeListeners', { LoadBalancerArn: lb.LoadBalancerArn! });
     let listener = listeners.Listeners?.find((l) => l.Port === 80);
@@ -330,7 +343,7 @@ export class IngressController {
       const conditions: RuleCondition[] = [];
       if (r.host) conditions.push({ Field: 'host-header', HostHeaderConfig: { Values: [r.host] } });
       conditions.push({ Field: 'path-pattern', PathPatternConfig: { Values: r.paths } });
-      const actions: Action[] = [{ Type: 'forward', TargetGroupArn: tgArns.get(r.tg)!, Order: 1 }];
+      const actions: Action[] = [forwardActionOf(r.targets, tgArns)];
       return { priority: i + 1, conditions, actions };
     });
     const existing = (await call('DescribeRules', { ListenerArn: listener.ListenerArn! })).Rules?.filter((r) => !r.IsDefault) ?? [];
@@ -398,6 +411,76 @@ export class IngressController {
   }
 }
 
+const USE_ANNOTATION = 'use-annotation';
+
+export interface AnnotationForward {
+  serviceName: string;
+  servicePort: number | string;
+  weight?: number;
+}
+
+/** Case-insensitive field of a JSON object, as Go's encoding/json matches struct fields (Argo writes `ForwardConfig`). */
+function field(obj: JsonObject, name: string): JsonValue | undefined {
+  const lower = name.toLowerCase();
+  const key = Object.keys(obj).find((k) => k === name) ?? Object.keys(obj).find((k) => k.toLowerCase() === lower);
+  return key === undefined ? undefined : obj[key];
+}
+
+/**
+ * The forward action of `alb.ingress.kubernetes.io/actions.<service>` for a `use-annotation` backend, as LBC
+ * reads it: a JSON Action `{type: forward, forwardConfig: {targetGroups: [{serviceName, servicePort, weight}]}}`
+ * (field names in any case; a servicePort "80" is the port number 80, a name otherwise), with LBC's errors.
+ */
+export function forwardAction(ing: KubeObject, svcName: string): AnnotationForward[] {
+  const key = `${ANN}actions.${svcName}`;
+  const raw = ing.metadata.annotations?.[key];
+  if (raw === undefined) throw new BuildModelError(`missing actions.${svcName} configuration`);
+  let action: JsonValue;
+  try {
+    action = JSON.parse(raw) as JsonValue;
+  } catch (e) {
+    throw new BuildModelError(`failed to parse json annotation, ${key}: ${raw}: ${(e as Error).message}`);
+  }
+  const a = o(action);
+  const type = s(field(a, 'type'));
+  if (type !== 'forward') {
+    if (type === 'fixed-response' || type === 'redirect') throw new BuildModelError(`the lab emulates forward actions only, not ${type} (annotation ${key})`);
+    throw new BuildModelError(`unknown action type: ${type}`);
+  }
+  const fc = field(a, 'forwardConfig');
+  if (field(a, 'targetGroupARN') !== undefined || field(a, 'targetGroupName') !== undefined) {
+    if (fc !== undefined) throw new BuildModelError('either ForwardConfig or TargetGroupARN/TargetGroupName can be specified');
+    throw new BuildModelError(`the lab emulates forward actions to Services only, not to a targetGroupARN/Name (annotation ${key})`);
+  }
+  if (fc === undefined) throw new BuildModelError('missing ForwardConfig or TargetGroupARN/TargetGroupName');
+  const tgs = a_(field(o(fc), 'targetGroups'));
+  if (tgs.length === 0) throw new BuildModelError('invalid ForwardConfig: TargetGroups shouldn\'t be empty');
+  return tgs.map((t) => {
+    const tuple = o(t);
+    const serviceName = s(field(tuple, 'serviceName'));
+    const port = field(tuple, 'servicePort');
+    if (!serviceName || port === undefined || port === null) throw new BuildModelError(`the lab emulates targetGroups by serviceName and servicePort only (annotation ${key})`);
+    const servicePort = typeof port === 'number' ? port : /^\d+$/.test(String(port)) ? Number(port) : String(port);
+    const w = field(tuple, 'weight');
+    return { serviceName, servicePort, ...(typeof w === 'number' ? { weight: w } : {}) };
+  });
+}
+
+function a_(v: JsonValue | undefined): JsonValue[] {
+  return Array.isArray(v) ? v : [];
+}
+
+/** One target group without a weight: the plain forward LBC sends; otherwise a weighted ForwardConfig. */
+function forwardActionOf(targets: ForwardTarget[], tgArns: Map<string, string>): Action {
+  const only = targets[0];
+  if (targets.length === 1 && only && only.weight === undefined) return { Type: 'forward', TargetGroupArn: tgArns.get(only.tg)!, Order: 1 };
+  return {
+    Type: 'forward',
+    ForwardConfig: { TargetGroups: targets.map((t) => ({ TargetGroupArn: tgArns.get(t.tg)!, Weight: t.weight ?? 1 })) },
+    Order: 1,
+  };
+}
+
 /** LBC's path patterns per pathType: Exact → [p]; Prefix → ['/*'] for '/', else [p, p/*]; ImplementationSpecific → [p or '/*']. */
 export function pathPatterns(path: string, pathType: string): string[] {
   if (pathType === 'Exact') return [path || '/'];
@@ -417,8 +500,17 @@ export function backendServices(ing: KubeObject): string[] {
   const spec = o(ing.spec);
   const out = new Set<string>();
   const add = (b: JsonValue | undefined): void => {
-    const n = s(o(o(b).service).name);
-    if (n) out.add(n);
+    const svc = o(o(b).service);
+    const n = s(svc.name);
+    if (!n) return;
+    out.add(n);
+    if (s(o(svc.port).name) === USE_ANNOTATION) {
+      try {
+        for (const t of forwardAction(ing, n)) out.add(t.serviceName);
+      } catch {
+        // a broken annotation: the reconcile reports it
+      }
+    }
   };
   add(spec.defaultBackend);
   for (const r of a(spec.rules)) for (const p of a(o(o(r).http).paths)) add(o(p).backend);

@@ -202,7 +202,7 @@ function webhookServes(port: number, caPem: string): Promise<boolean> {
   });
 }
 
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
       { length: n },

@@ -1,0 +1,281 @@
+/**
+ * Argo Rollouts end to end on the real control plane: the real Argo Rollouts controller runs a canary with ALB
+ * traffic routing (setWeight 20 → analysis → setWeight 100); its analysis step is a Job metric whose pod the lab's
+ * kubelet runs as `dist/cli.js analyze --rollout …` with an in-cluster service-account token. The Job's exit code
+ * is the only signal Argo reads: a good release is promoted, a release answering 500 fails its AnalysisRun, the
+ * Rollout aborts and the stable version serves again.
+ *
+ * Needs the real control plane and the Argo Rollouts controller built (`lab build --control-plane real
+ * --argo-rollouts`); skipped with that reason otherwise (and on the embedded tier, which has no Job controller).
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
+import type { JsonObject, KubeObject } from '../../src/manifests/types.js';
+import { requireBinary } from '../../src/lab/controlplane/build.js';
+import { ARGO_ROLLOUTS_COMPONENT, requireComponent, requiredModuleDir } from '../../src/lab/gobuild.js';
+import type { TrafficGenerator } from '../../src/lab/traffic/index.js';
+import { waitFor } from '../helpers/wait.js';
+import { e2eLab, root, testTiers, traffic, type E2eLab } from './helpers.js';
+
+const NS = 'shop';
+
+async function argoSetup(): Promise<{ skip: string } | { binary: string; argo: { binary: string; moduleDir: string } }> {
+  if (!testTiers().includes('real')) return { skip: 'needs the real control plane tier (ALB_ROLLOUT_TEST_TIER=real or both): the embedded one runs no Job controller' };
+  if (!existsSync(join(root, 'dist', 'cli.js'))) return { skip: 'dist/cli.js is missing: run `npm run bundle` (the analysis pod runs the bundled CLI)' };
+  try {
+    const binary = (await requireBinary(root, process.env)).path;
+    const argoBinary = (await requireComponent(ARGO_ROLLOUTS_COMPONENT, root, process.env)).path;
+    return { binary, argo: { binary: argoBinary, moduleDir: await requiredModuleDir(ARGO_ROLLOUTS_COMPONENT, root, process.env) } };
+  } catch (err) {
+    return { skip: `${(err as Error).message} — build it with \`npx alb-rollout lab build --control-plane real --argo-rollouts\`` };
+  }
+}
+
+const setup = await argoSetup();
+
+/** The Job metric that runs `alb-rollout analyze --rollout` (the image: the analysis image, any registry or tag). */
+function jobMetric(image: string, windowAndFlags: string): string {
+  return `  metrics:
+    - name: alb-5xx
+      count: 1
+      failureLimit: 0
+      provider:
+        job:
+          spec:
+            backoffLimit: 0
+            template:
+              spec:
+                restartPolicy: Never
+                serviceAccountName: alb-rollout-analysis
+                containers:
+                  - name: analyze
+                    image: ${image}
+                    args: [analyze, --namespace, "{{args.namespace}}", --rollout, "{{args.rollout}}", --window, ${windowAndFlags}]
+`;
+}
+
+function manifests(): string {
+  const svc = (name: string): string => `apiVersion: v1
+kind: Service
+metadata: {name: ${name}, namespace: ${NS}}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]
+`;
+  return [
+    `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${NS}}\n`,
+    svc('web-stable'),
+    svc('web-canary'),
+    svc('web-root'),
+    `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  namespace: ${NS}
+  annotations:
+    alb.ingress.kubernetes.io/scheme: internet-facing
+    alb.ingress.kubernetes.io/target-type: ip
+    alb.ingress.kubernetes.io/healthcheck-path: /healthz
+spec:
+  ingressClassName: alb
+  rules:
+    - http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend: {service: {name: web-root, port: {name: use-annotation}}}
+`,
+    // What examples/argo-rollouts/rbac.yaml grants, in this namespace.
+    `apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: alb-rollout-analysis, namespace: ${NS}}\n`,
+    `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: alb-rollout-analysis, namespace: ${NS}}
+rules:
+  - {apiGroups: [argoproj.io], resources: [rollouts], verbs: [get]}
+  - {apiGroups: [networking.k8s.io], resources: [ingresses], verbs: [get, list, watch]}
+  - {apiGroups: [""], resources: [services], verbs: [get, list]}
+  - {apiGroups: [""], resources: [pods, events], verbs: [get, list, watch]}
+  - {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
+  - {apiGroups: [elbv2.k8s.aws], resources: [targetgroupbindings], verbs: [get, list, watch]}
+`,
+    `apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: alb-rollout-analysis, namespace: ${NS}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: alb-rollout-analysis}
+subjects: [{kind: ServiceAccount, name: alb-rollout-analysis, namespace: ${NS}}]
+`,
+    `apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: alb-rollout-5xx, namespace: ${NS}}
+spec:
+  args: [{name: namespace}, {name: rollout}]
+${jobMetric('ghcr.io/example/alb-rollout:0.1.0', '15s, --probe-rate, "20", --max-error-rate, "5%"')}`,
+  ].join('---\n');
+}
+
+function rollout(image: string, behavior = 'healthy'): string {
+  return `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: ${NS}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: ${image}
+          env: [{name: LAB_BEHAVIOR, value: ${behavior}}]
+          ports: [{containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+  strategy:
+    canary:
+      canaryService: web-canary
+      stableService: web-stable
+      trafficRouting:
+        alb: {ingress: web, rootService: web-root, servicePort: 80}
+      steps:
+        - setWeight: 20
+        - analysis:
+            templates: [{templateName: alb-rollout-5xx}]
+            args:
+              - {name: namespace, value: ${NS}}
+              - {name: rollout, value: web}
+        - setWeight: 100
+`;
+}
+
+const obj = (o: unknown): JsonObject => (o ?? {}) as JsonObject;
+
+describe('real tier: Argo Rollouts runs `alb-rollout analyze` as its analysis Job', { skip: 'skip' in setup ? setup.skip : false }, () => {
+  let l: E2eLab;
+  let kube: KubeClient;
+  let load: TrafficGenerator | undefined;
+
+  before(async () => {
+    if ('skip' in setup) return;
+    l = await e2eLab({ controlPlane: 'real', binary: setup.binary, argoRollouts: setup.argo, timings: { timeScale: 20 } }, 'real');
+    kube = new KubeClient(loadKubeConfig({ kubeconfigPath: l.kubeconfig }, {}));
+  });
+  after(async () => {
+    await load?.stop();
+    await l?.stop();
+  });
+
+  const apply = async (yaml: string, name: string): Promise<void> => {
+    const file = join(l.dir, `${name}.yaml`);
+    await writeFile(file, yaml);
+    const r = await l.kubectl(['apply', '-f', file]);
+    assert.equal(r.code, 0, r.stderr);
+  };
+  const getRollout = async (): Promise<KubeObject | undefined> => kube.get('argoproj.io/v1alpha1', 'Rollout', NS, 'web');
+  const status = (ro: KubeObject | undefined): JsonObject => obj(ro?.status);
+  const describeRollout = async (): Promise<string> => {
+    const ro = await getRollout();
+    const runs = (await kube.list('argoproj.io/v1alpha1', 'AnalysisRun', NS)).items.map((r) => `${r.metadata.name}: ${String(obj(r.status).phase)} ${String(obj(r.status).message ?? '')}`);
+    const pods = (await kube.list('v1', 'Pod', NS)).items.map((p) => `${p.metadata.name} ${String(obj(p.status).phase)}`);
+    const warnings = (await kube.list('v1', 'Event', NS)).items.filter((e) => e.type === 'Warning').slice(-5).map((e) => `${String(e.reason)}: ${String(e.message)}`);
+    return `warnings ${JSON.stringify(warnings)}; rollout ${JSON.stringify({ phase: status(ro).phase, message: status(ro).message, step: status(ro).currentStepIndex, abort: status(ro).abort })}; runs ${runs.join(', ')}; pods ${pods.join(', ')}; controller log ${l.lab.real?.argoRolloutsLog}`;
+  };
+  let seen = '';
+  /** waitFor on the cluster, polling every 250 ms; the description of the Rollout is refreshed as it goes. */
+  const until = <T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs: number): Promise<T> =>
+    waitFor(
+      async () => {
+        seen = await describeRollout().catch((e: Error) => e.message);
+        return check();
+      },
+      { timeoutMs, what, intervalMs: 250, describe: () => seen },
+    );
+  /** What the analysis pods printed (the kubelet keeps their output; the lab serves no `kubectl logs`). */
+  const analysisLogs = async (): Promise<string[]> => {
+    const dir = join(l.lab.real?.dir ?? '', 'pods', 'logs');
+    const files = (await readdir(dir).catch(() => [] as string[])).sort();
+    return Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')));
+  };
+  const analysisRuns = async (): Promise<KubeObject[]> => (await kube.list('argoproj.io/v1alpha1', 'AnalysisRun', NS)).items;
+  const jobPodExitCodes = async (): Promise<number[]> =>
+    (await kube.list('v1', 'Pod', NS)).items
+      .filter((p) => p.metadata.labels?.['job-name'] !== undefined)
+      .flatMap((p) => ((obj(p.status).containerStatuses ?? []) as JsonObject[]).map((c) => obj(obj(c.state).terminated).exitCode))
+      .filter((c): c is number => typeof c === 'number');
+
+  it('first release: the Rollout becomes Healthy behind the ALB; Argo writes the actions annotation', async () => {
+    await apply(manifests(), 'base');
+    await apply(rollout('example/web:v1'), 'v1');
+    await until(async () => status(await getRollout()).phase === 'Healthy', 'Rollout Healthy', 180_000);
+    const ing = await kube.get('networking.k8s.io/v1', 'Ingress', NS, 'web');
+    assert.match(String(ing?.metadata.annotations?.['alb.ingress.kubernetes.io/actions.web-root']), /"ServiceName":"web-canary"/);
+    const url = await until(async () => l.lab.albs()[0]?.url, 'the ALB', 60_000);
+    await waitFor(async () => {
+      const r = await fetch(`${url}/`).catch(() => undefined);
+      return r?.status === 200 && r.headers.get('x-lab-image') === 'example/web:v1';
+    }, { timeoutMs: 60_000, what: 'v1 served through the ALB' });
+    load = traffic(url, 30);
+  });
+
+  it('a good release: the analysis Job exits 0, the AnalysisRun is Successful, the Rollout is promoted to 100%', async () => {
+    await apply(rollout('example/web:v2'), 'v2');
+    await until(async () => (await analysisRuns()).some((r) => obj(r.status).phase === 'Successful'), 'a Successful AnalysisRun', 240_000);
+    await until(async () => {
+      const st = status(await getRollout());
+      const v2 = (await kube.list('v1', 'Pod', NS)).items.filter((p) => String((obj(p.spec).containers as JsonObject[] | undefined)?.[0]?.image) === 'example/web:v2' && obj(p.status).phase === 'Running');
+      return st.phase === 'Healthy' && v2.length === 2;
+    }, 'v2 promoted: Rollout Healthy, two v2 pods', 180_000);
+    assert.deepEqual(await jobPodExitCodes(), [0], 'the analysis pod exited 0');
+    const logs = await analysisLogs();
+    assert.equal(logs.length, 1);
+    assert.match(logs[0] ?? '', /verdict: PASS \(Rollout shop\/web: canary Service web-canary \(baseline: stable Service web-stable\)\)/);
+  });
+
+  it('a release answering 500: the Job exits 1, the AnalysisRun fails, the Rollout aborts and stable (v2) serves again; no 5xx on the stable share', async () => {
+    const before = load?.records.length ?? 0;
+    await apply(rollout('example/web:v3', 'error-500'), 'v3');
+    await until(async () => (await analysisRuns()).some((r) => obj(r.status).phase === 'Failed'), 'a Failed AnalysisRun', 240_000);
+    const ro = await until(async () => {
+      const r = await getRollout();
+      return status(r).abort === true && status(r).phase === 'Degraded' ? r : undefined;
+    }, 'the Rollout aborted (Degraded)', 120_000);
+    assert.match(String(status(ro).message), /RolloutAborted|aborted/i);
+    assert.ok((await jobPodExitCodes()).includes(1), `the failing analysis pod exited 1: ${JSON.stringify(await jobPodExitCodes())}`);
+    assert.ok((await analysisLogs()).some((t) => /verdict: FAIL/.test(t) && /probe/.test(t)), 'the analysis says why it failed');
+    // The abort puts the canary weight back to 0: every request is served by the stable version again.
+    const url = l.lab.albs()[0]!.url;
+    await waitFor(async () => {
+      for (let i = 0; i < 20; i++) {
+        const r = await fetch(`${url}/`);
+        if (r.status !== 200 || r.headers.get('x-lab-image') !== 'example/web:v2') return false;
+      }
+      return true;
+    }, { timeoutMs: 60_000, what: 'only v2 (stable) serving after the abort' });
+    const during = (load?.records ?? []).slice(before);
+    const stable5xx = during.filter((r) => r.status >= 500 && r.version === 'example/web:v2').length;
+    const canary5xx = during.filter((r) => r.status >= 500 && r.version === 'example/web:v3').length;
+    assert.equal(stable5xx, 0, 'the stable share saw no 5xx');
+    assert.ok(canary5xx > 0, 'the canary share did see the 500s the analysis caught');
+  });
+
+  it('the exit-code contract through the Job provider: bad input (exit 2) fails the AnalysisRun too', async () => {
+    await apply(
+      `apiVersion: argoproj.io/v1alpha1
+kind: AnalysisRun
+metadata: {name: bad-input, namespace: ${NS}}
+spec:
+  args: [{name: namespace, value: ${NS}}, {name: rollout, value: no-such-rollout}]
+${jobMetric('alb-rollout', '5s')}`,
+      'bad-input',
+    );
+    const run = await until(async () => {
+      const r = await kube.get('argoproj.io/v1alpha1', 'AnalysisRun', NS, 'bad-input');
+      return obj(r?.status).phase === 'Failed' ? r : undefined;
+    }, 'the AnalysisRun Failed', 90_000);
+    assert.equal(obj(run.status).phase, 'Failed');
+    assert.ok((await jobPodExitCodes()).includes(2), `the analysis pod exited 2 (bad input): ${JSON.stringify(await jobPodExitCodes())}`);
+    assert.ok((await analysisLogs()).some((t) => /Rollout shop\/no-such-rollout does not exist/.test(t)), 'the pod said what was wrong');
+  });
+});
