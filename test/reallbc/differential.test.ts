@@ -10,11 +10,8 @@ import { differences, observe, type Difference, type Observation } from './diffe
  * the product's promises must hold on both; a difference not documented in docs/real-lbc.md fails the test.
  * Runs with `npm run test:real-lbc` (ALB_ROLLOUT_TEST_LBC=real: both binaries built).
  */
-const TEARDOWN_BUG =
-  "lab bug on the real tier, open: after the Ingress's deletion the emulation's TGB can stay in the lab's watch-fed cache (deletionTimestamp set, no finalizers) after the API server deleted it, so the emulation waits on it and never deletes the ALB (docs/real-lbc.md)";
 const KNOWN: Array<{ field: RegExp; why: string }> = [
   { field: /^tgb\.spec\.networking\./, why: 'the real controller manages security groups and writes TGB spec.networking; the emulation manages none' },
-  { field: /^teardown\./, why: TEARDOWN_BUG },
 ];
 
 async function run(lbc: 'emulated' | 'real'): Promise<Observation> {
@@ -65,7 +62,7 @@ describe(
 
     it('the emulation: the same promises', () => promisesHold(emulated, 'emulation'));
 
-    it('the emulation tears the stack down after the Ingress is deleted', { todo: TEARDOWN_BUG }, () => {
+    it('the emulation tears the stack down after the Ingress is deleted', () => {
       assert.deepEqual(emulated.teardown, { tgbDeleted: true, loadBalancerDeleted: true }, `left: ${emulated.leftover}`);
     });
   },

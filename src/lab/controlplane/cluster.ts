@@ -33,10 +33,13 @@ export interface HttpAnswer {
 
 const MAX_CONFLICT_RETRIES = 8;
 const WATCH_TIMEOUT_SECONDS = 240;
+const MAX_TOMBSTONES = 10_000;
 
 interface KindCache {
   resource: Resource;
   objects: Map<string, KubeObject>;
+  /** Deleted keys and the resourceVersion of their deletion: a write's response read after the watch's DELETED must not bring the object back. */
+  tombstones: Map<string, number>;
   resourceVersion: string;
 }
 
@@ -62,7 +65,7 @@ export class RealCluster implements ClusterAccess {
     for (const kind of this.options.kinds) {
       const resource: Resource | undefined = findByKind(kind) ?? EXTRA_RESOURCES.find((r) => r.kind === kind);
       if (!resource) throw new Error(`RealCluster: no resource descriptor for kind ${kind}`);
-      this.caches.set(kind, { resource, objects: new Map(), resourceVersion: '' });
+      this.caches.set(kind, { resource, objects: new Map(), tombstones: new Map(), resourceVersion: '' });
     }
     // A freshly established CRD answers 429 ("storage is (re)initializing") for a moment: retry within a deadline.
     const deadline = Date.now() + 30_000;
@@ -309,11 +312,16 @@ export class RealCluster implements ClusterAccess {
     const k = key(o.metadata.namespace ?? '', o.metadata.name);
     const rv = Number(o.metadata.resourceVersion ?? 0);
     const have = c.objects.get(k);
+    // The last finalizer removed from an object being deleted: the server deleted it (its DELETED event may be read first).
+    if (type !== 'DELETED' && o.metadata.deletionTimestamp && !(Array.isArray(o.metadata.finalizers) && o.metadata.finalizers.length > 0)) type = 'DELETED';
     if (type === 'DELETED') {
+      c.tombstones.set(k, Math.max(rv, c.tombstones.get(k) ?? 0));
+      if (c.tombstones.size > MAX_TOMBSTONES) c.tombstones.delete(c.tombstones.keys().next().value as string);
       if (!have) return;
       c.objects.delete(k);
     } else {
       if (have && Number(have.metadata.resourceVersion ?? 0) >= rv) return;
+      if (!have && (c.tombstones.get(k) ?? -1) >= rv) return;
       c.objects.set(k, o);
       if (!have) type = 'ADDED';
     }
