@@ -160,11 +160,12 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   if (options.argoRollouts) throw new Error('startLab: argoRollouts needs the real control plane (controlPlane: real)');
   const { timings, seed, clock } = labClock(options);
   const region = options.region ?? 'us-east-1';
-  const store = new ObjectStore();
+  const store = new ObjectStore({ uids: clock.stream('store/uids') });
   const log = options.log ?? (() => undefined);
   const api = new LabApiServer({
     store,
     random: clock.stream('apiserver/faults').fn(),
+    names: clock.stream('apiserver/names'),
     ...(options.token ? { token: options.token } : {}),
     ...(options.apiFaults ? { faults: options.apiFaults } : {}),
   });

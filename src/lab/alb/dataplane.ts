@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { closeWithSockets, listenOnLoopback } from '../http.js';
@@ -183,7 +182,7 @@ export class DataPlaneServer {
     headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${String(headers['x-forwarded-for'])}, ${client}` : client;
     headers['x-forwarded-proto'] = 'http';
     headers['x-forwarded-port'] = '80';
-    headers['x-amzn-trace-id'] = `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
+    headers['x-amzn-trace-id'] = `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${clock.stream('alb/trace-ids').hex(12)}`;
     headers.connection = 'close';
 
     const socket = conn.socket;

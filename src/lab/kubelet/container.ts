@@ -4,7 +4,7 @@
  * and what it does on SIGTERM and SIGKILL (see behavior.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer, request } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -201,7 +201,8 @@ export class ContainerRunner {
   start(): void {
     if (this.stopping || this.gone) return;
     const gen = ++this.generation;
-    this.containerId = `containerd://${randomBytes(32).toString('hex')}`;
+    // Derived from the (seeded) pod uid: the same seed gives the same container IDs.
+    this.containerId = `containerd://${createHash('sha256').update(`${this.ctx.podUid}/${this.name}/${gen}`).digest('hex')}`;
     this.state = { kind: 'running', startedAt: Date.now() };
     this.successes = 0;
     this.failures = 0;
