@@ -317,6 +317,11 @@ export class AlbCloud {
     return lb.server.url;
   }
 
+  /** Idle keep-alive connections from the load balancer to its targets, by ip:port (empty without `albKeepAlive`). */
+  pooledConnections(lbArn: string): Record<string, number> {
+    return this.lbs.get(lbArn)?.server?.pooledConnections() ?? {};
+  }
+
   /** The data plane URL for a DNS name (e.g. an Ingress status hostname), or undefined. */
   dataPlaneUrlForHostname(hostname: string): string | undefined {
     for (const lb of this.lbs.values()) if (lb.dnsName === hostname.toLowerCase()) return lb.server?.url;

@@ -139,7 +139,7 @@ export class Kubelet {
   ) {
     this.nodeName = opts.nodeName ?? 'lab-node-1';
     this.hostIP = opts.hostIP ?? '127.0.0.1';
-    const cooldown = opts.podIPCooldownSeconds;
+    const cooldown = opts.podIPCooldownSeconds ?? clock.timings.podIpCooldownSeconds;
     this.ips = new IpAllocator(opts.podIPRange ?? defaultIpRange(), cooldown !== undefined ? { cooldownMs: clock.ms(cooldown) } : {});
     this.net = opts.network ?? new LabNetwork();
     this.events = new EventRecorder(store, 'kubelet');
