@@ -187,6 +187,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     clock,
     account: aws.account,
     api,
+    kubelet,
     webhookEnabled: options.webhookEnabled ?? true,
     ...(options.faults ? { faults: options.faults } : {}),
     newLbc: (webhookEnabled) =>
@@ -484,6 +485,7 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
       faults = await lbcWithFaults({
         clock,
         account: aws.account,
+        kubelet: k,
         webhookEnabled: true,
         realLbc: true,
         ...(options.faults ? { faults: options.faults } : {}),
@@ -494,6 +496,7 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
       faults = await lbcWithFaults({
         clock,
         account: aws.account,
+        kubelet: k,
         webhookEnabled: options.webhookEnabled ?? true,
         ...(options.faults ? { faults: options.faults } : {}),
         newLbc: (webhookEnabled) =>
@@ -587,6 +590,7 @@ async function lbcWithFaults(o: {
   /** The real controller: webhook and lbc faults are refused (nothing applied). */
   realLbc?: boolean;
   faults?: FaultChange;
+  kubelet: Kubelet;
   newLbc: (webhookEnabled: boolean) => Lbc;
 }): Promise<LbcWithFaults> {
   let webhookEnabled = o.webhookEnabled;
@@ -609,6 +613,7 @@ async function lbcWithFaults(o: {
       lbc = o.newLbc(webhookEnabled);
       running = true;
     },
+    loseNode: (count) => o.kubelet.loseNode(count, o.clock.stream('faults/node-loss')),
   });
   if (!webhookEnabled) await injector.apply({ set: { webhook: 'down' } });
   if (o.faults) await injector.apply(o.faults);

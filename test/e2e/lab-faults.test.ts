@@ -61,6 +61,19 @@ describe('deploy under lab faults (set with `lab fault`)', () => {
     assert.equal(again.code, 0, again.out);
   });
 
+  it('node-loss=1 while the update runs: the deploy completes, or fails (exit 1) with what to do; a re-run completes', { timeout: 200_000 }, async () => {
+    const v5 = await variant('2048/safe', l.dir, 'v5');
+    const running = deploy(v5);
+    await fault('node-loss=1');
+    const r = await running;
+    if (r.code !== 0) {
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /[Ff]ix:|roll(ed)? back/, r.out);
+      const again = await deploy(v5);
+      assert.equal(again.code, 0, again.out);
+    }
+  });
+
   it('kube-5xx=100%: fails in preflight with exit 3 (the cluster cannot be used), says what to do, applied nothing; after clear a re-run succeeds', { timeout: 150_000 }, async () => {
     await fault('kube-5xx=100%');
     const v3 = await variant('2048/safe', l.dir, 'v3');
