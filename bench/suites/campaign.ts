@@ -2,7 +2,8 @@
  * The realistic campaign: N seeded rollouts of the 2048 app under `--timings realistic` with traffic through the ALB,
  * each case drawn from its seed — replicas 1–50, a maxSurge/maxUnavailable mix, the user's own preStop sleep (or
  * none) and grace period — rolled once with `alb-rollout deploy --tune auto` (safe: should serve no non-2xx) and
- * once naively on the same seed and manifests (plain apply of the naive example: should show errors).
+ * once naively on the same seed and manifests (plain apply of the naive example: should show errors). Every pod
+ * answers user requests after a seeded lognormal latency (LONG_REQUESTS), so requests are in flight during drains.
  *
  * Bounded for a 2-core machine: N = BENCH_CAMPAIGN_N (default 4) cases, run one after the other; every case's lab is
  * stopped before the next starts. Each case is printed to stderr as one JSON line (seed, draw, results) so that a
@@ -44,6 +45,8 @@ const MIXES: Array<[string, string]> = [
   ['2', '1'],
 ];
 const PRESTOPS = [null, 5, 20, 45];
+/** What every campaign pod does (LAB_BEHAVIOR): slow and long requests. */
+export const LONG_REQUESTS = 'latency=0.5/4';
 const GRACES = [null, 30, 60, 90];
 
 function resolveCount(v: string, replicas: number, roundUp: boolean): number {
@@ -76,6 +79,9 @@ export function editFor(c: CampaignCase): (file: string, text: string) => string
           ? t.replace(/\n {10}lifecycle:\n {12}preStop:\n {14}exec:\n {16}command: .*\n?/, '\n')
           : t.replace(/sleep \d+/, `sleep ${c.preStopSeconds}`);
     }
+    // Long requests: every user request takes a seeded lognormal time (median 0.5 s, p99 4 s world), so requests
+    // are in flight when targets deregister and pods stop.
+    t = t.replace(/(\n( *)image: .*\n)/, `$1$2env:\n$2  - name: LAB_BEHAVIOR\n$2    value: "${LONG_REQUESTS}"\n`);
     if (/terminationGracePeriodSeconds: \d+/.test(t)) {
       t = c.graceSeconds === null ? t.replace(/\n {6}terminationGracePeriodSeconds: \d+/, '') : t.replace(/terminationGracePeriodSeconds: \d+/, `terminationGracePeriodSeconds: ${c.graceSeconds}`);
     }

@@ -10,7 +10,7 @@
  * | `error-500-after=S`    | like `error-500` once S simulated seconds have passed since it started listening |
  * | `error-rate=F`         | that fraction of requests (except `/healthz`) answer 500, pseudo-random but deterministic per pod |
  * | `slow-shutdown=S`      | after SIGTERM: no new connections, in-flight requests finish, the process exits S seconds later |
- * | `latency=S`            | every request (except `/healthz`) is answered after S simulated seconds |
+ * | `latency=S`            | every request (except `/healthz`, readiness probes and ALB health checks) is answered after S simulated seconds |
  * | `latency=M/P99`        | … after a lognormal draw with median M and 99th percentile P99 (the pod's seeded stream), at most 10 × P99 |
  * | `keepalive-timeout=S`  | the server closes a keep-alive connection idle for S simulated seconds (default 75, nginx's; Node's own default is 5) |
  *

@@ -359,7 +359,8 @@ export class ContainerRunner {
     res.once('close', () => hooks?.end());
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const latency = this.behavior.latency;
-    if (latency && path !== '/healthz' && latency.p99 > 0) {
+    const checker = /^(kube-probe|ELB-HealthChecker)\//.test(req.headers['user-agent'] ?? '');
+    if (latency && path !== '/healthz' && !checker && latency.p99 > 0) {
       const seconds = Math.min(latency.p99 * 10, this.latencyRandom.delay(latency));
       // A long request: answered later, or cut when the process goes away first (timers are cleared on exit).
       this.after(seconds, () => this.respond(req, res, path));
