@@ -69,6 +69,8 @@ export interface ExperimentOptions {
   seed?: number;
   timings?: Partial<LabTimings>;
   log?: Logger;
+  /** The lab's own log lines (controllers, kubelet, LBC), for replaying a failing seed. */
+  labLog?: (line: string) => void;
   /** The control plane under the lab (default embedded); real needs the built binary; realLbc runs the real controller on it. */
   controlPlane?: { tier: ControlPlaneTier; binary?: string; realLbc?: { binary: string; moduleDir: string } };
   /** Edits applied to the example's manifests before the install (and kept in the release): the campaign's variations. */
@@ -103,6 +105,7 @@ export async function runScenarioInLab(name: ScenarioName, options: ExperimentOp
     ...(options.profile ? { profile: options.profile } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.timings ? { timings: options.timings } : {}),
+    ...(options.labLog ? { log: options.labLog } : {}),
     ...(options.controlPlane ? { controlPlane: options.controlPlane.tier, ...(options.controlPlane.binary ? { binary: options.controlPlane.binary } : {}) } : {}),
     ...(options.controlPlane?.realLbc ? { lbc: 'real' as const, realLbc: options.controlPlane.realLbc } : {}),
   });
