@@ -5,7 +5,8 @@
  * drained). Target: within ±15 % of the mean over the seeds, per manifest. Light traffic only (5 req/s real), so
  * that the machine's load distorts the compressed timings as little as possible. One JSON line per run on stderr.
  *
- * BENCH_ESTIMATE_SEEDS (default 1,2) and BENCH_ESTIMATE_CASES (how many of the manifests, default all 4).
+ * BENCH_ESTIMATE_SEEDS (default 1,2), BENCH_ESTIMATE_CASES (how many of the manifests, default all 4) and
+ * BENCH_TIME_SCALE (default the lab's 20; lower on a loaded machine).
  */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
           profile: 'realistic',
           seed: 200 + seed,
           edit: editFor({ ...c, seed }),
+          ...(process.env.BENCH_TIME_SCALE ? { timings: { timeScale: Number(process.env.BENCH_TIME_SCALE) } } : {}),
           ratePerSecond: 5,
           minRequests: 20,
           rolloutTimeoutSeconds: 240,
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
         const m = s.world.workloadsPhaseSeconds ?? 0;
         measured.push(m);
         worstRun = Math.max(worstRun, Math.abs(Math.round((estimate / m - 1) * 100)));
-        Object.assign(line, { planEstimateSeconds: estimate, workloadsPhaseSeconds: m, non2xx: s.non2xx });
+        Object.assign(line, { planEstimateSeconds: estimate, workloadsPhaseSeconds: m, non2xx: s.non2xx, responses: s.responses });
       } catch (e) {
         line.failed = (e as Error).message.slice(0, 1000);
       }

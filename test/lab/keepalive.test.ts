@@ -108,19 +108,25 @@ async function kubeletPod(timings: LabTimings, name: string, behavior: string): 
   return { kubelet, store, ...addr };
 }
 
+/** Four requests, 7 world seconds apart: the statuses. */
+async function everySevenSeconds(url: string, timings: LabTimings): Promise<number[]> {
+  const clock = new LabClock(timings);
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    statuses.push((await httpGet(`${url}/r${i}`)).status);
+    await clock.sleep(7);
+  }
+  return statuses;
+}
+
 describe('the lab app: keepalive-timeout and latency (LAB_BEHAVIOR)', () => {
   test('keepalive-timeout=5 shorter than the ALB idle timeout: the app closes idle pooled connections, and reuses race into 502s', async () => {
     const timings: LabTimings = { ...pooled, albTargetCloseNoticeSeconds: 4 };
     const { kubelet, ip, port } = await kubeletPod(timings, 'short-ka', 'keepalive-timeout=5');
     const { url } = await albTo(kubelet.network, timings, ip, port, 'k8s-default-kashort-0123456789');
-    const clock = new LabClock(timings);
-    // A request every 7 world seconds: each finds the previous connection closed by the app 2 s ago (5 s idle),
-    // inside the 4 s before the ALB notices — every reuse is a 502, each followed by a fresh connection.
-    const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      statuses.push((await httpGet(`${url}/r${i}`)).status);
-      await clock.sleep(7);
-    }
+    // Each request finds the previous connection closed by the app 2 s ago (5 s idle), inside the 4 s before the
+    // ALB notices: every reuse is a 502, each followed by a fresh connection.
+    const statuses = await everySevenSeconds(url, timings);
     assert.ok(statuses.includes(502), `some reuse raced the app's close: ${statuses.join(',')}`);
     assert.equal(statuses[0], 200);
   });
@@ -129,12 +135,7 @@ describe('the lab app: keepalive-timeout and latency (LAB_BEHAVIOR)', () => {
     const timings: LabTimings = { ...pooled, albTargetCloseNoticeSeconds: 4 };
     const { kubelet, ip, port } = await kubeletPod(timings, 'long-ka', 'healthy');
     const { url } = await albTo(kubelet.network, timings, ip, port, 'k8s-default-kalong-0123456789');
-    const clock = new LabClock(timings);
-    const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      statuses.push((await httpGet(`${url}/r${i}`)).status);
-      await clock.sleep(7);
-    }
+    const statuses = await everySevenSeconds(url, timings);
     assert.deepEqual(statuses, [200, 200, 200, 200]);
   });
 

@@ -211,18 +211,10 @@ export class Kubelet {
     later(NODE_NOT_READY_SECONDS, () => {
       for (const rt of lost) {
         try {
-          this.store.mutate(
-            'Pod',
-            rt.namespace,
-            rt.name,
-            (pod) => {
-              if (String(pod.metadata.uid) !== rt.uid) return;
-              const st = objAt(pod, 'status', true) as Obj;
-              setOwn(st, 'Ready', 'False', 'NodeLost', 'the node of this pod is gone (lab fault node-loss)');
-              setOwn(st, 'ContainersReady', 'False', 'NodeLost', 'the node of this pod is gone (lab fault node-loss)');
-            },
-            'status',
-          );
+          this.mutateStatus(rt, (st) => {
+            setOwn(st, 'Ready', 'False', 'NodeLost', 'the node of this pod is gone (lab fault node-loss)');
+            setOwn(st, 'ContainersReady', 'False', 'NodeLost', 'the node of this pod is gone (lab fault node-loss)');
+          });
         } catch {
           // deleted meanwhile
         }
@@ -513,16 +505,24 @@ export class Kubelet {
     });
   }
 
+  /** Changes the status of this pod's object (not of a newer pod of the same name). */
+  private mutateStatus(rt: PodRuntime, fn: (status: Obj, pod: KubeObject) => void): void {
+    this.store.mutate(
+      'Pod',
+      rt.namespace,
+      rt.name,
+      (pod) => {
+        if (String(pod.metadata.uid) !== rt.uid) return;
+        fn(objAt(pod, 'status', true) as Obj, pod);
+      },
+      'status',
+    );
+  }
+
   private writeStatus(rt: PodRuntime, final = false): void {
     let readyNow = false;
     try {
-      this.store.mutate(
-        'Pod',
-        rt.namespace,
-        rt.name,
-        (pod) => {
-          if (String(pod.metadata.uid) !== rt.uid) return;
-          const st = objAt(pod, 'status', true) as Obj;
+      this.mutateStatus(rt, (st, pod) => {
           st.phase = rt.phase;
           st.hostIP = this.hostIP;
           st.hostIPs = [{ ip: this.hostIP }];
@@ -559,9 +559,7 @@ export class Kubelet {
           else if (gateMessages.length > 0) setOwn(st, 'Ready', 'False', 'ReadinessGatesNotReady', gateMessages.join(', '));
           else setOwn(st, 'Ready', 'True');
           readyNow = containersReady && gateMessages.length === 0;
-        },
-        'status',
-      );
+      });
     } catch (err) {
       this.log(`kubelet: status update of pod ${rt.key} failed: ${(err as Error).message}`);
       return;
