@@ -48,6 +48,7 @@ async function main(): Promise<void> {
         ratePerSecond: 30,
         minRequests: 300,
         rolloutTimeoutSeconds: 120,
+        ...(process.env.BENCH_TIME_SCALE ? { timings: { timeScale: Number(process.env.BENCH_TIME_SCALE) } } : {}),
         duringUpdate: async (lab: Lab) => {
           if (c.afterWorldSeconds) await lab.clock.sleep(c.afterWorldSeconds);
           await lab.setFaults(parseFaultSpec(c.spec));

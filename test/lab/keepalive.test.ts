@@ -18,7 +18,7 @@ import { albWithTargetGroup, httpGet, podServer, type PodServer } from './alb-he
  * the ALB's idle timeout); the lab app's keepalive-timeout and latency behaviours; in-flight long requests.
  */
 
-const pooled: LabTimings = { ...FAST_TIMINGS, timeScale: 20, albKeepAlive: true, albTargetCloseNoticeSeconds: 20, albPropagationSeconds: 0.2 };
+const pooled: LabTimings = { ...FAST_TIMINGS, timeScale: 20, albKeepAlive: true, albTargetCloseNoticeSeconds: 20, albPropagationSeconds: 0.2, albHealthRoutingSeconds: 0 };
 
 const albs: AlbCloud[] = [];
 const servers: PodServer[] = [];
@@ -36,7 +36,8 @@ async function albTo(network: PodNetwork, timings: LabTimings, ip: string, port:
   const account = awsAccount(alb);
   await account.elbv2('ModifyTargetGroupAttributes', { TargetGroupArn: tgArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '60' }] });
   await account.elbv2('RegisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: ip, Port: port }] });
-  await waitFor(() => alb.targetRecord(tgArn, ip, port)?.status === 'healthy', { timeoutMs: 10_000, what: `${ip}:${port} healthy` });
+  // Healthy and in the data plane's routing table (the verdict reaches the table a moment after the state).
+  await waitFor(() => alb.history.some((e) => e.tgArn === tgArn && e.id === ip && e.kind === 'data-plane' && e.state === 'routable'), { timeoutMs: 10_000, what: `${ip}:${port} routable` });
   return { alb, url: alb.dataPlaneUrl(lbArn), tgArn, pooled: () => alb.pooledConnections(lbArn)[`${ip}:${port}`] ?? 0 };
 }
 
