@@ -23,7 +23,7 @@ interface FaultCase {
   afterWorldSeconds?: number;
 }
 
-const CASES: FaultCase[] = [
+const ALL_CASES: FaultCase[] = [
   { name: 'elbv2-throttle', spec: 'elbv2-throttle=30%' },
   { name: 'kube-5xx', spec: 'kube-5xx=10%' },
   { name: 'watch-drop', spec: 'watch-drop=30s' },
@@ -33,18 +33,34 @@ const CASES: FaultCase[] = [
   { name: 'node-loss', spec: 'node-loss=1', afterWorldSeconds: 20 },
   { name: 'all', spec: 'elbv2-throttle=30%,elbv2-5xx=20%,kube-5xx=10%,watch-drop=30s,webhook=down,lbc=restart,node-loss=1', afterWorldSeconds: 40 },
 ];
+/** BENCH_FAULTS=webhook-down,all: only those cases (each keeps its seed). */
+const CASES = process.env.BENCH_FAULTS ? ALL_CASES.filter((c) => process.env.BENCH_FAULTS!.split(',').includes(c.name)) : ALL_CASES;
+
+/** The 2048 Deployment has finished rolling (updated = ready = available = total = spec.replicas). */
+async function settled(lab: Lab, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const d = lab.store.get('Deployment', 'game-2048', 'deployment-2048');
+    const st = (d?.status ?? {}) as Record<string, unknown>;
+    const want = Number((d?.spec as Record<string, unknown> | undefined)?.replicas ?? 1);
+    const done = d !== undefined && st.observedGeneration === d.metadata.generation && ['updatedReplicas', 'readyReplicas', 'availableReplicas', 'replicas'].every((k) => st[k] === want);
+    if (done) return;
+    if (Date.now() > deadline) throw new Error(`deployment-2048 not settled after ${timeoutMs / 1000}s: ${JSON.stringify(st)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 async function main(): Promise<void> {
   const started = performance.now();
   const results: BenchResult[] = [];
   let totalErrors = 0;
-  for (const [i, c] of CASES.entries()) {
+  for (const c of CASES) {
     const line: Record<string, unknown> = { fault: c.name, spec: c.spec };
     try {
       const s = await runScenarioInLab('safe', {
         examplesDir: join(root, 'examples', '2048'),
         profile: 'realistic',
-        seed: 100 + i,
+        seed: 100 + ALL_CASES.indexOf(c),
         ratePerSecond: 30,
         minRequests: 300,
         rolloutTimeoutSeconds: 120,
@@ -55,6 +71,8 @@ async function main(): Promise<void> {
         },
         afterFailure: async (lab: Lab) => {
           await lab.setFaults(parseFaultSpec('clear'));
+          // As the failed deploy's message says: wait for the Deployment (its rollback) to settle, then re-run.
+          await settled(lab, 120_000);
         },
       });
       Object.assign(line, { requests: s.requests, non2xx: s.non2xx, responses: s.responses, completed: s.world.firstAttemptError ? 'after a re-run' : 'at once', firstAttemptError: s.world.firstAttemptError?.slice(0, 600) });
