@@ -3,7 +3,7 @@
  * fault and once with all of them, each injected when the update starts (the LBC restart a few world seconds into
  * it). Per case: requests that were not 2xx (target 0), and whether the deploy completed — at once, or after the
  * faults were cleared and it was run again (a re-run after any interruption must complete). One JSON line per case
- * on stderr. Bounded: five cases, one lab each, one after the other.
+ * on stderr. Bounded: eight cases, one lab each, one after the other.
  */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -23,39 +23,63 @@ interface FaultCase {
   afterWorldSeconds?: number;
 }
 
-const CASES: FaultCase[] = [
+const ALL_CASES: FaultCase[] = [
   { name: 'elbv2-throttle', spec: 'elbv2-throttle=30%' },
   { name: 'kube-5xx', spec: 'kube-5xx=10%' },
   { name: 'watch-drop', spec: 'watch-drop=30s' },
+  { name: 'elbv2-5xx', spec: 'elbv2-5xx=20%' },
+  { name: 'webhook-down', spec: 'webhook=down' },
   { name: 'lbc-restart', spec: 'lbc=restart', afterWorldSeconds: 40 },
-  { name: 'all', spec: 'elbv2-throttle=30%,kube-5xx=10%,watch-drop=30s,lbc=restart', afterWorldSeconds: 40 },
+  { name: 'node-loss', spec: 'node-loss=1', afterWorldSeconds: 20 },
+  { name: 'all', spec: 'elbv2-throttle=30%,elbv2-5xx=20%,kube-5xx=10%,watch-drop=30s,webhook=down,lbc=restart,node-loss=1', afterWorldSeconds: 40 },
 ];
+/** BENCH_FAULTS=webhook-down,all: only those cases (each keeps its seed). */
+const CASES = process.env.BENCH_FAULTS ? ALL_CASES.filter((c) => process.env.BENCH_FAULTS!.split(',').includes(c.name)) : ALL_CASES;
+
+/** The 2048 Deployment has finished rolling (updated = ready = available = total = spec.replicas). */
+async function settled(lab: Lab, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const d = lab.store.get('Deployment', 'game-2048', 'deployment-2048');
+    const st = (d?.status ?? {}) as Record<string, unknown>;
+    const want = Number((d?.spec as Record<string, unknown> | undefined)?.replicas ?? 1);
+    const done = d !== undefined && st.observedGeneration === d.metadata.generation && ['updatedReplicas', 'readyReplicas', 'availableReplicas', 'replicas'].every((k) => st[k] === want);
+    if (done) return;
+    if (Date.now() > deadline) throw new Error(`deployment-2048 not settled after ${timeoutMs / 1000}s: ${JSON.stringify(st)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 async function main(): Promise<void> {
   const started = performance.now();
   const results: BenchResult[] = [];
   let totalErrors = 0;
-  for (const [i, c] of CASES.entries()) {
+  for (const c of CASES) {
     const line: Record<string, unknown> = { fault: c.name, spec: c.spec };
     try {
       const s = await runScenarioInLab('safe', {
         examplesDir: join(root, 'examples', '2048'),
         profile: 'realistic',
-        seed: 100 + i,
+        seed: 100 + ALL_CASES.indexOf(c),
         ratePerSecond: 30,
         minRequests: 300,
         rolloutTimeoutSeconds: 120,
+        ...(process.env.BENCH_TIME_SCALE ? { timings: { timeScale: Number(process.env.BENCH_TIME_SCALE) } } : {}),
         duringUpdate: async (lab: Lab) => {
           if (c.afterWorldSeconds) await lab.clock.sleep(c.afterWorldSeconds);
           await lab.setFaults(parseFaultSpec(c.spec));
         },
         afterFailure: async (lab: Lab) => {
           await lab.setFaults(parseFaultSpec('clear'));
+          // As the failed deploy's message says: wait for the Deployment (its rollback) to settle, then re-run.
+          await settled(lab, 120_000);
         },
       });
-      totalErrors += s.non2xx;
       Object.assign(line, { requests: s.requests, non2xx: s.non2xx, responses: s.responses, completed: s.world.firstAttemptError ? 'after a re-run' : 'at once', firstAttemptError: s.world.firstAttemptError?.slice(0, 600) });
-      results.push({ name: `faults: ${c.name}: non-2xx`, value: s.non2xx, unit: 'requests', target: '0' });
+      // A lost node takes requests with it (in flight, and routed to it until its health checks fail): not the rollout's.
+      const lossy = c.spec.includes('node-loss');
+      if (!lossy) totalErrors += s.non2xx;
+      results.push({ name: `faults: ${c.name}: non-2xx`, value: s.non2xx, unit: 'requests', target: lossy ? 'only 502/504 to the lost node until it is unhealthy' : '0' });
       results.push({ name: `faults: ${c.name}: deploy completed at once`, value: s.world.firstAttemptError ? 0 : 1, unit: 'bool', target: '1 (0: failed with a message, the re-run completed)' });
     } catch (e) {
       line.failed = (e as Error).message.slice(0, 2000);
@@ -63,8 +87,8 @@ async function main(): Promise<void> {
     }
     process.stderr.write(`${JSON.stringify(line)}\n`);
   }
-  results.push({ name: 'faults: non-2xx over all cases', value: totalErrors, unit: 'requests', target: '0' });
-  results.push({ name: 'faults: wall time', value: Math.round((performance.now() - started) / 100) / 10, unit: 's', target: '< 400' });
+  results.push({ name: 'faults: non-2xx over all cases without node-loss', value: totalErrors, unit: 'requests', target: '0' });
+  results.push({ name: 'faults: wall time', value: Math.round((performance.now() - started) / 100) / 10, unit: 's', target: '< 640' });
   results.push({ name: 'faults: peak RSS', value: peakRssMb(), unit: 'MB', target: '< 1000' });
   report(results);
 }

@@ -234,7 +234,8 @@ export class KubeClient {
         const network = err instanceof UnreachableError;
         const transient = network ? TRANSIENT_NETWORK.has(String((err.cause as NodeJS.ErrnoException | undefined)?.code)) : err instanceof KubeApiError && TRANSIENT_STATUS.has(err.code);
         const limit = network ? this.retry.networkAttempts : this.retry.attempts;
-        if (!transient || attempt >= limit) throw err;
+        if (!transient) throw err;
+        if (attempt >= limit) throw err instanceof KubeApiError ? this.unavailable(err, method, path, attempt) : err;
         this.retries[verb] = (this.retries[verb] ?? 0) + 1;
         const retryAfter = err instanceof KubeApiError ? err.retryAfterSeconds : undefined;
         const backoff = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
@@ -282,6 +283,20 @@ export class KubeClient {
       throw new KubeApiError(code, parsed, `${method} ${url.pathname}: ${message} (the credentials of ${this.source} are not allowed to do this; see the RBAC in the README)`, extra);
     }
     throw new KubeApiError(code, parsed, `${method} ${url.pathname}: ${message}`, extra);
+  }
+
+  /**
+   * The error for an API server that answers, but only 429/5xx, every attempt: it cannot be used now (exit 3, like
+   * unreachable). Nothing about the release is wrong, so the fix is the server's health and a re-run.
+   */
+  unavailable(err: KubeApiError, method: string, path: string, attempts: number): UnreachableError {
+    const reason = err.reason ? ` ${err.reason}` : '';
+    return new UnreachableError(
+      `the Kubernetes API server ${this.server.origin} (from ${this.source}) answered ${err.code}${reason} to ${method} ${path} on ${attempts} attempts in a row (${err.message}). ` +
+        'It is failing or overloaded; nothing about the release is wrong. Fix: check its health (kubectl get --raw "/readyz?verbose"; on EKS: aws eks describe-cluster --name CLUSTER --query cluster.health), ' +
+        'wait until it answers, then run the same command again (it is safe to re-run: it continues from what is applied).',
+      { cause: err },
+    );
   }
 
   /** The error for "no answer from the API server": names the server, where its address came from, and the fix. */

@@ -300,7 +300,8 @@ export async function labFault(args: { labDir: string; spec?: string; format: 't
     throw InputError.single(e.error ?? `the lab answered ${answer.status}`, e.fix ?? 'see the lab process output');
   }
   const { faults, spec } = answer.body as { faults: LabFaults; spec: string };
-  io.stdout(args.format === 'json' ? `${JSON.stringify({ faults, spec })}\n` : `faults in force: ${spec}\n`);
+  const lost = faults.lostPods?.length ? `pods gone with their node: ${faults.lostPods.join(', ')}\n` : '';
+  io.stdout(args.format === 'json' ? `${JSON.stringify({ faults, spec })}\n` : `faults in force: ${spec}\n${lost}`);
   return 0;
 }
 

@@ -43,6 +43,8 @@ export interface WorldFigures {
   requestsPerSecond: number;
   /** safe only: `plan`'s rollout-time estimate for the released manifests (world seconds), to compare with rolloutSeconds. */
   planEstimateSeconds?: number;
+  /** safe only: the deploy's `workloads` phase (world seconds): the rollout and drain that plan's estimate is about. */
+  workloadsPhaseSeconds?: number;
   /** safe with `afterFailure`: the first deploy's error (it was re-run after `afterFailure`). */
   firstAttemptError?: string;
 }
@@ -67,6 +69,8 @@ export interface ExperimentOptions {
   seed?: number;
   timings?: Partial<LabTimings>;
   log?: Logger;
+  /** The lab's own log lines (controllers, kubelet, LBC), for replaying a failing seed. */
+  labLog?: (line: string) => void;
   /** The control plane under the lab (default embedded); real needs the built binary; realLbc runs the real controller on it. */
   controlPlane?: { tier: ControlPlaneTier; binary?: string; realLbc?: { binary: string; moduleDir: string } };
   /** Edits applied to the example's manifests before the install (and kept in the release): the campaign's variations. */
@@ -101,6 +105,7 @@ export async function runScenarioInLab(name: ScenarioName, options: ExperimentOp
     ...(options.profile ? { profile: options.profile } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.timings ? { timings: options.timings } : {}),
+    ...(options.labLog ? { log: options.labLog } : {}),
     ...(options.controlPlane ? { controlPlane: options.controlPlane.tier, ...(options.controlPlane.binary ? { binary: options.controlPlane.binary } : {}) } : {}),
     ...(options.controlPlane?.realLbc ? { lbc: 'real' as const, realLbc: options.controlPlane.realLbc } : {}),
   });
@@ -166,20 +171,24 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
     note(`rolling the image to :${NEW_IMAGE_TAG}`);
     const updatedDir = await writeRelease(dir, join(workDir, NEW_IMAGE_TAG), NEW_IMAGE_TAG);
     let planEstimateSeconds: number | undefined;
+    let workloadsPhaseSeconds: number | undefined;
     const rolloutMs = (options.rolloutTimeoutSeconds ?? 120) * 1000;
     const during = options.duringUpdate?.(lab);
     let firstAttemptError: string | undefined;
     if (name === 'naive') await plainApply(kube, updatedDir);
     else {
+      let run: DeployFigures;
       try {
-        planEstimateSeconds = await deployWithTool(name, updatedDir, kube, elbv2, lab, log, rolloutMs / 1000);
+        run = await deployWithTool(name, updatedDir, kube, elbv2, lab, log, rolloutMs / 1000);
       } catch (e) {
         if (!options.afterFailure) throw e;
         firstAttemptError = (e as Error).message;
         await during;
         await options.afterFailure(lab);
-        planEstimateSeconds = await deployWithTool(name, updatedDir, kube, elbv2, lab, log, rolloutMs / 1000);
+        run = await deployWithTool(name, updatedDir, kube, elbv2, lab, log, rolloutMs / 1000);
       }
+      planEstimateSeconds = run.planEstimateSeconds;
+      workloadsPhaseSeconds = run.workloadsPhaseSeconds;
     }
     await during;
     await waitForSteadyState(name, kube, lab, 'deployment-2048', rolloutMs);
@@ -195,6 +204,7 @@ async function runScenario(name: ScenarioName, lab: Lab, options: ExperimentOpti
       longestErrorWindowSeconds: Math.round(summary.longestErrorWindowSeconds * scale * 10) / 10,
       requestsPerSecond: Math.round(((options.ratePerSecond ?? 50) / scale) * 100) / 100,
       ...(planEstimateSeconds !== undefined ? { planEstimateSeconds } : {}),
+      ...(workloadsPhaseSeconds !== undefined ? { workloadsPhaseSeconds } : {}),
       ...(firstAttemptError !== undefined ? { firstAttemptError } : {}),
     };
     return { name, ...summary, rolloutSeconds, world, timeline };
@@ -213,8 +223,15 @@ async function plainApply(kube: KubeClient, dir: string): Promise<void> {
   for (const o of ordered) await kube.apply(o.object, { force: true });
 }
 
-/** `deploy --tune auto` of `dir`; returns plan's rollout-time estimate (seconds) for it. */
-async function deployWithTool(scenario: ScenarioName, dir: string, kube: KubeClient, elbv2: Elbv2Reader, lab: Lab, log: Logger, rolloutSeconds = 120): Promise<number | undefined> {
+interface DeployFigures {
+  /** plan's rollout-time estimate for the manifests (world seconds). */
+  planEstimateSeconds?: number;
+  /** How long the deploy's `workloads` phase took, in world seconds. */
+  workloadsPhaseSeconds?: number;
+}
+
+/** `deploy --tune auto` of `dir`: plan's estimate for it and the measured workloads phase. */
+async function deployWithTool(scenario: ScenarioName, dir: string, kube: KubeClient, elbv2: Elbv2Reader, lab: Lab, log: Logger, rolloutSeconds = 120): Promise<DeployFigures> {
   const options = parseOptions({ manifests: [dir], baseDir: dir, tune: 'auto' }, { tune: 'auto' }, []);
   const pre = await preflight(options, {});
   const result = await runDeploy(
@@ -223,7 +240,12 @@ async function deployWithTool(scenario: ScenarioName, dir: string, kube: KubeCli
     { kube, elbv2, log, now: Date.now },
   );
   if (result.result !== 'succeeded') throw new ExperimentError(`${scenario}: alb-rollout deploy of ${dir} ended ${result.result}: ${result.error ?? 'see the messages above'}`);
-  return pre.plan.estimates[0]?.seconds;
+  const phase = result.phases.find((p) => p.name === 'workloads');
+  const estimate = pre.plan.estimates[0]?.seconds;
+  return {
+    ...(estimate !== undefined ? { planEstimateSeconds: estimate } : {}),
+    ...(phase?.durationSeconds !== undefined ? { workloadsPhaseSeconds: Math.round(phase.durationSeconds * lab.clock.timings.timeScale) } : {}),
+  };
 }
 
 async function waitForAlbServing(scenario: ScenarioName, lab: Lab, timeoutMs: number): Promise<string> {

@@ -19,6 +19,8 @@ import type { LabClock } from './timing.js';
  *   watch-drop=D       watch streams closed after D of world time (e.g. 30s, 2m; 0 or off: never); open ones close now
  *   webhook=down|up    the LBC's pod readiness-gate webhook (down: pods are admitted without gates, failurePolicy Ignore)
  *   lbc=stop|start|restart   the AWS Load Balancer Controller (stopped: no registrations, no gates)
+ *   node-loss=N        the node under N running pods (seeded pick) goes away now: they vanish without preStop or
+ *                      SIGTERM, their IPs become blackholes; 40 s later not Ready, 60 s later deleted and replaced
  * P is a fraction (0.2) or a percentage (20%).
  */
 
@@ -30,6 +32,8 @@ export interface LabFaults {
   watchDropSeconds: number;
   webhook: 'up' | 'down';
   lbc: 'running' | 'stopped';
+  /** Pods lost by the last node-loss (`namespace/name`); a one-shot action, not a standing fault. */
+  lostPods?: string[];
 }
 
 export const NO_FAULTS: LabFaults = { elbv2Throttle: 0, elbv2Errors: 0, kube5xx: 0, watchDropSeconds: 0, webhook: 'up', lbc: 'running' };
@@ -39,10 +43,12 @@ export interface FaultChange {
   clear?: boolean;
   set: Partial<Omit<LabFaults, 'lbc'>>;
   lbcAction?: 'stop' | 'start' | 'restart';
+  /** node-loss=N: that many running pods lose their node now. */
+  nodeLoss?: number;
 }
 
-const KEYS = ['elbv2-throttle', 'elbv2-5xx', 'kube-5xx', 'watch-drop', 'webhook', 'lbc'] as const;
-const FIX = 'use e.g. --faults elbv2-throttle=20%,kube-5xx=0.05,watch-drop=30s,webhook=down,lbc=restart (or clear)';
+const KEYS = ['elbv2-throttle', 'elbv2-5xx', 'kube-5xx', 'watch-drop', 'webhook', 'lbc', 'node-loss'] as const;
+const FIX = 'use e.g. --faults elbv2-throttle=20%,kube-5xx=0.05,watch-drop=30s,webhook=down,lbc=restart,node-loss=1 (or clear)';
 
 function probability(key: string, value: string): number {
   const p = parseRate(value);
@@ -90,6 +96,10 @@ export function parseFaultSpec(spec: string): FaultChange {
       case 'lbc':
         if (value !== 'stop' && value !== 'start' && value !== 'restart') throw InputError.single(`fault lbc=${value}: not stop, start or restart`, 'use lbc=stop, lbc=start or lbc=restart');
         change.lbcAction = value;
+        break;
+      case 'node-loss':
+        if (!/^[1-9]\d*$/.test(value)) throw InputError.single(`fault node-loss=${value}: not a whole number of pods`, 'use node-loss=N, N ≥ 1: the running pods that lose their node');
+        change.nodeLoss = Number(value);
         break;
     }
   }
@@ -142,6 +152,8 @@ export interface FaultTargets {
   setWebhookEnabled(enabled: boolean): void;
   stopLbc(): Promise<void>;
   startLbc(): void;
+  /** Fault node-loss: `count` running pods lose their node; returns them (`namespace/name`). */
+  loseNode(count: number): string[];
 }
 
 export class FaultInjector {
@@ -155,7 +167,8 @@ export class FaultInjector {
 
   async apply(change: FaultChange): Promise<LabFaults> {
     assertFaultsAvailable(change, this.t.api !== undefined, this.t.realLbc === true);
-    const next: LabFaults = { ...(change.clear ? { ...NO_FAULTS, lbc: this.current.lbc } : this.current), ...change.set };
+    const { lostPods: _last, ...current } = this.current;
+    const next: LabFaults = { ...(change.clear ? { ...NO_FAULTS, lbc: current.lbc } : current), ...change.set };
     const touched = (...keys: Array<keyof FaultChange['set']>): boolean => change.clear === true || keys.some((k) => change.set[k] !== undefined);
     // Only the parts a change names are rewritten (faults configured directly on the account or API server stay).
     if (touched('elbv2Throttle', 'elbv2Errors')) {
@@ -177,6 +190,7 @@ export class FaultInjector {
       if (next.lbc === 'stopped') this.t.startLbc();
       next.lbc = 'running';
     }
+    if (change.nodeLoss) next.lostPods = this.t.loseNode(change.nodeLoss);
     this.current = next;
     return this.faults;
   }

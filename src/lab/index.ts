@@ -160,11 +160,12 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   if (options.argoRollouts) throw new Error('startLab: argoRollouts needs the real control plane (controlPlane: real)');
   const { timings, seed, clock } = labClock(options);
   const region = options.region ?? 'us-east-1';
-  const store = new ObjectStore();
+  const store = new ObjectStore({ uids: clock.stream('store/uids') });
   const log = options.log ?? (() => undefined);
   const api = new LabApiServer({
     store,
     random: clock.stream('apiserver/faults').fn(),
+    names: clock.stream('apiserver/names'),
     ...(options.token ? { token: options.token } : {}),
     ...(options.apiFaults ? { faults: options.apiFaults } : {}),
   });
@@ -186,6 +187,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     clock,
     account: aws.account,
     api,
+    kubelet,
     webhookEnabled: options.webhookEnabled ?? true,
     ...(options.faults ? { faults: options.faults } : {}),
     newLbc: (webhookEnabled) =>
@@ -483,6 +485,7 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
       faults = await lbcWithFaults({
         clock,
         account: aws.account,
+        kubelet: k,
         webhookEnabled: true,
         realLbc: true,
         ...(options.faults ? { faults: options.faults } : {}),
@@ -493,6 +496,7 @@ async function startRealLab(options: LabOptions): Promise<Lab> {
       faults = await lbcWithFaults({
         clock,
         account: aws.account,
+        kubelet: k,
         webhookEnabled: options.webhookEnabled ?? true,
         ...(options.faults ? { faults: options.faults } : {}),
         newLbc: (webhookEnabled) =>
@@ -586,6 +590,7 @@ async function lbcWithFaults(o: {
   /** The real controller: webhook and lbc faults are refused (nothing applied). */
   realLbc?: boolean;
   faults?: FaultChange;
+  kubelet: Kubelet;
   newLbc: (webhookEnabled: boolean) => Lbc;
 }): Promise<LbcWithFaults> {
   let webhookEnabled = o.webhookEnabled;
@@ -608,6 +613,7 @@ async function lbcWithFaults(o: {
       lbc = o.newLbc(webhookEnabled);
       running = true;
     },
+    loseNode: (count) => o.kubelet.loseNode(count, o.clock.stream('faults/node-loss')),
   });
   if (!webhookEnabled) await injector.apply({ set: { webhook: 'down' } });
   if (o.faults) await injector.apply(o.faults);

@@ -90,6 +90,22 @@ export class LabRandom {
     return Math.min(d.max ?? Number.POSITIVE_INFINITY, Math.max(d.min ?? 0, v));
   }
 
+  /** `bytes` random bytes as lower-case hex (IDs: ARNs, container IDs; never keys or certificates). */
+  hex(bytes: number): string {
+    let s = '';
+    for (let i = 0; i < bytes; i++) s += this.int(256).toString(16).padStart(2, '0');
+    return s;
+  }
+
+  /** An RFC 4122 version-4 UUID from this stream (object uids). */
+  uuid(): string {
+    const h = this.hex(16).split('');
+    h[12] = '4';
+    h[16] = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+    const s = h.join('');
+    return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
+  }
+
   /** A function view, for APIs that take `() => number`. */
   fn(): () => number {
     return () => this.next();

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
 import type { ClusterAccess } from './cluster.js';
+import { LabRandom } from './random.js';
 
 /**
  * The lab's object store: what etcd + the API server's registry are to a real cluster.
@@ -61,13 +61,16 @@ export class ObjectStore implements ClusterAccess {
   private readonly hooks = new Map<string, AdmissionHook[]>();
   private readonly emitter = new EventEmitter();
   private rv = 1;
+  /** Object uids come from the lab's seeded stream: the same seed names the same objects the same way. */
+  private readonly uids: LabRandom;
   /** Kinds whose deletion is graceful (deletionTimestamp first, removal by a controller). */
   private readonly gracefulKinds = new Set(['Pod']);
 
   constructor(
-    private readonly options: { eventLogSize?: number; now?: () => Date } = {},
+    private readonly options: { eventLogSize?: number; now?: () => Date; uids?: LabRandom } = {},
   ) {
     this.emitter.setMaxListeners(0);
+    this.uids = options.uids ?? new LabRandom(0, 'store/uids');
   }
 
   get resourceVersion(): string {
@@ -129,7 +132,7 @@ export class ObjectStore implements ClusterAccess {
     if (this.bucket(kind).has(k)) {
       throw new StoreError(409, 'AlreadyExists', `${kind.toLowerCase()}s "${obj.metadata.name}" already exists`);
     }
-    obj.metadata.uid = randomUUID();
+    obj.metadata.uid = this.uids.uuid();
     obj.metadata.creationTimestamp = this.now();
     obj.metadata.generation = 1;
     delete obj.metadata.deletionTimestamp;

@@ -46,6 +46,15 @@ export interface LabTimings {
    * 'random' (at a random point of the first interval, as a checker already running on its own schedule).
    */
   albFirstHealthCheck?: 'immediate' | 'random';
+  /**
+   * ALB: keep-alive connections to targets (a response's connection carries later requests; idle ones closed after
+   * the idle timeout). Default false: a fresh connection per request.
+   */
+  albKeepAlive?: boolean;
+  /** ALB: seconds from a target closing an idle pooled connection until the ALB stops reusing it (a reuse → 502). */
+  albTargetCloseNoticeSeconds?: Delay;
+  /** Kubelet: a released pod IP is handed to a new pod once free this long (VPC CNI's IP cooldown, 30 s). */
+  podIpCooldownSeconds?: number;
   /** ALB: connect timeout to a target before answering 504 (AWS: 10 s). */
   albConnectTimeoutSeconds: number;
   /**
@@ -95,6 +104,8 @@ export const REALISTIC_TIMINGS: LabTimings = {
   albNodes: 2,
   albFirstHealthCheck: 'random',
   albConnectTimeoutSeconds: 10,
+  albKeepAlive: true,
+  albTargetCloseNoticeSeconds: { median: 0.3, p99: 1, min: 0.05, max: 2 },
   podTeardownSeconds: { median: 2, p99: 6, min: 0.5, max: 10 },
   endpointsSeconds: { median: 0.3, p99: 2, min: 0.05, max: 5 },
   metricPeriodSeconds: 60,
@@ -121,7 +132,8 @@ export type DelayName =
   | 'albHealthRoutingSeconds'
   | 'podTeardownSeconds'
   | 'endpointsSeconds'
-  | 'cloudwatchLagSeconds';
+  | 'cloudwatchLagSeconds'
+  | 'albTargetCloseNoticeSeconds';
 
 export class LabClock {
   private readonly streams = new Map<string, LabRandom>();
@@ -158,6 +170,8 @@ export class LabClock {
         return t.awsApiLatencySeconds ?? 0;
       case 'cloudwatchLagSeconds':
         return t.cloudwatchLagSeconds ?? 0;
+      case 'albTargetCloseNoticeSeconds':
+        return t.albTargetCloseNoticeSeconds ?? 0;
       default:
         return t[name];
     }

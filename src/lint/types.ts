@@ -16,7 +16,8 @@ export type RuleId =
   | 'backend-missing'
   | 'healthcheck-path'
   | 'progress-deadline'
-  | 'replicas-with-hpa';
+  | 'replicas-with-hpa'
+  | 'keep-alive-timeout';
 
 export interface Finding {
   rule: RuleId;
@@ -54,6 +55,7 @@ export const RULES: ReadonlyArray<{ id: RuleId; defaultSeverity: Severity; summa
   { id: 'healthcheck-path', defaultSeverity: 'warning', summary: 'ALB health-check path differs from the readinessProbe path' },
   { id: 'progress-deadline', defaultSeverity: 'warning', summary: 'progressDeadlineSeconds shorter than the estimated rollout time' },
   { id: 'replicas-with-hpa', defaultSeverity: 'warning', summary: 'spec.replicas is set although a HorizontalPodAutoscaler scales the workload' },
+  { id: 'keep-alive-timeout', defaultSeverity: 'error', summary: "the app's declared keep-alive timeout (alb-rollout.dev/keep-alive-timeout) is not above the ALB idle timeout" },
 ];
 
 export const RULE_IDS: ReadonlySet<string> = new Set(RULES.map((r) => r.id));

@@ -7,28 +7,39 @@ import {
 } from '../manifests/model.js';
 
 /**
- * Rollout-time estimate per Deployment, from the manifests alone. Deliberately simple and on the slow side:
+ * Rollout-time estimate per Deployment, from the manifests alone, calibrated against the realistic lab (whose
+ * delays follow AWS's docs and public reports; docs/lab-timings.md has the comparison, `npm run bench -- --only
+ * estimate` repeats it):
  *
  *   batchSize = maxSurge + maxUnavailable            (resolved like Kubernetes: surge rounds up, unavailable down,
  *                                                     both 0 ⇒ unavailable 1); Recreate and blue-green: one batch
  *   batches   = ceil(replicas / batchSize)
  *   perBatch  = containerStart + registration
- *       containerStart = schedule/pull/start allowance (10 s) + readinessProbe initialDelay + period × successThreshold
+ *       containerStart = schedule/start allowance (5 s) + readinessProbe initialDelay + period × successThreshold
  *                        + minReadySeconds (the slowest container)
- *       registration   = LBC register + ALB propagation allowance (10 s) + health-check interval × healthy threshold
+ *       registration   = LBC register + the slower ALB node picking the target up (15 s)
+ *                        + ⅔ health-check interval (a new target needs one passing check from each node, each node
+ *                          checking at its own point of the interval: the later of two comes at ⅔ on average)
+ *                        + the controller's next look at the target to set the readiness gate (half its 15 s requeue)
  *                        (the slowest target group routing to the Deployment; 0 when nothing routes to it)
- *   seconds   = batches × perBatch + max(preStop, deregistration delay)
- *       the tail: the last old pods sleep in preStop while their targets drain (the two run at the same time);
- *       an unset delay counts as AWS's 300 s. Recreate also waits for the old pods to stop before starting.
+ *   seconds   = batches × perBatch + drainTail
+ *       drainTail = min(deregistration delay, 15 s): the last old targets leave every node (endpoint update, LBC
+ *       deregister, propagation) and, with nothing in flight, AWS completes the deregistration at once; an unset
+ *       delay counts as AWS's 300 s. Recreate also waits for the old pods' preStop before starting.
  *
- * Old pods' termination overlaps the next batch (Kubernetes counts a terminating pod as gone), so it is paid once.
+ * Old pods' termination (preStop) overlaps the next batch (Kubernetes counts a terminating pod as gone), so it does
+ * not lengthen the rollout.
  */
 
 export interface EstimateOptions {
-  /** Scheduling, image pull and process start before the first readiness probe. Default 10. */
+  /** Scheduling, image pull and process start before the first readiness probe. Default 5. */
   containerStartSeconds?: number;
-  /** LBC's register call plus the ALB data plane picking the target up. Default 10. */
+  /** LBC's register call plus the slower ALB node picking the target up. Default 15. */
   propagationSeconds?: number;
+  /** From the target healthy to the readiness gate True (the controller re-checks every 15 s). Default 7.5. */
+  gateCheckSeconds?: number;
+  /** The last old targets leaving every node and AWS completing their deregistration. Default 15. */
+  deregistrationSeconds?: number;
 }
 
 export interface RolloutEstimate {
@@ -45,18 +56,22 @@ export interface RolloutEstimate {
   batchSeconds: number;
   breakdown: {
     containerStartSeconds: number;
-    /** Health-check interval × healthy threshold + propagation. */
+    /** Propagation + ⅔ health-check interval + the readiness-gate check. */
     registrationSeconds: number;
     /** preStop sleep of the old pods. */
     terminationSeconds: number;
     /** Deregistration delay (AWS's 300 s when unset). */
     drainSeconds: number;
+    /** What the last batch's drain adds: min(drainSeconds, deregistration allowance). */
+    drainTailSeconds: number;
   };
 }
 
-const DEFAULTS: Required<EstimateOptions> = { containerStartSeconds: 10, propagationSeconds: 10 };
+const DEFAULTS: Required<EstimateOptions> = { containerStartSeconds: 5, propagationSeconds: 15, gateCheckSeconds: 7.5, deregistrationSeconds: 15 };
+/** A new target's first passing check from the later of two ALB nodes, as a fraction of the interval. */
+const FIRST_CHECK_FRACTION = 2 / 3;
 /** LBC's health-check defaults, used for explicit TargetGroupBindings whose target group settings live in AWS. */
-const LBC_DEFAULT_HEALTH = { intervalSeconds: 15, healthyThreshold: 2 };
+const LBC_DEFAULT_HEALTH = { intervalSeconds: 15 };
 
 export function estimateRollouts(model: AppModel, opts: EstimateOptions): RolloutEstimate[] {
   const o = { ...DEFAULTS, ...opts };
@@ -66,7 +81,6 @@ export function estimateRollouts(model: AppModel, opts: EstimateOptions): Rollou
 
 interface Route {
   intervalSeconds: number;
-  healthyThreshold: number;
   drainSeconds: number;
 }
 
@@ -86,7 +100,6 @@ function routesByDeployment(model: AppModel): Map<DeploymentModel, Route[]> {
 function routeOfTargetGroup(tg: TargetGroupModel): Route {
   return {
     intervalSeconds: tg.healthCheck.intervalSeconds,
-    healthyThreshold: tg.healthCheck.healthyThreshold,
     drainSeconds: effectiveDeregistrationDelay(tg),
   };
 }
@@ -103,13 +116,14 @@ function estimateOne(d: DeploymentModel, routes: Route[], o: Required<EstimateOp
     ...d.containers.map((c) => (c.readinessProbe ? c.readinessProbe.initialDelaySeconds + c.readinessProbe.periodSeconds * c.readinessProbe.successThreshold : 0)),
   );
   const containerStartSeconds = o.containerStartSeconds + probeSeconds + d.minReadySeconds;
-  const registrationSeconds = routes.length === 0 ? 0 : Math.max(...routes.map((r) => o.propagationSeconds + r.intervalSeconds * r.healthyThreshold));
+  const registrationSeconds = routes.length === 0 ? 0 : Math.round(Math.max(...routes.map((r) => o.propagationSeconds + r.intervalSeconds * FIRST_CHECK_FRACTION + o.gateCheckSeconds)));
   const terminationSeconds = Math.max(0, ...d.containers.map((c) => (c.preStop.kind === 'sleep' ? c.preStop.seconds : 0)));
   const drainSeconds = routes.length === 0 ? 0 : Math.max(...routes.map((r) => r.drainSeconds));
 
+  const drainTailSeconds = Math.min(drainSeconds, o.deregistrationSeconds);
   const batchSeconds = containerStartSeconds + registrationSeconds;
   const recreateWait = d.strategy.type === 'Recreate' ? terminationSeconds : 0;
-  const seconds = batches === 0 ? 0 : recreateWait + batches * batchSeconds + Math.max(terminationSeconds, drainSeconds);
+  const seconds = batches === 0 ? 0 : recreateWait + batches * batchSeconds + drainTailSeconds;
   return {
     deployment: { namespace: d.namespace, name: d.name },
     replicas,
@@ -119,6 +133,6 @@ function estimateOne(d: DeploymentModel, routes: Route[], o: Required<EstimateOp
     maxUnavailable,
     seconds,
     batchSeconds,
-    breakdown: { containerStartSeconds, registrationSeconds, terminationSeconds, drainSeconds },
+    breakdown: { containerStartSeconds, registrationSeconds, terminationSeconds, drainSeconds, drainTailSeconds },
   };
 }

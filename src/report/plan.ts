@@ -130,7 +130,7 @@ export function renderPlanText(plan: Plan): string {
       const b = e.breakdown;
       out.push(
         `   ${e.deployment.namespace}/${e.deployment.name}: ~${Math.round(e.seconds)}s for ${e.replicas} replicas in ${e.batches} batch(es)` +
-          ` (per batch: start ${b.containerStartSeconds}s + target healthy ${b.registrationSeconds}s; preStop ${b.terminationSeconds}s; drain ${b.drainSeconds}s)`,
+          ` (per batch: start ${b.containerStartSeconds}s + target healthy ${b.registrationSeconds}s; then ${b.drainTailSeconds}s for the last targets to drain)`,
       );
     }
   }

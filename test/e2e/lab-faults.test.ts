@@ -61,14 +61,30 @@ describe('deploy under lab faults (set with `lab fault`)', () => {
     assert.equal(again.code, 0, again.out);
   });
 
-  it('kube-5xx=100%: fails in preflight (exit 1) having applied nothing', { timeout: 150_000 }, async () => {
+  it('node-loss=1 while the update runs: the deploy completes, or fails (exit 1) with what to do; a re-run completes', { timeout: 200_000 }, async () => {
+    const v5 = await variant('2048/safe', l.dir, 'v5');
+    const running = deploy(v5);
+    await fault('node-loss=1');
+    const r = await running;
+    if (r.code !== 0) {
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /[Ff]ix:|roll(ed)? back/, r.out);
+      const again = await deploy(v5);
+      assert.equal(again.code, 0, again.out);
+    }
+  });
+
+  it('kube-5xx=100%: fails in preflight with exit 3 (the cluster cannot be used), says what to do, applied nothing; after clear a re-run succeeds', { timeout: 150_000 }, async () => {
     await fault('kube-5xx=100%');
     const v3 = await variant('2048/safe', l.dir, 'v3');
     const r = await deploy(v3);
-    assert.equal(r.code, 1, r.out);
-    assert.match(r.out, /failed in phase preflight/);
-    assert.match(r.out, /injected fault/);
+    assert.equal(r.code, 3, r.out);
+    assert.match(r.out, /failed in phase preflight \(exit code 3\)/);
+    assert.match(r.out, /answered 500 InternalError to [A-Z]+ \S+ on 6 attempts in a row \(.*injected fault/);
+    assert.match(r.out, /Fix: check its health .*readyz.* then run the same command again/);
     assert.match(r.out, /applied before the failure: nothing/);
     await fault('clear');
+    const again = await deploy(v3);
+    assert.equal(again.code, 0, again.out);
   });
 });

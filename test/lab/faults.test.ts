@@ -180,6 +180,7 @@ describe('faults without the embedded API server (the real control plane tier)',
         clock,
         account,
         setWebhookEnabled: (v) => calls.push(`webhook ${v}`),
+        loseNode: () => [],
         stopLbc: async () => void calls.push('stop'),
         startLbc: () => void calls.push('start'),
       });
@@ -199,5 +200,85 @@ describe('faults without the embedded API server (the real control plane tier)',
     } finally {
       await alb.stop();
     }
+  });
+});
+
+describe('fault node-loss (a target\'s node goes away)', () => {
+  let lab: Lab;
+  before(async () => {
+    lab = await startLab({ seed: 4 });
+  });
+  after(async () => {
+    await lab.stop();
+  });
+
+  test('the pod vanishes without preStop or SIGTERM, its target stops answering and turns unhealthy; the pod is deleted and replaced; the ALB serves from healthy targets again', async () => {
+    const ns = 'lost';
+    lab.store.create('Namespace', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    const labels = { app: 'web' };
+    lab.store.create('Deployment', {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: ns },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [
+              {
+                name: 'web',
+                image: 'example/web:1',
+                ports: [{ containerPort: 8080 }],
+                readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 2 },
+                lifecycle: { preStop: { sleep: { seconds: 30 } } },
+              },
+            ],
+          },
+        },
+      },
+    });
+    lab.store.create('Service', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: ns }, spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] } });
+    lab.store.create('Ingress', {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'web', namespace: ns, annotations: { 'alb.ingress.kubernetes.io/target-type': 'ip', 'alb.ingress.kubernetes.io/healthcheck-path': '/healthz' } },
+      spec: { ingressClassName: 'alb', rules: [{ http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] },
+    });
+    const healthy = (): Set<string> => {
+      const state = new Map<string, string>();
+      for (const e of lab.alb.history) if (e.kind === 'state') state.set(e.id, e.state);
+      return new Set([...state].filter(([, st]) => st === 'healthy').map(([ip]) => ip));
+    };
+    await waitFor(() => healthy().size === 3, { timeoutMs: 30_000, what: 'three healthy targets', describe: () => [...healthy()].join(',') });
+    const events: Array<{ type: string; pod: string }> = [];
+    const off = lab.kubelet.onPodEvent((e) => events.push({ type: e.type, pod: e.pod }));
+    try {
+      const faults = await lab.setFaults(parseFaultSpec('node-loss=1'));
+      assert.equal(faults.lostPods?.length, 1);
+      const lostPod = faults.lostPods![0]!;
+      const ip = String((lab.store.get('Pod', ns, lostPod.split('/')[1]!)?.status as Record<string, unknown>).podIP);
+      assert.equal(lab.kubelet.network.route(ip, 8080).kind, 'blackhole', 'the address is gone with the node: nothing answers');
+      assert.equal(formatFaults(faults), 'none', 'a one-shot action, not a standing fault');
+      // The ALB's view: health checks to it time out, the target turns unhealthy (until its pod is deleted and it drains).
+      await waitFor(() => lab.alb.history.some((e) => e.id === ip && e.kind === 'state' && (e.state === 'unhealthy' || e.state === 'draining')), { timeoutMs: 20_000, what: `target ${ip} unhealthy or draining` });
+      await waitFor(() => lab.store.get('Pod', ns, lostPod.split('/')[1]!) === undefined, { timeoutMs: 20_000, what: `pod ${lostPod} deleted` });
+      await waitFor(() => healthy().size === 3 && !healthy().has(ip), { timeoutMs: 30_000, what: 'three healthy targets again, without the lost one', describe: () => [...healthy()].join(',') });
+      assert.deepEqual(
+        events.filter((e) => e.pod === lostPod).map((e) => e.type),
+        ['node-lost', 'removed'],
+        'no preStop, no SIGTERM: it just vanished',
+      );
+      const alb = lab.albs().find((a) => a.ingress === `${ns}/web`)!;
+      assert.equal((await fetch(alb.url)).status, 200);
+    } finally {
+      off();
+    }
+  });
+
+  test('node-loss needs a whole number of pods', () => {
+    assert.equal(parseFaultSpec('node-loss=2').nodeLoss, 2);
+    for (const bad of ['node-loss=0', 'node-loss=x', 'node-loss=1.5']) assert.throws(() => parseFaultSpec(bad), (e: unknown) => e instanceof InputError && /whole number of pods/.test(e.message));
   });
 });

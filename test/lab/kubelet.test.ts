@@ -333,8 +333,13 @@ describe('kubelet', () => {
   it('parses behaviours and preStop hooks', () => {
     assert.deepEqual(
       { ...parseBehavior('slow-start=5, error-rate=0.25,bogus'), raw: '' },
-      { slowStartSeconds: 5, crash: false, error500: false, errorRate: 0.25, raw: '', unknown: ['bogus'] },
+      { slowStartSeconds: 5, crash: false, error500: false, errorRate: 0.25, keepAliveTimeoutSeconds: 75, raw: '', unknown: ['bogus'] },
     );
+    const b = parseBehavior('latency=2/30,keepalive-timeout=5,latency-x=1,keepalive-timeout=0');
+    assert.deepEqual(b.latency, { median: 2, p99: 30 });
+    assert.equal(b.keepAliveTimeoutSeconds, 5);
+    assert.deepEqual(b.unknown, ['latency-x=1', 'keepalive-timeout=0']);
+    assert.deepEqual(parseBehavior('latency=3').latency, { median: 3, p99: 3 });
     assert.equal(preStopSeconds({ lifecycle: { preStop: { exec: { command: ['/bin/sh', '-c', 'sleep 40'] } } } }), 40);
     assert.equal(preStopSeconds({ lifecycle: { preStop: { sleep: { seconds: 7 } } } }), 7);
     assert.equal(preStopSeconds({ lifecycle: { preStop: { exec: { command: ['nginx', '-s', 'quit'] } } } }), 0);

@@ -66,6 +66,41 @@ describe('lab PRNG', () => {
     walk(join(import.meta.dirname, '..', '..', 'src', 'lab'));
     assert.deepEqual(offenders, []);
   });
+
+  test('names, uids and ARNs come from the seed: node:crypto randomness only for keys, tokens and request ids', async () => {
+    const allowed = new Set(['controlplane/certs.ts', 'controlplane/processes.ts', 'aws/wire.ts', 'lbc/util.ts']);
+    const offenders: string[] = [];
+    const root = join(import.meta.dirname, '..', '..', 'src', 'lab');
+    const walk = (dir: string): void => {
+      for (const f of readdirSync(dir)) {
+        const p = join(dir, f);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (p.endsWith('.ts') && /\b(randomUUID|randomBytes|randomInt)\b/.test(readFileSync(p, 'utf8')) && !allowed.has(p.slice(root.length + 1))) offenders.push(p);
+      }
+    };
+    walk(root);
+    assert.deepEqual(offenders, []);
+
+    const { ObjectStore } = await import('../../src/lab/store.js');
+    const uids = (seed: number): string[] => {
+      const store = new ObjectStore({ uids: new LabRandom(seed, 'store/uids') });
+      return ['a', 'b'].map((name) => String(store.create('ConfigMap', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' } }).metadata.uid));
+    };
+    assert.deepEqual(uids(7), uids(7));
+    assert.notDeepEqual(uids(7), uids(8));
+    assert.match(uids(7)[0]!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const arns = async (seed: number): Promise<string> => {
+      const clock = new LabClock(timingsFor('fast'), new LabRandom(seed));
+      const cloud = new AlbCloud({ clock, region: 'us-east-1', network: new LabNetwork() });
+      try {
+        return (await cloud.createTargetGroup({ Name: 'tg-a', Protocol: 'HTTP', Port: 80, VpcId: 'vpc-0a1b2c3d4e5f60718', TargetType: 'ip' })).TargetGroups?.[0]?.TargetGroupArn ?? '';
+      } finally {
+        await cloud.stop();
+      }
+    };
+    assert.equal(await arns(3), await arns(3));
+    assert.notEqual(await arns(3), await arns(4));
+  });
 });
 
 describe('timing profiles', () => {

@@ -50,7 +50,7 @@ describe('lint: the 2048 examples', () => {
     const findings = lint({ namespaceLabels: '', preStop: '', readinessProbe: '', ingressAnnotations: 'alb.ingress.kubernetes.io/scheme: internal' });
     const keys = findings.map((f) => `${f.file}\u0000${String(f.line).padStart(6, '0')}\u0000${f.rule}`);
     assert.deepEqual(keys, [...keys].sort());
-    assert.equal(new Set(RULES.map((r) => r.id)).size, 13);
+    assert.equal(new Set(RULES.map((r) => r.id)).size, 14);
   });
 });
 
@@ -248,5 +248,31 @@ spec:
     assert.equal(f.severity, 'warning');
     assert.equal(f.file, 'deploy.yaml');
     assert.match(f.message, /HorizontalPodAutoscaler web scales it \(min 2, max 10\)/);
+  });
+});
+
+describe('lint: keep-alive-timeout (the app closing pooled connections before the ALB does)', () => {
+  it('no finding when the app declares nothing (its keep-alive lives in its code, which lint cannot read)', () => {
+    assert.deepEqual(only(lint({}), 'keep-alive-timeout'), []);
+  });
+
+  it('an error when the declared timeout is not above the ALB idle timeout (60 s, or the Ingress attribute)', () => {
+    const f = one(lint({ deploymentAnnotations: 'alb-rollout.dev/keep-alive-timeout: "5s"' }), 'keep-alive-timeout');
+    assert.equal(f.severity, 'error');
+    assert.equal(f.file, 'deploy.yaml');
+    assert.match(f.message, /keep-alive timeout of 5 s .* not above the idle timeout of the ALB of Ingress shop\/\S+ \(60 s\).* 502/);
+    assert.match(f.fix, /above 60 s .*server\.keepAliveTimeout = 75000/);
+    assert.deepEqual(only(lint({ deploymentAnnotations: 'alb-rollout.dev/keep-alive-timeout: "75s"' }), 'keep-alive-timeout'), []);
+    const raised = lint({
+      deploymentAnnotations: 'alb-rollout.dev/keep-alive-timeout: "75s"',
+      ingressAnnotations: 'alb.ingress.kubernetes.io/load-balancer-attributes: idle_timeout.timeout_seconds=120',
+    });
+    assert.match(one(raised, 'keep-alive-timeout').message, /\(120 s\)/);
+  });
+
+  it('a value that is not a duration is an error naming the fix', () => {
+    const f = one(lint({ deploymentAnnotations: 'alb-rollout.dev/keep-alive-timeout: "soon"' }), 'keep-alive-timeout');
+    assert.match(f.message, /not a duration/);
+    assert.match(f.fix, /"75s"/);
   });
 });

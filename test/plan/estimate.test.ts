@@ -20,35 +20,35 @@ describe('estimateRollouts', () => {
       batchSize: 3,
       maxSurge: 2,
       maxUnavailable: 1,
-      // start 10 + probe period 2; register 10 + 15 × 2; tail max(preStop 0, drain 300)
-      seconds: 2 * (12 + 40) + 300,
-      batchSeconds: 52,
-      breakdown: { containerStartSeconds: 12, registrationSeconds: 40, terminationSeconds: 0, drainSeconds: 300 },
+      // start 5 + probe period 2; register 15 + ⅔ × 15 + 7.5 (rounded); tail min(drain 300, 15)
+      seconds: 2 * (7 + 33) + 15,
+      batchSeconds: 40,
+      breakdown: { containerStartSeconds: 7, registrationSeconds: 33, terminationSeconds: 0, drainSeconds: 300, drainTailSeconds: 15 },
     });
   });
 
   it('the safe example fits well inside its progress deadline', async () => {
     const [e] = estimateRollouts(buildModel(await loadExample('safe')), {});
-    assert.equal(e?.seconds, 2 * 52 + 40);
+    assert.equal(e?.seconds, 2 * 40 + 15);
     assert.ok((e?.seconds ?? Infinity) < 600);
   });
 
   it('one pod at a time with maxSurge 1 / maxUnavailable 0', () => {
     const e = estimate({});
-    assert.deepEqual([e.batches, e.batchSize, e.breakdown.containerStartSeconds, e.breakdown.drainSeconds, e.breakdown.terminationSeconds], [4, 1, 15, 20, 30]);
-    assert.equal(e.seconds, 4 * (15 + 40) + 30);
+    assert.deepEqual([e.batches, e.batchSize, e.breakdown.containerStartSeconds, e.breakdown.drainSeconds, e.breakdown.terminationSeconds, e.breakdown.drainTailSeconds], [4, 1, 10, 20, 30, 15]);
+    assert.equal(e.seconds, 4 * (10 + 33) + 15, 'the preStop sleep overlaps the next batch: it does not add');
   });
 
   it('uses the slowest health check and the options’ allowances', () => {
     const e = estimate({ ingressAnnotations: 'alb.ingress.kubernetes.io/target-type: ip\nalb.ingress.kubernetes.io/healthcheck-interval-seconds: "30"\nalb.ingress.kubernetes.io/healthy-threshold-count: "5"' });
-    assert.equal(e.breakdown.registrationSeconds, 10 + 150);
-    const [fast] = estimateRollouts(buildModel(setOf(app({}))), { containerStartSeconds: 0, propagationSeconds: 0 });
-    assert.deepEqual([fast?.breakdown.containerStartSeconds, fast?.breakdown.registrationSeconds], [5, 30]);
+    assert.equal(e.breakdown.registrationSeconds, Math.round(15 + 30 * (2 / 3) + 7.5), 'one passing check per node: the threshold does not count for a new target');
+    const [fast] = estimateRollouts(buildModel(setOf(app({}))), { containerStartSeconds: 0, propagationSeconds: 0, gateCheckSeconds: 0 });
+    assert.deepEqual([fast?.breakdown.containerStartSeconds, fast?.breakdown.registrationSeconds], [5, 10]);
   });
 
   it('Recreate is one batch that first waits for the old pods to stop', () => {
     const e = estimate({ strategy: 'strategy:\n  type: Recreate' });
-    assert.deepEqual([e.batches, e.seconds], [1, 30 + 55 + 30]);
+    assert.deepEqual([e.batches, e.seconds], [1, 30 + 43 + 15]);
   });
 
   it('zero replicas take no time; an unrouted Deployment has no registration or drain', () => {

@@ -280,7 +280,7 @@ export class AlbCloud {
   private stopped = false;
   /** Load-balancer nodes (each with its own routing table and health checker). */
   readonly nodeCount: number;
-  private readonly random: { weights: LabRandom; nodes: LabRandom; checks: LabRandom };
+  private readonly random: { weights: LabRandom; nodes: LabRandom; checks: LabRandom; ids: LabRandom };
 
   constructor(options: AlbCloudOptions) {
     this.emitter.setMaxListeners(0);
@@ -295,7 +295,7 @@ export class AlbCloud {
     this.metrics = new AlbMetrics(this.epoch, clock.timings.metricPeriodSeconds || 60, lagged ? () => clock.delay('cloudwatchLagSeconds') : undefined);
     this.nodeCount = Math.max(1, Math.floor(options.clock.timings.albNodes ?? 1));
     const r = options.clock.random.fork('alb');
-    this.random = { weights: r.fork('weights'), nodes: r.fork('nodes'), checks: r.fork('checks') };
+    this.random = { weights: r.fork('weights'), nodes: r.fork('nodes'), checks: r.fork('checks'), ids: r.fork('ids') };
   }
 
   /** Subscribes to target state changes (see TargetEvent); returns the unsubscribe function. */
@@ -315,6 +315,11 @@ export class AlbCloud {
     if (!lb) throw new AwsApiError('LoadBalancerNotFound', `Load balancer '${lbArn}' not found`);
     if (!lb.server) throw new AwsApiError('ValidationError', `Load balancer '${lbArn}' is a network load balancer: it has no HTTP data plane (see its listeners)`);
     return lb.server.url;
+  }
+
+  /** Idle keep-alive connections from the load balancer to its targets, by ip:port (empty without `albKeepAlive`). */
+  pooledConnections(lbArn: string): Record<string, number> {
+    return this.lbs.get(lbArn)?.server?.pooledConnections() ?? {};
   }
 
   /** The data plane URL for a DNS name (e.g. an Ingress status hostname), or undefined. */
@@ -401,7 +406,7 @@ export class AlbCloud {
       if (lb.type !== type || lb.scheme !== scheme) throw new AwsApiError('DuplicateLoadBalancerName', `A load balancer with the same name '${name}' exists, but with different settings`);
       return { LoadBalancers: [this.lbView(lb)] };
     }
-    const arn = loadBalancerArn(this.region, name, randomHex16(), type);
+    const arn = loadBalancerArn(this.region, name, randomHex16(this.random.ids), type);
     let server: DataPlaneServer | undefined;
     if (type === 'application') {
       server = new DataPlaneServer(this.dataPlaneHost(), arn);
@@ -410,7 +415,7 @@ export class AlbCloud {
     const lb: LbRec = {
       arn,
       name,
-      dnsName: type === 'network' ? networkLoadBalancerDnsName(this.region, name) : loadBalancerDnsName(this.region, name),
+      dnsName: type === 'network' ? networkLoadBalancerDnsName(this.region, name, this.random.ids) : loadBalancerDnsName(this.region, name, this.random.ids),
       createdTime: new Date(),
       type,
       connections: {},
@@ -476,7 +481,7 @@ export class AlbCloud {
       if (l.lbArn === lb!.arn && l.port === port) throw new AwsApiError('DuplicateListener', 'A listener already exists on this port for this load balancer');
     }
     const actions = this.checkActions(list(input.DefaultActions), lb!, protocol);
-    const l: ListenerRec = { arn: listenerArn(lb!.arn, randomHex16()), lbArn: lb!.arn, port, protocol, defaultActions: actions, tags: tagMap(input.Tags) };
+    const l: ListenerRec = { arn: listenerArn(lb!.arn, randomHex16(this.random.ids)), lbArn: lb!.arn, port, protocol, defaultActions: actions, tags: tagMap(input.Tags) };
     if (lb!.type === 'network') {
       l.tcp = new NlbListenerServer(this.nlbHost(), lb!.arn, l.arn);
       await l.tcp.listen();
@@ -542,7 +547,7 @@ export class AlbCloud {
     for (const r of this.rules.values()) if (r.listenerArn === l.arn && r.priority === priority) throw new AwsApiError('PriorityInUse', `Priority '${priority}' is currently in use`);
     const conditions = list(input.Conditions) as RuleCondition[];
     if (conditions.length === 0) throw new AwsApiError('ValidationError', 'A rule must have at least one condition');
-    const r: RuleRec = { arn: ruleArn(l.arn, randomHex16()), listenerArn: l.arn, priority, conditions: normalizeConditions(conditions), actions: this.checkActions(list(input.Actions), this.lbs.get(l.lbArn)!, l.protocol), tags: tagMap(input.Tags) };
+    const r: RuleRec = { arn: ruleArn(l.arn, randomHex16(this.random.ids)), listenerArn: l.arn, priority, conditions: normalizeConditions(conditions), actions: this.checkActions(list(input.Actions), this.lbs.get(l.lbArn)!, l.protocol), tags: tagMap(input.Tags) };
     this.rules.set(r.arn, r);
     this.refreshUsage();
     return { Rules: [this.ruleView(r)] };
@@ -668,7 +673,7 @@ export class AlbCloud {
         return { TargetGroups: [this.tgView(tg)] };
       }
     }
-    const arn = targetGroupArn(this.region, name, randomHex16());
+    const arn = targetGroupArn(this.region, name, randomHex16(this.random.ids));
     const tg: TgRec = {
       arn,
       name,

@@ -1,20 +1,21 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { closeWithSockets, listenOnLoopback } from '../http.js';
 import { type PodConnection, type PodNetwork, connectToPod } from '../network.js';
 import type { LabClock } from '../timing.js';
 import type { AlbMetrics } from './metrics.js';
+import { TargetConnectionPool } from './target-pool.js';
 
 /**
  * The ALB's HTTP data plane: one HTTP server per load balancer on 127.0.0.1:<random port>, standing for its
  * port-80 listener. It routes by the listener rules to a target group, picks a routable target (round robin,
- * or least outstanding requests), and proxies the request on a fresh connection through the lab network:
+ * or least outstanding requests), and proxies the request through the lab network — on a fresh connection, or with
+ * `albKeepAlive` (the realistic profile) on a pooled keep-alive one (target-pool.ts):
  *
  *  - no healthy target and no unhealthy one to fail open to (none registered, or only `initial`/draining
  *    ones in the routing table) → 503 (the load balancer's own page);
  *  - target refuses (nothing listens on the pod's port) or resets the connection, or closes it with a request
- *    outstanding → 502;
+ *    outstanding (also: closed an idle pooled connection the ALB was just reusing) → 502;
  *  - target address gone (no pod owns the IP: a blackhole) → waits `albConnectTimeoutSeconds`, then 504;
  *  - no response within the idle timeout → 504;
  *  - otherwise the target's response passes through, with `x-lab-target: ip:port` added.
@@ -65,11 +66,13 @@ export class DataPlaneServer {
   url = '';
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  private readonly pool: TargetConnectionPool | undefined;
 
   constructor(
     private readonly host: DataPlaneHost,
     private readonly lbArn: string,
   ) {
+    this.pool = host.clock.timings.albKeepAlive ? new TargetConnectionPool(host.clock, host.network, () => host.idleTimeoutSeconds) : undefined;
     this.server = createServer((req, res) => this.handle(req, res));
     this.server.on('connection', (s) => {
       this.sockets.add(s);
@@ -82,7 +85,12 @@ export class DataPlaneServer {
     this.url = `http://127.0.0.1:${port}`;
   }
 
+  pooledConnections(): Record<string, number> {
+    return this.pool?.counts() ?? {};
+  }
+
   close(): Promise<void> {
+    this.pool?.close();
     return closeWithSockets(this.server, this.sockets);
   }
 
@@ -164,7 +172,12 @@ export class DataPlaneServer {
       }
     });
 
-    const conn = connectTarget(this.host.network, t);
+    const conn = this.pool ? this.pool.acquire(t.ip, t.port) : connectTarget(this.host.network, t);
+    if (conn.kind === 'stale') {
+      req.resume();
+      fail(502);
+      return;
+    }
     if (conn.kind === 'blackhole') {
       // A released pod IP: SYNs go unanswered until the ALB's connect timeout.
       req.resume();
@@ -183,10 +196,12 @@ export class DataPlaneServer {
     headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${String(headers['x-forwarded-for'])}, ${client}` : client;
     headers['x-forwarded-proto'] = 'http';
     headers['x-forwarded-port'] = '80';
-    headers['x-amzn-trace-id'] = `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
-    headers.connection = 'close';
+    headers['x-amzn-trace-id'] = `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${clock.stream('alb/trace-ids').hex(12)}`;
+    headers.connection = this.pool ? 'keep-alive' : 'close';
 
     const socket = conn.socket;
+    const pool = this.pool;
+    const realPort = (conn as { realPort?: number }).realPort;
     preq = request({ host: t.ip, port: t.port, method: req.method, path: url, headers, createConnection: () => socket });
     preq.on('socket', (s) => {
       if ((s as Socket).connecting) {
@@ -209,6 +224,14 @@ export class DataPlaneServer {
       res.writeHead(status, out);
       pres.pipe(res);
       pres.on('end', () => done(status, 'target'));
+      if (pool && realPort !== undefined) {
+        // After the client side of node:http has let go of the socket (its 'close' follows the response's end).
+        preq!.once('close', () => {
+          const keep = pres.complete && !/\bclose\b/i.test(String(pres.headers.connection ?? '')) && !socket.destroyed;
+          if (keep) pool.release(t.ip, t.port, socket, realPort);
+          else socket.destroy();
+        });
+      }
       pres.on('close', () => {
         if (!pres.complete) fail(502); // the target closed the connection mid-response
       });

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import type { LabRandom } from '../random.js';
 
 /**
  * Names, ARNs and CloudWatch dimension values as AWS and the AWS Load Balancer Controller form them.
@@ -25,8 +26,9 @@ function alnum(s: string): string {
   return s.replace(/[^A-Za-z0-9]/g, '');
 }
 
-export function randomHex16(): string {
-  return randomBytes(8).toString('hex');
+/** 16 hex digits (an ARN's id), from the lab's seeded stream. */
+export function randomHex16(random: LabRandom): string {
+  return random.hex(8);
 }
 
 export function loadBalancerArn(region: string, name: string, id: string, type: 'application' | 'network' = 'application'): string {
@@ -46,14 +48,14 @@ export function ruleArn(listener: string, id: string): string {
 }
 
 /** `<name>-<10 digits>.<region>.elb.amazonaws.com`, lower case (as LBC writes it into the Ingress status). */
-export function loadBalancerDnsName(region: string, name: string): string {
-  const digits = String(randomBytes(5).readUIntBE(0, 5) % 10_000_000_000).padStart(10, '0');
+export function loadBalancerDnsName(region: string, name: string, random: LabRandom): string {
+  const digits = String(random.int(10_000_000_000)).padStart(10, '0');
   return `${name}-${digits}.${region}.elb.amazonaws.com`.toLowerCase();
 }
 
 /** `<name>-<16 hex>.elb.<region>.amazonaws.com`, lower case (an NLB's DNS name, as LBC writes it into the Service status). */
-export function networkLoadBalancerDnsName(region: string, name: string): string {
-  return `${name}-${randomBytes(8).toString('hex')}.elb.${region}.amazonaws.com`.toLowerCase();
+export function networkLoadBalancerDnsName(region: string, name: string, random: LabRandom): string {
+  return `${name}-${random.hex(8)}.elb.${region}.amazonaws.com`.toLowerCase();
 }
 
 /** CloudWatch `LoadBalancer` dimension: `app/<name>/<id>`. */

@@ -3,7 +3,6 @@
  * Speaks the real wire protocol (JSON, Status errors, watch streams, tables, SSA) so that kubectl and
  * @kubernetes/client-node work against it unmodified.
  */
-import { randomInt } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse as parseYaml } from 'yaml';
@@ -52,6 +51,8 @@ export interface ApiServerOptions {
   faults?: ApiFaults;
   /** The seeded stream that decides injected errors (the lab passes a fork of its PRNG); default seed 0. */
   random?: () => number;
+  /** The seeded stream for generateName suffixes (the lab passes a fork of its PRNG); default seed 0. */
+  names?: LabRandom;
   /** Interval of BOOKMARK events on watches that allow them (default 30 s). */
   bookmarkIntervalMs?: number;
   /** Namespaces created at start when missing (default: default, kube-system, kube-public, kube-node-lease). */
@@ -113,6 +114,7 @@ export class LabApiServer {
   private readonly store: ObjectStore;
   private faults: ApiFaults;
   private readonly random: () => number;
+  private readonly names: LabRandom;
   private server: Server | undefined;
   private url = '';
   private readonly watches = new Set<() => void>();
@@ -124,6 +126,7 @@ export class LabApiServer {
     this.store = options.store;
     this.faults = options.faults ?? { errorRate: 0 };
     this.random = options.random ?? new LabRandom(0, 'apiserver/faults').fn();
+    this.names = options.names ?? new LabRandom(0, 'apiserver/names');
     const host = options.host ?? '127.0.0.1';
     if (!host.startsWith('127.')) throw new Error(`LabApiServer: host must be a loopback address (127.0.0.0/8), got ${host}`);
   }
@@ -524,7 +527,7 @@ export class LabApiServer {
     }
     if (opts.requireName && (typeof meta.name !== 'string' || meta.name === '')) {
       if (typeof meta.generateName === 'string' && meta.generateName !== '') {
-        meta.name = `${meta.generateName}${randomSuffix()}`;
+        meta.name = `${meta.generateName}${randomSuffix(this.names)}`;
       } else throw invalid(t.r, '', [{ field: 'metadata.name', type: 'FieldValueRequired', detail: 'name or generateName is required' }]);
     }
     return o;
@@ -823,9 +826,9 @@ function decodeContinue(token: string): string {
 }
 
 const SUFFIX_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
-function randomSuffix(): string {
+function randomSuffix(random: LabRandom): string {
   let s = '';
-  for (let i = 0; i < 5; i++) s += SUFFIX_CHARS[randomInt(SUFFIX_CHARS.length)];
+  for (let i = 0; i < 5; i++) s += SUFFIX_CHARS[random.int(SUFFIX_CHARS.length)];
   return s;
 }
 

@@ -83,6 +83,7 @@ export function toXml(v: unknown, item = 'member'): string {
   return escapeXml(String(v));
 }
 
+/** Unseeded on purpose: a request id changes no behaviour and no ordering, and seeded ones would make every call draw. */
 export function requestId(): string {
   return randomUUID();
 }

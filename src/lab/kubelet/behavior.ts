@@ -10,6 +10,9 @@
  * | `error-500-after=S`    | like `error-500` once S simulated seconds have passed since it started listening |
  * | `error-rate=F`         | that fraction of requests (except `/healthz`) answer 500, pseudo-random but deterministic per pod |
  * | `slow-shutdown=S`      | after SIGTERM: no new connections, in-flight requests finish, the process exits S seconds later |
+ * | `latency=S`            | every request (except `/healthz`, readiness probes and ALB health checks) is answered after S simulated seconds |
+ * | `latency=M/P99`        | … after a lognormal draw with median M and 99th percentile P99 (the pod's seeded stream), at most 10 × P99 |
+ * | `keepalive-timeout=S`  | the server closes a keep-alive connection idle for S simulated seconds (default 75, nginx's; Node's own default is 5) |
  *
  * `/healthz` always answers 200 while the server listens.
  */
@@ -23,6 +26,10 @@ export interface Behavior {
   error500AfterSeconds?: number;
   errorRate: number;
   slowShutdownSeconds?: number;
+  /** Response latency (simulated seconds): a constant, or a lognormal median/p99. */
+  latency?: { median: number; p99: number };
+  /** Idle keep-alive connections are closed after this many simulated seconds. */
+  keepAliveTimeoutSeconds: number;
   /** The raw value, for messages. */
   raw: string;
   /** Parts that were not understood (reported in logs, otherwise ignored). */
@@ -30,9 +37,11 @@ export interface Behavior {
 }
 
 export const BEHAVIOR_ENV = 'LAB_BEHAVIOR';
+/** The lab app's keep-alive timeout unless LAB_BEHAVIOR says otherwise: above the ALB's 60 s, as AWS recommends. */
+export const DEFAULT_KEEPALIVE_SECONDS = 75;
 
 export function parseBehavior(raw: string | undefined): Behavior {
-  const b: Behavior = { slowStartSeconds: 0, crash: false, error500: false, errorRate: 0, raw: raw ?? 'healthy', unknown: [] };
+  const b: Behavior = { slowStartSeconds: 0, crash: false, error500: false, errorRate: 0, keepAliveTimeoutSeconds: DEFAULT_KEEPALIVE_SECONDS, raw: raw ?? 'healthy', unknown: [] };
   for (const part of (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, value] = part.split('=', 2).map((s) => s.trim()) as [string, string | undefined];
     const num = value === undefined ? Number.NaN : Number(value);
@@ -61,6 +70,17 @@ export function parseBehavior(raw: string | undefined): Behavior {
         if (num >= 0) b.slowShutdownSeconds = num;
         else b.unknown.push(part);
         break;
+      case 'keepalive-timeout':
+        if (num > 0) b.keepAliveTimeoutSeconds = num;
+        else b.unknown.push(part);
+        break;
+      case 'latency': {
+        const [m, p] = (value ?? '').split('/').map(Number) as [number, number | undefined];
+        const p99 = p ?? m;
+        if (m >= 0 && p99 >= m) b.latency = { median: m, p99 };
+        else b.unknown.push(part);
+        break;
+      }
       default:
         b.unknown.push(part);
     }

@@ -4,7 +4,7 @@
  * and what it does on SIGTERM and SIGKILL (see behavior.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer, request } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -12,6 +12,7 @@ import type { Obj } from '../controllers/util.js';
 import { arrAt, fnv32a, isoSeconds, numAt, objAt, strAt } from '../controllers/util.js';
 import { type LabNetwork, POD_LISTEN_HOST, connectToPod } from '../network.js';
 import type { LabClock } from '../timing.js';
+import { LabRandom } from '../random.js';
 import { type Behavior, containerBehavior, hasPreStop, imageVersion, preStopSeconds, seededRandom } from './behavior.js';
 
 /** Real-time floor for probe timeouts, so that a busy event loop does not fail probes of a healthy server. */
@@ -156,6 +157,7 @@ export class ContainerRunner {
   private stopping = false;
   private gone = false;
   private readonly random: () => number;
+  private readonly latencyRandom: LabRandom;
 
   constructor(
     spec: Obj,
@@ -180,6 +182,7 @@ export class ContainerRunner {
     this.preStopSeconds = preStopSeconds(spec);
     this.hasPreStop = hasPreStop(spec);
     this.random = seededRandom(fnv32a(`${ctx.namespace}/${ctx.podName}/${this.name}`));
+    this.latencyRandom = new LabRandom(fnv32a(`${ctx.namespace}/${ctx.podName}/${this.name}`), 'latency');
   }
 
   get ready(): boolean {
@@ -201,7 +204,8 @@ export class ContainerRunner {
   start(): void {
     if (this.stopping || this.gone) return;
     const gen = ++this.generation;
-    this.containerId = `containerd://${randomBytes(32).toString('hex')}`;
+    // Derived from the (seeded) pod uid: the same seed gives the same container IDs.
+    this.containerId = `containerd://${createHash('sha256').update(`${this.ctx.podUid}/${this.name}/${gen}`).digest('hex')}`;
     this.state = { kind: 'running', startedAt: Date.now() };
     this.successes = 0;
     this.failures = 0;
@@ -270,10 +274,12 @@ export class ContainerRunner {
     let pending = this.ports.length;
     for (const port of this.ports) {
       const server = createServer((req, res) => this.handle(req, res));
-      server.keepAliveTimeout = 65_000;
+      // The keep-alive timeout runs on the lab's clock (Node's own adds a real-time second of slack), see keepIdle.
+      server.keepAliveTimeout = 0;
       server.on('connection', (socket: Socket) => {
         this.sockets.add(socket);
         socket.on('close', () => this.sockets.delete(socket));
+        this.keepIdle(socket);
       });
       const entry: { server: Server; port: number; realPort?: number } = { server, port };
       const failed = (err: NodeJS.ErrnoException): void => {
@@ -322,8 +328,49 @@ export class ContainerRunner {
     }
   }
 
+  /** Closes `socket` once it has had no request for the keep-alive timeout (LAB_BEHAVIOR keepalive-timeout). */
+  private keepIdle(socket: Socket): void {
+    let active = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      clearTimeout(idle);
+      idle = this.ctx.clock.after(this.behavior.keepAliveTimeoutSeconds, () => {
+        if (active === 0) socket.destroy();
+      });
+    };
+    socket.on('close', () => clearTimeout(idle));
+    this.idleHooks.set(socket, {
+      begin: () => {
+        active++;
+        clearTimeout(idle);
+      },
+      end: () => {
+        if (--active === 0) arm();
+      },
+    });
+    arm();
+  }
+
+  private readonly idleHooks = new WeakMap<Socket, { begin(): void; end(): void }>();
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    const hooks = this.idleHooks.get(req.socket);
+    hooks?.begin();
+    res.once('close', () => hooks?.end());
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const latency = this.behavior.latency;
+    const checker = /^(kube-probe|ELB-HealthChecker)\//.test(req.headers['user-agent'] ?? '');
+    if (latency && path !== '/healthz' && !checker && latency.p99 > 0) {
+      const seconds = Math.min(latency.p99 * 10, this.latencyRandom.delay(latency));
+      // A long request: answered later, or cut when the process goes away first (timers are cleared on exit).
+      this.after(seconds, () => this.respond(req, res, path));
+      return;
+    }
+    this.respond(req, res, path);
+  }
+
+  private respond(req: IncomingMessage, res: ServerResponse, path: string): void {
+    if (res.destroyed || res.writableEnded) return;
     let fail = false;
     if (path !== '/healthz') {
       const b = this.behavior;

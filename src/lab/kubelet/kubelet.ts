@@ -33,6 +33,7 @@ import { EventRecorder } from '../controllers/events.js';
 import type { ClusterAccess } from '../cluster.js';
 import { LabNetwork, type PodNetwork } from '../network.js';
 import type { StoreEvent } from '../store.js';
+import type { LabRandom } from '../random.js';
 import type { LabClock } from '../timing.js';
 import { ContainerRunner, type ProcessSpec, type RestartPolicy } from './container.js';
 import { type IpRange, IpAllocator, defaultIpRange } from './ip.js';
@@ -80,7 +81,7 @@ export interface ProcessImages {
   cleanup?(podUid: string): Promise<void>;
 }
 
-export type PodEventType = 'started' | 'listening' | 'ready' | 'prestop' | 'sigterm' | 'killed' | 'removed';
+export type PodEventType = 'started' | 'listening' | 'ready' | 'prestop' | 'sigterm' | 'killed' | 'removed' | 'node-lost';
 
 export interface PodEvent {
   type: PodEventType;
@@ -118,7 +119,14 @@ interface PodRuntime {
   finished: boolean;
   ready: boolean;
   statusQueued: boolean;
+  /** Its node went away (fault node-loss): nothing runs, the object waits for the node lifecycle controller. */
+  lost?: boolean;
 }
+
+/** node-loss: world seconds until the node lifecycle controller marks the lost node's pods not Ready (node-monitor-grace-period 40 s). */
+export const NODE_NOT_READY_SECONDS = 40;
+/** node-loss: world seconds until the lost node's pod objects are deleted (the Node object removed with its instance, then pod GC). */
+export const NODE_GONE_SECONDS = 60;
 
 export class Kubelet {
   readonly nodeName: string;
@@ -131,6 +139,7 @@ export class Kubelet {
   private unwatch: (() => void) | undefined;
   private running = false;
   private readonly log: (msg: string) => void;
+  private readonly lossTimers = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly store: ClusterAccess,
@@ -139,7 +148,7 @@ export class Kubelet {
   ) {
     this.nodeName = opts.nodeName ?? 'lab-node-1';
     this.hostIP = opts.hostIP ?? '127.0.0.1';
-    const cooldown = opts.podIPCooldownSeconds;
+    const cooldown = opts.podIPCooldownSeconds ?? clock.timings.podIpCooldownSeconds;
     this.ips = new IpAllocator(opts.podIPRange ?? defaultIpRange(), cooldown !== undefined ? { cooldownMs: clock.ms(cooldown) } : {});
     this.net = opts.network ?? new LabNetwork();
     this.events = new EventRecorder(store, 'kubelet');
@@ -159,6 +168,8 @@ export class Kubelet {
     this.running = false;
     this.unwatch?.();
     this.unwatch = undefined;
+    for (const t of this.lossTimers) clearTimeout(t);
+    this.lossTimers.clear();
     const closing: Array<Promise<void>> = [];
     for (const rt of this.pods.values()) {
       rt.finished = true;
@@ -168,6 +179,51 @@ export class Kubelet {
     }
     this.pods.clear();
     await Promise.all(closing);
+  }
+
+  /**
+   * Fault node-loss: the instance under `count` running pods (picked by `random`) is gone. They vanish at once — no
+   * preStop, no SIGTERM, no last status — and their addresses turn into blackholes (the ALB's connections and health
+   * checks to them time out). After NODE_NOT_READY_SECONDS their Ready condition turns False (their endpoints go),
+   * after NODE_GONE_SECONDS their objects are deleted and their ReplicaSets replace them on the nodes that remain
+   * (here: this kubelet). Returns the pods lost, `namespace/name`.
+   */
+  loseNode(count: number, random: LabRandom): string[] {
+    const candidates = [...this.pods.values()].filter((rt) => !rt.finished && !rt.terminating && rt.ip).sort((a, b) => a.key.localeCompare(b.key));
+    const lost: PodRuntime[] = [];
+    while (lost.length < count && candidates.length > 0) lost.push(candidates.splice(random.int(candidates.length), 1)[0]!);
+    for (const rt of lost) {
+      rt.finished = true;
+      rt.lost = true;
+      this.clearTimers(rt);
+      for (const c of rt.containers) void c.destroy();
+      this.net.detach(rt.ip!, rt.uid);
+      this.emit(rt, 'node-lost');
+      this.log(`kubelet: fault node-loss: pod ${rt.key} (${rt.ip}) is gone with its node`);
+    }
+    const later = (seconds: number, fn: () => void): void => {
+      const t = this.clock.after(seconds, () => {
+        this.lossTimers.delete(t);
+        if (this.running) fn();
+      });
+      this.lossTimers.add(t);
+    };
+    later(NODE_NOT_READY_SECONDS, () => {
+      for (const rt of lost) {
+        try {
+          this.mutateStatus(rt, (st) => {
+            setOwn(st, 'Ready', 'False', 'NodeLost', 'the node of this pod is gone (lab fault node-loss)');
+            setOwn(st, 'ContainersReady', 'False', 'NodeLost', 'the node of this pod is gone (lab fault node-loss)');
+          });
+        } catch {
+          // deleted meanwhile
+        }
+      }
+    });
+    later(NODE_GONE_SECONDS, () => {
+      for (const rt of lost) this.removeIfSame(rt.namespace, rt.name, rt.uid);
+    });
+    return lost.map((rt) => rt.key);
   }
 
   /** Where pod addresses lead: hand it to anything that talks to pods. */
@@ -280,6 +336,13 @@ export class Kubelet {
     const key = `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`;
     const uid = String(pod.metadata.uid);
     const rt = this.pods.get(key);
+    if (rt?.lost && rt.uid === uid) {
+      if (e.type !== 'DELETED') return;
+      this.ips.release(rt.ip!);
+      this.pods.delete(key);
+      this.emit(rt, 'removed');
+      return;
+    }
     if (e.type === 'DELETED') {
       if (rt && rt.uid === uid) this.hardStop(rt);
       return;
@@ -442,16 +505,24 @@ export class Kubelet {
     });
   }
 
+  /** Changes the status of this pod's object (not of a newer pod of the same name). */
+  private mutateStatus(rt: PodRuntime, fn: (status: Obj, pod: KubeObject) => void): void {
+    this.store.mutate(
+      'Pod',
+      rt.namespace,
+      rt.name,
+      (pod) => {
+        if (String(pod.metadata.uid) !== rt.uid) return;
+        fn(objAt(pod, 'status', true) as Obj, pod);
+      },
+      'status',
+    );
+  }
+
   private writeStatus(rt: PodRuntime, final = false): void {
     let readyNow = false;
     try {
-      this.store.mutate(
-        'Pod',
-        rt.namespace,
-        rt.name,
-        (pod) => {
-          if (String(pod.metadata.uid) !== rt.uid) return;
-          const st = objAt(pod, 'status', true) as Obj;
+      this.mutateStatus(rt, (st, pod) => {
           st.phase = rt.phase;
           st.hostIP = this.hostIP;
           st.hostIPs = [{ ip: this.hostIP }];
@@ -488,9 +559,7 @@ export class Kubelet {
           else if (gateMessages.length > 0) setOwn(st, 'Ready', 'False', 'ReadinessGatesNotReady', gateMessages.join(', '));
           else setOwn(st, 'Ready', 'True');
           readyNow = containersReady && gateMessages.length === 0;
-        },
-        'status',
-      );
+      });
     } catch (err) {
       this.log(`kubelet: status update of pod ${rt.key} failed: ${(err as Error).message}`);
       return;
