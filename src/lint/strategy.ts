@@ -28,17 +28,23 @@ function maxUnavailable({ model }: RuleContext): RawFinding[] {
     if (d.strategy.type !== 'RollingUpdate' && d.strategy.type !== 'Canary') continue;
     if (d.replicas < 1) continue;
     const raw = d.strategy.maxUnavailable;
+    // A DaemonSet's pod count is its node count, which the manifests do not say: only 100% is known to empty the target group.
+    if (d.kind === 'DaemonSet' && !(typeof raw === 'string' && /^\s*100(\.0+)?\s*%\s*$/.test(raw))) continue;
     const resolved = resolveRollingUpdate(d.strategy, d.replicas).maxUnavailable;
     const hundred = typeof raw === 'string' && /^\s*100(\.0+)?\s*%\s*$/.test(raw);
     if (resolved < d.replicas && !hundred) continue;
     const block = d.kind === 'Rollout' ? 'canary' : 'rollingUpdate';
+    const at = d.kind === 'StatefulSet' || d.kind === 'DaemonSet' ? 'updateStrategy' : 'strategy';
     out.push({
       rule: 'max-unavailable',
       severity: 'error',
       message: `${deploymentName(d)} has maxUnavailable ${String(raw)}, which resolves to ${resolved} of ${plural(d.replicas, 'replica')}: the rollout may remove every serving pod before a replacement is available, leaving the target group with no healthy targets — 503`,
-      fix: `set spec.strategy.${block}.maxUnavailable: 0 and maxSurge: 1 (or 25%), so a new pod is added and healthy before an old one is removed${d.replicas === 1 ? '; with one replica this is the only safe setting' : ''}`,
+      fix:
+        d.kind === 'StatefulSet'
+          ? 'a StatefulSet deletes each pod before its successor starts: run at least 2 replicas with spec.updateStrategy.rollingUpdate.maxUnavailable: 1 (the default), so the others serve while one is replaced'
+          : `set spec.${at}.${block}.maxUnavailable: 0 and maxSurge: 1 (or 25%), so a new pod is added and healthy before an old one is removed${d.replicas === 1 ? '; with one replica this is the only safe setting' : ''}`,
       at: d.loaded,
-      path: ['spec', 'strategy', block, 'maxUnavailable'],
+      path: ['spec', at, block, 'maxUnavailable'],
     });
   }
   return out;
@@ -48,6 +54,8 @@ function progressDeadline({ model }: RuleContext): RawFinding[] {
   const out: RawFinding[] = [];
   const estimates = estimateRollouts(model, {});
   model.deployments.forEach((d, i) => {
+    // Only Deployments and Rollouts have a progress deadline.
+    if (d.kind === 'StatefulSet' || d.kind === 'DaemonSet') return;
     const e = estimates[i];
     if (!e || e.seconds <= d.progressDeadlineSeconds) return;
     const suggested = Math.ceil((e.seconds * 1.5) / 60) * 60;

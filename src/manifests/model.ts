@@ -90,7 +90,7 @@ export interface ContainerModel {
 export type IntOrString = number | string;
 
 export interface StrategyModel {
-  /** RollingUpdate | Recreate for Deployments; Canary | BlueGreen for Argo Rollouts. */
+  /** RollingUpdate | Recreate for Deployments; Canary | BlueGreen for Argo Rollouts; RollingUpdate | OnDelete for StatefulSets and DaemonSets. */
   type: string;
   maxSurge: IntOrString;
   maxUnavailable: IntOrString;
@@ -98,7 +98,7 @@ export interface StrategyModel {
 
 export interface DeploymentModel {
   loaded: LoadedObject;
-  kind: 'Deployment' | 'Rollout';
+  kind: 'Deployment' | 'Rollout' | 'StatefulSet' | 'DaemonSet';
   namespace: string;
   name: string;
   /** spec.replicas; without it, the HPA's minReplicas when an HPA scales it, else Kubernetes's default 1. */
@@ -343,7 +343,8 @@ function buildNamespaces(objects: LoadedObject[], deployments: DeploymentModel[]
 function isWorkload(o: LoadedObject): boolean {
   return (
     (o.ref.kind === 'Deployment' && o.ref.apiVersion === 'apps/v1') ||
-    (o.ref.kind === 'Rollout' && o.ref.apiVersion.startsWith('argoproj.io/'))
+    (o.ref.kind === 'Rollout' && o.ref.apiVersion.startsWith('argoproj.io/')) ||
+    ((o.ref.kind === 'StatefulSet' || o.ref.kind === 'DaemonSet') && o.ref.apiVersion === 'apps/v1')
   );
 }
 
@@ -354,7 +355,7 @@ function buildDeployment(o: LoadedObject): DeploymentModel {
   const podSpecPath: FieldPath = ['spec', 'template', 'spec'];
   const containers = arr(podSpec.containers).map((c, index) => buildContainer(obj(c), index, [...podSpecPath, 'containers', index]));
   const grace = num(podSpec.terminationGracePeriodSeconds);
-  const kind = o.ref.kind === 'Rollout' ? 'Rollout' : 'Deployment';
+  const kind = o.ref.kind === 'Rollout' || o.ref.kind === 'StatefulSet' || o.ref.kind === 'DaemonSet' ? o.ref.kind : 'Deployment';
   return {
     loaded: o,
     kind,
@@ -367,7 +368,7 @@ function buildDeployment(o: LoadedObject): DeploymentModel {
     containers,
     terminationGracePeriodSeconds: grace ?? DEFAULT_GRACE_PERIOD_SECONDS,
     gracePeriodExplicit: grace !== undefined,
-    strategy: kind === 'Rollout' ? rolloutStrategy(obj(spec.strategy)) : deploymentStrategy(obj(spec.strategy)),
+    strategy: kind === 'Rollout' ? rolloutStrategy(obj(spec.strategy)) : kind === 'Deployment' ? deploymentStrategy(obj(spec.strategy)) : podByPodStrategy(kind, obj(spec.updateStrategy)),
     minReadySeconds: num(spec.minReadySeconds) ?? 0,
     progressDeadlineSeconds: num(spec.progressDeadlineSeconds) ?? DEFAULT_PROGRESS_DEADLINE_SECONDS,
     services: [],
@@ -405,6 +406,19 @@ function deploymentStrategy(strategy: JsonObject): StrategyModel {
     type: str(strategy.type) ?? 'RollingUpdate',
     maxSurge: intOrString(rolling.maxSurge) ?? '25%',
     maxUnavailable: intOrString(rolling.maxUnavailable) ?? '25%',
+  };
+}
+
+/**
+ * StatefulSets replace one pod at a time, deleting it before its successor starts (no surge); DaemonSets one pod per
+ * node, by default also deleted first (maxUnavailable 1), or surged with maxSurge.
+ */
+function podByPodStrategy(kind: 'StatefulSet' | 'DaemonSet', strategy: JsonObject): StrategyModel {
+  const rolling = obj(strategy.rollingUpdate);
+  return {
+    type: str(strategy.type) ?? 'RollingUpdate',
+    maxSurge: kind === 'DaemonSet' ? (intOrString(rolling.maxSurge) ?? 0) : 0,
+    maxUnavailable: intOrString(rolling.maxUnavailable) ?? 1,
   };
 }
 

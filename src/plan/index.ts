@@ -1,6 +1,7 @@
 import type { AppModel } from '../manifests/model.js';
 import type { ManifestSet } from '../manifests/types.js';
 import type { TimerPlan, TuneResult, TuningChange } from '../tune/index.js';
+import { updateStrategyOf } from './checks/rollout-status.js';
 import { estimateRollouts, type RolloutEstimate } from './estimate.js';
 import { namespacesThatMustExist, routeKey, type PlanPhase, type PlanRoute } from './phases.js';
 import { buildSteps, phasesOf, type PlanStep } from './steps.js';
@@ -41,6 +42,7 @@ export function buildPlan(set: ManifestSet, model: AppModel, tune: TuneResult, o
     workloads: model.deployments.map((d) => ({
       ref: { apiVersion: d.loaded.ref.apiVersion, kind: d.loaded.ref.kind, namespace: d.namespace, name: d.name },
       routes: d.services.flatMap((s) => routesByService.get(`${s.namespace}/${s.name}`) ?? []),
+      ...(d.kind === 'StatefulSet' || d.kind === 'DaemonSet' ? { updateStrategy: updateStrategyOf(d.loaded.object) } : {}),
     })),
     deregistrationDelays,
   });

@@ -50,24 +50,35 @@ export interface StepInputs {
   routes: PlanRoute[];
   gateNamespaces: string[];
   readinessGates: 'inject' | 'require' | 'off';
-  /** Workloads with the target groups that route to them. */
-  workloads: Array<{ ref: WorkloadRef; routes: PlanRoute[] }>;
+  /** Workloads with the target groups that route to them (and, for StatefulSets and DaemonSets, their updateStrategy.type). */
+  workloads: Array<{ ref: WorkloadRef; routes: PlanRoute[]; updateStrategy?: string }>;
   /** Per route (routeKey): the deregistration delay the manifests set. */
   deregistrationDelays: Map<string, number>;
 }
 
 /** Kinds whose rollout the runner waits on, and why the others are not. */
-export function notWaitedReason(kind: string): string | undefined {
+export function notWaitedReason(kind: string, updateStrategy = 'RollingUpdate'): string | undefined {
   if (kind === 'Deployment') return undefined;
+  if (kind === 'StatefulSet' || kind === 'DaemonSet') {
+    if (updateStrategy === 'RollingUpdate') return undefined;
+    return `its updateStrategy is ${updateStrategy}: the controller replaces a pod only when someone deletes it, so there is no rollout to wait for; alb-rollout applies it and runs no rollout, readiness-gate, target-health or drain check and no guard for it (kubectl rollout status refuses it too)`;
+  }
   if (kind === 'Rollout') {
     return 'Argo Rollouts runs its own steps: alb-rollout applies it and does not wait for its rollout (phase, canary steps), readiness gates, target health or drain, and runs no guard or bake for it; judge its canary from its analysis step with `alb-rollout analyze --rollout NAME` (examples/argo-rollouts)';
   }
   return `alb-rollout applies it and does not wait for it (no rollout rule for kind ${kind})`;
 }
 
+/** What "rollout complete" means per kind (kubectl's rules, plan/checks/rollout-status.ts). */
+function rolloutRule(kind: string): string {
+  if (kind === 'StatefulSet') return 'every replica ready, and the pods from the partition up at the update revision (observedGeneration current)';
+  if (kind === 'DaemonSet') return 'on every node it schedules to, the pod updated and available (observedGeneration current)';
+  return 'updated = ready = available = desired replicas, no old pods left, observedGeneration current';
+}
+
 export function buildSteps(inputs: StepInputs): PlanStep[] {
   const steps: PlanStep[] = [{ type: 'preflight', phase: 'preflight', objects: inputs.objects.length }];
-  const waited = inputs.workloads.filter((w) => notWaitedReason(w.ref.kind) === undefined);
+  const waited = inputs.workloads.filter((w) => notWaitedReason(w.ref.kind, w.updateStrategy) === undefined);
   if (waited.length > 0) steps.push({ type: 'cluster-routes', phase: 'preflight', workloads: waited.map((w) => w.ref) });
   const indexOf = new Map(inputs.objects.map((o, i) => [o, i]));
   const applyOf = (phase: PhaseName, labelNamespaces: string[] = []): PlanStep | undefined => {
@@ -111,7 +122,7 @@ export function buildSteps(inputs: StepInputs): PlanStep[] {
   const guarded = waited.length > 0;
   if (guarded) push({ type: 'guard', phase: 'workloads' });
   for (const w of inputs.workloads) {
-    const reason = notWaitedReason(w.ref.kind);
+    const reason = notWaitedReason(w.ref.kind, w.updateStrategy);
     if (reason) {
       push({ type: 'not-waited', phase: 'workloads', workload: w.ref, reason });
       continue;
@@ -202,7 +213,7 @@ export function describeStep(step: PlanStep): PlanWait[] {
       const tgs = step.routes.map((r) => `${r.service.name}:${r.port}`).join(', ');
       const out: PlanWait[] = [];
       for (const c of step.checks) {
-        if (c === 'rollout-complete') out.push({ kind: 'rollout-complete', description: `${w}: rollout complete (updated = ready = available = desired replicas, no old pods left, observedGeneration current)` });
+        if (c === 'rollout-complete') out.push({ kind: 'rollout-complete', description: `${w}: rollout complete (${rolloutRule(step.workload.kind)})` });
         if (c === 'readiness-gates') out.push({ kind: 'readiness-gates', description: `${w}: every new pod carries the target-health.elbv2.k8s.aws/<binding> gate(s) and they are True` });
         if (c === 'targets-healthy') out.push({ kind: 'targets-healthy', description: `${w}: in the target group(s) for ${tgs} every new pod IP:port is healthy and registered targets equal ready endpoints` });
         if (c === 'targets-drained') out.push({ kind: 'targets-drained', description: `${w}: no old pod IP:port is still draining in ${tgs}` });

@@ -143,7 +143,18 @@ export async function rollbackChanged(ctx: RunContext, end: RunEnd): Promise<voi
     const ref = `${w.namespace}/${w.name}`;
     if (w.appliedGeneration === undefined || w.changed === false) {
       end.untouched.push(ref);
-      tl.add('rollback', `Deployment ${ref}: not changed by this run, left as it is`);
+      tl.add('rollback', `${w.kind ?? 'Deployment'} ${ref}: not changed by this run, left as it is`);
+      continue;
+    }
+    if (w.kind !== undefined && w.kind !== 'Deployment') {
+      const kind = w.kind.toLowerCase();
+      const message =
+        `${w.kind} ${ref} was changed by this run and is NOT rolled back: alb-rollout rolls back Deployments only. It stays at the new template` +
+        `${state.revisions.get(ref) !== undefined ? ` (controller revision ${state.revisions.get(ref)})` : ''}; its pods already replaced run the new version. ` +
+        `To go back: kubectl rollout undo ${kind}/${w.name} -n ${w.namespace}${w.previousRevision !== undefined ? ` --to-revision=${w.previousRevision}` : ''}, then kubectl rollout status ${kind}/${w.name} -n ${w.namespace}.`;
+      end.rollbackProblems.push(message);
+      tl.add('rollback', message);
+      deps.log.warn(message);
       continue;
     }
     try {

@@ -4,7 +4,7 @@ import { describeDecision } from '../guard/index.js';
 import type { JsonObject, KubeObject, LoadedObject } from '../manifests/types.js';
 import { checkDeregistrationDelay } from '../plan/checks/attributes.js';
 import { revisionOf } from '../plan/checks/rollout-status.js';
-import { podIp } from '../plan/checks/workload.js';
+import { newRevisionOf, podIp, type WaitedKind } from '../plan/checks/workload.js';
 import { routeKey } from '../plan/phases.js';
 import type { PlanStep } from '../plan/steps.js';
 import { applyOne, applyStep, deferredDryRun, ensureGateLabels, runPreflight, waitForCrds } from './apply.js';
@@ -86,13 +86,15 @@ async function applyWorkloads(step: Extract<PlanStep, { type: 'apply-workloads' 
     const spec = (o.object.spec ?? {}) as JsonObject;
     const matchLabels = ((spec.selector as JsonObject | undefined)?.matchLabels ?? {}) as Record<string, string>;
     const selector = Object.entries(matchLabels).map(([k, v]) => `${k}=${v}`).join(',');
+    const kind = waitedKind(o.ref.kind);
     const current = await deps.kube.get(o.ref.apiVersion, o.ref.kind, o.ref.namespace, o.ref.name);
-    const previousRevision = revisionOf(current);
+    const previousRevision = current ? await currentRevision(kind, current, selector, ctx) : undefined;
     const pods = current ? (await deps.kube.list('v1', 'Pod', o.ref.namespace, { labelSelector: selector })).items : [];
     const keys = new Set((ctx.routes.get(`${o.ref.namespace}/${o.ref.name}`) ?? []).map(routeKey));
     const bindings = state.bindings.filter((b) => keys.has(routeKey(b.route)));
     watches.push({
       loaded: o,
+      ...(kind !== 'Deployment' ? { kind } : {}),
       namespace: o.ref.namespace,
       name: o.ref.name,
       selector,
@@ -112,9 +114,20 @@ async function applyWorkloads(step: Extract<PlanStep, { type: 'apply-workloads' 
   for (const i of step.index) {
     const o = pre.set.objects[i] as LoadedObject;
     const applied = await applyOne(o, o.object, ctx);
-    if (o.ref.kind === 'Deployment') recordApplied(watches, o.ref.namespace, o.ref.name, applied, rec.timeline);
+    if (waited.has(`${o.ref.kind}/${o.ref.namespace}/${o.ref.name}`)) recordApplied(watches, o.ref.namespace, o.ref.name, applied, rec.timeline);
   }
   state.workloadsApplied = true;
+}
+
+function waitedKind(kind: string): WaitedKind {
+  return kind === 'StatefulSet' || kind === 'DaemonSet' ? kind : 'Deployment';
+}
+
+/** The revision a workload is at before the run: a Deployment's annotation, a StatefulSet's or DaemonSet's ControllerRevision number. */
+async function currentRevision(kind: WaitedKind, current: KubeObject, selector: string, ctx: RunContext): Promise<number | undefined> {
+  if (kind === 'Deployment') return revisionOf(current);
+  const controllerRevisions = (await ctx.deps.kube.list('apps/v1', 'ControllerRevision', current.metadata.namespace ?? '', { labelSelector: selector })).items;
+  return newRevisionOf(kind, current, { replicaSets: [], controllerRevisions }).revision;
 }
 
 /** On an update the ALB already serves the previous version: the guard watches from the first new pod. Returns whether it started. */

@@ -6,6 +6,7 @@ import type { KubeClient } from '../kube/client.js';
 import type { LoadedObject } from '../manifests/types.js';
 import type { ReadinessGateMode } from '../options.js';
 import type { BindingInfo } from '../plan/checks/result.js';
+import type { WaitedKind } from '../plan/checks/workload.js';
 import type { Logger } from '../report/log.js';
 import type { PhaseRecord, Timeline, TimelineEntry } from '../report/timeline.js';
 import type { GuardRun, ProbeCheck, summarizeMeasurements } from './guarding.js';
@@ -161,6 +162,8 @@ export interface RunState {
 
 export interface WorkloadWatch {
   loaded: LoadedObject;
+  /** Deployment when absent. */
+  kind?: WaitedKind;
   namespace: string;
   name: string;
   selector: string;

@@ -56,8 +56,10 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
   const { options, deps, state, rec } = ctx;
   const ns = w.namespace;
   const healthCheck = healthCheckOf(ctx, w);
-  const deployments = new Informer(deps.kube, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, fieldSelector: `metadata.name=${w.name}` });
-  const replicaSets = new Informer(deps.kube, { apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns, labelSelector: w.selector });
+  const kind = w.kind ?? 'Deployment';
+  const deployments = new Informer(deps.kube, { apiVersion: 'apps/v1', kind, namespace: ns, fieldSelector: `metadata.name=${w.name}` });
+  // A Deployment's revisions are ReplicaSets; a StatefulSet's or DaemonSet's are ControllerRevisions (labelled like its pods).
+  const replicaSets = new Informer(deps.kube, { apiVersion: 'apps/v1', kind: kind === 'Deployment' ? 'ReplicaSet' : 'ControllerRevision', namespace: ns, labelSelector: w.selector });
   const pods = new Informer(deps.kube, { apiVersion: 'v1', kind: 'Pod', namespace: ns, labelSelector: w.selector });
   const slices = new Informer(deps.kube, { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace: ns });
   const informers = [deployments, replicaSets, pods, slices];
@@ -130,6 +132,7 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
   };
   try {
     const view: WorkloadWatchView = {
+      kind,
       namespace: ns,
       name: w.name,
       selector: w.selector,
@@ -151,7 +154,8 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
       observePods(pods.list(), w, rec, seenPods);
       const snapshot: WorkloadSnapshot = {
         workload: deployments.list()[0],
-        replicaSets: replicaSets.list(),
+        replicaSets: kind === 'Deployment' ? replicaSets.list() : [],
+        controllerRevisions: kind === 'Deployment' ? [] : replicaSets.list(),
         pods: pods.list(),
         slices: slices.list(),
         health,
@@ -163,7 +167,7 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
       return seen.result;
     };
     await waitUntil(check, {
-      what: `rolling out Deployment ${ns}/${w.name}`,
+      what: `rolling out ${kind} ${ns}/${w.name}`,
       deadlineMs: options.timeouts.rolloutSeconds * 1000,
       recheckMs: 1000,
       log: deps.log,
@@ -178,7 +182,7 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
         };
       },
     });
-    deps.log.info(`Deployment ${ns}/${w.name} rolled out: revision ${state.revisions.get(`${ns}/${w.name}`) ?? '?'}, all new targets healthy, no target draining`);
+    deps.log.info(`${kind} ${ns}/${w.name} rolled out: revision ${state.revisions.get(`${ns}/${w.name}`) ?? '?'}, all new targets healthy, no target draining`);
   } finally {
     offPods();
     stopWaiting();

@@ -4,6 +4,7 @@ import type { KubeObject } from '../../src/manifests/types.js';
 import { checkDeregistrationDelay } from '../../src/plan/checks/attributes.js';
 import { checkCrdsEstablished } from '../../src/plan/checks/crd.js';
 import { checkRouting } from '../../src/plan/checks/routing.js';
+import { daemonSetRolloutStatus, statefulSetRolloutStatus } from '../../src/plan/checks/rollout-status.js';
 import { checkDeployment, GATE_PREFIX, type WorkloadSnapshot, type WorkloadWatchView } from '../../src/plan/checks/workload.js';
 import type { PlanRoute } from '../../src/plan/phases.js';
 
@@ -160,5 +161,48 @@ spec:
     assert.match(half.result.message, /TargetGroupBinding for Service shop\/tcp port 6000 \(created by the controller with the NLB\)/);
     const done = checkRouting(routes, { ...snap, bindings: [nlbTgb(5000), nlbTgb(6000)] }, 'inject');
     assert.deepEqual(done.bindings.map((b) => b.arn), ['arn:nlb/5000', 'arn:nlb/6000']);
+  });
+});
+
+describe('kubectl\'s rollout rules for StatefulSets and DaemonSets', () => {
+  const sts = (spec: Record<string, unknown>, status: Record<string, unknown>, generation = 2): KubeObject => k('StatefulSet', 'db', 'shop', { spec, status }, { generation });
+  it('StatefulSet: observed, every replica ready, then the pods from the partition up updated', () => {
+    const rolling = { replicas: 3, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 1 } } };
+    assert.match(statefulSetRolloutStatus(sts(rolling, { observedGeneration: 1 })).message, /spec of statefulset "db" to be observed/);
+    assert.match(statefulSetRolloutStatus(sts(rolling, { observedGeneration: 2, readyReplicas: 2 })).message, /1 pod\(s\) of statefulset "db" not ready/);
+    const partial = statefulSetRolloutStatus(sts(rolling, { observedGeneration: 2, readyReplicas: 3, updatedReplicas: 1 }));
+    assert.equal(partial.done, false);
+    assert.match(partial.message, /1 of 2 new pod\(s\) updated/);
+    // Pod 0 stays at the old revision below the partition: the rollout is complete at 2 updated.
+    assert.equal(statefulSetRolloutStatus(sts(rolling, { observedGeneration: 2, readyReplicas: 3, updatedReplicas: 2, currentRevision: 'db-a', updateRevision: 'db-b' })).done, true);
+    // Without a rollingUpdate block: the update revision must become the current one.
+    const plain = { replicas: 2, updateStrategy: { type: 'RollingUpdate' } };
+    assert.equal(statefulSetRolloutStatus(sts(plain, { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 2, currentRevision: 'db-a', updateRevision: 'db-b' })).done, false);
+    assert.equal(statefulSetRolloutStatus(sts(plain, { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 2, currentReplicas: 2, currentRevision: 'db-b', updateRevision: 'db-b' })).done, true);
+  });
+
+  it('DaemonSet: observed, every scheduled pod updated, then available', () => {
+    const ds = (status: Record<string, unknown>): KubeObject => k('DaemonSet', 'agent', 'shop', { spec: {}, status }, { generation: 3 });
+    assert.match(daemonSetRolloutStatus(ds({ observedGeneration: 2 })).message, /to be observed/);
+    assert.match(daemonSetRolloutStatus(ds({ observedGeneration: 3, desiredNumberScheduled: 2, updatedNumberScheduled: 1 })).message, /1 of 2 new pod\(s\) updated/);
+    assert.match(daemonSetRolloutStatus(ds({ observedGeneration: 3, desiredNumberScheduled: 2, updatedNumberScheduled: 2, numberAvailable: 1 })).message, /1 of 2 updated pod\(s\) available/);
+    assert.equal(daemonSetRolloutStatus(ds({ observedGeneration: 3, desiredNumberScheduled: 2, updatedNumberScheduled: 2, numberAvailable: 2 })).done, true);
+  });
+
+  it('checkDeployment on a StatefulSet: the new pods are those at the update revision, and each must be a healthy target', () => {
+    const owner = { uid: 'sts-1' };
+    const set = k('StatefulSet', 'db', 'shop', { spec: { replicas: 1, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } } }, status: { observedGeneration: 2, readyReplicas: 1, updatedReplicas: 1, currentRevision: 'db-b', updateRevision: 'db-b' } }, { generation: 2, ...owner });
+    const cr = k('ControllerRevision', 'db-b', 'shop', { revision: 2 }, { ownerReferences: [{ uid: 'sts-1', controller: true }] });
+    const p = k('Pod', 'db-0', 'shop', { spec: {}, status: { podIP: '10.0.0.9', containerStatuses: [{ name: 'app', ready: true, state: { running: {} } }], conditions: [{ type: 'Ready', status: 'True' }] } }, { labels: { 'controller-revision-hash': 'db-b' }, uid: 'p1' });
+    const old = k('Pod', 'db-1', 'shop', { spec: {}, status: { podIP: '10.0.0.8' } }, { labels: { 'controller-revision-hash': 'db-a' }, uid: 'p0' });
+    const view: WorkloadWatchView = { kind: 'StatefulSet', namespace: 'shop', name: 'db', selector: 'app=db', bindings: [{ route, name: 'tg', arn: 'arn:tg/1', targetType: 'ip' }], oldPodUids: new Set(), oldPodIps: new Set(), expectedGates: [] };
+    const slice = k('EndpointSlice', 's', 'shop', { endpoints: [{ addresses: ['10.0.0.9'], conditions: { ready: true } }] }, { labels: { 'kubernetes.io/service-name': 'web' } });
+    const base: WorkloadSnapshot = { workload: set, replicaSets: [], controllerRevisions: [cr], pods: [p, old], slices: [slice], health: new Map() };
+    const pending = checkDeployment(view, { ...base, health: new Map([['arn:tg/1', [{ id: '10.0.0.9', port: 8080, state: 'initial' }]]]) });
+    assert.equal(pending.revision, 2);
+    assert.deepEqual(pending.newPods.map((x) => x.metadata.name), ['db-0']);
+    assert.equal(pending.result.done, false);
+    const done = checkDeployment(view, { ...base, health: new Map([['arn:tg/1', [{ id: '10.0.0.9', port: 8080, state: 'healthy' }]]]) });
+    assert.equal(done.result.done, true, done.result.message);
   });
 });

@@ -56,6 +56,28 @@ describe('plan steps', () => {
     assert.ok(!plan.steps.some((s) => s.type === 'workload' || s.type === 'bake'));
   });
 
+  it('waits on a StatefulSet and a DaemonSet behind a target group with the same checks, and names OnDelete as not waited on', () => {
+    const asKind = (kind: string, strategy: string): Record<string, string> => {
+      const files = app({ strategy });
+      files['deploy.yaml'] = (files['deploy.yaml'] as string).replace('kind: Deployment', `kind: ${kind}`);
+      return files;
+    };
+    for (const kind of ['StatefulSet', 'DaemonSet']) {
+      const plan = planOf(asKind(kind, 'updateStrategy:\n  type: RollingUpdate'));
+      const workload = plan.steps.find((s) => s.type === 'workload');
+      assert.ok(workload?.type === 'workload', plan.steps.map((s) => s.type).join(','));
+      assert.equal(workload.workload.kind, kind);
+      assert.deepEqual(workload.checks, ['rollout-complete', 'readiness-gates', 'targets-healthy', 'targets-drained']);
+      assert.ok(plan.steps.some((s) => s.type === 'guard') && plan.steps.some((s) => s.type === 'bake'));
+      assert.match(describeStep(workload)[0]?.description ?? '', kind === 'StatefulSet' ? /partition up at the update revision/ : /on every node it schedules to/);
+      const onDelete = planOf(asKind(kind, 'updateStrategy:\n  type: OnDelete'));
+      const note = onDelete.steps.find((s) => s.type === 'not-waited');
+      assert.ok(note?.type === 'not-waited', onDelete.steps.map((s) => s.type).join(','));
+      assert.match(note.reason, /updateStrategy is OnDelete: the controller replaces a pod only when someone deletes it/);
+      assert.ok(!onDelete.steps.some((s) => s.type === 'workload' || s.type === 'bake'));
+    }
+  });
+
   it('with --readiness-gates off drops the gate check and the namespace label step', () => {
     const plan = planOf(app(), 'off');
     assert.ok(!plan.steps.some((s) => s.type === 'namespace-labels'));

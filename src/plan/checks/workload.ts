@@ -1,7 +1,7 @@
 import type { JsonObject, KubeObject } from '../../manifests/types.js';
 import { readyAddresses } from './endpoints.js';
 import type { BindingInfo, CheckResult, TargetView } from './result.js';
-import { deploymentRolloutStatus, REVISION_ANNOTATION, revisionOf } from './rollout-status.js';
+import { controllerRevisionNumber, REVISION_ANNOTATION, revisionOf, rolloutStatusOf } from './rollout-status.js';
 
 /**
  * The checks of a workload wait, on one snapshot: kubectl's rollout rule, the readiness gates of the new pods,
@@ -12,6 +12,8 @@ import { deploymentRolloutStatus, REVISION_ANNOTATION, revisionOf } from './roll
 export const GATE_PREFIX = 'target-health.elbv2.k8s.aws/';
 
 export interface WorkloadWatchView {
+  /** Deployment (default), StatefulSet or DaemonSet: which rollout rule applies and how new pods are told apart. */
+  kind?: WaitedKind;
   namespace: string;
   name: string;
   selector: string;
@@ -25,9 +27,14 @@ export interface WorkloadWatchView {
   healthCheck?: { path: string; successCodes: string };
 }
 
+export type WaitedKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
+
 export interface WorkloadSnapshot {
   workload: KubeObject | undefined;
+  /** A Deployment's ReplicaSets. */
   replicaSets: KubeObject[];
+  /** A StatefulSet's or DaemonSet's ControllerRevisions. */
+  controllerRevisions?: KubeObject[];
   pods: KubeObject[];
   slices: KubeObject[];
   /** Target group ARN → the last DescribeTargetHealth answer. */
@@ -54,16 +61,38 @@ export function conditionStatus(p: KubeObject, type: string): string | undefined
   return c ? String(c.status) : undefined;
 }
 
-/** The rollout, gates, targets and drain of one Deployment, as of this snapshot. */
+/**
+ * The revision of the workload and the label that marks its pods: a Deployment's newest ReplicaSet
+ * (pod-template-hash); a StatefulSet's update revision (controller-revision-hash = the ControllerRevision's name);
+ * a DaemonSet's newest ControllerRevision (controller-revision-hash = that revision's hash label).
+ */
+export function newRevisionOf(kind: WaitedKind, d: KubeObject, snap: Pick<WorkloadSnapshot, 'replicaSets' | 'controllerRevisions'>): { revision?: number; label: string; value?: string } {
+  if (kind === 'Deployment') {
+    const revision = revisionOf(d);
+    const newRs = snap.replicaSets.find((rs) => rs.metadata.annotations?.[REVISION_ANNOTATION] === String(revision) && ownedBy(rs, d));
+    const value = newRs?.metadata.labels?.['pod-template-hash'];
+    return { ...(revision !== undefined ? { revision } : {}), label: 'pod-template-hash', ...(value !== undefined ? { value } : {}) };
+  }
+  const owned = (snap.controllerRevisions ?? []).filter((cr) => ownedBy(cr, d));
+  if (kind === 'StatefulSet') {
+    const name = ((d.status ?? {}) as JsonObject).updateRevision;
+    const cr = owned.find((x) => x.metadata.name === name);
+    return { ...(cr ? { revision: controllerRevisionNumber(cr) } : {}), label: 'controller-revision-hash', ...(typeof name === 'string' && name !== '' ? { value: name } : {}) };
+  }
+  const newest = owned.reduce<KubeObject | undefined>((m, cr) => (!m || controllerRevisionNumber(cr) > controllerRevisionNumber(m) ? cr : m), undefined);
+  const value = newest?.metadata.labels?.['controller-revision-hash'];
+  return { ...(newest ? { revision: controllerRevisionNumber(newest) } : {}), label: 'controller-revision-hash', ...(value !== undefined ? { value } : {}) };
+}
+
+/** The rollout, gates, targets and drain of one Deployment, StatefulSet or DaemonSet, as of this snapshot. */
 export function checkDeployment(w: WorkloadWatchView, snap: WorkloadSnapshot): WorkloadView {
   const ns = w.namespace;
+  const kind = w.kind ?? 'Deployment';
   const d = snap.workload;
-  if (!d) return { newPods: [], result: { done: false, message: `Deployment ${ns}/${w.name} not seen yet` } };
-  const revision = revisionOf(d);
-  const status = deploymentRolloutStatus(d);
-  const newRs = snap.replicaSets.find((rs) => rs.metadata.annotations?.[REVISION_ANNOTATION] === String(revision) && ownedBy(rs, d));
-  const hash = newRs?.metadata.labels?.['pod-template-hash'];
-  const newPods = snap.pods.filter((p) => hash !== undefined && p.metadata.labels?.['pod-template-hash'] === hash && !p.metadata.deletionTimestamp);
+  if (!d) return { newPods: [], result: { done: false, message: `${kind} ${ns}/${w.name} not seen yet` } };
+  const { revision, label, value } = newRevisionOf(kind, d, snap);
+  const status = rolloutStatusOf(kind, d);
+  const newPods = snap.pods.filter((p) => value !== undefined && p.metadata.labels?.[label] === value && !p.metadata.deletionTimestamp);
   const view = (result: CheckResult): WorkloadView => ({ result, newPods, ...(revision !== undefined ? { revision } : {}) });
   // Pods created by this run (after the TargetGroupBinding existed) must carry the gate; older pods of the same
   // template (a scale-up without a template change) were announced before the rollout.
@@ -74,14 +103,14 @@ export function checkDeployment(w: WorkloadWatchView, snap: WorkloadSnapshot): W
       return view({
         done: false,
         failed: true,
-        message: `expected every new pod to carry the readiness gate ${missing.join(', ')}, but new pod ${ns}/${p.metadata.name} was created without it: the AWS Load Balancer Controller's pod webhook (mpod.elbv2.k8s.aws) did not run — it admits pods ungated when the controller is down (failurePolicy Ignore). Old pods could be removed before the new targets are healthy, so the run stops here. Fix: check the controller (kubectl -n kube-system get pods -l app.kubernetes.io/name=aws-load-balancer-controller; kubectl get mutatingwebhookconfigurations), then re-run; \`kubectl rollout restart deployment/${w.name} -n ${ns}\` recreates the pods with gates.`,
+        message: `expected every new pod to carry the readiness gate ${missing.join(', ')}, but new pod ${ns}/${p.metadata.name} was created without it: the AWS Load Balancer Controller's pod webhook (mpod.elbv2.k8s.aws) did not run — it admits pods ungated when the controller is down (failurePolicy Ignore). Old pods could be removed before the new targets are healthy, so the run stops here. Fix: check the controller (kubectl -n kube-system get pods -l app.kubernetes.io/name=aws-load-balancer-controller; kubectl get mutatingwebhookconfigurations), then re-run; \`kubectl rollout restart ${kind.toLowerCase()}/${w.name} -n ${ns}\` recreates the pods with gates.`,
       });
     }
   }
   const diag = diagnoseWorkload(newPods, w.bindings, snap.health, w.expectedGates);
   const hints = (): string => workloadHints(diag, w);
   if (diag.crashLooping.length > 0) {
-    const head = `expected the new pods of Deployment ${ns}/${w.name} to start, but ${diag.crashLooping.length} crash-loop (CrashLoopBackOff after ${CRASH_LOOP_RESTARTS}+ restarts): ${diag.crashLooping.slice(0, 3).join(', ')}. The release cannot start; waiting for the progress deadline would not change that.`;
+    const head = `expected the new pods of ${kind} ${ns}/${w.name} to start, but ${diag.crashLooping.length} crash-loop (CrashLoopBackOff after ${CRASH_LOOP_RESTARTS}+ restarts): ${diag.crashLooping.slice(0, 3).join(', ')}. The release cannot start; waiting for the progress deadline would not change that.`;
     return view({ done: false, failed: true, message: `${head} ${diag.oneLine}`, detail: `${head}\n${diag.detail}\n${hints()}` });
   }
   if (!status.done && status.failed) {
@@ -248,7 +277,7 @@ function workloadHints(diag: WorkloadDiagnosis, w: WorkloadWatchView): string {
   out.push(
     `Inspect: kubectl describe pods -n ${ns} -l ${w.selector}` +
       (w.bindings[0]?.arn ? `; aws elbv2 describe-target-health --target-group-arn ${w.bindings[0].arn}` : '') +
-      `. The old pods keep serving; to go back: kubectl rollout undo deployment/${w.name} -n ${ns}.`,
+      `. The old pods keep serving; to go back: kubectl rollout undo ${(w.kind ?? 'Deployment').toLowerCase()}/${w.name} -n ${ns}.`,
   );
   return out.join('\n');
 }
