@@ -90,6 +90,32 @@ export function applyDefaults(o: KubeObject, allocateClusterIP: () => string): v
       defaultTemplate(spec);
       break;
     }
+    case 'StatefulSet': {
+      const spec = objAt(o, 'spec');
+      setDefault(spec, 'replicas', 1);
+      setDefault(spec, 'podManagementPolicy', 'OrderedReady');
+      const strategy = objAt(spec, 'updateStrategy');
+      setDefault(strategy, 'type', 'RollingUpdate');
+      if (strategy.type === 'RollingUpdate') setDefault(objAt(strategy, 'rollingUpdate'), 'partition', 0);
+      setDefault(spec, 'revisionHistoryLimit', 10);
+      setDefault(objAt(spec, 'persistentVolumeClaimRetentionPolicy'), 'whenDeleted', 'Retain');
+      setDefault(objAt(spec, 'persistentVolumeClaimRetentionPolicy'), 'whenScaled', 'Retain');
+      defaultTemplate(spec);
+      break;
+    }
+    case 'DaemonSet': {
+      const spec = objAt(o, 'spec');
+      const strategy = objAt(spec, 'updateStrategy');
+      setDefault(strategy, 'type', 'RollingUpdate');
+      if (strategy.type === 'RollingUpdate') {
+        const ru = objAt(strategy, 'rollingUpdate');
+        setDefault(ru, 'maxUnavailable', 1);
+        setDefault(ru, 'maxSurge', 0);
+      }
+      setDefault(spec, 'revisionHistoryLimit', 10);
+      defaultTemplate(spec);
+      break;
+    }
     case 'ReplicaSet': {
       const spec = objAt(o, 'spec');
       setDefault(spec, 'replicas', 1);
@@ -149,7 +175,10 @@ export function initialStatus(o: KubeObject): JsonObject | undefined {
       return { loadBalancer: {} };
     case 'Deployment':
     case 'ReplicaSet':
+    case 'StatefulSet':
       return {};
+    case 'DaemonSet':
+      return { currentNumberScheduled: 0, desiredNumberScheduled: 0, numberMisscheduled: 0, numberReady: 0 };
     default:
       return undefined;
   }

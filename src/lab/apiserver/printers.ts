@@ -183,6 +183,21 @@ export const PRINTERS: Record<string, PrinterColumn[]> = {
     col('Images', (o) => templateContainers(o).map((c) => str(c.image)).join(','), { priority: 1 }),
     col('Selector', (o) => selectorString(spec(o).selector), { priority: 1 }),
   ],
+  StatefulSet: [
+    col('Ready', (o) => `${num(status(o).readyReplicas)}/${num(spec(o).replicas)}`, { description: 'Number of ready replicas / desired replicas' }),
+    age,
+    col('Containers', (o) => templateContainers(o).map((c) => str(c.name)).join(','), { priority: 1 }),
+    col('Images', (o) => templateContainers(o).map((c) => str(c.image)).join(','), { priority: 1 }),
+  ],
+  DaemonSet: [
+    col('Desired', (o) => num(status(o).desiredNumberScheduled), { type: 'integer' }),
+    col('Current', (o) => num(status(o).currentNumberScheduled), { type: 'integer' }),
+    col('Ready', (o) => num(status(o).numberReady), { type: 'integer' }),
+    col('Up-to-date', (o) => num(status(o).updatedNumberScheduled), { type: 'integer' }),
+    col('Available', (o) => num(status(o).numberAvailable), { type: 'integer' }),
+    age,
+  ],
+  ControllerRevision: [col('Controller', (o) => { const r = ((o.metadata.ownerReferences ?? []) as Array<{ kind?: string; name?: string }>)[0]; return r ? `${String(r.kind ?? '').toLowerCase()}.apps/${String(r.name ?? '')}` : '<none>'; }), col('Revision', (o) => num(o.revision), { type: 'integer' }), age],
   ReplicaSet: [
     col('Desired', (o) => num(spec(o).replicas), { type: 'integer' }),
     col('Current', (o) => num(status(o).replicas), { type: 'integer' }),

@@ -20,6 +20,9 @@ import { issueCert, newCa, newSigningKey, type KeyPair } from './certs.js';
 export const CONTROLLERS = [
   'deployment-controller',
   'replicaset-controller',
+  'statefulset-controller',
+  // DaemonSet pods are bound by the scheduler (node affinity); the lab's one Node is registered Ready and untainted.
+  'daemonset-controller',
   'endpointslice-controller',
   'endpoints-controller',
   'garbage-collector-controller',
