@@ -168,7 +168,13 @@ for (const kind of ['StatefulSet', 'DaemonSet'] as const) {
       assert.equal(report.revision, '2');
       assert.ok(report.timeline.some((e) => e.kind === 'target-state' && /draining/.test(e.message)), 'old targets were seen draining');
       assert.equal(report.guard?.decision.verdict, 'pass', 'the guard watched the rollout and the bake');
-      assert.equal(summary.non2xx, 0, `non-2xx responses during the update: ${JSON.stringify(summary.responses)}`);
+      const bad = load.records.filter((r) => r.status < 200 || r.status > 299);
+      const window = bad.length > 0 ? report.timeline.filter((e) => { const t = Date.parse((e as { at?: string }).at ?? ''); return t >= (bad[0]?.at ?? 0) - 3000 && t <= (bad.at(-1)?.at ?? 0) + 1000; }) : [];
+      assert.equal(
+        summary.non2xx,
+        0,
+        `non-2xx responses during the update: ${JSON.stringify(summary.responses)} from ${new Date(bad[0]?.at ?? 0).toISOString()} to ${new Date(bad.at(-1)?.at ?? 0).toISOString()}; the run saw then:\n${window.map((e) => `${(e as { at?: string }).at} ${e.kind} ${e.message}`).join('\n')}`,
+      );
       assert.ok(Object.keys(summary.versions).some((v) => v.endsWith(':v2')), 'the new version answered');
       const pods = (await l.kubectl(['get', 'pods', '-n', 'game-2048', '-o', 'name'])).stdout;
       if (kind === 'StatefulSet') assert.deepEqual(pods.trim().split('\n').sort(), ['pod/web-2048-0', 'pod/web-2048-1', 'pod/web-2048-2']);
