@@ -27,24 +27,24 @@ export function apiVersions(serverAddress: string): JsonObject {
   return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }] };
 }
 
-function groupEntry(group: string): JsonObject | undefined {
-  const versions = groupVersions().filter((gv) => gv.group === group);
+function groupEntry(group: string, custom: readonly ResourceDescriptor[]): JsonObject | undefined {
+  const versions = groupVersions(custom).filter((gv) => gv.group === group);
   if (versions.length === 0) return undefined;
   const list = versions.map((gv) => ({ groupVersion: `${group}/${gv.version}`, version: gv.version }));
   return { name: group, versions: list, preferredVersion: list[0]! };
 }
 
-export function apiGroupList(): JsonObject {
+export function apiGroupList(custom: readonly ResourceDescriptor[] = []): JsonObject {
   const groups: JsonObject[] = [];
-  for (const gv of groupVersions()) {
+  for (const gv of groupVersions(custom)) {
     if (!gv.group || groups.some((g) => g.name === gv.group)) continue;
-    groups.push(groupEntry(gv.group)!);
+    groups.push(groupEntry(gv.group, custom)!);
   }
   return { kind: 'APIGroupList', apiVersion: 'v1', groups };
 }
 
-export function apiGroup(group: string): JsonObject | undefined {
-  const g = groupEntry(group);
+export function apiGroup(group: string, custom: readonly ResourceDescriptor[] = []): JsonObject | undefined {
+  const g = groupEntry(group, custom);
   return g ? { kind: 'APIGroup', apiVersion: 'v1', ...g } : undefined;
 }
 
@@ -52,8 +52,8 @@ function storageVersionHash(r: ResourceDescriptor): string {
   return createHash('sha256').update(`${r.group}/${r.version}/${r.kind}`).digest('base64').slice(0, 11);
 }
 
-export function apiResourceList(group: string, version: string): JsonObject | undefined {
-  const gv = groupVersions().find((g) => g.group === group && g.version === version);
+export function apiResourceList(group: string, version: string, custom: readonly ResourceDescriptor[] = []): JsonObject | undefined {
+  const gv = groupVersions(custom).find((g) => g.group === group && g.version === version);
   if (!gv) return undefined;
   const resources: JsonObject[] = [];
   for (const r of gv.resources) {

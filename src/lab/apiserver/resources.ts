@@ -144,9 +144,10 @@ export interface GroupVersion {
   resources: ResourceDescriptor[];
 }
 
-export function groupVersions(): GroupVersion[] {
+/** The group versions served: the built-in kinds, then `custom` (the kinds of Established CRDs). */
+export function groupVersions(custom: readonly ResourceDescriptor[] = []): GroupVersion[] {
   const out: GroupVersion[] = [];
-  for (const r of RESOURCES) {
+  for (const r of [...RESOURCES, ...custom]) {
     let gv = out.find((g) => g.group === r.group && g.version === r.version);
     if (!gv) {
       gv = { group: r.group, version: r.version, resources: [] };
@@ -157,8 +158,32 @@ export function groupVersions(): GroupVersion[] {
   return out;
 }
 
-export function findByPlural(group: string, version: string, plural: string): ResourceDescriptor | undefined {
-  return RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
+export function findByPlural(group: string, version: string, plural: string, custom: readonly ResourceDescriptor[] = []): ResourceDescriptor | undefined {
+  const match = (r: ResourceDescriptor): boolean => r.group === group && r.version === version && r.plural === plural;
+  return RESOURCES.find(match) ?? custom.find(match);
+}
+
+/**
+ * The kinds a CustomResourceDefinition serves, one per served version (apiextensions.k8s.io/v1). None for a kind the
+ * lab serves built in (its TargetGroupBinding and Rollout stand in for those CRDs).
+ */
+export function descriptorsOfCrd(crd: object): ResourceDescriptor[] {
+  const spec = ((crd as { spec?: unknown }).spec ?? {}) as { group?: string; scope?: string; names?: { plural?: string; singular?: string; kind?: string; shortNames?: string[]; categories?: string[] }; versions?: Array<{ name?: string; served?: boolean; subresources?: { status?: unknown; scale?: unknown } }> };
+  const names = spec.names ?? {};
+  if (!spec.group || !names.plural || !names.kind) return [];
+  const out: ResourceDescriptor[] = [];
+  for (const v of spec.versions ?? []) {
+    if (!v.name || v.served === false) continue;
+    if (RESOURCES.some((r) => r.group === spec.group && r.plural === names.plural)) continue;
+    const subresources: Subresource[] = [];
+    if (v.subresources?.status !== undefined) subresources.push('status');
+    if (v.subresources?.scale !== undefined) subresources.push('scale');
+    out.push({
+      ...d({ group: spec.group, version: v.name, plural: names.plural, kind: names.kind, namespaced: spec.scope !== 'Cluster', shortNames: names.shortNames ?? [], categories: names.categories ?? [], subresources, custom: true }),
+      singular: names.singular ?? names.kind.toLowerCase(),
+    });
+  }
+  return out;
 }
 
 export function findByKind(kind: string): ResourceDescriptor | undefined {

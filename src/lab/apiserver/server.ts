@@ -15,7 +15,7 @@ import { buildOpenApiV3, type OpenApiV3 } from './openapi.js';
 import { buildOpenApiV2, sendOpenApiV2, type OpenApiV2 } from './openapi-v2.js';
 import { decodeProtobufObject } from './protobuf.js';
 import { isObject, jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
-import { apiVersionOf, findByPlural, type ResourceDescriptor, type Verb } from './resources.js';
+import { apiVersionOf, descriptorsOfCrd, findByPlural, type ResourceDescriptor, type Verb } from './resources.js';
 import { labelSelectorObject, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import {
   ApiError,
@@ -48,6 +48,8 @@ export interface ApiServerOptions {
   port?: number;
   /** When set, every API request must carry `Authorization: Bearer <token>`. */
   token?: string;
+  /** Real milliseconds from a CustomResourceDefinition's creation to its Established condition (default 150). */
+  crdEstablishMs?: number;
   faults?: ApiFaults;
   /** The seeded stream that decides injected errors (the lab passes a fork of its PRNG); default seed 0. */
   random?: () => number;
@@ -121,6 +123,10 @@ export class LabApiServer {
   private readonly ips = new ClusterIpAllocator();
   private readonly openapi: OpenApiV3 = buildOpenApiV3();
   private openapiV2: OpenApiV2 | undefined;
+  /** The kinds served from Established CustomResourceDefinitions. */
+  private custom: ResourceDescriptor[] = [];
+  private readonly crdTimers = new Set<NodeJS.Timeout>();
+  private unwatchCrds: (() => void) | undefined;
 
   constructor(private readonly options: ApiServerOptions) {
     this.store = options.store;
@@ -149,6 +155,8 @@ export class LabApiServer {
     for (const ns of this.options.systemNamespaces ?? ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
       if (!this.store.get('Namespace', '', ns)) this.createNamespace(ns);
     }
+    this.unwatchCrds = this.store.watch('CustomResourceDefinition', undefined, undefined, (e) => this.onCrd(e.object));
+    for (const crd of this.store.list('CustomResourceDefinition').items) this.onCrd(crd);
     const server = createServer((req, res) => void this.handle(req, res));
     server.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {
@@ -165,12 +173,57 @@ export class LabApiServer {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    this.unwatchCrds?.();
+    for (const t of this.crdTimers) clearTimeout(t);
+    this.crdTimers.clear();
     for (const end of [...this.watches]) end();
     this.watches.clear();
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
+  }
+
+  /**
+   * A new CustomResourceDefinition: after a short delay its names are accepted and it is Established (conditions
+   * NamesAccepted and Established True, as the apiextensions controllers set them); from then on its kinds are served
+   * (discovery, get/list/watch, apply). The embedded tier does not validate custom resources against the CRD's schema.
+   */
+  private onCrd(crd: KubeObject): void {
+    const established = (((crd.status as JsonObject | undefined)?.conditions ?? []) as JsonObject[]).some((c) => c.type === 'Established' && c.status === 'True');
+    if (!established && this.store.get('CustomResourceDefinition', '', crd.metadata.name) && !crd.metadata.deletionTimestamp) {
+      const timer = setTimeout(() => {
+        this.crdTimers.delete(timer);
+        this.establish(crd.metadata.name);
+      }, this.options.crdEstablishMs ?? 150);
+      timer.unref();
+      this.crdTimers.add(timer);
+    }
+    this.custom = this.store
+      .list('CustomResourceDefinition')
+      .items.filter((c) => !c.metadata.deletionTimestamp && (((c.status as JsonObject | undefined)?.conditions ?? []) as JsonObject[]).some((x) => x.type === 'Established' && x.status === 'True'))
+      .flatMap((c) => descriptorsOfCrd(c));
+  }
+
+  private establish(name: string): void {
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    this.store.mutate(
+      'CustomResourceDefinition',
+      '',
+      name,
+      (o) => {
+        const spec = (o.spec ?? {}) as JsonObject;
+        const status = (o.status ?? {}) as JsonObject;
+        const conditions = ((status.conditions ?? []) as JsonObject[]).filter((c) => c.type !== 'NamesAccepted' && c.type !== 'Established');
+        conditions.push(
+          { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found', lastTransitionTime: now },
+          { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: now },
+        );
+        const versions = ((spec.versions ?? []) as JsonObject[]).filter((v) => v.storage === true).map((v) => String(v.name));
+        o.status = { ...status, conditions, acceptedNames: (spec.names ?? {}) as JsonObject, storedVersions: versions };
+      },
+      'status',
+    );
   }
 
   private createNamespace(name: string): void {
@@ -324,18 +377,18 @@ export class LabApiServer {
     const host = req.headers.host ?? this.url.replace(/^http:\/\//, '');
     if (segs[0] === 'api' && segs.length === 1) return { code: 200, body: apiVersions(host) };
     if (segs[0] === 'api' && segs.length === 2) {
-      const list = apiResourceList('', segs[1]!);
+      const list = apiResourceList('', segs[1]!, this.custom);
       if (!list) throw pageNotFound();
       return { code: 200, body: list };
     }
-    if (segs[0] === 'apis' && segs.length === 1) return { code: 200, body: apiGroupList() };
+    if (segs[0] === 'apis' && segs.length === 1) return { code: 200, body: apiGroupList(this.custom) };
     if (segs[0] === 'apis' && segs.length === 2) {
-      const g = apiGroup(segs[1]!);
+      const g = apiGroup(segs[1]!, this.custom);
       if (!g) throw pageNotFound();
       return { code: 200, body: g };
     }
     if (segs[0] === 'apis' && segs.length === 3) {
-      const list = apiResourceList(segs[1]!, segs[2]!);
+      const list = apiResourceList(segs[1]!, segs[2]!, this.custom);
       if (!list) throw pageNotFound();
       return { code: 200, body: list };
     }
@@ -370,13 +423,13 @@ export class LabApiServer {
       rest = rest.slice(1);
     }
     let namespace = '';
-    if (rest[0] === 'namespaces' && rest.length >= 3 && findByPlural(group, version, rest[2]!)?.namespaced) {
+    if (rest[0] === 'namespaces' && rest.length >= 3 && findByPlural(group, version, rest[2]!, this.custom)?.namespaced) {
       namespace = rest[1]!;
       rest = rest.slice(2);
     }
     const [plural, name = '', sub = '', ...extra] = rest;
     if (extra.length > 0 || plural === undefined) return undefined;
-    const r = findByPlural(group, version, plural);
+    const r = findByPlural(group, version, plural, this.custom);
     if (!r) return undefined;
     if (r.namespaced !== Boolean(namespace) && (name || namespace)) {
       // /api/v1/pods/x (namespaced resource without a namespace) or a cluster-scoped one under namespaces/.
