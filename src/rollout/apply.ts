@@ -254,7 +254,20 @@ export async function ensureGateLabels(step: Extract<PlanStep, { type: 'namespac
   if (options.readinessGates === 'off') return;
   const inManifests = new Set(pre.set.objects.filter((o) => o.ref.kind === 'Namespace').map((o) => o.ref.name));
   for (const ns of new Set([...step.namespaces, ...ctx.clusterGateNamespaces])) {
-    const current = await deps.kube.get('v1', 'Namespace', '', ns);
+    let current: KubeObject | undefined;
+    try {
+      current = await deps.kube.get('v1', 'Namespace', '', ns);
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.code === 403)) throw err;
+      // A namespace-scoped deployer may not read Namespaces: the pods decide instead. A new pod without the gate
+      // (an unlabelled namespace) stops the workload wait before any old pod is at risk.
+      rec.warn(
+        `cannot read namespace ${ns} to check its ${GATE_LABEL}=enabled label (403: these credentials are namespace-scoped)${options.readinessGates === 'inject' ? ' or add it' : ''}; ` +
+          'the rollout checks instead that every new pod carries its readiness gate, and stops if one does not. ' +
+          `Fix if it stops: kubectl label namespace ${ns} ${GATE_LABEL}=enabled (an admin), or grant get/patch on namespaces (examples/rbac, the ClusterRole).`,
+      );
+      continue;
+    }
     if (!current) throw new DeployError(`namespace ${ns} does not exist. Fix: add a Namespace manifest or create it first.`, 'namespaces');
     if (current.metadata.labels?.[GATE_LABEL] === 'enabled') continue;
     if (options.readinessGates === 'require') {

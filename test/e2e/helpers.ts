@@ -83,13 +83,15 @@ export function tierName(name: string, tier: ControlPlaneTier): string {
 }
 
 /**
- * One describe per tier. `embeddedOnly` names why a suite cannot run on the real tier (it injects faults the
+ * One describe per tier. `realOnly` names why a suite cannot run on the embedded tier (it needs what only a real
+ * API server does, e.g. RBAC); it is reported there as skipped with that reason. `embeddedOnly` names why a suite cannot run on the real tier (it injects faults the
  * embedded API server implements): there it is reported as skipped with that reason, never as passed.
  */
-export function describeTiers(name: string, fn: (tier: ControlPlaneTier) => void, opts: { embeddedOnly?: string; emulatedLbcOnly?: string } = {}): void {
+export function describeTiers(name: string, fn: (tier: ControlPlaneTier) => void, opts: { embeddedOnly?: string; emulatedLbcOnly?: string; realOnly?: string } = {}): void {
   for (const tier of testTiers()) {
     if (tier === 'real' && opts.embeddedOnly) describe(tierName(name, tier), { skip: `embedded tier only: ${opts.embeddedOnly}` }, () => undefined);
     else if (tier === 'real' && testLbc() === 'real' && opts.emulatedLbcOnly) describe(tierName(name, tier), { skip: `the lab's LBC emulation only: ${opts.emulatedLbcOnly}` }, () => undefined);
+    else if (tier === 'embedded' && opts.realOnly) describe(tierName(`${name} (real tier only: ${opts.realOnly})`, tier), { skip: `real tier only: ${opts.realOnly}` }, () => undefined);
     else describe(tierName(name, tier), () => fn(tier));
   }
 }

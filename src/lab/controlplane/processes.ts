@@ -65,6 +65,9 @@ interface Child {
 }
 
 const SERVICE_CIDR = '10.96.0.0/16';
+const AUDIT_POLICY = 'audit-policy.yaml';
+/** The API server's audit log (JSON lines) in the control plane's directory: every request a ServiceAccount made. */
+export const AUDIT_LOG = 'audit.log';
 const CONTROL_PLANE_NICE = 19;
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
@@ -94,6 +97,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // token,user,uid,"groups"
     writeFile(pki('tokens.csv'), `${token},lab-admin,lab-admin,"system:masters"\n${componentToken},lab-components,lab-components,"system:masters"\n`, { mode: 0o600 }),
     writeFile(join(dir, 'components.kubeconfig'), componentKubeconfig(url, pki('ca.crt'), componentToken), { mode: 0o600 }),
+    // Requests by ServiceAccounts only (a deployer with least privilege in the e2e tests), at Metadata level: who
+    // asked for what, where, and the answer code. The lab's own components use tokens, so the log stays small.
+    writeFile(join(dir, AUDIT_POLICY), 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n    userGroups: ["system:serviceaccounts"]\n  - level: None\n'),
   ]);
 
   const children: Child[] = [];
@@ -189,6 +195,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       `--service-account-signing-key-file=${pki('sa.key')}`,
       `--service-cluster-ip-range=${SERVICE_CIDR}`,
       '--authorization-mode=RBAC',
+      `--audit-policy-file=${join(dir, AUDIT_POLICY)}`,
+      `--audit-log-path=${join(dir, AUDIT_LOG)}`,
       '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ResourceQuota,LimitRanger',
       // It taints new Nodes not-ready until the node lifecycle controller clears it; the lab runs no such controller
       // (its kubelet sends no heartbeats), so the Node is registered Ready and untainted.
