@@ -14,10 +14,10 @@ import type { ControllerOptions } from './replicaset.js';
 import { CONTROLLER_REVISION_HASH, pruneRevisions, syncUpdateRevision } from './revisions.js';
 import {
   ArrivalOrder,
-  canonicalJson,
   clonePlain,
   controllerRef,
   createWithGeneratedName,
+  deleteOwnedPod,
   isControlledBy,
   isPodReady,
   keyOf,
@@ -30,6 +30,7 @@ import {
   scaledValue,
   splitKey,
   strAt,
+  writeStatus,
 } from './util.js';
 
 export class DaemonSetController {
@@ -159,7 +160,6 @@ export class DaemonSetController {
       if (isNew(oldest)) updated++;
     }
     pruneRevisions(this.store, ds, inUse);
-    const previous = objAt(ds, 'status') ?? {};
     const next: Record<string, unknown> = {
       observedGeneration: ds.metadata.generation ?? 1,
       desiredNumberScheduled: desired,
@@ -170,16 +170,7 @@ export class DaemonSetController {
       numberAvailable,
       ...(desired - numberAvailable > 0 ? { numberUnavailable: desired - numberAvailable } : {}),
     };
-    if (canonicalJson(previous) === canonicalJson(next)) return;
-    this.store.mutate(
-      'DaemonSet',
-      namespace,
-      name,
-      (o) => {
-        o.status = next as KubeObject['status'];
-      },
-      'status',
-    );
+    writeStatus(this.store, 'DaemonSet', ds, next);
   }
 
   private createPod(ds: KubeObject, node: string, hash: string): void {
@@ -217,12 +208,7 @@ export class DaemonSetController {
   }
 
   private deletePod(ds: KubeObject, pod: KubeObject, why: string): void {
-    if (pod.metadata.deletionTimestamp) return;
-    try {
-      this.store.delete('Pod', pod.metadata.namespace ?? '', pod.metadata.name);
-      this.recorder.record(ds, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name} (${why})`);
-    } catch (err) {
-      if ((err as { code?: number }).code !== 404) throw err;
-    }
+    deleteOwnedPod(this.store, this.recorder, ds, pod, `Deleted pod: ${pod.metadata.name} (${why})`);
   }
+
 }

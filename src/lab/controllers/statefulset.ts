@@ -13,7 +13,7 @@ import { EventRecorder } from './events.js';
 import { WorkQueue } from './queue.js';
 import type { ControllerOptions } from './replicaset.js';
 import { CONTROLLER_REVISION_HASH, pruneRevisions, syncUpdateRevision, templateOf } from './revisions.js';
-import { canonicalJson, clonePlain, controllerRef, isControlledBy, isPodReady, keyOf, labelsOf, newControllerRef, numAt, objAt, podAvailableAt, splitKey, strAt } from './util.js';
+import { clonePlain, controllerRef, deleteOwnedPod, isControlledBy, isPodReady, keyOf, labelsOf, newControllerRef, numAt, objAt, podAvailableAt, splitKey, strAt, writeStatus } from './util.js';
 
 export class StatefulSetController {
   private readonly queue: WorkQueue;
@@ -145,16 +145,7 @@ export class StatefulSetController {
       next.currentReplicas = updated;
     }
     pruneRevisions(this.store, set, new Set([String(next.currentRevision), updateRevision, ...pods.map(revisionOfPod)]));
-    if (canonicalJson(previous) === canonicalJson(next)) return;
-    this.store.mutate(
-      'StatefulSet',
-      namespace,
-      name,
-      (o) => {
-        o.status = next as KubeObject['status'];
-      },
-      'status',
-    );
+    writeStatus(this.store, 'StatefulSet', set, next);
   }
 
   private createPod(set: KubeObject, ordinal: number, revision: KubeObject): void {
@@ -195,14 +186,9 @@ export class StatefulSetController {
   }
 
   private deletePod(set: KubeObject, pod: KubeObject, why: string): void {
-    if (pod.metadata.deletionTimestamp) return;
-    try {
-      this.store.delete('Pod', pod.metadata.namespace ?? '', pod.metadata.name);
-      this.recorder.record(set, 'Normal', 'SuccessfulDelete', `delete Pod ${pod.metadata.name} in StatefulSet ${set.metadata.name} successful (${why})`);
-    } catch (err) {
-      if ((err as { code?: number }).code !== 404) throw err;
-    }
+    deleteOwnedPod(this.store, this.recorder, set, pod, `delete Pod ${pod.metadata.name} in StatefulSet ${set.metadata.name} successful (${why})`);
   }
+
 }
 
 function ordinalOf(setName: string, podName: string): number | undefined {

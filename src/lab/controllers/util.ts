@@ -277,3 +277,28 @@ export class ArrivalOrder {
     return this.seen.get(String(o.metadata.uid)) ?? 0;
   }
 }
+
+/** Writes `next` as the object's status through the status subresource, unless it is what the object holds already. */
+export function writeStatus(store: ObjectStore, kind: string, o: KubeObject, next: Record<string, unknown>): void {
+  if (canonicalJson(o.status ?? {}) === canonicalJson(next)) return;
+  store.mutate(
+    kind,
+    o.metadata.namespace ?? '',
+    o.metadata.name,
+    (m) => {
+      m.status = next as KubeObject['status'];
+    },
+    'status',
+  );
+}
+
+/** Deletes a pod its controller gave up (gracefully; already terminating or gone is fine) and records why. */
+export function deleteOwnedPod(store: ObjectStore, recorder: { record(involved: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void }, owner: KubeObject, pod: KubeObject, message: string): void {
+  if (pod.metadata.deletionTimestamp) return;
+  try {
+    store.delete('Pod', pod.metadata.namespace ?? '', pod.metadata.name);
+    recorder.record(owner, 'Normal', 'SuccessfulDelete', message);
+  } catch (err) {
+    if ((err as { code?: number }).code !== 404) throw err;
+  }
+}
