@@ -51,7 +51,9 @@ for (const kind of ['StatefulSet', 'DaemonSet'] as const) {
       await waitFor(() => load.records.length >= 40 || undefined, { timeoutMs: 10_000, what: 'traffic to start' });
       const v2 = await variant('2048/safe', l.dir, 'v2', asKind(kind));
       const reportFile = join(l.dir, `${kind}.json`);
+      const started = Date.now();
       const update = await l.cli(['deploy', '-f', v2, '--report', reportFile, ...labArgs(l, '3s')], { timeoutMs: 240_000 });
+      const ended = Date.now();
       assert.equal(update.code, 0, `update failed:\n${update.stdout}\n${update.stderr}`);
       assert.match(update.stdout + update.stderr, new RegExp(`${kind} game-2048/web-2048 rolled out: revision 2`));
       await waitFor(() => load.records.length >= 300 || undefined, { timeoutMs: 30_000, what: '300 requests' });
@@ -63,11 +65,11 @@ for (const kind of ['StatefulSet', 'DaemonSet'] as const) {
       assert.ok(report.timeline.some((e) => e.kind === 'target-state' && /draining/.test(e.message)), 'old targets were seen draining');
       assert.equal(report.guard?.decision.verdict, 'pass', 'the guard watched the rollout and the bake');
       const bad = load.records.filter((r) => r.status < 200 || r.status > 299);
-      const window = bad.length > 0 ? report.timeline.filter((e) => { const t = Date.parse((e as { at?: string }).at ?? ''); return t >= (bad[0]?.at ?? 0) - 3000 && t <= (bad.at(-1)?.at ?? 0) + 1000; }) : [];
+      // The report's timeline runs on the lab's clock; the deploy's own output says what it was waiting for then.
       assert.equal(
         summary.non2xx,
         0,
-        `non-2xx responses during the update: ${JSON.stringify(summary.responses)} from ${new Date(bad[0]?.at ?? 0).toISOString()} to ${new Date(bad.at(-1)?.at ?? 0).toISOString()}; the run saw then:\n${window.map((e) => `${(e as { at?: string }).at} ${e.kind} ${e.message}`).join('\n')}`,
+        `non-2xx responses during the update: ${JSON.stringify(summary.responses)} from ${new Date(bad[0]?.at ?? 0).toISOString()} to ${new Date(bad.at(-1)?.at ?? 0).toISOString()} (deploy ran ${new Date(started).toISOString()} – ${new Date(ended).toISOString()}); its output:\n${update.stdout.slice(-3000)}`,
       );
       assert.ok(Object.keys(summary.versions).some((v) => v.endsWith(':v2')), 'the new version answered');
       const pods = (await l.kubectl(['get', 'pods', '-n', 'game-2048', '-o', 'name'])).stdout;
