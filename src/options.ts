@@ -249,16 +249,16 @@ export function parseDeployOptions(raw: RawDeployOptions): DeployRunOptions {
   return { dryRun, forceConflicts, routingTimeoutSeconds, rolloutTimeoutSeconds, rollback, ...(reportPath ? { reportPath } : {}), ...(reportHtmlPath ? { reportHtmlPath } : {}) };
 }
 
-/** Seconds as a whole number, or with a unit: 90, 90s, 10m. */
+/** A positive duration in whole seconds (rounded up), in the one duration grammar: 90, 90s, 10m, 1m30s. */
 function positiveSeconds(name: string, value: string | undefined, fallback: number, problems: InputProblem[]): number {
   const v = (value ?? '').trim();
   if (v === '') return fallback;
-  const m = /^(\d+)(s|m|h)?$/.exec(v);
-  if (!m || Number(m[1]) === 0) {
-    problems.push({ message: `${name} "${v}" is not a duration`, fix: `write it as seconds (600), or with a unit: 600s, 10m, 1h` });
+  const ms = parseDuration(v);
+  if (ms === undefined || ms <= 0) {
+    problems.push({ message: `${name} "${v}" is not a duration`, fix: `write it as seconds (600), or with a unit: 600s, 10m, 1h, 1m30s` });
     return fallback;
   }
-  return Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1);
+  return Math.ceil(ms / 1000);
 }
 
 /** What `rollback` (CLI verb, Action mode) needs: which Deployment, which revision, how long to wait. */
@@ -307,4 +307,28 @@ export function parseRollbackOptions(raw: RawRollbackOptions): RollbackRequest {
     readinessGates,
     ...(reportPath ? { reportPath } : {}),
   };
+}
+
+/** "500ms", "2s", "5m", "1h", "1m30s", or a plain number of seconds → milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const s = text.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    const n = Number(m[1]);
+    total += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3600_000;
+    matched = re.lastIndex;
+  }
+  return matched === s.length && s.length > 0 ? total : undefined;
+}
+
+/** "5%" → 0.05; "0.05" → 0.05. */
+export function parseRate(text: string): number | undefined {
+  const s = text.trim();
+  const pct = /^(\d+(?:\.\d+)?)\s*%$/.exec(s);
+  if (pct) return Number(pct[1]) / 100;
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
+  return undefined;
 }

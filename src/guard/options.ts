@@ -1,4 +1,7 @@
 import { InputError, type InputProblem } from '../errors.js';
+import { parseDuration, parseRate } from '../options.js';
+
+export { parseDuration, parseRate } from '../options.js';
 import { DEFAULT_POLICY, type GuardPolicy, type SignalPolicy } from './policy.js';
 import type { SignalKind } from './signal.js';
 
@@ -229,30 +232,6 @@ export function parseGuardOptions(raw: RawGuardOptions): GuardOptions {
     cloudwatch: { mode: cwMode, elb5xx, periodSeconds, settleSeconds },
     targetHealth: { mode: thMode, intervalMs, consecutiveUnhealthy },
   };
-}
-
-/** "500ms", "2s", "5m", "1h", "1m30s", or a plain number of seconds → milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const s = text.trim();
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
-  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(s); m; m = re.exec(s)) {
-    const n = Number(m[1]);
-    total += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3600_000;
-    matched = re.lastIndex;
-  }
-  return matched === s.length && s.length > 0 ? total : undefined;
-}
-
-/** "5%" → 0.05; "0.05" → 0.05. */
-export function parseRate(text: string): number | undefined {
-  const s = text.trim();
-  const pct = /^(\d+(?:\.\d+)?)\s*%$/.exec(s);
-  if (pct) return Number(pct[1]) / 100;
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
-  return undefined;
 }
 
 class Parser {

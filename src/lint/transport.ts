@@ -1,4 +1,4 @@
-import { parseDuration } from '../guard/options.js';
+import { parseDuration } from '../options.js';
 import { ALB_PREFIX, parseStringMap, type IngressModel } from '../manifests/model.js';
 import { deploymentName, routedDeployments } from './routes.js';
 import type { RawFinding, RuleContext } from './types.js';
