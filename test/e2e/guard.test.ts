@@ -70,7 +70,7 @@ describeTiers('the 5xx guard and rollback', (tier) => {
     const r = await l.cli(['deploy', '-f', crash, '--report', reportFile, ...labArgs(l), ...GUARD]);
     assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
     const report = JSON.parse(await readFile(reportFile, 'utf8')) as Report;
-    assert.equal(report.result, 'rolled-back');
+    assert.equal(report.result, 'rolled-back', report.error);
     assert.match(report.error ?? '', /crash-loop|ProgressDeadlineExceeded/);
     assert.deepEqual([...new Set(await podImages(l, 'game-2048'))], ['public.ecr.aws/l6m2t8p7/docker-2048:v1']);
   });

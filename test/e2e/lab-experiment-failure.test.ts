@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { writeRelease } from '../../src/lab/variants.js';
-import { e2eLab, labArgs, root, runCliFromSource, variant, type E2eLab } from './helpers.js';
+import { describeTiers, e2eLab, labArgs, root, runCliFromSource, variant, type E2eLab } from './helpers.js';
 
 const SIDECAR_ON_PORT_80 = `        - name: sidecar
           image: example/sidecar:v1
@@ -17,7 +17,7 @@ const SIDECAR_ON_PORT_80 = `        - name: sidecar
             - containerPort: 80
 `;
 
-describe('lab experiment: pods that cannot start', () => {
+describeTiers('lab experiment: pods that cannot start', (tier) => {
   const dirs: string[] = [];
   after(async () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
@@ -29,7 +29,7 @@ describe('lab experiment: pods that cannot start', () => {
     await writeRelease(join(root, 'examples', '2048', 'naive'), join(dir, 'naive'), 'latest', (file, text) =>
       /deployment/.test(file) ? `${text.trimEnd()}\n${SIDECAR_ON_PORT_80}` : text,
     );
-    const run = await runCliFromSource(['lab', 'experiment', '--scenario', 'naive', '--examples', dir], 80_000);
+    const run = await runCliFromSource(['lab', 'experiment', '--scenario', 'naive', '--examples', dir, '--control-plane', tier], 80_000);
     assert.equal(run.code, 1, `exit code: ${run.code}\n${run.stderr.slice(-3000)}`);
     const errors = run.stderr.split('\n').filter((l) => l.startsWith('error:'));
     assert.equal(errors.length, 1, `one error message:\n${run.stderr.slice(-3000)}`);
@@ -41,15 +41,18 @@ describe('lab experiment: pods that cannot start', () => {
   });
 });
 
-describe('deploy: pods that cannot start', () => {
+describeTiers('deploy: pods that cannot start', (tier) => {
   let l: E2eLab;
   before(async () => {
-    l = await e2eLab();
+    l = await e2eLab({}, tier);
   });
   after(async () => {
     await l.stop();
   });
 
+  // The lab's virtual pod IPs: loopback on the embedded tier, 198.18.0.0/15 on the real one (a real API server
+  // refuses loopback endpoints).
+  const podIp = tier === 'real' ? '198\\.1[89]\\.' : '127\\.';
   it('a container whose server cannot start (listen error) is reported with the error, restarts and the pods (exit 1)', { timeout: 60_000 }, async () => {
     // Two containers of one pod on port 80: the second cannot bind (EADDRINUSE), as on a real node.
     const dir = await variant('2048/safe', l.dir, 'nolisten', (f, t) =>
@@ -62,7 +65,9 @@ describe('deploy: pods that cannot start', () => {
     assert.match(r.stdout, /failed in phase workloads/);
     assert.match(
       r.stdout,
-      /new pod\(s\) not ready — container (sidecar|app-2048) CrashLoopBackOff, \d+ restart\(s\), last exit code 1 \(Error\) "listen tcp :80: bind: address already in use \(another container of this pod already listens on port 80\)"[^\n]*: deployment-2048-[a-z0-9]+-[a-z0-9]+ \(127\./,
+      new RegExp(
+        `new pod\\(s\\) not ready — container (sidecar|app-2048) CrashLoopBackOff, \\d+ restart\\(s\\), last exit code 1 \\(Error\\) "listen tcp :80: bind: address already in use \\(another container of this pod already listens on port 80\\)"[^\\n]*: deployment-2048-[a-z0-9]+-[a-z0-9]+ \\(${podIp}`,
+      ),
     );
     assert.doesNotMatch(`${r.stdout}\n${r.stderr}`, /^\s+at /m, 'no stack trace');
   });

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { e2eLab, labArgs, variant, type E2eLab } from './helpers.js';
+import { after, before, it } from 'node:test';
+import { describeTiers, e2eLab, labArgs, variant, type E2eLab } from './helpers.js';
 
 /**
  * `deploy` under faults set on the running lab with `alb-rollout lab fault` (a separate process, as a user would):
  * each fault ends in the right exit code and a message that says what to do, never a stack trace, and a re-run
- * after the fault is gone completes.
+ * after the fault is gone completes. The AWS-side faults (ELBv2, the controller, node loss) run on both tiers;
+ * kube-5xx and watch-drop are the embedded API server's, so the real tier refuses them (exit 2, nothing changed).
  */
 
 interface Run {
@@ -16,10 +17,11 @@ interface Run {
 
 const STACK = /\n\s+at .+:\d+:\d+\)?\n/;
 
-describe('deploy under lab faults (set with `lab fault`)', () => {
+describeTiers('deploy under lab faults (set with `lab fault`)', (tier) => {
   let l: E2eLab;
+  const faultRun = (spec?: string) => l.cli(['lab', 'fault', '--lab', join(l.dir, 'state'), ...(spec === undefined ? [] : [spec])], { timeoutMs: 30_000 });
   const fault = async (spec: string): Promise<string> => {
-    const r = await l.cli(['lab', 'fault', '--lab', join(l.dir, 'state'), spec], { timeoutMs: 30_000 });
+    const r = await faultRun(spec);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     return r.stdout;
   };
@@ -31,7 +33,7 @@ describe('deploy under lab faults (set with `lab fault`)', () => {
   };
 
   before(async () => {
-    l = await e2eLab({ seed: 3 });
+    l = await e2eLab({ seed: 3 }, tier);
   });
   after(async () => {
     await l.stop();
@@ -74,17 +76,32 @@ describe('deploy under lab faults (set with `lab fault`)', () => {
     }
   });
 
-  it('kube-5xx=100%: fails in preflight with exit 3 (the cluster cannot be used), says what to do, applied nothing; after clear a re-run succeeds', { timeout: 150_000 }, async () => {
-    await fault('kube-5xx=100%');
-    const v3 = await variant('2048/safe', l.dir, 'v3');
-    const r = await deploy(v3);
-    assert.equal(r.code, 3, r.out);
-    assert.match(r.out, /failed in phase preflight \(exit code 3\)/);
-    assert.match(r.out, /answered 500 InternalError to [A-Z]+ \S+ on 6 attempts in a row \(.*injected fault/);
-    assert.match(r.out, /Fix: check its health .*readyz.* then run the same command again/);
-    assert.match(r.out, /applied before the failure: nothing/);
-    await fault('clear');
-    const again = await deploy(v3);
-    assert.equal(again.code, 0, again.out);
-  });
+  if (tier === 'embedded') {
+    it('kube-5xx=100%: fails in preflight with exit 3 (the cluster cannot be used), says what to do, applied nothing; after clear a re-run succeeds', { timeout: 150_000 }, async () => {
+      await fault('kube-5xx=100%');
+      const v3 = await variant('2048/safe', l.dir, 'v3');
+      const r = await deploy(v3);
+      assert.equal(r.code, 3, r.out);
+      assert.match(r.out, /failed in phase preflight \(exit code 3\)/);
+      assert.match(r.out, /answered 500 InternalError to [A-Z]+ \S+ on 6 attempts in a row \(.*injected fault/);
+      assert.match(r.out, /Fix: check its health .*readyz.* then run the same command again/);
+      assert.match(r.out, /applied before the failure: nothing/);
+      await fault('clear');
+      const again = await deploy(v3);
+      assert.equal(again.code, 0, again.out);
+    });
+  } else {
+    it('kube-5xx and watch-drop are refused (exit 2, nothing changed): a real kube-apiserver has no fault hooks', { timeout: 60_000 }, async () => {
+      for (const spec of ['kube-5xx=100%', 'watch-drop=5s']) {
+        const r = await faultRun(spec);
+        assert.equal(r.code, 2, `${spec}: ${r.stdout}\n${r.stderr}`);
+        assert.match(r.stderr, /not available on the real control plane tier \(a real kube-apiserver has no fault hooks; nothing was changed\)/);
+        assert.match(r.stderr, /use --control-plane embedded for kube-5xx and watch-drop/);
+        assert.doesNotMatch(`${r.stdout}\n${r.stderr}`, STACK, 'no stack trace');
+      }
+      const now = await faultRun();
+      assert.equal(now.code, 0, `${now.stdout}\n${now.stderr}`);
+      assert.match(now.stdout, /faults in force: none/);
+    });
+  }
 });

@@ -11,6 +11,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
+import { SERVER_VERSION } from '../../src/lab/apiserver/discovery.js';
+import { findSourceDir, readSource } from '../../src/lab/controlplane/build.js';
 import { waitFor } from '../helpers/wait.js';
 import { describeTiers, root } from './helpers.js';
 
@@ -125,6 +127,14 @@ describeTiers('kubectl against `alb-rollout lab up`', (tier) => {
     assert.equal(s.pid, lab.pid);
     assert.match(s.apiServer, tier === 'real' ? /^https:\/\/127\.0\.0\.1:\d+$/ : /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.deepEqual(s.albs, []);
+  });
+
+  it('kubectl version reports the server version (the pinned Kubernetes release on the real tier); /livez/etcd answers ok', async () => {
+    const expected = tier === 'real' ? (await readSource(findSourceDir(root))).kubernetesVersion : SERVER_VERSION.gitVersion;
+    const v = JSON.parse(await ok(['version', '-o', 'json'])) as { serverVersion?: { gitVersion?: string } };
+    assert.equal(v.serverVersion?.gitVersion, expected);
+    assert.match(await ok(['version']), new RegExp(`^Server Version: ${expected.replace(/\./g, '\\.')}$`, 'm'));
+    assert.equal((await ok(['get', '--raw', '/livez/etcd'])).trim(), 'ok');
   });
 
   it('kubectl apply --server-side -f examples/2048/safe (client-side validation on)', async () => {
