@@ -1,5 +1,6 @@
 import { request, type ClientRequest } from 'node:http';
 import { type PodNetwork, connectToPod } from '../network.js';
+import { responsiveTimeout } from '../timing.js';
 
 /** Target-group health check settings as ELBv2 holds them. */
 export interface HealthCheckConfig {
@@ -79,14 +80,13 @@ export function probeTarget(network: PodNetwork, ip: string, port: number, path:
     const finish = (r: ProbeResult): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      cancelTimeout();
       resolve(r);
     };
-    const timer = setTimeout(() => {
+    const cancelTimeout = responsiveTimeout(timeoutMs, () => {
       req?.destroy();
       finish(timedOut);
-    }, timeoutMs);
-    timer.unref();
+    });
     const failed: ProbeResult = { ok: false, reason: 'Target.FailedHealthChecks', description: 'Health checks failed' };
     const conn = connectToPod(network, ip, port);
     if (conn.kind === 'blackhole') return;

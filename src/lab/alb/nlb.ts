@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { closeWithSockets, listenOnLoopback } from '../http.js';
-import type { LabClock } from '../timing.js';
+import { responsiveTimeout, type LabClock } from '../timing.js';
 import type { DpTarget } from './dataplane.js';
 import type { ProbeResult } from './healthcheck.js';
 
@@ -141,13 +141,12 @@ export function probeTcp(open: () => TargetConnection, timeoutMs: number): Promi
     const finish = (r: ProbeResult): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      cancelTimeout();
       sock?.destroy();
       resolve(r);
     };
     const failed: ProbeResult = { ok: false, reason: 'Target.FailedHealthChecks', description: 'Health checks failed' };
-    const timer = setTimeout(() => finish({ ok: false, reason: 'Target.Timeout', description: 'Request timed out' }), timeoutMs);
-    timer.unref();
+    const cancelTimeout = responsiveTimeout(timeoutMs, () => finish({ ok: false, reason: 'Target.Timeout', description: 'Request timed out' }));
     const conn = open();
     if (conn.kind === 'blackhole') return;
     if (conn.kind === 'refused') {

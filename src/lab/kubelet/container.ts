@@ -11,7 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Obj } from '../controllers/util.js';
 import { arrAt, fnv32a, isoSeconds, numAt, objAt, strAt } from '../controllers/util.js';
 import { type LabNetwork, POD_LISTEN_HOST, connectToPod } from '../network.js';
-import type { LabClock } from '../timing.js';
+import { responsiveTimeout, type LabClock } from '../timing.js';
 import { LabRandom } from '../random.js';
 import { type Behavior, containerBehavior, hasPreStop, imageVersion, preStopSeconds, seededRandom } from './behavior.js';
 
@@ -431,15 +431,14 @@ export class ContainerRunner {
       const done = (ok: boolean): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        cancelTimeout();
         resolve(ok);
       };
       let handle: { destroy(): void } | undefined;
-      const timer = setTimeout(() => {
+      const cancelTimeout = responsiveTimeout(timeout, () => {
         done(false);
         handle?.destroy();
-      }, timeout);
-      timer.unref();
+      });
       const conn = connectToPod(this.ctx.network, host, port);
       if (conn.kind === 'refused') {
         done(false);
