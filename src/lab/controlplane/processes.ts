@@ -1,6 +1,6 @@
 /**
  * Starts a real control plane from the multi-call binary: etcd, kube-apiserver, kube-controller-manager and
- * kube-scheduler, each a child process in a process group of its own, on free 127.0.0.1 ports, with certificates,
+ * kube-scheduler, each a child process (in the lab's session: see `start`), on free 127.0.0.1 ports, with certificates,
  * tokens and service-account keys generated for this run. `stop()` (and the exit of this process) ends every one of
  * them; the binary also ends itself when its parent is gone (CONTROLPLANE_PARENT_PID), so a killed lab leaves no
  * strays.
@@ -107,7 +107,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const start = (name: string, args: string[]): Child => {
     const logPath = join(dir, `${name}.log`);
     const out = createWriteStream(logPath);
-    const proc = spawn(options.binary, [name, ...args], { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Not detached: a process that starts a session of its own is, with Linux's autogroup scheduling (the default of
+    // most distributions), weighed against the lab's process as a group of its own, whatever its nice value, so each
+    // component took a full share and on a loaded machine the lab's pods and ALB answered health checks and probes
+    // late. In the lab's session, nice 19 puts them behind the lab and the session competes with others as one.
+    // Each component is one process with no children of its own, so signalling its pid stops all of it.
+    const proc = spawn(options.binary, [name, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.pipe(out);
     proc.stderr?.pipe(out);
     const child: Child = { name, proc, logPath, exited: false };
@@ -132,7 +137,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     for (const c of children) {
       if (c.exited || c.proc.pid === undefined) continue;
       try {
-        process.kill(-c.proc.pid, signal);
+        process.kill(c.proc.pid, signal);
       } catch {
         // already gone
       }
@@ -149,14 +154,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     for (const c of [...children].reverse()) {
       if (c.exited || c.proc.pid === undefined) continue;
       try {
-        process.kill(-c.proc.pid, 'SIGTERM');
+        process.kill(c.proc.pid, 'SIGTERM');
       } catch {
         continue;
       }
       const gone = await waitExit(c, 5000);
       if (!gone) {
         try {
-          process.kill(-c.proc.pid, 'SIGKILL');
+          process.kill(c.proc.pid, 'SIGKILL');
         } catch {
           // gone
         }
