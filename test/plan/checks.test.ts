@@ -107,6 +107,27 @@ describe('checkDeployment', () => {
     assert.match(v.result.message, /was created without it/);
   });
 
+  it('judges no pod until the controller observed the spec just written (a rollback over crash-looping pods)', () => {
+    const crashing = k(
+      'Pod',
+      'web-abc-1',
+      'shop',
+      { spec: {}, status: { podIP: '10.0.0.5', containerStatuses: [{ name: 'app', ready: false, restartCount: 5, state: { waiting: { reason: 'CrashLoopBackOff' } } }] } },
+      { uid: 'p1', labels: { 'pod-template-hash': 'abc' } },
+    );
+    // generation 2 written (the rollback), the controller has observed 1: revision 2 (the failed release) is still "new".
+    const unobserved = k('Deployment', 'web', 'shop', { spec: { replicas: 1 }, status: { observedGeneration: 1, replicas: 1 } }, { uid: 'd1', generation: 2, annotations: { 'deployment.kubernetes.io/revision': '2' } });
+    const v = checkDeployment({ ...view, bindings: [], expectedGates: [] }, snap({ workload: unobserved, pods: [crashing] }));
+    assert.equal(v.result.done, false);
+    assert.equal(v.result.failed, undefined, v.result.message);
+    assert.match(v.result.message, /waiting for deployment "web" spec update to be observed/);
+    assert.deepEqual(v.newPods, []);
+    // Once observed at the same revision, the crash loop is the new pods' own: it fails at once.
+    const observed = checkDeployment({ ...view, bindings: [], expectedGates: [] }, snap({ workload: deployment({ replicas: 1 }), pods: [crashing] }));
+    assert.equal(observed.result.failed, true, observed.result.message);
+    assert.match(observed.result.message, /crash-loop/);
+  });
+
   it('waits for kubectl\'s rollout rule before anything else is done', () => {
     const v = checkDeployment({ ...view, bindings: [], expectedGates: [] }, snap({ workload: deployment({ replicas: 2, updatedReplicas: 1, availableReplicas: 1 }), pods: [pod([], true)] }));
     assert.equal(v.result.done, false);

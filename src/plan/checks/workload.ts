@@ -92,6 +92,12 @@ export function checkDeployment(w: WorkloadWatchView, snap: WorkloadSnapshot): W
   if (!d) return { newPods: [], result: { done: false, message: `${kind} ${ns}/${w.name} not seen yet` } };
   const { revision, label, value } = newRevisionOf(kind, d, snap);
   const status = rolloutStatusOf(kind, d);
+  // Until the Deployment controller has observed the spec just written, its revision annotation (and so the "new"
+  // ReplicaSet) is still the previous one: after a rollback that is the failed release, whose crash-looping pods
+  // would be judged as the rollback's own. A real controller takes a moment to observe; nothing is judged before.
+  if (kind === 'Deployment' && Number(d.metadata.generation ?? 0) > Number(((d.status ?? {}) as JsonObject).observedGeneration ?? 0)) {
+    return { newPods: [], result: { done: false, message: status.message } };
+  }
   const newPods = snap.pods.filter((p) => value !== undefined && p.metadata.labels?.[label] === value && !p.metadata.deletionTimestamp);
   const view = (result: CheckResult): WorkloadView => ({ result, newPods, ...(revision !== undefined ? { revision } : {}) });
   // Pods created by this run (after the TargetGroupBinding existed) must carry the gate; older pods of the same
