@@ -35,7 +35,7 @@ export interface AnalyzeDeps {
   clock: AwsClock;
   log: Logger;
   /** Maps an ALB hostname to the URL the probe should use (the lab's loopback data plane); default http://host/. */
-  probeUrlFor?: (hostname: string) => Promise<string | undefined>;
+  probeUrlFor?: (hostname: string, listener?: { protocol: string; port: number }) => Promise<string | undefined>;
 }
 
 export interface TargetGroupCheck {

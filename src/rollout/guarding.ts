@@ -47,7 +47,7 @@ export interface GuardRunDeps {
   clock: AwsClock;
   log: Logger;
   now: () => number;
-  probeUrlFor?: (hostname: string) => Promise<string | undefined>;
+  probeUrlFor?: (hostname: string, listener?: { protocol: string; port: number }) => Promise<string | undefined>;
 }
 
 export interface GuardRun {
@@ -215,13 +215,15 @@ async function probeTargets(options: GuardOptions, albs: Array<{ ingress?: KubeO
   const out: ProbeTarget[] = [];
   for (const { ingress, hostname } of albs) {
     const t = ingress ? ingressProbeTarget(ingress, hostname) : { url: `http://${hostname}/`, chosen: 'the ALB hostname' };
-    const mapped = deps.probeUrlFor ? await deps.probeUrlFor(hostname) : undefined;
     const url = new URL(t.url);
+    const listener = { protocol: url.protocol === 'https:' ? 'HTTPS' : 'HTTP', port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
+    const mapped = deps.probeUrlFor ? await deps.probeUrlFor(hostname, listener) : undefined;
     let target: ProbeTarget = { url: t.url, host: t.host ?? hostname, ...(t.servername ? { servername: t.servername } : {}) };
     if (mapped) {
-      // The lab's ALB: its loopback address stands for the ALB's name; scheme, path and Host as the Ingress says.
+      // The lab's ALB: the loopback address of that listener stands for the ALB's name; scheme, path, Host and
+      // TLS server name (the rule's host, else the ALB's name as a client of its URL would send) as the Ingress says.
       const base = new URL(mapped);
-      target = { ...target, url: `${url.protocol}//${base.host}${url.pathname}${url.search}` };
+      target = { ...target, url: `${url.protocol}//${base.host}${url.pathname}${url.search}`, ...(url.protocol === 'https:' && !t.servername ? { servername: hostname } : {}) };
     }
     deps.log.info(`probe target ${t.url}${target.url !== t.url ? ` (${target.url})` : ''}: ${t.chosen}`);
     out.push(target);

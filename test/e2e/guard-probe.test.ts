@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { labBehavior } from '../../src/lab/variants.js';
 import { waitFor } from '../helpers/wait.js';
-import { e2eLab, labArgs, traffic, variant, type E2eLab } from './helpers.js';
+import { describeTiers, e2eLab, labArgs, traffic, variant, type E2eLab } from './helpers.js';
 
 /**
  * Issue 8, item 2 against the lab, with traffic: the probe goes to the ALB as the Ingress defines it — the rule's
@@ -28,10 +28,10 @@ function hosted(behavior?: string, annotations = ''): (file: string, text: strin
 
 let NS = 'hosted';
 
-describe('the probe goes to the ALB as the Ingress defines it (issue 8)', () => {
+describeTiers('the probe goes to the ALB as the Ingress defines it (issue 8)', (tier) => {
   let l: E2eLab;
   before(async () => {
-    l = await e2eLab();
+    l = await e2eLab({}, tier);
   });
   after(async () => {
     await l.stop();
