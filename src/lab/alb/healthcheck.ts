@@ -1,5 +1,6 @@
 import { request, type ClientRequest } from 'node:http';
 import { type PodNetwork, connectToPod } from '../network.js';
+import { runnableTimeout } from '../runnable-timeout.js';
 
 /** Target-group health check settings as ELBv2 holds them. */
 export interface HealthCheckConfig {
@@ -79,14 +80,14 @@ export function probeTarget(network: PodNetwork, ip: string, port: number, path:
     const finish = (r: ProbeResult): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      timer.clear();
       resolve(r);
     };
-    const timer = setTimeout(() => {
+    // Time the lab process could not run is not the target's: see runnable-timeout.ts.
+    const timer = runnableTimeout(timeoutMs, () => {
       req?.destroy();
       finish(timedOut);
-    }, timeoutMs);
-    timer.unref();
+    });
     const failed: ProbeResult = { ok: false, reason: 'Target.FailedHealthChecks', description: 'Health checks failed' };
     const conn = connectToPod(network, ip, port);
     if (conn.kind === 'blackhole') return;

@@ -13,6 +13,7 @@ import { arrAt, fnv32a, isoSeconds, numAt, objAt, strAt } from '../controllers/u
 import { type LabNetwork, POD_LISTEN_HOST, connectToPod } from '../network.js';
 import type { LabClock } from '../timing.js';
 import { LabRandom } from '../random.js';
+import { runnableTimeout } from '../runnable-timeout.js';
 import { type Behavior, containerBehavior, hasPreStop, imageVersion, preStopSeconds, seededRandom } from './behavior.js';
 
 /** Real-time floor for probe timeouts, so that a busy event loop does not fail probes of a healthy server. */
@@ -431,15 +432,15 @@ export class ContainerRunner {
       const done = (ok: boolean): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        timer.clear();
         resolve(ok);
       };
       let handle: { destroy(): void } | undefined;
-      const timer = setTimeout(() => {
+      // Only time the lab process could run counts (the container answering runs in it too).
+      const timer = runnableTimeout(timeout, () => {
         done(false);
         handle?.destroy();
-      }, timeout);
-      timer.unref();
+      });
       const conn = connectToPod(this.ctx.network, host, port);
       if (conn.kind === 'refused') {
         done(false);
