@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { labBehavior } from '../../src/lab/variants.js';
 import { describeTiers, e2eLab, labArgs, variant, type E2eLab } from './helpers.js';
-import { report } from './guard-helpers.js';
+import { hostedEdit, report } from './guard-helpers.js';
 
 /**
  * Issue 8, item 2 through TLS, against the lab with the probe's traffic: an Ingress whose listen-ports ask for
@@ -19,15 +18,7 @@ const HOST = 'game.example.com';
 const CERT = 'arn:aws:acm:us-east-1:123456789012:certificate/lab-game';
 
 function tls(ns: string, annotations: string, behavior?: string): (file: string, text: string) => string {
-  const edit = labBehavior(behavior);
-  return (f, t) => {
-    let out = edit(f, t).replaceAll('game-2048', ns);
-    if (f.startsWith('3-')) {
-      out = out.replace('    - http:\n', `    - host: ${HOST}\n      http:\n`);
-      out = out.replace('  annotations:\n', `  annotations:\n${annotations}    alb.ingress.kubernetes.io/certificate-arn: ${CERT}\n`);
-    }
-    return out;
-  };
+  return hostedEdit(ns, HOST, `${annotations}    alb.ingress.kubernetes.io/certificate-arn: ${CERT}\n`, behavior);
 }
 
 const HTTPS_ONLY = `    alb.ingress.kubernetes.io/listen-ports: '[{"HTTPS": 443}]'\n`;
@@ -96,13 +87,21 @@ describeTiers('the probe measures through TLS on the lab ALB (issue 8)', (tier) 
     const r = await get(`${alb.url}/some/path`, HOST);
     assert.equal(r.status, 301);
     assert.equal(r.location, `https://${HOST}:443/some/path`);
+
+    // Probing the HTTP listener itself measures the redirect, not the app: said so, and with require, exit 2.
+    const v3 = await variant('2048/safe', l.dir, 'redirect-v3', tls('redirect', REDIRECT));
+    const at = await l.cli(['deploy', '-f', v3, '--probe', 'require', '--probe-url', `${alb.url}/`, '--probe-header', `Host: ${HOST}`, ...labArgs(l), ...GUARD], trusted);
+    assert.equal(at.code, 2, `${at.stdout}\n${at.stderr}`);
+    assert.match(at.stdout, /answers only redirects or auth challenges \(\d+ request\(s\): \d+×301[^)]*\): the ALB's rules answer, not the app/);
+    assert.match(at.stdout, /nothing was applied/);
   });
 
   it('the lab CA not trusted: the TLS failure is said with the fix, and --probe require stops before the workloads (exit 2)', { timeout: 120_000 }, async () => {
     const dir = await variant('2048/safe', l.dir, 'untrusted-v1', tls('untrusted', HTTPS_ONLY));
     const r = await l.cli(['deploy', '-f', dir, '--probe', 'require', ...labArgs(l), ...GUARD]);
     assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /--probe require: the probe cannot reach the load balancer[\s\S]*the TLS handshake with 127\.[\d.]+:\d+ failed \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)[\s\S]*SNI game\.example\.com[\s\S]*NODE_EXTRA_CA_CERTS/);
+    assert.match(r.stdout, /--probe require: the probe cannot reach the load balancer[\s\S]*the TLS handshake with 127\.[\d.]+:\d+ failed \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\): [^\n]*trust its CA \(NODE_EXTRA_CA_CERTS\)/);
+    assert.match(r.stdout, /TLS to 127\.[\d.]+:\d+ \(SNI game\.example\.com\): UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
     assert.equal(l.lab.store.list('Deployment', 'untrusted').items.length, 0, 'no workload applied');
   });
 });

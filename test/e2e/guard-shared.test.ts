@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { labBehavior } from '../../src/lab/variants.js';
 import { waitFor } from '../helpers/wait.js';
 import { describeTiers, e2eLab, labArgs, traffic, variant, type E2eLab } from './helpers.js';
-import { GUARD, IMAGE, images, report } from './guard-helpers.js';
+import { GUARD, IMAGE, hostedEdit, images, report } from './guard-helpers.js';
 
 /**
  * Issue 8, item 4 against the lab, with traffic: two apps in one IngressGroup (two namespaces, one ALB). The other
@@ -17,15 +16,7 @@ import { GUARD, IMAGE, images, report } from './guard-helpers.js';
 const GROUP = 'shared-demo';
 
 function member(ns: string, host: string, behavior?: string): (file: string, text: string) => string {
-  const edit = labBehavior(behavior);
-  return (f, t) => {
-    let out = edit(f, t).replaceAll('game-2048', ns);
-    if (f.startsWith('3-')) {
-      out = out.replace('    - http:\n', `    - host: ${host}\n      http:\n`);
-      out = out.replace('  annotations:\n', `  annotations:\n    alb.ingress.kubernetes.io/group.name: ${GROUP}\n`);
-    }
-    return out;
-  };
+  return hostedEdit(ns, host, `    alb.ingress.kubernetes.io/group.name: ${GROUP}\n`, behavior);
 }
 
 describeTiers('a shared ALB (IngressGroup): the guard judges only this release (issue 8)', (tier) => {
@@ -63,7 +54,7 @@ describeTiers('a shared ALB (IngressGroup): the guard judges only this release (
       const rep = await report(file);
       assert.equal(rep.result, 'succeeded', rep.error);
       assert.equal(rep.guard?.decision.verdict, 'pass');
-      assert.match(rep.guard?.decision.reason ?? '', /measured by cloudwatch/);
+      assert.match(rep.guard?.decision.reason ?? '', /measured by cloudwatch/, `${JSON.stringify(rep.guard)}\n${r.stderr}`);
       assert.match(
         rep.guard?.cloudwatchMetrics ?? '',
         new RegExp(`HTTPCode_Target_5XX_Count and RequestCount of this release's target groups only: the load balancer is shared \\(IngressGroup ${GROUP}\\), so its HTTPCode_ELB_5XX_Count includes other applications`),
