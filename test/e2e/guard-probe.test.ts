@@ -44,6 +44,19 @@ describeTiers('the probe goes to the ALB as the Ingress defines it (issue 8)', (
     }
   });
 
+  it('a set of only the Deployment: the probe is aimed and baselined through the Ingress found live in the cluster, before anything is applied', { timeout: 200_000 }, async () => {
+    const v1 = await variant('2048/safe', l.dir, 'only-v1', hostedEdit('only', 'only.example.com'));
+    const first = await l.cli(['deploy', '-f', v1, ...labArgs(l), ...GUARD]);
+    assert.equal(first.code, 0, `${first.stdout}\n${first.stderr}`);
+    const v2 = await variant('2048/safe', l.dir, 'only-v2', hostedEdit('only', 'only.example.com'));
+    const r = await l.cli(['deploy', '-f', join(v2, '4-deployment.yaml'), ...labArgs(l), ...GUARD]);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /route\(s\) found in the cluster/);
+    assert.match(r.stderr, /probe target http:\/\/k8s-only-[^ ]+\/ \(http:\/\/127\.[\d.]+:\d+\/\): HTTP:80 from the default listener, Host only\.example\.com from the rule/);
+    assert.match(r.stderr, /probe baseline of the live version at http:\/\/127\.[\d.]+:\d+\/: \d+ request\(s\): \d+×200/);
+    assert.ok(r.stderr.indexOf('probe baseline') < r.stderr.indexOf('applied Deployment only/deployment-2048'), 'baselined before the apply');
+  });
+
   it('HTTPS from listen-ports with the rule\'s host as SNI; a TLS failure is said, and with --probe require it stops before the workloads (exit 2)', { timeout: 120_000 }, async () => {
     const dir = await variant(
       '2048/safe',
