@@ -83,6 +83,7 @@ try {
     const summary = await traffic.stop();
     unwatch();
     if (r.result === 'rolled-back') rolledBack++;
+    else process.stderr.write(`bad release ${run} not rolled back: result ${r.result}${r.error ? `: ${r.error}` : ''} — ${r.guard?.decision.reason ?? 'no guard decision'}\n`);
     const first5xx = Math.min(...traffic.records.filter((x) => x.status >= 500).map((x) => x.at));
     if (Number.isFinite(first5xx) && rollbackWriteAt > 0) latencies.push((rollbackWriteAt - first5xx) / 1000);
     fivexx.push(Object.entries(summary.responses).filter(([c]) => c.startsWith('5')).reduce((a, [, n]) => a + n, 0));

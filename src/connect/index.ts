@@ -16,7 +16,7 @@ export interface Connections {
   cloudwatch: CloudWatchReader;
   clock: AwsClock;
   /** Maps an ALB hostname to the URL to probe (the lab's loopback data plane); undefined against AWS. */
-  probeUrlFor?: (hostname: string) => Promise<string | undefined>;
+  probeUrlFor?: (hostname: string, listener?: { protocol: string; port: number }) => Promise<string | undefined>;
   close(): void;
 }
 
@@ -41,7 +41,7 @@ export async function connect(conn: ConnectionOptions, env: Record<string, strin
     elbv2,
     cloudwatch,
     clock,
-    ...(lab ? { probeUrlFor: (h: string) => lab.probeUrlFor(h) } : {}),
+    ...(lab ? { probeUrlFor: (h: string, listener?: { protocol: string; port: number }) => lab.probeUrlFor(h, listener) } : {}),
     close: () => {
       elbv2.destroy();
       cloudwatch.destroy();

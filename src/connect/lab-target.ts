@@ -14,8 +14,11 @@ export interface LabTarget {
   cloudwatchEndpoint: string;
   timeScale: number;
   timeOrigin: number;
-  /** The loopback URL of the ALB with this hostname (lab.json is refreshed every 2 s; waits up to `waitMs`). */
-  probeUrlFor(hostname: string, waitMs?: number): Promise<string | undefined>;
+  /**
+   * The loopback URL of the ALB with this hostname — of its listener with this protocol and port when given (an
+   * HTTPS listener has its own TLS server) — lab.json is refreshed every 2 s; waits up to `waitMs`.
+   */
+  probeUrlFor(hostname: string, listener?: { protocol: string; port: number }, waitMs?: number): Promise<string | undefined>;
 }
 
 interface LabJson {
@@ -23,7 +26,7 @@ interface LabJson {
   aws?: { region?: string; elbv2?: string; cloudwatch?: string };
   timeScale?: number;
   timeOrigin?: number;
-  albs?: Array<{ hostname?: string; url?: string }>;
+  albs?: Array<{ hostname?: string; url?: string; listeners?: Array<{ protocol?: string; port?: number; url?: string }> }>;
 }
 
 async function readLabJson(file: string): Promise<LabJson> {
@@ -50,12 +53,15 @@ export async function readLabTarget(dir: string, cwd: string): Promise<LabTarget
     cloudwatchEndpoint: lab.aws.cloudwatch,
     timeScale: lab.timeScale ?? 1,
     timeOrigin: lab.timeOrigin ?? 0,
-    probeUrlFor: async (hostname, waitMs = 10_000) => {
+    probeUrlFor: async (hostname, listener, waitMs = 10_000) => {
       const deadline = Date.now() + waitMs;
       for (;;) {
         const current = await readLabJson(file);
         const alb = current.albs?.find((a) => a.hostname === hostname);
-        if (alb?.url) return alb.url;
+        if (listener) {
+          const l = alb?.listeners?.find((x) => x.protocol === listener.protocol && x.port === listener.port);
+          if (l?.url) return l.url;
+        } else if (alb?.url) return alb.url;
         if (Date.now() > deadline) return undefined;
         await new Promise((r) => setTimeout(r, 250));
       }

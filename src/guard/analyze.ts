@@ -35,7 +35,7 @@ export interface AnalyzeDeps {
   clock: AwsClock;
   log: Logger;
   /** Maps an ALB hostname to the URL the probe should use (the lab's loopback data plane); default http://host/. */
-  probeUrlFor?: (hostname: string) => Promise<string | undefined>;
+  probeUrlFor?: (hostname: string, listener?: { protocol: string; port: number }) => Promise<string | undefined>;
 }
 
 export interface TargetGroupCheck {
@@ -86,11 +86,8 @@ export async function runAnalyze(options: AnalyzeOptions, deps: AnalyzeDeps): Pr
   const readyIps = new Set(before.flatMap((c) => c.readyEndpoints));
   const lbArn = (await deps.elbv2.targetGroup(arns[0] as string))?.loadBalancerArns[0];
 
-  const guardOptions: GuardOptions = { ...options.guard, probe: { ...options.guard.probe } };
-  if (guardOptions.probe.urls.length === 0 && deps.probeUrlFor) {
-    const urls = (await Promise.all(hostnames.map((h) => deps.probeUrlFor?.(h)))).filter((u): u is string => typeof u === 'string');
-    guardOptions.probe.urls = urls;
-  }
+  const labUrls = options.guard.probe.urls.length === 0 && deps.probeUrlFor ? (await Promise.all(hostnames.map((h) => deps.probeUrlFor?.(h)))).filter((u): u is string => typeof u === 'string') : [];
+  const guardOptions: GuardOptions = labUrls.length > 0 ? { ...options.guard, probe: { ...options.guard.probe, urls: labUrls } } : options.guard;
   const measurements: Measurement[] = [];
   const { guard, skipped } = createGuard(
     guardOptions,
@@ -108,6 +105,7 @@ export async function runAnalyze(options: AnalyzeOptions, deps: AnalyzeDeps): Pr
       ...(deps.cloudwatch ? { cloudwatch: deps.cloudwatch } : {}),
       // CloudWatch looks back over the window (its data for the past is already there) and on until the end.
       cloudwatchSince: deps.clock.now() - options.windowMs * deps.clock.scale,
+      cloudwatchNow: () => deps.clock.now(),
       cloudwatchToWallClock: (ms) => deps.clock.toWall(ms),
     },
   );

@@ -9,7 +9,15 @@ import { percent, sleep, type Emit, type Measurement, type Signal } from './sign
  * `HTTPCode_ELB_5XX_Count` — 502/503/504 from the ALB itself, which is what a bad rollout produces; note that on
  * an ALB shared by several Ingresses (an IngressGroup) the ELB count includes the other applications.
  * The error rate is errors / max(requests, errors).
+ *
+ * Late datapoints: CloudWatch publishes a period's ALB datapoints 1–3 minutes after it ends, so a period that is
+ * settled but still has no datapoint at all is not final — it is re-read on every poll until `lateSeconds` after
+ * it ended, and judged when its data arrives. Only then is an empty period emitted, as "no data points"
+ * (inconclusive: not measured, never zero errors).
  */
+
+/** How long after a period ends CloudWatch may still publish its first datapoint (ALB metrics: up to 3 minutes). */
+export const CLOUDWATCH_LATE_SECONDS = 180;
 
 export interface PeriodReader {
   readPeriods(target: AlbMetricTarget, o: ReadPeriodsOptions): Promise<AlbPeriod[]>;
@@ -22,6 +30,10 @@ export interface CloudWatchSignalOptions {
   since: number;
   periodSeconds?: number;
   settleSeconds?: number;
+  /** Re-read a settled period with no datapoint until this long after it ended (default CLOUDWATCH_LATE_SECONDS). */
+  lateSeconds?: number;
+  /** "Now" on the reader's clock (ms), to tell when an empty period's data can no longer come; default Date.now. */
+  readerNow?: () => number;
   /** Real milliseconds between reads (default: a quarter period, at most 15 s). */
   pollMs?: number;
   thresholds: Thresholds;
@@ -55,8 +67,12 @@ export class CloudWatchSignal implements Signal {
           ...(this.o.settleSeconds !== undefined ? { settleSeconds: this.o.settleSeconds } : {}),
         });
         lastError = '';
+        const lateMs = Math.max(this.o.lateSeconds ?? CLOUDWATCH_LATE_SECONDS, this.o.settleSeconds ?? 0) * 1000;
+        const now = (this.o.readerNow ?? Date.now)();
         for (const p of periods) {
           if (!p.settled || this.emittedStarts.has(p.start)) continue;
+          // No datapoint yet: it may still be published; read it again next time.
+          if (p.empty && p.end + lateMs > now) continue;
           this.emittedStarts.add(p.start);
           emit(this.measure(p));
         }
@@ -104,7 +120,7 @@ export class CloudWatchSignal implements Signal {
       details[`target5xx.${short}`] = tg.target5xx;
     }
     const seen = p.empty
-      ? 'no data points (no traffic reached the ALB in this period)'
+      ? `no data points ${Math.round(Math.max(this.o.lateSeconds ?? CLOUDWATCH_LATE_SECONDS, this.o.settleSeconds ?? 0))}s after the period ended (no traffic reached the ALB in this period, or CloudWatch has not published it): not measured`
       : `RequestCount ${p.requests}, HTTPCode_Target_5XX_Count ${p.target5xx}, HTTPCode_ELB_5XX_Count ${p.elb5xx}${includeElb ? '' : ' (not counted)'}`;
     return {
       signal: 'cloudwatch',

@@ -40,6 +40,8 @@ export interface GuardFactoryDeps extends GuardDeps {
   cloudwatch?: PeriodReader;
   /** The CloudWatch reader's clock at guard start (the lab's simulated epoch); default `now()`. */
   cloudwatchSince?: number;
+  /** "Now" on the CloudWatch reader's clock (the AWS clock; the lab's is compressed). */
+  cloudwatchNow?: () => number;
   /** Reader clock → wall clock, for the lab; default identity. */
   cloudwatchToWallClock?: (ms: number) => number;
   cloudwatchPollMs?: number;
@@ -92,6 +94,7 @@ export function buildSignals(options: GuardOptions, targets: GuardTargets, deps:
           target: { loadBalancerArn: targets.loadBalancerArn, targetGroupArns: targets.targetGroupArns },
           includeElb5xx: targets.includeElb5xx ?? options.cloudwatch.elb5xx !== 'off',
           since: deps.cloudwatchSince ?? deps.now(),
+          ...(deps.cloudwatchNow ? { readerNow: deps.cloudwatchNow } : {}),
           periodSeconds: cloudwatch.periodSeconds,
           settleSeconds: cloudwatch.settleSeconds,
           thresholds: policy.signals.cloudwatch,

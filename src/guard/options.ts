@@ -50,13 +50,14 @@ export type RawGuardOptions = Record<string, string | string[] | boolean | undef
 
 export type SignalMode = 'on' | 'off' | 'report';
 
+/** Immutable once parsed: a run that changes what is probed (the preflight, the lab's addresses) makes a new value. */
 export interface ProbeSettings {
-  mode: SignalMode;
+  readonly mode: SignalMode;
   /** Per URL (same index): Host header and TLS server name, set by the preflight from the Ingress. */
-  perUrl?: Array<{ host?: string; servername?: string } | undefined>;
+  readonly perUrl?: ReadonlyArray<{ readonly host?: string; readonly servername?: string } | undefined>;
   /** `--probe require`: an unreachable probe URL stops the run before anything is applied. */
-  required: boolean;
-  urls: string[];
+  readonly required: boolean;
+  readonly urls: readonly string[];
   ratePerSecond: number;
   requestTimeoutMs: number;
   windowMs: number;

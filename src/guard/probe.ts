@@ -18,9 +18,9 @@ export const LAB_VERSION_HEADER = 'x-lab-image';
 
 export interface ProbeOptions {
   /** Only these URLs are requested, round robin (http: or https:). */
-  urls: string[];
+  urls: readonly string[];
   /** Per URL (same index): the Host header and TLS server name (an Ingress rule's host when probing the ALB by its name). */
-  perUrl?: Array<{ host?: string; servername?: string } | undefined>;
+  perUrl?: ReadonlyArray<{ readonly host?: string; readonly servername?: string } | undefined>;
   ratePerSecond: number;
   /** Hard bounds: the probe stops at whichever comes first. */
   maxRequests: number;

@@ -92,7 +92,12 @@ export interface LabOptions {
 export interface AlbInfo {
   ingress: string;
   hostname: string;
+  /** The local URL of its HTTP listener (port 80 first); an HTTPS-only ALB's is its first HTTPS listener's. */
   url: string;
+  /** The local URL of its first HTTPS listener (TLS with the lab CA's certificates: `albCa` in lab.json). */
+  httpsUrl?: string;
+  /** Every listener and the local URL that serves it. */
+  listeners: Array<{ port: number; protocol: string; url: string }>;
   responses: Record<string, number>;
 }
 
@@ -141,6 +146,8 @@ export interface Lab {
   readonly region: string;
   /** Set when a state dir was given. */
   readonly kubeconfigPath?: string;
+  /** With a state dir: the PEM file of the CA behind the ALBs' HTTPS listeners (what NODE_EXTRA_CA_CERTS names to trust them). */
+  readonly albCaFile?: string;
   /** AWS SDK environment (region, dummy credentials, AWS_ENDPOINT_URL_*). */
   awsEnv(): Record<string, string>;
   /** Every Ingress with an ALB: its hostname, the local URL to send requests to, and responses so far. */
@@ -254,6 +261,7 @@ async function finishLab(p: LabParts): Promise<Lab> {
   const control = new FaultControlServer(faults.injector);
   const controlUrl = await control.listen();
   const kubeconfigPath = stateDir ? join(stateDir, 'kubeconfig') : undefined;
+  const albCaFile = stateDir ? join(stateDir, 'alb-ca.pem') : undefined;
 
   const albs = (): AlbInfo[] => {
     const out: AlbInfo[] = [];
@@ -261,11 +269,14 @@ async function finishLab(p: LabParts): Promise<Lab> {
       const lbIngress = (((ing.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress ?? []) as JsonObject[];
       const hostname = lbIngress[0]?.hostname;
       if (typeof hostname !== 'string') continue;
-      const url = alb.dataPlaneUrlForHostname(hostname);
-      if (!url) continue;
+      const base = alb.dataPlaneUrlForHostname(hostname);
+      if (!base) continue;
       const lb = alb.loadBalancerArnForHostname(hostname);
+      const listeners = (lb ? alb.loadBalancerSummaries().find((x) => x.arn === lb)?.listeners ?? [] : []).map((l) => ({ port: l.port, protocol: l.protocol, url: l.address }));
+      const https = listeners.find((l) => l.protocol === 'HTTPS');
+      const url = listeners.some((l) => l.protocol === 'HTTP') || !https ? base : https.url;
       const counters = lb ? alb.stats(lb) : undefined;
-      out.push({ ingress: `${ing.metadata.namespace}/${ing.metadata.name}`, hostname, url, responses: counters ? { ...counters.byStatus } : {} });
+      out.push({ ingress: `${ing.metadata.namespace}/${ing.metadata.name}`, hostname, url, ...(https ? { httpsUrl: https.url } : {}), listeners, responses: counters ? { ...counters.byStatus } : {} });
     }
     return out;
   };
@@ -323,6 +334,8 @@ async function finishLab(p: LabParts): Promise<Lab> {
       control: controlUrl,
       faults: formatFaults(faults.injector.faults),
       albs: albs(),
+      /** The CA of the ALBs' HTTPS listeners: trust it to probe them (NODE_EXTRA_CA_CERTS=<this file>). */
+      ...(albCaFile ? { albCa: albCaFile } : {}),
       loadBalancers: loadBalancers(),
       pid: process.pid,
       ...(p.controlPlane ? { controlPlane: p.controlPlane() } : {}),
@@ -340,6 +353,7 @@ async function finishLab(p: LabParts): Promise<Lab> {
     const env = Object.entries(aws.env)
       .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
       .join('\n');
+    if (albCaFile) await writeFile(albCaFile, alb.certificates.caPem());
     await writeFile(join(stateDir, 'aws.env'), `# source this file: . ${join(stateDir, 'aws.env')}\n${env}\nexport KUBECONFIG=${shellQuote(kubeconfigPath)}\n`);
     await writeState();
     refresher = setInterval(() => void writeState().catch(() => undefined), 2000);
@@ -369,6 +383,7 @@ async function finishLab(p: LabParts): Promise<Lab> {
     apiServerUrl,
     region,
     ...(kubeconfigPath ? { kubeconfigPath } : {}),
+    ...(albCaFile ? { albCaFile } : {}),
     awsEnv,
     albs,
     writeKubeconfig: p.writeKubeconfig,

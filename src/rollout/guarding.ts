@@ -17,8 +17,11 @@ import {
 } from '../guard/index.js';
 import type { KubeClient } from '../kube/client.js';
 import { describeBaseline, measureBaseline, reach, type Baseline, type ProbeTarget, type Reachability } from '../guard/preflight.js';
+import { CLOUDWATCH_LATE_SECONDS } from '../guard/cloudwatch-signal.js';
 import { ingressProbeTarget } from '../guard/ingress-probe.js';
+import type { ProbeSettings } from '../guard/options.js';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
+import type { PlanRoute } from '../plan/phases.js';
 import type { Preflight } from '../preflight/index.js';
 import type { Logger } from '../report/log.js';
 import type { Timeline } from '../report/timeline.js';
@@ -44,7 +47,7 @@ export interface GuardRunDeps {
   clock: AwsClock;
   log: Logger;
   now: () => number;
-  probeUrlFor?: (hostname: string) => Promise<string | undefined>;
+  probeUrlFor?: (hostname: string, listener?: { protocol: string; port: number }) => Promise<string | undefined>;
 }
 
 export interface GuardRun {
@@ -66,10 +69,11 @@ export async function startGuard(
   tl: Timeline,
 ): Promise<GuardRun> {
   const options = targets.preflight ? withPreflight(guardOptions, targets.preflight) : guardOptions;
-  const probe = { ...options.probe };
-  if (probe.urls.length === 0 && deps.probeUrlFor && !targets.preflight) {
-    probe.urls = (await Promise.all(targets.hostnames.map((h) => deps.probeUrlFor?.(h)))).filter((u): u is string => typeof u === 'string');
-  }
+  const labUrls =
+    options.probe.urls.length === 0 && deps.probeUrlFor && !targets.preflight
+      ? (await Promise.all(targets.hostnames.map((h) => deps.probeUrlFor?.(h)))).filter((u): u is string => typeof u === 'string')
+      : [];
+  const probe: ProbeSettings = labUrls.length > 0 ? { ...options.probe, urls: labUrls } : options.probe;
   const lbArn = targets.targetGroupArns[0] ? (await deps.elbv2.targetGroup(targets.targetGroupArns[0]).catch(() => undefined))?.loadBalancerArns[0] : undefined;
   let elb: Elb5xxDecision | undefined;
   if (lbArn && options.cloudwatch.mode !== 'off') {
@@ -90,6 +94,7 @@ export async function startGuard(
       elbv2: deps.elbv2,
       ...(deps.cloudwatch ? { cloudwatch: deps.cloudwatch } : {}),
       cloudwatchSince: deps.clock.now(),
+      cloudwatchNow: () => deps.clock.now(),
       // A quarter period on the AWS clock (the lab's is compressed), so that a settled period is judged soon after it settles.
       cloudwatchPollMs: Math.max(200, Math.min(15_000, (options.cloudwatch.periodSeconds * 1000) / 4 / deps.clock.scale)),
       cloudwatchToWallClock: (ms) => deps.clock.toWall(ms),
@@ -185,11 +190,14 @@ export interface ProbeCheck {
 
 /** The guard options as the preflight leaves them: only reachable targets, the old version's error rate on top of the threshold, the bake. */
 export function withPreflight(options: GuardOptions, check: ProbeCheck): GuardOptions {
-  const out: GuardOptions = { ...options, probe: { ...options.probe }, policy: { ...options.policy, signals: { ...options.policy.signals } } };
-  if (check.targets.length === 0) out.probe.mode = 'off';
-  out.probe.urls = check.targets.map((t) => t.url);
-  // A Host header given with --probe-header wins over the Ingress's.
-  if (out.probe.headers.host === undefined) out.probe.perUrl = check.targets.map((t) => ({ ...(t.host ? { host: t.host } : {}), ...(t.servername ? { servername: t.servername } : {}) }));
+  const probe: ProbeSettings = {
+    ...options.probe,
+    ...(check.targets.length === 0 ? { mode: 'off' as const } : {}),
+    urls: check.targets.map((t) => t.url),
+    // A Host header given with --probe-header wins over the Ingress's.
+    ...(options.probe.headers.host === undefined ? { perUrl: check.targets.map((t) => ({ ...(t.host ? { host: t.host } : {}), ...(t.servername ? { servername: t.servername } : {}) })) } : {}),
+  };
+  const out: GuardOptions = { ...options, probe, policy: { ...options.policy, signals: { ...options.policy.signals } } };
   if (check.baseline && check.baseline.rate > 0) {
     const p = out.policy.signals.probe;
     out.policy.signals.probe = { ...p, maxErrorRate: Math.min(1, p.maxErrorRate + check.baseline.rate) };
@@ -207,13 +215,15 @@ async function probeTargets(options: GuardOptions, albs: Array<{ ingress?: KubeO
   const out: ProbeTarget[] = [];
   for (const { ingress, hostname } of albs) {
     const t = ingress ? ingressProbeTarget(ingress, hostname) : { url: `http://${hostname}/`, chosen: 'the ALB hostname' };
-    const mapped = deps.probeUrlFor ? await deps.probeUrlFor(hostname) : undefined;
     const url = new URL(t.url);
+    const listener = { protocol: url.protocol === 'https:' ? 'HTTPS' : 'HTTP', port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
+    const mapped = deps.probeUrlFor ? await deps.probeUrlFor(hostname, listener) : undefined;
     let target: ProbeTarget = { url: t.url, host: t.host ?? hostname, ...(t.servername ? { servername: t.servername } : {}) };
     if (mapped) {
-      // The lab's ALB: its loopback address stands for the ALB's name; scheme, path and Host as the Ingress says.
+      // The lab's ALB: the loopback address of that listener stands for the ALB's name; scheme, path, Host and
+      // TLS server name (the rule's host, else the ALB's name as a client of its URL would send) as the Ingress says.
       const base = new URL(mapped);
-      target = { ...target, url: `${url.protocol}//${base.host}${url.pathname}${url.search}` };
+      target = { ...target, url: `${url.protocol}//${base.host}${url.pathname}${url.search}`, ...(url.protocol === 'https:' && !t.servername ? { servername: hostname } : {}) };
     }
     deps.log.info(`probe target ${t.url}${target.url !== t.url ? ` (${target.url})` : ''}: ${t.chosen}`);
     out.push(target);
@@ -226,18 +236,29 @@ async function probeTargets(options: GuardOptions, albs: Array<{ ingress?: KubeO
  * probe reach its URLs, and what does the live version answer? Unreachable: say why and go on without the probe,
  * with a bake long enough for CloudWatch; `--probe require`: stop (exit 2).
  */
-export async function probePreflight(pre: Preflight, options: DeployOptions, deps: DeployDeps, tl: Timeline, state: RunState, when: 'before-apply' | 'after-routing'): Promise<void> {
+export async function probePreflight(
+  pre: Preflight,
+  options: DeployOptions,
+  deps: DeployDeps,
+  tl: Timeline,
+  state: RunState,
+  when: 'before-apply' | 'after-routing',
+  /** Every route of the waited workloads — the set's and those found live in the cluster (the cluster-routes step runs first). */
+  routes: readonly PlanRoute[],
+): Promise<void> {
   const g = options.guard;
-  if (!g?.enabled || g.probe.mode === 'off' || state.probeCheck || pre.model.targetGroups.length === 0) return;
+  if (!g?.enabled || g.probe.mode === 'off' || state.probeCheck || routes.length === 0) return;
   const manifest = (ns: string, name: string): KubeObject | undefined => pre.set.objects.find((o) => o.ref.kind === 'Ingress' && o.ref.namespace === ns && o.ref.name === name)?.object;
   const albs: Array<{ ingress?: KubeObject; hostname: string }> = [];
   let update = false;
   if (when === 'before-apply') {
-    const ingresses = [...new Map(pre.model.targetGroups.map((tg) => [`${tg.ingress.namespace}/${tg.ingress.name}`, tg.ingress])).values()];
+    const ingresses = [...new Map(routes.flatMap((r) => (r.ingress ? [[`${r.ingress.namespace}/${r.ingress.name}`, r.ingress] as const] : []))).values()];
     for (const ing of ingresses) {
       const live = await deps.kube.get('networking.k8s.io/v1', 'Ingress', ing.namespace, ing.name);
       const hostname = (((live?.status as JsonObject | undefined)?.loadBalancer as JsonObject | undefined)?.ingress as JsonObject[] | undefined)?.[0]?.hostname;
-      if (typeof hostname === 'string') albs.push({ hostname, ...(manifest(ing.namespace, ing.name) ? { ingress: manifest(ing.namespace, ing.name) } : {}) });
+      // The Ingress as this run leaves it: the set's, or (a route found in the cluster) the live one.
+      const ingress = manifest(ing.namespace, ing.name) ?? live;
+      if (typeof hostname === 'string') albs.push({ hostname, ...(ingress ? { ingress } : {}) });
     }
     // A first install (no ALB yet): checked once routing is ready.
     if (albs.length < ingresses.length && g.probe.urls.length === 0) return;
@@ -306,10 +327,14 @@ export async function probePreflight(pre: Preflight, options: DeployOptions, dep
   state.probeCheck = check;
 }
 
-/** Wall seconds for CloudWatch to settle `min-cloudwatch-periods` whole periods after the guard starts. */
+/**
+ * Wall seconds for CloudWatch to judge `min-cloudwatch-periods` whole periods after the guard starts: the periods,
+ * then the later of settle and the last moment their datapoints may be published.
+ */
 function cloudwatchBakeSeconds(g: GuardOptions, deps: Pick<DeployDeps, 'clock'>): number {
   const scale = deps.clock?.scale ?? 1;
-  const awsSeconds = (g.policy.minMeasured.cloudwatchPeriods + 1) * g.cloudwatch.periodSeconds + g.cloudwatch.settleSeconds + g.cloudwatch.periodSeconds / 4;
+  const settled = Math.max(g.cloudwatch.settleSeconds, CLOUDWATCH_LATE_SECONDS);
+  const awsSeconds = (g.policy.minMeasured.cloudwatchPeriods + 1) * g.cloudwatch.periodSeconds + settled + g.cloudwatch.periodSeconds / 4;
   return Math.ceil(awsSeconds / scale);
 }
 

@@ -5,7 +5,7 @@ import type { JsonObject, KubeObject, LoadedObject } from '../manifests/types.js
 import { checkDeregistrationDelay } from '../plan/checks/attributes.js';
 import { revisionOf } from '../plan/checks/rollout-status.js';
 import { newRevisionOf, podIp, type WaitedKind } from '../plan/checks/workload.js';
-import { routeKey } from '../plan/phases.js';
+import { routeKey, type PlanRoute } from '../plan/phases.js';
 import type { PlanStep } from '../plan/steps.js';
 import { applyOne, applyStep, deferredDryRun, ensureGateLabels, runPreflight, waitForCrds } from './apply.js';
 import type { Recorder, RunContext } from './context.js';
@@ -40,11 +40,13 @@ async function execute(step: PlanStep, ctx: RunContext): Promise<void> {
     case 'preflight':
       await runPreflight(ctx);
       if (ctx.options.dryRun) return;
-      // Issue 8: someone else's change stops the run before anything is applied; the probe is checked and baselined.
-      await checkForeignChanges(ctx.pre, ctx.deps, ctx.rec.timeline);
-      return probePreflight(ctx.pre, ctx.options, ctx.deps, ctx.rec.timeline, ctx.state, 'before-apply');
+      // Issue 8: someone else's change stops the run before anything is applied.
+      return checkForeignChanges(ctx.pre, ctx.deps, ctx.rec.timeline);
     case 'cluster-routes':
-      return findClusterRoutes(step, ctx);
+      await findClusterRoutes(step, ctx);
+      if (ctx.options.dryRun) return;
+      // The probe is checked and baselined once every route is known: a set of only Deployments has its Ingresses in the cluster.
+      return probePreflight(ctx.pre, ctx.options, ctx.deps, ctx.rec.timeline, ctx.state, 'before-apply', allRoutes(ctx));
     case 'apply':
       return ctx.deps.log.group(`Phase ${step.phase}`, () => applyStep(step, ctx));
     case 'crd-established':
@@ -56,7 +58,7 @@ async function execute(step: PlanStep, ctx: RunContext): Promise<void> {
     case 'routing':
       await waitForRouting(step, ctx);
       // A first install: the probe is checked once the ALB exists, before the workloads.
-      return probePreflight(ctx.pre, ctx.options, ctx.deps, ctx.rec.timeline, ctx.state, 'after-routing');
+      return probePreflight(ctx.pre, ctx.options, ctx.deps, ctx.rec.timeline, ctx.state, 'after-routing', allRoutes(ctx));
     case 'apply-workloads':
       return applyWorkloads(step, ctx);
     case 'guard':
@@ -232,3 +234,6 @@ function warnUnprotectedOldPods(next: KubeObject, oldPods: KubeObject[], binding
   }
 }
 
+function allRoutes(ctx: RunContext): PlanRoute[] {
+  return [...ctx.routes.values()].flat();
+}

@@ -44,7 +44,7 @@ export interface DeployDeps {
   /** AWS time (the lab's compressed clock); default wall-clock time at `timeScale`. */
   clock?: AwsClock;
   /** Maps an ALB hostname to the URL the probe uses (the lab); default http://<hostname>/. */
-  probeUrlFor?: (hostname: string) => Promise<string | undefined>;
+  probeUrlFor?: (hostname: string, listener?: { protocol: string; port: number }) => Promise<string | undefined>;
 }
 
 /** unverified: the rollout completed and the guard saw no failure, but it could not measure enough to call it healthy. */

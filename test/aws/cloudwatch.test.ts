@@ -177,15 +177,18 @@ describe('CloudWatchSignal against the lab with compressed time', () => {
       pollMs: 100,
       thresholds: DEFAULT_POLICY.signals.cloudwatch,
       toWallClock: (ms) => alb.epoch.realMs(ms),
+      readerNow: () => alb.simulatedNow(),
     });
     const out: Measurement[] = [];
     const ac = new AbortController();
     const run = signal.run((m) => out.push(m), ac.signal);
-    // Two more simulated minutes pass in about two real seconds; they settle with no traffic.
+    // Two more simulated minutes pass in about two real seconds; they settle with no traffic (an empty period is
+    // emitted only once its datapoints can no longer come, 180 simulated seconds after it ended).
     await waitFor(() => out.length >= 6, { timeoutMs: 15_000, what: 'six settled periods', describe: () => out.map((m) => m.verdict).join(',') });
     ac.abort();
     await run;
-    const [p0, p1, p2] = out as [Measurement, Measurement, Measurement];
+    const byStart = [...out].sort((a, b) => String(a.details?.periodStart).localeCompare(String(b.details?.periodStart)));
+    const [p0, p1, p2] = byStart as [Measurement, Measurement, Measurement];
     assert.equal(p0.verdict, 'success', p0.evidence);
     assert.equal(p0.requests, 200);
     assert.equal(p1.verdict, 'inconclusive');
@@ -197,6 +200,7 @@ describe('CloudWatchSignal against the lab with compressed time', () => {
     const starts = out.map((m) => String(m.details?.periodStart));
     assert.equal(new Set(starts).size, starts.length, 'no period emitted twice');
     assert.ok(out.every((m) => Date.parse(m.window.end) <= Date.now() + 50), 'only finished periods, on the wall clock');
+    assert.ok(out.indexOf(p1) > out.indexOf(p2), 'the empty period is judged after the later one with data: it was re-read while its data could still come');
   });
 
   test('a failing reader gives one error measurement per distinct failure, never a verdict', async () => {

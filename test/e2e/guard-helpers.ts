@@ -32,6 +32,22 @@ export async function release(l: E2eLab, ns: string, tag: string, behavior?: str
   return dir;
 }
 
+/**
+ * The 2048 example's edit for namespace `ns`: its Ingress rule gets `host` and extra `annotations` (YAML lines,
+ * indented four spaces), its container a LAB_BEHAVIOR.
+ */
+export function hostedEdit(ns: string, host: string, annotations = '', behavior?: string): (file: string, text: string) => string {
+  const edit = labBehavior(behavior);
+  return (f, t) => {
+    let out = edit(f, t).replaceAll('game-2048', ns);
+    if (f.startsWith('3-')) {
+      out = out.replace('    - http:\n', `    - host: ${host}\n      http:\n`);
+      if (annotations) out = out.replace('  annotations:\n', `  annotations:\n${annotations}`);
+    }
+    return out;
+  };
+}
+
 /** A second Deployment of the set (no Service): a worker whose own image tag is given. */
 export function worker(ns: string, tag: string): string {
   return `apiVersion: apps/v1

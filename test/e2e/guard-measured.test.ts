@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import type { JsonObject } from '../../src/manifests/types.js';
 import { waitFor } from '../helpers/wait.js';
-import { e2eLab, labArgs, traffic, type E2eLab } from './helpers.js';
+import { describeTiers, e2eLab, labArgs, traffic, type E2eLab } from './helpers.js';
 import { GUARD, IMAGE, albOf, deployment, images, release, report } from './guard-helpers.js';
 
 /**
@@ -13,10 +13,10 @@ import { GUARD, IMAGE, albOf, deployment, images, release, report } from './guar
  * someone else's change. Every case in its own namespace (its own ALB).
  */
 
-describe('the guard measures before it judges (issue 8)', () => {
+describeTiers('the guard measures before it judges (issue 8)', (tier) => {
   let l: E2eLab;
   before(async () => {
-    l = await e2eLab();
+    l = await e2eLab({}, tier);
   });
   after(async () => {
     await l.stop();

@@ -145,8 +145,8 @@ export function albUrl(lab: Lab): string {
 }
 
 /** A steady request loop (≥ 20 requests/s) through the lab ALB, bounded in count and time. */
-export function traffic(url: string, ratePerSecond = 40): TrafficGenerator {
-  const t = new TrafficGenerator({ url, ratePerSecond, maxRequests: 12_000, maxDurationMs: 180_000, timeoutMs: 15_000 });
+export function traffic(url: string, ratePerSecond = 40, host?: string): TrafficGenerator {
+  const t = new TrafficGenerator({ url, ratePerSecond, maxRequests: 12_000, maxDurationMs: 180_000, timeoutMs: 15_000, ...(host ? { host } : {}) });
   t.start();
   return t;
 }

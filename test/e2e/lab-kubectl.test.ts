@@ -25,6 +25,7 @@ interface LabState {
   apiServer: string;
   controlPlane?: { tier: string; pids: Record<string, number> };
   albs: Array<{ ingress: string; hostname: string; url: string; responses: Record<string, number> }>;
+  albCa?: string;
   pid: number;
 }
 
@@ -127,6 +128,10 @@ describeTiers('kubectl against `alb-rollout lab up`', (tier) => {
     assert.equal(s.pid, lab.pid);
     assert.match(s.apiServer, tier === 'real' ? /^https:\/\/127\.0\.0\.1:\d+$/ : /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.deepEqual(s.albs, []);
+    // The CA of the ALBs' HTTPS listeners, for NODE_EXTRA_CA_CERTS / curl --cacert.
+    assert.equal(s.albCa, join(stateDir, 'alb-ca.pem'));
+    assert.match(await readFile(s.albCa, 'utf8'), /^-----BEGIN CERTIFICATE-----/);
+    assert.match(labOut, /ALB TLS CA +\S+alb-ca\.pem/);
   });
 
   it('kubectl version reports the server version (the pinned Kubernetes release on the real tier); /livez/etcd answers ok', async () => {

@@ -78,6 +78,13 @@ describe('server-side apply', () => {
     assert.equal(pathString(['f:spec', 'f:template', 'f:spec', 'f:containers', 'k:{"name":"app"}', 'f:image']), '.spec.template.spec.containers[name="app"].image');
   });
 
+  test('a field applied before as a leaf and now with content under it stays (a rollback then a release: env set again)', () => {
+    const container = (extra: JsonObject): JsonObject => ({ template: { spec: { containers: [{ name: 'app', image: 'x', ...extra }] } } });
+    const before = serverSideApply(undefined, dep(container({ env: [] })), ctx('tool'));
+    const after = serverSideApply(before, dep(container({ env: [{ name: 'LAB_BEHAVIOR', value: 'error-500' }] })), ctx('tool'));
+    assert.deepEqual((after.spec as any).template.spec.containers[0].env, [{ name: 'LAB_BEHAVIOR', value: 'error-500' }]);
+  });
+
   test('conflicts with another manager on a differing value, shares equal values, force takes over', () => {
     const live = serverSideApply(undefined, dep({ replicas: 2, paused: false }), ctx('a'));
     assert.throws(

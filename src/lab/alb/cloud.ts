@@ -54,6 +54,7 @@ import { connectToPod, type PodNetwork } from '../network.js';
 import type { LabRandom } from '../random.js';
 import type { LabClock } from '../timing.js';
 import { DataPlaneServer, type DataPlaneHost, type DpTarget, type RouteDecision } from './dataplane.js';
+import { AlbCertificates, httpsListenerServer } from './tls.js';
 import { AwsApiError } from './errors.js';
 import { AWS_API_HEALTH_CHECK_DEFAULTS, AWS_API_TCP_HEALTH_CHECK_DEFAULTS, parseMatcher, probeTarget, type HealthCheckConfig, type ProbeResult } from './healthcheck.js';
 import { AlbMetrics, SimulatedEpoch, type TrafficCounters } from './metrics.js';
@@ -81,7 +82,10 @@ import {
  * the awsQuery server (src/lab/aws) see exactly what a client of the real API would see. Numeric fields are
  * coerced, because the wire gives strings.
  *
- * Not emulated: HTTPS/TLS/UDP listeners and target groups, instance/lambda/alb targets' reachability (instance
+ * HTTPS listeners: each on its own loopback TLS server, with certificates from the lab CA standing in for the ACM
+ * ones named (see tls.ts); the HTTP data plane serves the HTTP listener (port 80 first).
+ *
+ * Not emulated: TLS/UDP listeners, HTTPS/TLS/UDP target groups, instance/lambda/alb targets' reachability (instance
  * ids are accepted, never reached), NLB listener rules (AWS has none), security groups, subnets and AZ DNS, the
  * NLB's `unhealthy.draining` state, the exact wording of some ValidationError messages.
  */
@@ -210,6 +214,10 @@ interface ListenerRec {
   defaultActions: Action[];
   tags: Map<string, string>;
   tcp?: NlbListenerServer;
+  /** HTTPS: the certificate ARNs (the first is the default) and the policy, and the TLS server that stands for it. */
+  certificates?: string[];
+  sslPolicy?: string;
+  https?: DataPlaneServer;
 }
 
 interface RuleRec {
@@ -276,6 +284,8 @@ export class AlbCloud {
   /** Tags on listeners' default rules, by listener ARN. */
   private readonly defaultRules = new Map<string, Map<string, string>>();
   private readonly tgs = new Map<string, TgRec>();
+  /** The lab CA and the certificates of HTTPS listeners. */
+  readonly certificates = new AlbCertificates();
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
   /** Load-balancer nodes (each with its own routing table and health checker). */
@@ -383,11 +393,11 @@ export class AlbCloud {
     this.timers.clear();
     for (const tg of this.tgs.values()) for (const t of tg.targets.values()) this.stopChecks(t);
     await Promise.all([...this.lbs.values()].map((lb) => lb.server?.close()));
-    await Promise.all([...this.listeners.values()].map((l) => l.tcp?.close()));
+    await Promise.all([...this.listeners.values()].map((l) => l.tcp?.close() ?? l.https?.close()));
   }
 
   private listenerAddress(lb: LbRec, l: ListenerRec): string {
-    return l.tcp?.address ?? lb.server?.url ?? '';
+    return l.tcp?.address ?? l.https?.url ?? lb.server?.url ?? '';
   }
 
   // ------------------------------------------------------------------ load balancers
@@ -475,7 +485,9 @@ export class AlbCloud {
     if (port < 1 || port > 65535) throw new AwsApiError('ValidationError', `Listener port '${port}' must be between 1 and 65535`);
     const protocol = str(input.Protocol);
     if (!protocol) throw new AwsApiError('ValidationError', 'A listener protocol must be specified');
-    if (lb!.type === 'application' && protocol !== 'HTTP') throw new AwsApiError('ValidationError', `The lab's ALB emulates HTTP listeners only, not '${protocol}'`);
+    if (lb!.type === 'application' && protocol !== 'HTTP' && protocol !== 'HTTPS') throw new AwsApiError('ValidationError', `The lab's ALB emulates HTTP and HTTPS listeners, not '${protocol}'`);
+    const certificates = list(input.Certificates).map((c) => str(c.CertificateArn)).filter((c) => c !== '');
+    if (protocol === 'HTTPS' && certificates.length === 0) throw new AwsApiError('ValidationError', 'A certificate must be specified for HTTPS listeners');
     if (lb!.type === 'network' && protocol !== 'TCP') throw new AwsApiError('ValidationError', `The lab's NLB emulates TCP listeners only, not '${protocol}'`);
     for (const l of this.listeners.values()) {
       if (l.lbArn === lb!.arn && l.port === port) throw new AwsApiError('DuplicateListener', 'A listener already exists on this port for this load balancer');
@@ -485,6 +497,11 @@ export class AlbCloud {
     if (lb!.type === 'network') {
       l.tcp = new NlbListenerServer(this.nlbHost(), lb!.arn, l.arn);
       await l.tcp.listen();
+    }
+    if (protocol === 'HTTPS') {
+      l.certificates = certificates;
+      l.sslPolicy = str(input.SslPolicy) || 'ELBSecurityPolicy-2016-08';
+      l.https = await httpsListenerServer(this.dataPlaneHost(), lb!.arn, l, this.certificates, () => this.tlsNames(l));
     }
     this.listeners.set(l.arn, l);
     this.refreshUsage();
@@ -496,6 +513,11 @@ export class AlbCloud {
     if (!l) throw new AwsApiError('ListenerNotFound', 'One or more listeners not found');
     if (input.DefaultActions !== undefined) l.defaultActions = this.checkActions(list(input.DefaultActions), this.lbs.get(l.lbArn)!, l.protocol);
     if (input.Port !== undefined) l.port = int(input.Port, 'Port');
+    if (input.Certificates !== undefined && l.protocol === 'HTTPS') {
+      const certificates = list(input.Certificates).map((c) => str(c.CertificateArn)).filter((c) => c !== '');
+      if (certificates.length > 0) l.certificates = certificates;
+    }
+    if (input.SslPolicy !== undefined && l.protocol === 'HTTPS') l.sslPolicy = str(input.SslPolicy);
     this.refreshUsage();
     return { Listeners: [this.listenerView(l)] };
   }
@@ -511,6 +533,7 @@ export class AlbCloud {
   private dropListener(arn: string): void {
     for (const r of [...this.rules.values()]) if (r.listenerArn === arn) this.rules.delete(r.arn);
     void this.listeners.get(arn)?.tcp?.close();
+    void this.listeners.get(arn)?.https?.close();
     this.defaultRules.delete(arn);
     this.listeners.delete(arn);
   }
@@ -535,7 +558,25 @@ export class AlbCloud {
   }
 
   private listenerView(l: ListenerRec): Listener {
-    return { ListenerArn: l.arn, LoadBalancerArn: l.lbArn, Port: l.port, Protocol: l.protocol as Listener['Protocol'], DefaultActions: structuredClone(l.defaultActions) };
+    return {
+      ListenerArn: l.arn,
+      LoadBalancerArn: l.lbArn,
+      Port: l.port,
+      Protocol: l.protocol as Listener['Protocol'],
+      DefaultActions: structuredClone(l.defaultActions),
+      ...(l.certificates ? { Certificates: [{ CertificateArn: l.certificates[0]! }], SslPolicy: l.sslPolicy } : {}),
+    };
+  }
+
+  /** The names an HTTPS listener's certificate covers in the lab: every host its rules match, and the ALB's DNS name. */
+  private tlsNames(l: ListenerRec): string[] {
+    const names = new Set<string>();
+    for (const r of this.rulesOf(l.arn)) {
+      for (const c of r.conditions) if (c.Field === 'host-header') for (const v of c.HostHeaderConfig?.Values ?? c.Values ?? []) names.add(v.toLowerCase());
+    }
+    const dns = this.lbs.get(l.lbArn)?.dnsName;
+    if (dns) names.add(dns);
+    return [...names];
   }
 
   async createRule(input: CreateRuleInput): Promise<CreateRuleOutput> {
@@ -1211,7 +1252,7 @@ export class AlbCloud {
       metrics: this.metrics,
       idleTimeoutSeconds: this.idleTimeoutSeconds,
       network: this.network,
-      route: (lbArn, host, path, method) => this.route(lbArn, host, path, method),
+      route: (lbArn, host, path, method, listenerArn) => this.route(lbArn, host, path, method, listenerArn),
       pick: (tgArn) => this.pick(tgArn),
       track: (tgArn, key, f) => {
         const tg = this.tgs.get(tgArn);
@@ -1257,8 +1298,11 @@ export class AlbCloud {
     return { ...(this.lbs.get(lbArn)?.connections ?? {}) };
   }
 
-  private route(lbArn: string, host: string, path: string, method: string): RouteDecision {
-    const listeners = [...this.listeners.values()].filter((l) => l.lbArn === lbArn).sort((a, b) => (a.port === 80 ? -1 : b.port === 80 ? 1 : a.port - b.port));
+  private route(lbArn: string, host: string, path: string, method: string, listenerArn?: string): RouteDecision {
+    // An HTTPS listener's server names its listener; the HTTP data plane serves the HTTP listener (port 80 first).
+    const listeners = listenerArn
+      ? [this.listeners.get(listenerArn)].filter((l): l is ListenerRec => l !== undefined)
+      : [...this.listeners.values()].filter((l) => l.lbArn === lbArn && l.protocol === 'HTTP').sort((a, b) => (a.port === 80 ? -1 : b.port === 80 ? 1 : a.port - b.port));
     const l = listeners[0];
     if (!l) return { kind: 'no-listener' };
     let actions = l.defaultActions;
@@ -1276,7 +1320,10 @@ export class AlbCloud {
     }
     if (a.Type === 'redirect') {
       const rc = a.RedirectConfig;
-      const location = `${(rc?.Protocol ?? 'http').toLowerCase()}://${rc?.Host && rc.Host !== '#{host}' ? rc.Host : host}${rc?.Path && rc.Path !== '/#{path}' ? rc.Path : path}`;
+      // #{protocol}://#{host}:#{port}/#{path}: each part given, or the request's own.
+      const protocol = rc?.Protocol && rc.Protocol !== '#{protocol}' ? rc.Protocol : l.protocol;
+      const port = rc?.Port && rc.Port !== '#{port}' ? rc.Port : String(l.port);
+      const location = `${protocol.toLowerCase()}://${rc?.Host && rc.Host !== '#{host}' ? rc.Host : host}:${port}${rc?.Path && rc.Path !== '/#{path}' ? rc.Path : path}`;
       return { kind: 'fixed', status: rc?.StatusCode === 'HTTP_301' ? 301 : 302, contentType: 'text/plain', body: '', location };
     }
     const tgs = actionTargetGroupsWeighted(a);

@@ -1,4 +1,6 @@
 import { createServer, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { SecureContext } from 'node:tls';
 import type { Socket } from 'node:net';
 import { closeWithSockets, listenOnLoopback } from '../http.js';
 import { type PodConnection, type PodNetwork, connectToPod } from '../network.js';
@@ -41,7 +43,8 @@ export interface DataPlaneHost {
   idleTimeoutSeconds: number;
   /** Where a target's ip:port leads. */
   network: PodNetwork;
-  route(lbArn: string, host: string, path: string, method: string): RouteDecision;
+  /** `listenerArn`: the listener this server stands for (an HTTPS one); absent: the load balancer's HTTP listener. */
+  route(lbArn: string, host: string, path: string, method: string, listenerArn?: string): RouteDecision;
   pick(tgArn: string): DpTarget | undefined;
   /** Registers a request in flight to a target; returns the function that ends it. */
   track(tgArn: string, key: string, f: { abort(): void }): () => void;
@@ -62,6 +65,16 @@ export function elbErrorBody(status: number): string {
   return `<html>\r\n<head><title>${t}</title></head>\r\n<body>\r\n<center><h1>${t}</h1></center>\r\n</body>\r\n</html>\r\n`;
 }
 
+/** An HTTPS listener's own server (see tls-listener.ts): its ARN and port, and the certificate for each SNI name. */
+export interface TlsListener {
+  arn: string;
+  port: number;
+  /** The certificate for a name the client asked for (SNI). */
+  certificate(serverName: string): SecureContext;
+  /** For a client that names no server: the listener's default certificate. */
+  defaultCertificate: { key: string; cert: string };
+}
+
 export class DataPlaneServer {
   url = '';
   private readonly server: Server;
@@ -71,10 +84,14 @@ export class DataPlaneServer {
   constructor(
     private readonly host: DataPlaneHost,
     private readonly lbArn: string,
+    private readonly tls?: TlsListener,
   ) {
     this.pool = host.clock.timings.albKeepAlive ? new TargetConnectionPool(host.clock, host.network, () => host.idleTimeoutSeconds) : undefined;
-    this.server = createServer((req, res) => this.handle(req, res));
-    this.server.on('connection', (s) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+    this.server = tls
+      ? createHttpsServer({ SNICallback: (name, cb) => cb(null, tls.certificate(name)), ...tls.defaultCertificate }, handler)
+      : createServer(handler);
+    this.server.on(tls ? 'secureConnection' : 'connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
@@ -82,7 +99,7 @@ export class DataPlaneServer {
 
   async listen(): Promise<void> {
     const port = await listenOnLoopback(this.server);
-    this.url = `http://127.0.0.1:${port}`;
+    this.url = `${this.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   }
 
   pooledConnections(): Record<string, number> {
@@ -98,7 +115,7 @@ export class DataPlaneServer {
     const url = req.url ?? '/';
     const path = url.split('?')[0] ?? '/';
     const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '');
-    const d = this.host.route(this.lbArn, hostHeader, path, req.method ?? 'GET');
+    const d = this.host.route(this.lbArn, hostHeader, path, req.method ?? 'GET', this.tls?.arn);
     if (d.kind === 'no-listener') {
       req.socket.destroy();
       return;
@@ -194,8 +211,8 @@ export class DataPlaneServer {
     for (const h of HOP_BY_HOP) delete headers[h];
     const client = req.socket.remoteAddress ?? '127.0.0.1';
     headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${String(headers['x-forwarded-for'])}, ${client}` : client;
-    headers['x-forwarded-proto'] = 'http';
-    headers['x-forwarded-port'] = '80';
+    headers['x-forwarded-proto'] = this.tls ? 'https' : 'http';
+    headers['x-forwarded-port'] = String(this.tls?.port ?? 80);
     headers['x-amzn-trace-id'] = `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${clock.stream('alb/trace-ids').hex(12)}`;
     headers.connection = this.pool ? 'keep-alive' : 'close';
 
@@ -245,3 +262,4 @@ export class DataPlaneServer {
 export function connectTarget(network: PodNetwork, t: DpTarget): PodConnection {
   return connectToPod(network, t.ip, t.port);
 }
+

@@ -342,7 +342,12 @@ export function serverSideApply(live: KubeObject | undefined, applied: KubeObjec
     const prefix = k.slice(0, -1);
     return others.some((x) => x.keys.has(k) || [...x.keys].some((o) => o.startsWith(prefix + ',')));
   };
-  const dropped = [...previous].filter((k) => !appliedKeys.has(k) && !ownedElsewhere(k));
+  // A field this apply still sets — itself or anything under it (a leaf before, e.g. `env: null`, a map or list now) — stays.
+  const appliedUnder = (k: string): boolean => {
+    const prefix = k.slice(0, -1) + ',';
+    return [...appliedKeys].some((a) => a.startsWith(prefix));
+  };
+  const dropped = [...previous].filter((k) => !appliedKeys.has(k) && !appliedUnder(k) && !ownedElsewhere(k));
   // Shallowest first: a list item goes before its fields (whose removal would change the item's key).
   dropped.sort((a, b) => (JSON.parse(a) as Elements).length - (JSON.parse(b) as Elements).length);
   for (const k of dropped) removeMember(merged, JSON.parse(k) as Elements);

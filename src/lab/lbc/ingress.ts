@@ -6,6 +6,7 @@ import type { ClusterAccess } from '../cluster.js';
 import type { StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { BuildModelError, TGB_FINALIZER, intAnnotation, mergedAnnotation, parseStringMap, ANN } from './annotations.js';
+import { groupListeners, type ListenerModel } from './listeners.js';
 import { groupFinalizer, groupLoadBalancerName, groupOf, groupStackLabels, groupsPendingFinalization, loadGroup } from './group.js';
 import { EventRecorder, WorkQueue, a, callElbv2, deleteLoadBalancerAndTargetGroups, deleteReplacedLoadBalancer, deleteStackTgbs, deleteStaleTgbs, ensureTargetGroup, findStackLoadBalancer, isNotFound, o, s, type ReconcileResult } from './util.js';
 
@@ -22,8 +23,9 @@ import { EventRecorder, WorkQueue, a, callElbv2, deleteLoadBalancerAndTargetGrou
  * (see forwardAction: `forward` with weighted `targetGroups` by serviceName/servicePort, what Argo Rollouts' ALB
  * traffic routing writes); each Service port in it gets its target group and TargetGroupBinding.
  *
- * Not emulated: listen-ports other than HTTP:80, TLS, conditions annotations, other action types (fixed-response,
- * redirect, targetGroupARN/Name tuples), stickiness, IngressClassParams, the
+ * Listeners from listen-ports, certificate-arn and ssl-redirect (listeners.ts). Not emulated: ACM certificate
+ * discovery, conditions annotations, other action types (fixed-response, redirect, targetGroupARN/Name tuples),
+ * stickiness, IngressClassParams, the
  * merge of the other exclusive annotations (inbound-cidrs, ssl-policy…), LBC's rule optimizer. Build-model errors are
  * recorded as events and not retried until something changes (LBC retries with backoff, recording the event again).
  */
@@ -47,6 +49,8 @@ interface ForwardTarget {
 }
 
 interface RuleModel {
+  /** The member (`ns/name`) it comes from: its rules go on the listeners it listens on. */
+  member: string;
   host?: string;
   paths: string[];
   targets: ForwardTarget[];
@@ -58,6 +62,7 @@ interface StackModel {
   tgs: Map<string, TgModel>;
   rules: RuleModel[];
   defaultTargets?: ForwardTarget[];
+  listeners: ListenerModel[];
 }
 
 const TGB_API = 'elbv2.k8s.aws/v1beta1';
@@ -165,7 +170,7 @@ export class IngressController {
       throw e;
     }
     // The real controller sets only the port; the protocol stays empty.
-    const wanted = [{ hostname: dnsName.toLowerCase(), ports: [{ port: 80, protocol: '' }] }];
+    const wanted = [{ hostname: dnsName.toLowerCase(), ports: model.listeners.map((l) => ({ port: l.port, protocol: '' })) }];
     for (const m of group.members) {
       const cur = this.store.get('Ingress', m.metadata.namespace ?? '', m.metadata.name);
       if (!cur || JSON.stringify(o(o(cur.status).loadBalancer).ingress ?? null) === JSON.stringify(wanted)) continue;
@@ -211,7 +216,7 @@ export class IngressController {
       if (r.defaultTargets) defaultTargets = r.defaultTargets;
     }
     const lbName = groupLoadBalancerName(this.clusterName, groupKey, scheme);
-    return { lbName, scheme, tgs, rules, ...(defaultTargets ? { defaultTargets } : {}) };
+    return { lbName, scheme, tgs, rules, listeners: groupListeners(members), ...(defaultTargets ? { defaultTargets } : {}) };
   }
 
   /** One member's rules and target groups (into the group's `tgs`). */
@@ -278,7 +283,7 @@ export class IngressController {
       const host = s(rule.host) || undefined;
       for (const p of a(o(rule.http).paths)) {
         const path = o(p);
-        rules.push({ ...(host ? { host } : {}), paths: pathPatterns(s(path.path), s(path.pathType)), targets: targetsFor(o(path.backend)) });
+        rules.push({ member: ingKey, ...(host ? { host } : {}), paths: pathPatterns(s(path.path), s(path.pathType)), targets: targetsFor(o(path.backend)) });
       }
     }
     const defaultTargets = spec.defaultBackend ? targetsFor(o(spec.defaultBackend)) : undefined;
@@ -332,30 +337,23 @@ export class IngressController {
     const defaultActions: Action[] = model.defaultTargets
       ? [forwardActionOf(model.defaultTargets, tgArns)]
       : [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404', ContentType: 'text/plain' }, Order: 1 }];
-    const listeners = await call('DescribeListeners', { LoadBalancerArn: lb.LoadBalancerArn! });
-    let listener = listeners.Listeners?.find((l) => l.Port === 80);
-    if (!listener) {
-      listener = (await call('CreateListener', { LoadBalancerArn: lb.LoadBalancerArn!, Port: 80, Protocol: 'HTTP', DefaultActions: defaultActions, Tags: stackTags })).Listeners![0]!;
-    } else if (JSON.stringify(listener.DefaultActions) !== JSON.stringify(defaultActions)) {
-      await call('ModifyListener', { ListenerArn: listener.ListenerArn!, DefaultActions: defaultActions });
+    const existingListeners = (await call('DescribeListeners', { LoadBalancerArn: lb.LoadBalancerArn! })).Listeners ?? [];
+    for (const l of existingListeners) {
+      if (!model.listeners.some((m) => m.port === l.Port && m.protocol === l.Protocol)) await call('DeleteListener', { ListenerArn: l.ListenerArn! });
     }
-    const desired = model.rules.map((r, i) => {
-      const conditions: RuleCondition[] = [];
-      if (r.host) conditions.push({ Field: 'host-header', HostHeaderConfig: { Values: [r.host] } });
-      conditions.push({ Field: 'path-pattern', PathPatternConfig: { Values: r.paths } });
-      const actions: Action[] = [forwardActionOf(r.targets, tgArns)];
-      return { priority: i + 1, conditions, actions };
-    });
-    const existing = (await call('DescribeRules', { ListenerArn: listener.ListenerArn! })).Rules?.filter((r) => !r.IsDefault) ?? [];
-    for (const r of existing) {
-      if (!desired.some((d) => String(d.priority) === r.Priority)) await call('DeleteRule', { RuleArn: r.RuleArn! });
-    }
-    for (const d of desired) {
-      const cur = existing.find((r) => r.Priority === String(d.priority));
-      if (!cur) await call('CreateRule', { ListenerArn: listener.ListenerArn!, Priority: d.priority, Conditions: d.conditions, Actions: d.actions, Tags: stackTags });
-      else if (JSON.stringify(canonicalConditions(cur.Conditions ?? [])) !== JSON.stringify(canonicalConditions(d.conditions)) || JSON.stringify(cur.Actions) !== JSON.stringify(d.actions)) {
-        await call('ModifyRule', { RuleArn: cur.RuleArn!, Conditions: d.conditions, Actions: d.actions });
+    for (const lm of model.listeners) {
+      const actions: Action[] =
+        lm.redirectTo !== undefined ? [{ Type: 'redirect', RedirectConfig: { Port: String(lm.redirectTo), Protocol: 'HTTPS', StatusCode: 'HTTP_301' }, Order: 1 }] : defaultActions;
+      const certificates = lm.protocol === 'HTTPS' ? [{ CertificateArn: lm.certificates[0]! }] : undefined;
+      let listener = existingListeners.find((l) => l.Port === lm.port && l.Protocol === lm.protocol);
+      if (!listener) {
+        listener = (
+          await call('CreateListener', { LoadBalancerArn: lb.LoadBalancerArn!, Port: lm.port, Protocol: lm.protocol, DefaultActions: actions, ...(certificates ? { Certificates: certificates } : {}), Tags: stackTags })
+        ).Listeners![0]!;
+      } else if (JSON.stringify(listener.DefaultActions) !== JSON.stringify(actions) || (certificates && listener.Certificates?.[0]?.CertificateArn !== certificates[0]?.CertificateArn)) {
+        await call('ModifyListener', { ListenerArn: listener.ListenerArn!, DefaultActions: actions, ...(certificates ? { Certificates: certificates } : {}) });
       }
+      await this.deployRules(listener.ListenerArn!, model.rules.filter((r) => lm.members.includes(r.member)), tgArns, stackTags);
     }
 
     // 5. TargetGroupBindings (named like their TG, in the Service's namespace)
@@ -390,6 +388,29 @@ export class IngressController {
     // 6. stale TGBs, then their target groups
     await deleteStaleTgbs(this.store, this.account, this.clock, this.stackTgbs(stack), wantedTgbs, new Set(tgArns.values()), known);
     return lb.DNSName!;
+  }
+
+  /** One listener's rules, numbered in group order; an ssl-redirect listener has none. */
+  private async deployRules(listenerArn: string, rules: RuleModel[], tgArns: Map<string, string>, stackTags: Array<{ Key: string; Value: string }>): Promise<void> {
+    const call = <A extends Elbv2Action>(action: A, input: Elbv2Input<A>): Promise<Elbv2Output<A>> => callElbv2(this.account, this.clock, action, input);
+    const desired = rules.map((r, i) => {
+      const conditions: RuleCondition[] = [];
+      if (r.host) conditions.push({ Field: 'host-header', HostHeaderConfig: { Values: [r.host] } });
+      conditions.push({ Field: 'path-pattern', PathPatternConfig: { Values: r.paths } });
+      const actions: Action[] = [forwardActionOf(r.targets, tgArns)];
+      return { priority: i + 1, conditions, actions };
+    });
+    const existing = (await call('DescribeRules', { ListenerArn: listenerArn })).Rules?.filter((r) => !r.IsDefault) ?? [];
+    for (const r of existing) {
+      if (!desired.some((d) => String(d.priority) === r.Priority)) await call('DeleteRule', { RuleArn: r.RuleArn! });
+    }
+    for (const d of desired) {
+      const cur = existing.find((r) => r.Priority === String(d.priority));
+      if (!cur) await call('CreateRule', { ListenerArn: listenerArn, Priority: d.priority, Conditions: d.conditions, Actions: d.actions, Tags: stackTags });
+      else if (JSON.stringify(canonicalConditions(cur.Conditions ?? [])) !== JSON.stringify(canonicalConditions(d.conditions)) || JSON.stringify(cur.Actions) !== JSON.stringify(d.actions)) {
+        await call('ModifyRule', { RuleArn: cur.RuleArn!, Conditions: d.conditions, Actions: d.actions });
+      }
+    }
   }
 
   private stackTgbs(stack: string): KubeObject[] {

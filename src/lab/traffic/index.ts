@@ -14,6 +14,8 @@ export interface TrafficOptions {
   maxDurationMs: number;
   /** Per-request timeout; a request that times out is recorded with status 0 and error "timeout". */
   timeoutMs: number;
+  /** The Host header (an ALB rule's host); default the URL's. */
+  host?: string;
 }
 
 export interface RequestRecord {
@@ -93,7 +95,7 @@ export class TrafficGenerator {
         this.records.push({ at, latencyMs: Date.now() - at, ...rec });
         resolve();
       };
-      const req = request(this.target, { method: 'GET', agent: false, timeout: this.options.timeoutMs }, (res) => {
+      const req = request(this.target, { method: 'GET', agent: false, timeout: this.options.timeoutMs, ...(this.options.host ? { headers: { host: this.options.host } } : {}) }, (res) => {
         const version = res.headers['x-lab-image'];
         res.resume();
         res.on('end', () => finish({ status: res.statusCode ?? 0, ...(typeof version === 'string' ? { version } : {}) }));
