@@ -173,7 +173,8 @@ export class RealCluster implements ClusterAccess {
         if (JSON.stringify(next) === JSON.stringify(base)) return;
         const r = await this.request('PUT', this.objectPath(kind, namespace, name, subresource), next);
         if (r.status === 200 || r.status === 201) {
-          this.observe(kind, 'MODIFIED', JSON.parse(r.body) as KubeObject);
+          const written = JSON.parse(r.body) as KubeObject;
+          this.observe(kind, goneAfterWrite(written) ? 'DELETED' : 'MODIFIED', written);
           return;
         }
         if (r.status === 404) return;
@@ -312,8 +313,6 @@ export class RealCluster implements ClusterAccess {
     const k = key(o.metadata.namespace ?? '', o.metadata.name);
     const rv = Number(o.metadata.resourceVersion ?? 0);
     const have = c.objects.get(k);
-    // The last finalizer removed from an object being deleted: the server deleted it (its DELETED event may be read first).
-    if (type !== 'DELETED' && o.metadata.deletionTimestamp && !(Array.isArray(o.metadata.finalizers) && o.metadata.finalizers.length > 0)) type = 'DELETED';
     if (type === 'DELETED') {
       c.tombstones.set(k, Math.max(rv, c.tombstones.get(k) ?? 0));
       if (c.tombstones.size > MAX_TOMBSTONES) c.tombstones.delete(c.tombstones.keys().next().value as string);
@@ -431,6 +430,15 @@ export class RealCluster implements ClusterAccess {
 }
 
 class RetryableListError extends Error {}
+
+/**
+ * A write that removed the last finalizer of an object being deleted with no grace period left: the server deleted
+ * it and answered with its last state. (A terminating pod has a grace period and stays until the kubelet deletes it.)
+ */
+function goneAfterWrite(o: KubeObject): boolean {
+  const m = o.metadata;
+  return Boolean(m.deletionTimestamp) && !(Array.isArray(m.finalizers) && m.finalizers.length > 0) && Number(m.deletionGracePeriodSeconds ?? 0) === 0;
+}
 
 function key(namespace: string, name: string): string {
   return `${namespace}/${name}`;
