@@ -106,7 +106,7 @@ describeTiers('deploy failure modes (one lab, one namespace per case)', (tier) =
     const r = await deploy(l, ['-f', dir, '--disable', 'target-type-ip', '--routing-timeout', '60', '--rollout-timeout', '60']);
     assert.equal(r.code, 1, r.out);
     assert.match(r.stdout, /failed in phase routing/);
-    assert.match(r.stdout, /FailedBuildModel — Failed build model due to service type must be either 'NodePort' or 'LoadBalancer'/);
+    assert.match(r.stdout, /FailedBuildModel — Failed build model due to ingress: rejected\/ingress-2048: TargetGroup port is empty\. When using Instance targets, your service be must of type 'NodePort' or 'LoadBalancer'/);
     assert.match(r.stdout, /kubectl describe ingress -n rejected ingress-2048/);
     assert.equal(l.lab.store.list('Deployment', 'rejected').items.length, 0, 'no workload applied after a failed routing phase');
     assert.ok(r.seconds < 15, `took ${r.seconds}s with a 60s routing timeout`);

@@ -104,4 +104,7 @@ describeTiers('deploy under lab faults (set with `lab fault`)', (tier) => {
       assert.match(now.stdout, /faults in force: none/);
     });
   }
+}, {
+  emulatedLbcOnly:
+    "its cases switch the emulation (lbc, webhook) or assert the emulation's retry messages; with --lbc real only elbv2-throttle and elbv2-5xx apply, and the real controller's own Throttling text is not yet asserted here",
 });

@@ -376,7 +376,7 @@ describe('LBC Ingress and TargetGroupBinding reconcile', () => {
     store.create('Ingress', ingress('bad', 'attrs', 'svc', { 'alb.ingress.kubernetes.io/target-type': 'ip', 'alb.ingress.kubernetes.io/target-group-attributes': 'deregistration_delay.timeout_seconds' }));
     const expected = [
       'Failed build model due to unknown targetType: pod',
-      "Failed build model due to service type must be either 'NodePort' or 'LoadBalancer'",
+      "Failed build model due to ingress: bad/inst: TargetGroup port is empty. When using Instance targets, your service be must of type 'NodePort' or 'LoadBalancer'",
       'Failed build model due to services "missing" not found',
       'Failed build model due to failed to parse stringMap annotation, alb.ingress.kubernetes.io/target-group-attributes: deregistration_delay.timeout_seconds',
     ];

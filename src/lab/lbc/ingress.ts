@@ -248,7 +248,8 @@ export class IngressController {
       let tgPort: number;
       if (targetType === 'instance') {
         const type = s(svcSpec.type) || 'ClusterIP';
-        if (type !== 'NodePort' && type !== 'LoadBalancer') throw new BuildModelError(`service type must be either 'NodePort' or 'LoadBalancer'`);
+        // The real controller's text (its typo included): a ClusterIP Service has no node port to target.
+        if (type !== 'NodePort' && type !== 'LoadBalancer') throw new BuildModelError(`ingress: ${ingKey}: TargetGroup port is empty. When using Instance targets, your service be must of type 'NodePort' or 'LoadBalancer'`);
         tgPort = Number(svcPort.nodePort ?? 0) || 1;
       } else {
         const tp: JsonValue | undefined = svcPort.targetPort;
