@@ -10,11 +10,19 @@ export interface LoggedChild {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function spawnLogged(binary: string, args: string[], env: NodeJS.ProcessEnv, logPath: string): LoggedChild {
+export interface SpawnLoggedOptions {
+  /** Keep a pipe to its stdin open while it runs (closed by `stop`): for a child that stops when its parent goes. */
+  stdinPipe?: boolean;
+  /** Also run when SIGKILL is sent (e.g. to kill a grandchild the child could not stop). */
+  onForceKill?: () => void;
+}
+
+export function spawnLogged(binary: string, args: string[], env: NodeJS.ProcessEnv, logPath: string, opts: SpawnLoggedOptions = {}): LoggedChild {
   const logFile = createWriteStream(logPath, { flags: 'a' });
-  const child = spawn(binary, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, args, { env, stdio: [opts.stdinPipe ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(logFile, { end: false });
   child.stderr?.pipe(logFile, { end: false });
+  child.stdin?.on('error', () => undefined);
   let exited: number | null | undefined;
   const exit = new Promise<void>((resolve) =>
     child.once('exit', (code) => {
@@ -28,11 +36,15 @@ export function spawnLogged(binary: string, args: string[], env: NodeJS.ProcessE
     stop: async (graceMs = 10_000) => {
       if (exited === undefined) {
         child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        const killer = setTimeout(() => {
+          child.kill('SIGKILL');
+          opts.onForceKill?.();
+        }, graceMs);
         killer.unref();
         await exit;
         clearTimeout(killer);
       }
+      child.stdin?.destroy();
       logFile.end();
     },
   };

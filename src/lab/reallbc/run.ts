@@ -8,14 +8,13 @@
  * The controller's webhook server listens on every interface (no flag sets its host), so it runs in a network
  * namespace of its own whose only interface is its loopback, bridged to the lab over Unix sockets (netns.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { KubeObject } from '../../manifests/types.js';
+import { spawnLogged } from '../child.js';
 import { readLbcManifests } from './manifests.js';
 import { bridgeEntry, checkNetns, controllerPidFile, hostForwards, unshareCommand, type NetnsBridgeSpec } from './netns.js';
 
@@ -123,7 +122,6 @@ export async function startRealLbc(o: RealLbcOptions): Promise<RealLbc> {
   await writeFile(join(certDir, 'tls.crt'), o.serverCert.certPem);
   await writeFile(join(certDir, 'tls.key'), o.serverCert.keyPem, { mode: 0o600 });
   const logPath = join(o.dir, 'aws-load-balancer-controller.log');
-  const logFile = createWriteStream(logPath, { flags: 'a' });
 
   // Short: Unix socket paths have at most 107 bytes.
   const sockDir = await mkdtemp(join(tmpdir(), 'alb-lbc-'));
@@ -139,40 +137,24 @@ export async function startRealLbc(o: RealLbcOptions): Promise<RealLbc> {
   const entry = bridgeEntry();
   const cmd = unshareCommand(process.execPath, entry.nodeArgs, entry.script, spec);
   // stdin stays open while the lab runs: the bridge stops the controller when it closes.
-  const child: ChildProcess = spawn(cmd.command, cmd.args, { env: { ...process.env, ...o.awsEnv }, stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdout?.pipe(logFile, { end: false });
-  child.stderr?.pipe(logFile, { end: false });
-  child.stdin?.on('error', () => undefined);
-  let exited: number | null | undefined;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', (code) => {
-      exited = code;
-      resolve();
-    }),
-  );
+  const { child, exited, stop: stopChild } = spawnLogged(cmd.command, cmd.args, { ...process.env, ...o.awsEnv }, logPath, {
+    stdinPipe: true,
+    // The controller runs under the bridge: if the bridge did not stop it, kill it by the pid the bridge wrote.
+    onForceKill: () =>
+      void readFile(controllerPidFile(sockDir), 'utf8')
+        .then((pid) => process.kill(Number(pid.trim()), 'SIGKILL'))
+        .catch(() => undefined),
+  });
   const stop = async (): Promise<void> => {
-    if (exited === undefined) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => {
-        child.kill('SIGKILL');
-        void readFile(controllerPidFile(sockDir), 'utf8')
-          .then((pid) => process.kill(Number(pid.trim()), 'SIGKILL'))
-          .catch(() => undefined);
-      }, 10_000);
-      killer.unref();
-      await exit;
-      clearTimeout(killer);
-    }
-    child.stdin?.destroy();
+    await stopChild();
     await closeForwards();
     await rm(sockDir, { recursive: true, force: true });
-    logFile.end();
   };
   try {
     const timeoutMs = o.readyTimeoutMs ?? 60_000;
     const deadline = Date.now() + timeoutMs;
     while (!(await webhookServes(hostWebhook as number, o.caPem))) {
-      if (exited !== undefined) throw new Error(`the AWS Load Balancer Controller exited with code ${String(exited)} before serving its webhook; its log: ${logPath}`);
+      if (exited() !== undefined) throw new Error(`the AWS Load Balancer Controller exited with code ${String(exited())} before serving its webhook; its log: ${logPath}`);
       if (Date.now() > deadline) throw new Error(`the AWS Load Balancer Controller did not serve its webhook (${webhookUrl}, bridged to port ${NAMESPACE_PORTS.webhook} in its network namespace) within ${timeoutMs / 1000}s; its log: ${logPath}`);
       await new Promise((r) => setTimeout(r, 200));
     }
