@@ -186,7 +186,12 @@ export class KubeClient {
 
   constructor(
     readonly kc: KubeConfig,
-    private readonly options: { requestTimeoutMs?: number; retry?: Partial<RetryPolicy> } = {},
+    private readonly options: {
+      requestTimeoutMs?: number;
+      retry?: Partial<RetryPolicy>;
+      /** Source of the retry jitter, in [0, 1). Unseeded by default: its job is to de-correlate separate clients. */
+      random?: () => number;
+    } = {},
   ) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new UnreachableError('the kubeconfig has no current cluster. Fix: pass --kubeconfig PATH or --context NAME.');
@@ -200,6 +205,11 @@ export class KubeClient {
       );
     }
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
+  }
+
+  /** A delay spread over [ms/2, ms): jittered backoff, so that many clients retrying do not retry in step. */
+  jittered(ms: number): number {
+    return ms / 2 + (this.options.random ?? Math.random)() * (ms / 2);
   }
 
   get serverUrl(): string {
@@ -239,7 +249,7 @@ export class KubeClient {
         this.retries[verb] = (this.retries[verb] ?? 0) + 1;
         const retryAfter = err instanceof KubeApiError ? err.retryAfterSeconds : undefined;
         const backoff = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
-        const delay = retryAfter !== undefined ? Math.min(this.retry.maxDelayMs, retryAfter * 1000) : backoff / 2 + Math.random() * (backoff / 2);
+        const delay = retryAfter !== undefined ? Math.min(this.retry.maxDelayMs, retryAfter * 1000) : this.jittered(backoff);
         await new Promise((r) => setTimeout(r, delay));
       }
     }

@@ -150,7 +150,7 @@ export class Informer {
         this.failures++;
         this.lastError = err as Error;
         this.options.onError?.(err as Error);
-        const backoff = Math.min(5000, 100 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
+        const backoff = this.client.jittered(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
         await new Promise<void>((r) => {
           const onAbort = (): void => {
             clearTimeout(t);
