@@ -6,21 +6,16 @@
  * desired/current/updated NumberScheduled, numberReady, numberAvailable, numberUnavailable.
  */
 import type { KubeObject } from '../../manifests/types.js';
-import type { StoreEvent, ObjectStore } from '../store.js';
+import type { ObjectStore } from '../store.js';
 import type { LabClock } from '../timing.js';
-import { EventRecorder } from './events.js';
-import { WorkQueue } from './queue.js';
-import type { ControllerOptions } from './replicaset.js';
+import { OwnerController, type ControllerOptions } from './owner.js';
 import { CONTROLLER_REVISION_HASH, pruneRevisions, syncUpdateRevision } from './revisions.js';
 import {
-  ArrivalOrder,
   clonePlain,
-  controllerRef,
   createWithGeneratedName,
   deleteOwnedPod,
   isControlledBy,
   isPodReady,
-  keyOf,
   labelsOf,
   newControllerRef,
   numAt,
@@ -33,47 +28,20 @@ import {
   writeStatus,
 } from './util.js';
 
-export class DaemonSetController {
-  private readonly queue: WorkQueue;
-  private readonly recorder: EventRecorder;
-  private readonly unwatch: Array<() => void> = [];
-  private readonly arrivals = new ArrivalOrder();
+export class DaemonSetController extends OwnerController {
   private readonly names: () => number;
 
-  constructor(
-    private readonly store: ObjectStore,
-    private readonly clock: LabClock,
-    opts: ControllerOptions = {},
-  ) {
-    this.queue = new WorkQueue('daemonset-controller', clock, (k) => this.sync(k), opts.log);
+  constructor(store: ObjectStore, clock: LabClock, opts: ControllerOptions = {}) {
+    super(store, clock, { controller: 'daemonset-controller', owner: 'DaemonSet', owned: 'Pod' }, opts);
     this.names = clock.random.fork('daemonset-names').fn();
-    this.recorder = new EventRecorder(store, 'daemonset-controller', opts.maxEvents);
   }
 
-  start(): void {
-    this.unwatch.push(this.store.watch('DaemonSet', undefined, undefined, (e) => this.queue.add(keyOf(e.object))));
-    this.unwatch.push(this.store.watch('Pod', undefined, undefined, (e) => this.onPod(e)));
-    this.unwatch.push(this.store.watch('Node', undefined, undefined, () => this.all()));
-    for (const p of this.store.list('Pod').items) this.arrivals.note(p);
-    this.all();
+  /** A Node added, changed or gone changes where every DaemonSet must run. */
+  protected override watchMore(): void {
+    this.watch('Node', () => this.requeueAll());
   }
 
-  stop(): void {
-    for (const u of this.unwatch.splice(0)) u();
-    this.queue.stop();
-  }
-
-  private all(): void {
-    for (const d of this.store.list('DaemonSet').items) this.queue.add(keyOf(d));
-  }
-
-  private onPod(e: StoreEvent): void {
-    this.arrivals.note(e.object, e.type);
-    const ref = controllerRef(e.object);
-    if (ref?.kind === 'DaemonSet') this.queue.add(`${e.object.metadata.namespace ?? ''}/${ref.name}`);
-  }
-
-  private sync(key: string): void {
+  protected sync(key: string): void {
     const [namespace, name] = splitKey(key);
     const ds = this.store.get('DaemonSet', namespace, name);
     if (!ds || ds.metadata.deletionTimestamp) return;

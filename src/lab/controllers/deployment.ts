@@ -11,9 +11,7 @@
 import type { JsonValue, KubeObject } from '../../manifests/types.js';
 import type { ObjectStore, StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
-import { EventRecorder } from './events.js';
-import { WorkQueue } from './queue.js';
-import type { ControllerOptions } from './replicaset.js';
+import { OwnerController, type ControllerOptions } from './owner.js';
 import {
   type Condition,
   type LabelSelector,
@@ -38,7 +36,6 @@ import {
   selectorMatches,
   splitKey,
   strAt,
-  ArrivalOrder,
 } from './util.js';
 
 export const REVISION = 'deployment.kubernetes.io/revision';
@@ -223,38 +220,13 @@ function deploymentProgressing(d: KubeObject, next: Obj): boolean {
 
 // ---------------------------------------------------------------------------------------------
 
-export class DeploymentController {
-  private readonly queue: WorkQueue;
-  private readonly recorder: EventRecorder;
-  private readonly unwatch: Array<() => void> = [];
-  private readonly arrivals = new ArrivalOrder();
-
-  constructor(
-    private readonly store: ObjectStore,
-    private readonly clock: LabClock,
-    opts: ControllerOptions = {},
-  ) {
-    this.queue = new WorkQueue('deployment-controller', clock, (k) => this.sync(k), opts.log);
-    this.recorder = new EventRecorder(store, 'deployment-controller', opts.maxEvents);
+export class DeploymentController extends OwnerController {
+  constructor(store: ObjectStore, clock: LabClock, opts: ControllerOptions = {}) {
+    super(store, clock, { controller: 'deployment-controller', owner: 'Deployment', owned: 'ReplicaSet' }, opts);
   }
 
-  start(): void {
-    this.unwatch.push(this.store.watch('Deployment', undefined, undefined, (e) => this.queue.add(keyOf(e.object))));
-    this.unwatch.push(this.store.watch('ReplicaSet', undefined, undefined, (e) => this.onReplicaSet(e)));
-    this.unwatch.push(this.store.watch('Pod', undefined, undefined, (e) => this.onPod(e)));
-    for (const rs of this.store.list('ReplicaSet').items) this.arrivals.note(rs);
-    for (const d of this.store.list('Deployment').items) this.queue.add(keyOf(d));
-  }
-
-  stop(): void {
-    for (const u of this.unwatch.splice(0)) u();
-    this.queue.stop();
-  }
-
-  private onReplicaSet(e: StoreEvent): void {
-    this.arrivals.note(e.object, e.type);
-    const ref = controllerRef(e.object);
-    if (ref?.kind === 'Deployment') this.queue.add(`${e.object.metadata.namespace ?? ''}/${ref.name}`);
+  protected override watchMore(): void {
+    this.watch('Pod', (e) => this.onPod(e));
   }
 
   /** Recreate waits for old pods to be gone: a pod deletion may unblock it (upstream deletePod handler). */
@@ -277,7 +249,7 @@ export class DeploymentController {
   // -------------------------------------------------------------------------------------------
   // sync
 
-  private sync(key: string): void {
+  protected sync(key: string): void {
     const [namespace, name] = splitKey(key);
     let d = this.store.get('Deployment', namespace, name);
     if (!d) return;

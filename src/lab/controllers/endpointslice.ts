@@ -15,7 +15,7 @@ import type { KubeObject } from '../../manifests/types.js';
 import type { ObjectStore, StoreEvent } from '../store.js';
 import type { LabClock } from '../timing.js';
 import { WorkQueue } from './queue.js';
-import type { ControllerOptions } from './replicaset.js';
+import type { ControllerOptions } from './owner.js';
 import {
   type Obj,
   arrAt,

@@ -7,10 +7,11 @@ import type { LabClock } from '../timing.js';
 import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
 import { EndpointSliceController } from './endpointslice.js';
-import { type ControllerOptions, ReplicaSetController } from './replicaset.js';
+import type { ControllerOptions } from './owner.js';
+import { ReplicaSetController } from './replicaset.js';
 import { StatefulSetController } from './statefulset.js';
 
-export type { ControllerOptions } from './replicaset.js';
+export type { ControllerOptions } from './owner.js';
 export { DeploymentController, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS, POD_TEMPLATE_HASH, Reasons as DeploymentReasons, computeTemplateHash, equalIgnoreHash, resolveFenceposts } from './deployment.js';
 export { ReplicaSetController } from './replicaset.js';
 export { StatefulSetController } from './statefulset.js';

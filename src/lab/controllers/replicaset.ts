@@ -6,15 +6,13 @@
  * shortest time, most restarts, newest first.
  */
 import type { KubeObject } from '../../manifests/types.js';
-import type { StoreEvent, ObjectStore } from '../store.js';
+import type { ObjectStore } from '../store.js';
 import type { LabClock } from '../timing.js';
-import { EventRecorder } from './events.js';
-import { WorkQueue } from './queue.js';
+import { OwnerController, type ControllerOptions } from './owner.js';
 import {
   arrAt,
   canonicalJson,
   clonePlain,
-  controllerRef,
   createWithGeneratedName,
   isControlledBy,
   isPodActive,
@@ -29,51 +27,17 @@ import {
   podReadyCondition,
   splitKey,
   strAt,
-  ArrivalOrder,
 } from './util.js';
 
-export interface ControllerOptions {
-  log?: (msg: string) => void;
-  /** Bound on the number of Event objects each controller keeps (default 300). */
-  maxEvents?: number;
-}
-
-export class ReplicaSetController {
-  private readonly queue: WorkQueue;
-  private readonly recorder: EventRecorder;
-  private readonly unwatch: Array<() => void> = [];
-  private readonly arrivals = new ArrivalOrder();
+export class ReplicaSetController extends OwnerController {
   private readonly names: () => number;
 
-  constructor(
-    private readonly store: ObjectStore,
-    private readonly clock: LabClock,
-    opts: ControllerOptions = {},
-  ) {
-    this.queue = new WorkQueue('replicaset-controller', clock, (k) => this.sync(k), opts.log);
+  constructor(store: ObjectStore, clock: LabClock, opts: ControllerOptions = {}) {
+    super(store, clock, { controller: 'replicaset-controller', owner: 'ReplicaSet', owned: 'Pod' }, opts);
     this.names = clock.random.fork('replicaset-names').fn();
-    this.recorder = new EventRecorder(store, 'replicaset-controller', opts.maxEvents);
   }
 
-  start(): void {
-    this.unwatch.push(this.store.watch('ReplicaSet', undefined, undefined, (e) => this.queue.add(keyOf(e.object))));
-    this.unwatch.push(this.store.watch('Pod', undefined, undefined, (e) => this.onPod(e)));
-    for (const p of this.store.list('Pod').items) this.arrivals.note(p);
-    for (const rs of this.store.list('ReplicaSet').items) this.queue.add(keyOf(rs));
-  }
-
-  stop(): void {
-    for (const u of this.unwatch.splice(0)) u();
-    this.queue.stop();
-  }
-
-  private onPod(e: StoreEvent): void {
-    this.arrivals.note(e.object, e.type);
-    const ref = controllerRef(e.object);
-    if (ref?.kind === 'ReplicaSet') this.queue.add(`${e.object.metadata.namespace ?? ''}/${ref.name}`);
-  }
-
-  private sync(key: string): void {
+  protected sync(key: string): void {
     const [namespace, name] = splitKey(key);
     const rs = this.store.get('ReplicaSet', namespace, name);
     if (!rs) return;

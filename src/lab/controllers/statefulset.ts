@@ -7,45 +7,18 @@
  * the update revision. Status: replicas, ready/available/current/updated counts, currentRevision/updateRevision.
  */
 import type { KubeObject } from '../../manifests/types.js';
-import type { StoreEvent, ObjectStore } from '../store.js';
+import type { ObjectStore } from '../store.js';
 import type { LabClock } from '../timing.js';
-import { EventRecorder } from './events.js';
-import { WorkQueue } from './queue.js';
-import type { ControllerOptions } from './replicaset.js';
+import { OwnerController, type ControllerOptions } from './owner.js';
 import { CONTROLLER_REVISION_HASH, pruneRevisions, syncUpdateRevision, templateOf } from './revisions.js';
-import { clonePlain, controllerRef, deleteOwnedPod, isControlledBy, isPodReady, keyOf, labelsOf, newControllerRef, numAt, objAt, podAvailableAt, splitKey, strAt, writeStatus } from './util.js';
+import { clonePlain, deleteOwnedPod, isControlledBy, isPodReady, labelsOf, newControllerRef, numAt, objAt, podAvailableAt, splitKey, strAt, writeStatus } from './util.js';
 
-export class StatefulSetController {
-  private readonly queue: WorkQueue;
-  private readonly recorder: EventRecorder;
-  private readonly unwatch: Array<() => void> = [];
-
-  constructor(
-    private readonly store: ObjectStore,
-    private readonly clock: LabClock,
-    opts: ControllerOptions = {},
-  ) {
-    this.queue = new WorkQueue('statefulset-controller', clock, (k) => this.sync(k), opts.log);
-    this.recorder = new EventRecorder(store, 'statefulset-controller', opts.maxEvents);
+export class StatefulSetController extends OwnerController {
+  constructor(store: ObjectStore, clock: LabClock, opts: ControllerOptions = {}) {
+    super(store, clock, { controller: 'statefulset-controller', owner: 'StatefulSet', owned: 'Pod' }, opts);
   }
 
-  start(): void {
-    this.unwatch.push(this.store.watch('StatefulSet', undefined, undefined, (e) => this.queue.add(keyOf(e.object))));
-    this.unwatch.push(this.store.watch('Pod', undefined, undefined, (e) => this.onPod(e)));
-    for (const s of this.store.list('StatefulSet').items) this.queue.add(keyOf(s));
-  }
-
-  stop(): void {
-    for (const u of this.unwatch.splice(0)) u();
-    this.queue.stop();
-  }
-
-  private onPod(e: StoreEvent): void {
-    const ref = controllerRef(e.object);
-    if (ref?.kind === 'StatefulSet') this.queue.add(`${e.object.metadata.namespace ?? ''}/${ref.name}`);
-  }
-
-  private sync(key: string): void {
+  protected sync(key: string): void {
     const [namespace, name] = splitKey(key);
     const set = this.store.get('StatefulSet', namespace, name);
     if (!set || set.metadata.deletionTimestamp) return;
