@@ -221,6 +221,8 @@ export interface DeployRunOptions {
   rolloutTimeoutSeconds: number;
   /** On a guard failure: roll back (auto) or only report (off). */
   rollback: 'auto' | 'off';
+  /** An Argo Rollout at a pause only a person ends: end the run there with result paused (end) or wait through it (wait). */
+  argoPauses: 'end' | 'wait';
   reportPath?: string;
   /** `--report-html FILE`: the run as a self-contained HTML page. */
   reportHtmlPath?: string;
@@ -232,6 +234,7 @@ export interface RawDeployOptions {
   routingTimeout?: string;
   rolloutTimeout?: string;
   rollback?: string;
+  argoPauses?: string;
   report?: string;
   reportHtml?: string;
 }
@@ -243,10 +246,11 @@ export function parseDeployOptions(raw: RawDeployOptions): DeployRunOptions {
   const dryRun = bool('dry-run', raw.dryRun, false, problems);
   const forceConflicts = bool('force-conflicts', raw.forceConflicts, false, problems);
   const rollback = oneOf('rollback', raw.rollback, ['auto', 'off'] as const, 'auto', problems);
+  const argoPauses = oneOf('argo-pauses', raw.argoPauses, ['end', 'wait'] as const, 'end', problems);
   if (problems.length > 0) throw new InputError(problems);
   const reportPath = raw.report && raw.report.trim() !== '' ? raw.report.trim() : undefined;
   const reportHtmlPath = raw.reportHtml && raw.reportHtml.trim() !== '' ? raw.reportHtml.trim() : undefined;
-  return { dryRun, forceConflicts, routingTimeoutSeconds, rolloutTimeoutSeconds, rollback, ...(reportPath ? { reportPath } : {}), ...(reportHtmlPath ? { reportHtmlPath } : {}) };
+  return { dryRun, forceConflicts, routingTimeoutSeconds, rolloutTimeoutSeconds, rollback, argoPauses, ...(reportPath ? { reportPath } : {}), ...(reportHtmlPath ? { reportHtmlPath } : {}) };
 }
 
 /** A positive duration in whole seconds (rounded up), in the one duration grammar: 90, 90s, 10m, 1m30s. */

@@ -70,6 +70,7 @@ export function readInputs(workspace: string): ActionInputs {
       routingTimeout: core.getInput('routing-timeout'),
       rolloutTimeout: core.getInput('rollout-timeout'),
       rollback: core.getInput('rollback'),
+      argoPauses: core.getInput('argo-pauses'),
       report: core.getInput('report'),
       reportHtml: core.getInput('report-html'),
     },
@@ -219,6 +220,11 @@ async function deploy(
     if (result.exitCode !== ExitCode.ok) core.setFailed(text);
     else core.warning(text);
     return result.exitCode;
+  }
+  if (result.result === 'paused') {
+    // Not a failure: the release is out at the Rollout's pause; a person promotes it (or it waits, --argo-pauses wait).
+    core.notice(`deploy paused: ${result.paused ?? ''}`);
+    return ExitCode.ok;
   }
   if (result.result !== 'succeeded') {
     core.setFailed(`deploy ${result.result} in phase ${result.failedPhase ?? '?'}: ${result.error ?? ''}`);

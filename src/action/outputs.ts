@@ -14,6 +14,7 @@ export const RESULTS: Record<ResultValue, { meaning: string; deploymentState: 's
   failed: { meaning: 'lint failed, the input was invalid, or the deploy did not complete', deploymentState: 'failure' },
   'rolled-back': { meaning: 'the guard saw the new version fail and the previous revision was put back', deploymentState: 'failure' },
   unverified: { meaning: 'the rollout completed but the guard could not measure enough to pass it', deploymentState: 'error' },
+  paused: { meaning: 'an Argo Rollout stopped at a pause only a person ends (pause: {}, blue-green awaiting promotion) with its new pods healthy; deploy ended there (promote with kubectl argo rollouts promote)', deploymentState: 'success' },
 };
 
 /**

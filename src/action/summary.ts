@@ -22,7 +22,7 @@ export async function writePlanSummary(result: Preflight, failed: boolean, note?
 /** The job summary after a deploy: result, per-phase durations, tuning, the target timeline, then the plan. */
 export async function writeDeploySummary(pre: Preflight, r: DeployResult): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  const icon = r.result === 'succeeded' ? '✅' : r.result === 'unverified' ? '⚠️' : '❌';
+  const icon = r.result === 'succeeded' ? '✅' : r.result === 'unverified' ? '⚠️' : r.result === 'paused' ? '⏸️' : '❌';
   const s = core.summary.addHeading(`alb-rollout deploy ${icon} ${r.result}`, 2);
   s.addTable([
     [{ data: 'Revision', header: true }, { data: 'Duration', header: true }, { data: 'Load balancer', header: true }, { data: 'Target groups', header: true }],

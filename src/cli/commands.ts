@@ -116,6 +116,7 @@ const DEPLOY_FLAGS = {
   'routing-timeout': { type: 'string' },
   'rollout-timeout': { type: 'string' },
   rollback: { type: 'string' },
+  'argo-pauses': { type: 'string' },
   report: { type: 'string' },
   'report-html': { type: 'string' },
 } as const;
@@ -127,7 +128,7 @@ const deploy: Command = {
     const values = parseVerbArgs('deploy', argv, DEPLOY_FLAGS);
     if (values.help) {
       io.stdout(
-        `Usage: alb-rollout deploy -f PATH… [flags]\n\n${MANIFEST_FLAGS_HELP}\n${CONNECTION_HELP}\n  --dry-run                  stop after preflight (load, lint, tune, server-side dry-run)\n  --force-conflicts          take ownership of fields another field manager owns\n  --routing-timeout 10m      wait for the ALB and TargetGroupBindings\n  --rollout-timeout 30m      wait for the rollout, gates and targets\n  --report FILE.json         write the result, phases, timeline, guard and API call counts\n  --report-html FILE.html    the same run as a self-contained page (the rollout chart, phases, guard, timeline)\n${GUARD_HELP}\n`,
+        `Usage: alb-rollout deploy -f PATH… [flags]\n\n${MANIFEST_FLAGS_HELP}\n${CONNECTION_HELP}\n  --dry-run                  stop after preflight (load, lint, tune, server-side dry-run)\n  --force-conflicts          take ownership of fields another field manager owns\n  --routing-timeout 10m      wait for the ALB and TargetGroupBindings\n  --rollout-timeout 30m      wait for the rollout, gates and targets\n  --argo-pauses end|wait     an Argo Rollout at a pause only a person ends (pause: {}, blue-green awaiting promotion):\n                             end the run there, result paused, exit 0 (end), or wait through it until Healthy (wait)\n  --report FILE.json         write the result, phases, timeline, guard and API call counts\n  --report-html FILE.html    the same run as a self-contained page (the rollout chart, phases, guard, timeline)\n${GUARD_HELP}\n`,
       );
       return ExitCode.ok;
     }
@@ -138,6 +139,7 @@ const deploy: Command = {
       routingTimeout: str(values, 'routing-timeout'),
       rolloutTimeout: str(values, 'rollout-timeout'),
       rollback: str(values, 'rollback'),
+      argoPauses: str(values, 'argo-pauses'),
       report: str(values, 'report'),
       reportHtml: str(values, 'report-html'),
     });

@@ -1,3 +1,4 @@
+import { argoServices } from '../plan/checks/argo-rollout.js';
 import type { AwsClock } from '../aws/clock.js';
 import type { CloudWatchReader } from '../aws/cloudwatch.js';
 import type { Elbv2Reader, TargetHealth } from '../aws/elbv2.js';
@@ -196,38 +197,31 @@ function ingressHostnames(ing: KubeObject): string[] {
 
 /** The Rollout's part of the scope (pure: the Rollout and its Ingresses as read). */
 export function rolloutScope(ro: KubeObject, ingresses: KubeObject[]): Omit<AnalyzeScope, 'judged'> & { judged?: string[] } {
-  const strategy = ((ro.spec as JsonObject | undefined)?.strategy ?? {}) as JsonObject;
-  const canary = strategy.canary as JsonObject | undefined;
-  const blueGreen = strategy.blueGreen as JsonObject | undefined;
+  const svc = argoServices(ro);
   const hostnames = ingresses.flatMap(ingressHostnames);
-  if (canary && typeof canary.canaryService === 'string') {
-    const alb = (canary.trafficRouting as JsonObject | undefined)?.alb as JsonObject | undefined;
-    const stable = typeof canary.stableService === 'string' ? [canary.stableService] : [];
-    const port = typeof alb?.servicePort === 'number' ? alb.servicePort : undefined;
+  const stable = svc.stableService ? [svc.stableService] : [];
+  if (svc.strategy === 'Canary' && svc.newService) {
+    const port = svc.alb?.servicePort;
     return {
-      judged: [canary.canaryService],
+      judged: [svc.newService],
       baseline: stable,
       hostnames,
       ...(port !== undefined ? { servicePort: port } : {}),
-      describe: `canary Service ${canary.canaryService}${stable.length ? ` (baseline: stable Service ${stable[0]})` : ''}`,
+      describe: `canary Service ${svc.newService}${stable.length ? ` (baseline: stable Service ${stable[0]})` : ''}`,
     };
   }
-  if (blueGreen && typeof blueGreen.previewService === 'string') {
-    const active = typeof blueGreen.activeService === 'string' ? [blueGreen.activeService] : [];
-    return { judged: [blueGreen.previewService], baseline: active, hostnames, describe: `preview Service ${blueGreen.previewService}${active.length ? ` (baseline: active Service ${active[0]})` : ''}` };
+  if (svc.strategy === 'BlueGreen' && svc.newService) {
+    return { judged: [svc.newService], baseline: stable, hostnames, describe: `preview Service ${svc.newService}${stable.length ? ` (baseline: active Service ${stable[0]})` : ''}` };
   }
-  if (blueGreen && typeof blueGreen.activeService === 'string') {
-    return { judged: [blueGreen.activeService], baseline: [], hostnames, describe: `active Service ${blueGreen.activeService} (no previewService)` };
+  if (svc.strategy === 'BlueGreen' && svc.stableService) {
+    return { judged: [svc.stableService], baseline: [], hostnames, describe: `active Service ${svc.stableService} (no previewService)` };
   }
   return { baseline: [], hostnames, describe: 'the Services selecting its pods' };
 }
 
 /** The Ingresses of an Argo canary's ALB traffic routing (`ingress`, `ingresses`). */
 export function rolloutIngressNames(ro: KubeObject): string[] {
-  const alb = ((((ro.spec as JsonObject | undefined)?.strategy as JsonObject | undefined)?.canary as JsonObject | undefined)?.trafficRouting as JsonObject | undefined)?.alb as JsonObject | undefined;
-  if (!alb) return [];
-  const names = [alb.ingress, ...((alb.ingresses as unknown[] | undefined) ?? [])].filter((n): n is string => typeof n === 'string');
-  return [...new Set(names)];
+  return argoServices(ro).alb?.ingresses ?? [];
 }
 
 async function resolveScope(t: AnalyzeTarget, kube: KubeClient): Promise<AnalyzeScope> {

@@ -5,6 +5,8 @@ import {
   type DeploymentModel,
   type TargetGroupModel,
 } from '../manifests/model.js';
+import type { JsonObject } from '../manifests/types.js';
+import { parseDuration } from '../options.js';
 
 /**
  * Rollout-time estimate per Deployment, from the manifests alone, calibrated against the realistic lab (whose
@@ -65,6 +67,11 @@ export interface RolloutEstimate {
     /** What the last batch's drain adds: min(drainSeconds, deregistration allowance). */
     drainTailSeconds: number;
   };
+  /**
+   * An Argo canary: what its steps add that the pod arithmetic cannot know. Timed pauses are in `seconds`; analysis
+   * runs last as long as their templates say; deploy ends at the first pause only a person ends.
+   */
+  argo?: { timedPauseSeconds: number; analysisSteps: number; indefinitePauses: number };
 }
 
 const DEFAULTS: Required<EstimateOptions> = { containerStartSeconds: 5, propagationSeconds: 15, gateCheckSeconds: 7.5, deregistrationSeconds: 15 };
@@ -123,7 +130,8 @@ function estimateOne(d: DeploymentModel, routes: Route[], o: Required<EstimateOp
   const drainTailSeconds = Math.min(drainSeconds, o.deregistrationSeconds);
   const batchSeconds = containerStartSeconds + registrationSeconds;
   const recreateWait = d.strategy.type === 'Recreate' ? terminationSeconds : 0;
-  const seconds = batches === 0 ? 0 : recreateWait + batches * batchSeconds + drainTailSeconds;
+  const argo = d.kind === 'Rollout' ? argoSteps(d.loaded.object) : undefined;
+  const seconds = (batches === 0 ? 0 : recreateWait + batches * batchSeconds + drainTailSeconds) + (argo?.timedPauseSeconds ?? 0);
   return {
     deployment: { namespace: d.namespace, name: d.name },
     replicas,
@@ -134,5 +142,24 @@ function estimateOne(d: DeploymentModel, routes: Route[], o: Required<EstimateOp
     seconds,
     batchSeconds,
     breakdown: { containerStartSeconds, registrationSeconds, terminationSeconds, drainSeconds, drainTailSeconds },
+    ...(argo ? { argo } : {}),
   };
+}
+
+function argoSteps(o: JsonObject): { timedPauseSeconds: number; analysisSteps: number; indefinitePauses: number } | undefined {
+  const canary = ((o.spec as JsonObject | undefined)?.strategy as JsonObject | undefined)?.canary as JsonObject | undefined;
+  const steps = Array.isArray(canary?.steps) ? (canary.steps as JsonObject[]) : [];
+  if (steps.length === 0) return undefined;
+  let timedPauseSeconds = 0;
+  let analysisSteps = 0;
+  let indefinitePauses = 0;
+  for (const s of steps) {
+    if (s.analysis !== undefined) analysisSteps++;
+    if (s.pause === undefined || s.pause === null) continue;
+    const d = (s.pause as JsonObject).duration;
+    const ms = typeof d === 'number' ? d * 1000 : typeof d === 'string' ? parseDuration(d) : undefined;
+    if (ms === undefined) indefinitePauses++;
+    else timedPauseSeconds += Math.ceil(ms / 1000);
+  }
+  return { timedPauseSeconds, analysisSteps, indefinitePauses };
 }

@@ -1,6 +1,7 @@
 import type { AppModel } from '../manifests/model.js';
-import type { ManifestSet } from '../manifests/types.js';
+import type { JsonObject, ManifestSet } from '../manifests/types.js';
 import type { TimerPlan, TuneResult, TuningChange } from '../tune/index.js';
+import { argoServices, canaryStepString } from './checks/argo-rollout.js';
 import { updateStrategyOf } from './checks/rollout-status.js';
 import { estimateRollouts, type RolloutEstimate } from './estimate.js';
 import { namespacesThatMustExist, routeKey, type PlanPhase, type PlanRoute } from './phases.js';
@@ -43,6 +44,7 @@ export function buildPlan(set: ManifestSet, model: AppModel, tune: TuneResult, o
       ref: { apiVersion: d.loaded.ref.apiVersion, kind: d.loaded.ref.kind, namespace: d.namespace, name: d.name },
       routes: d.services.flatMap((s) => routesByService.get(`${s.namespace}/${s.name}`) ?? []),
       ...(d.kind === 'StatefulSet' || d.kind === 'DaemonSet' ? { updateStrategy: updateStrategyOf(d.loaded.object) } : {}),
+      ...(d.kind === 'Rollout' ? { argo: { services: argoServices(d.loaded.object), steps: rolloutSteps(d.loaded.object) } } : {}),
     })),
     deregistrationDelays,
   });
@@ -78,7 +80,20 @@ export function planRoutes(model: AppModel, from: PlanRoute['from'] = 'set'): Pl
   return out;
 }
 
+function rolloutSteps(o: JsonObject): string[] {
+  const steps = (((o.spec as JsonObject | undefined)?.strategy as JsonObject | undefined)?.canary as JsonObject | undefined)?.steps;
+  return Array.isArray(steps) ? steps.map(canaryStepString) : [];
+}
+
 function gateNamespaces(model: AppModel, routes: PlanRoute[]): string[] {
   const ns = new Set(routes.filter((r) => r.targetType === 'ip').map((r) => r.service.namespace));
+  // An Argo canary with ALB traffic routing: its Ingress (ip targets) gets the canary and stable target groups from
+  // Argo's action annotation, which the set does not hold.
+  for (const d of model.deployments) {
+    if (d.kind !== 'Rollout') continue;
+    const alb = argoServices(d.loaded.object).alb;
+    const ip = model.ingresses.some((i) => i.namespace === d.namespace && alb?.ingresses.includes(i.name) && i.annotations['alb.ingress.kubernetes.io/target-type'] === 'ip');
+    if (ip) ns.add(d.namespace);
+  }
   return [...ns].filter((n) => model.deployments.some((d) => d.namespace === n)).sort();
 }

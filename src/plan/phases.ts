@@ -25,6 +25,8 @@ export type WaitKind =
   | 'guard'
   | 'no-load-balancer'
   | 'not-waited'
+  | 'argo-phase'
+  | 'argo-not-done'
   | 'cluster-routes';
 
 export interface PlanObject {

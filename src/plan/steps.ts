@@ -1,4 +1,5 @@
 import { crdKindOf, crdKinds } from '../manifests/scope.js';
+import type { ArgoServices } from './checks/argo-rollout.js';
 import type { LoadedObject } from '../manifests/types.js';
 import { objectsOfPhase, PHASE_NAMES, routeKey, toPlanObject, type PhaseName, type PlanObject, type PlanPhase, type PlanRoute, type PlanWait, type WaitKind } from './phases.js';
 
@@ -33,10 +34,16 @@ export type PlanStep =
   /** Every Ingress has an ALB hostname and every route its TargetGroupBinding. */
   | { type: 'routing'; phase: 'routing'; routes: PlanRoute[]; ingresses: Array<{ namespace: string; name: string }> }
   /** Record each workload's current revision and pods (what a rollback returns to), then apply the workloads. */
-  | { type: 'apply-workloads'; phase: 'workloads'; objects: PlanObject[]; index: number[]; workloads: WorkloadRef[] }
+  | { type: 'apply-workloads'; phase: 'workloads'; objects: PlanObject[]; index: number[]; workloads: WorkloadRef[]; /** Argo Rollouts: their pods are recorded (to tell the new ones), nothing to roll back to. */ rollouts: WorkloadRef[] }
   /** The 5xx guard: from the first new pod on an update; on a first install from rollout complete. */
   | { type: 'guard'; phase: 'workloads' }
   | { type: 'workload'; phase: 'workloads'; workload: WorkloadRef; routes: PlanRoute[]; checks: WorkloadCheck[] }
+  /**
+   * An Argo Rollout: its own status (phase, canary step, pauses) with the gate and target rules for its new pods in
+   * the target groups of its Services — those the routes name and, with ALB traffic routing, the canary and stable
+   * Services (their bindings appear once Argo writes the Ingress's action annotation). Argo owns the rollout.
+   */
+  | { type: 'argo-rollout'; phase: 'workloads'; workload: WorkloadRef; routes: PlanRoute[]; argo: ArgoServices; canarySteps: string[]; checks: WorkloadCheck[] }
   /** Applied, but not waited on: named so that nobody believes a check ran. */
   | { type: 'not-waited'; phase: 'workloads'; workload: WorkloadRef; reason: string }
   /** The tuned deregistration delay is what AWS holds, per target group. */
@@ -51,7 +58,7 @@ export interface StepInputs {
   gateNamespaces: string[];
   readinessGates: 'inject' | 'require' | 'off';
   /** Workloads with the target groups that route to them (and, for StatefulSets and DaemonSets, their updateStrategy.type). */
-  workloads: Array<{ ref: WorkloadRef; routes: PlanRoute[]; updateStrategy?: string }>;
+  workloads: Array<{ ref: WorkloadRef; routes: PlanRoute[]; updateStrategy?: string; /** A Rollout's Services and canary steps. */ argo?: { services: ArgoServices; steps: string[] } }>;
   /** Per route (routeKey): the deregistration delay the manifests set. */
   deregistrationDelays: Map<string, number>;
 }
@@ -63,9 +70,7 @@ export function notWaitedReason(kind: string, updateStrategy = 'RollingUpdate'):
     if (updateStrategy === 'RollingUpdate') return undefined;
     return `its updateStrategy is ${updateStrategy}: the controller replaces a pod only when someone deletes it, so there is no rollout to wait for; alb-rollout applies it and runs no rollout, readiness-gate, target-health or drain check and no guard for it (kubectl rollout status refuses it too)`;
   }
-  if (kind === 'Rollout') {
-    return 'Argo Rollouts runs its own steps: alb-rollout applies it and does not wait for its rollout (phase, canary steps), readiness gates, target health or drain, and runs no guard or bake for it; judge its canary from its analysis step with `alb-rollout analyze --rollout NAME` (examples/argo-rollouts)';
-  }
+  if (kind === 'Rollout') return undefined;
   return `alb-rollout applies it and does not wait for it (no rollout rule for kind ${kind})`;
 }
 
@@ -115,11 +120,12 @@ export function buildSteps(inputs: StepInputs): PlanStep[] {
       phase: 'workloads',
       objects: workloadObjects.map(toPlanObject),
       index: workloadObjects.map((o) => indexOf.get(o) as number),
-      workloads: waited.map((w) => w.ref),
+      workloads: waited.filter((w) => w.ref.kind !== 'Rollout').map((w) => w.ref),
+      rollouts: waited.filter((w) => w.ref.kind === 'Rollout').map((w) => w.ref),
     });
   }
-  // The guard needs a load balancer: one in the set, or one deploy finds in the cluster.
-  const guarded = waited.length > 0;
+  // The guard needs a load balancer: one in the set, or one deploy finds in the cluster. Argo judges its own Rollouts.
+  const guarded = waited.some((w) => w.ref.kind !== 'Rollout');
   if (guarded) push({ type: 'guard', phase: 'workloads' });
   for (const w of inputs.workloads) {
     const reason = notWaitedReason(w.ref.kind, w.updateStrategy);
@@ -128,6 +134,12 @@ export function buildSteps(inputs: StepInputs): PlanStep[] {
       continue;
     }
     const checks: WorkloadCheck[] = ['rollout-complete'];
+    if (w.argo) {
+      if (inputs.readinessGates !== 'off') checks.push('readiness-gates');
+      checks.push('targets-healthy', 'targets-drained');
+      push({ type: 'argo-rollout', phase: 'workloads', workload: w.ref, routes: w.routes, argo: w.argo.services, canarySteps: w.argo.steps, checks });
+      continue;
+    }
     if (w.routes.length > 0) {
       if (inputs.readinessGates !== 'off') checks.push('readiness-gates');
       checks.push('targets-healthy', 'targets-drained');
@@ -203,9 +215,12 @@ export function describeStep(step: PlanStep): PlanWait[] {
         })),
       ];
     case 'apply-workloads':
-      return step.workloads.length > 0
-        ? [{ kind: 'record-revisions', description: `before applying: record the current revision and pods of ${step.workloads.map(id).join(', ')} (what a rollback returns to)` }]
-        : [];
+      return [
+        ...(step.workloads.length > 0 ? [{ kind: 'record-revisions' as WaitKind, description: `before applying: record the current revision and pods of ${step.workloads.map(id).join(', ')} (what a rollback returns to)` }] : []),
+        ...(step.rollouts.length > 0 ? [{ kind: 'record-revisions' as WaitKind, description: `before applying: record the pods of ${step.rollouts.map(id).join(', ')} (to tell its new pods; Argo keeps its own revisions)` }] : []),
+      ];
+    case 'argo-rollout':
+      return describeArgoStep(step);
     case 'guard':
       return [{ kind: 'guard', description: 'when a load balancer routes to them (in the set or found in the cluster): the 5xx guard watches from the first new pod (an update) or from rollout complete (a first install) until the bake window ends; with none, no guard runs and the run says so' }];
     case 'workload': {
@@ -236,6 +251,45 @@ export function describeStep(step: PlanStep): PlanWait[] {
     case 'bake':
       return [{ kind: 'bake', description: 'when the guard runs: the bake window passes with the 5xx guard quiet' }];
   }
+}
+
+/** The Services whose target groups hold a Rollout's pods: those the routes name and Argo's ALB canary/stable Services. */
+export function argoStepServices(step: Pick<Extract<PlanStep, { type: 'argo-rollout' }>, 'argo'>, routes: PlanRoute[]): string[] {
+  const out = routes.map((r) => r.service.name);
+  if (step.argo.alb) for (const s of [step.argo.newService, step.argo.stableService]) if (s) out.push(s);
+  return [...new Set(out)];
+}
+
+function describeArgoStep(step: Extract<PlanStep, { type: 'argo-rollout' }>): PlanWait[] {
+  const w = id(step.workload);
+  const a = step.argo;
+  const services = argoStepServices(step, step.routes);
+  const how =
+    a.strategy === 'Canary'
+      ? `canary${step.canarySteps.length > 0 ? ` steps ${step.canarySteps.join(' → ')}` : ' (no steps)'}${a.alb ? `, ALB traffic routing on Ingress ${a.alb.ingresses.join(', ')} (canary ${a.newService ?? '?'}, stable ${a.stableService ?? '?'})` : ''}`
+      : `blue-green (active ${a.stableService ?? '?'}${a.newService ? `, preview ${a.newService}` : ''})`;
+  const tgs = services.length > 0 ? `the target group(s) of Service(s) ${services.join(', ')}${a.alb ? ' (the canary and stable ones once Argo has written the action annotation and the controller bound them)' : ''}` : 'the target groups of the routes found in the cluster (if any)';
+  const out: PlanWait[] = [];
+  for (const c of step.checks) {
+    if (c === 'rollout-complete') {
+      out.push({
+        kind: 'argo-phase',
+        description:
+          `${w}: ${how}; waits on Argo's own status: Healthy once status.observedGeneration equals metadata.generation and every step is done (currentPodHash = stableRS); ` +
+          `Degraded (aborted, a failed analysis, the progress deadline) fails the run with Argo's message; a pause only a person ends (pause: {}, blue-green awaiting promotion, an inconclusive analysis) ends deploy with result paused, naming the step and \`kubectl argo rollouts promote\` (--argo-pauses wait waits through it); timed pauses are waited through; progress shows the step, the weights and the pods`,
+      });
+    }
+    if (c === 'readiness-gates') out.push({ kind: 'readiness-gates', description: `${w}: every new pod created after its TargetGroupBinding carries the target-health.elbv2.k8s.aws/<binding> gate(s) and they are True` });
+    if (c === 'targets-healthy') out.push({ kind: 'targets-healthy', description: `${w}: in ${tgs}, every pod of the new pod hash is healthy and registered targets equal ready endpoints (at a pause where deploy ends: the new pods healthy behind ${a.newService ?? 'the new Service'})` });
+    if (c === 'targets-drained') out.push({ kind: 'targets-drained', description: `${w}: once Healthy, no old pod IP:port is still draining in ${services.join(', ') || 'those target groups'}` });
+  }
+  out.push({
+    kind: 'argo-not-done',
+    description:
+      `${w}: Argo owns its rollout: alb-rollout never writes its template back (no rollback) and runs no 5xx guard or bake for it — its analysis step judges the canary (\`alb-rollout analyze --rollout ${step.workload.name}\`, examples/argo-rollouts); ` +
+      'when deploy itself sees the release fail while Argo still progresses (new pods crash-looping, a missing gate, the rollout timeout) it aborts the Rollout as `kubectl argo rollouts abort` does (status.abort=true: Argo sends all traffic back to stable and scales the canary down) with --rollback auto, and only reports with --rollback off',
+  });
+  return out;
 }
 
 /** The steps grouped by phase (preflight, which applies nothing, is left out): the plan's `phases`. */

@@ -8,6 +8,7 @@ const VERB: Partial<Record<WaitKind, string>> = {
   guard: 'guard ',
   'not-waited': 'note  ',
   'no-load-balancer': 'note  ',
+  'argo-not-done': 'note  ',
   'deferred-dry-run': 'check ',
 };
 
@@ -130,7 +131,10 @@ export function renderPlanText(plan: Plan): string {
       const b = e.breakdown;
       out.push(
         `   ${e.deployment.namespace}/${e.deployment.name}: ~${Math.round(e.seconds)}s for ${e.replicas} replicas in ${e.batches} batch(es)` +
-          ` (per batch: start ${b.containerStartSeconds}s + target healthy ${b.registrationSeconds}s; then ${b.drainTailSeconds}s for the last targets to drain)`,
+          ` (per batch: start ${b.containerStartSeconds}s + target healthy ${b.registrationSeconds}s; then ${b.drainTailSeconds}s for the last targets to drain)` +
+          (e.argo
+            ? `; Argo canary steps: ${e.argo.timedPauseSeconds}s of timed pauses included, plus ${e.argo.analysisSteps} analysis run(s) as long as their templates say${e.argo.indefinitePauses > 0 ? `; deploy ends at the first of ${e.argo.indefinitePauses} pause(s) only a person ends (--argo-pauses wait: until promoted)` : ''}`
+            : ''),
       );
     }
   }

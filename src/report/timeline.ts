@@ -19,6 +19,7 @@ export type TimelineKind =
   | 'attribute-verified'
   | 'guard'
   | 'rollback'
+  | 'argo-rollout'
   | 'warning'
   | 'error';
 

@@ -61,6 +61,6 @@ export class Recorder {
 
 export function newRunContext(pre: Preflight, options: DeployOptions, deps: DeployDeps, state: RunState): RunContext {
   const routes = new Map<string, PlanRoute[]>();
-  for (const s of pre.plan.steps) if (s.type === 'workload') routes.set(`${s.workload.namespace}/${s.workload.name}`, s.routes);
+  for (const s of pre.plan.steps) if (s.type === 'workload' || s.type === 'argo-rollout') routes.set(`${s.workload.namespace}/${s.workload.name}`, s.routes);
   return { pre, options, deps, state, rec: new Recorder(deps.log, deps.now), routes, clusterGateNamespaces: new Set() };
 }

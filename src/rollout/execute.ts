@@ -29,6 +29,7 @@ export async function executeDeploy(
       timeScale: conns.clock.scale,
       guard,
       rollback: run.rollback,
+      argoPauses: run.argoPauses,
     },
     {
       kube: conns.kube,

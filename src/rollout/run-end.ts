@@ -48,7 +48,7 @@ export class RunEnd {
     const known = err instanceof Error && ['DeployError', 'WaitFailed', 'KubeApiError', 'UnreachableError', 'GuardTripped', 'ForeignChange', 'InputError'].includes(err.name);
     let text = known ? message : `unexpected error (a bug in alb-rollout; please report it with the --report file): ${message}`;
     if (err instanceof GuardTripped) text = guardFailureMessage(err, this);
-    else if (this.rollbackAttempted || (options.rollback === 'off' && state.workloadsApplied && err instanceof WaitFailed)) text = `${text}\n${this.rollbackOutcome()}`;
+    else if (this.rollbackAttempted || (options.rollback === 'off' && state.workloadsApplied && state.watches.length > 0 && err instanceof WaitFailed)) text = `${text}\n${this.rollbackOutcome()}`;
     this.error = text;
     this.exitCode = code;
     tl.add('error', text, { exitCode: code });
@@ -82,9 +82,13 @@ export class RunEnd {
       unverified = unmeasuredMessage(decision, state.guard);
       exitCode = options.guard?.onInconclusive === 'pass' ? ExitCode.ok : ExitCode.failed;
     }
+    // Not a failure, and not the end of the rollout either: Argo holds it at a pause for a person to promote.
+    const paused = kind === 'succeeded' && !options.dryRun && state.paused.length > 0 ? state.paused.join('\n') : undefined;
+    if (paused) kind = 'paused';
     return runResult(key, kind, tl, state, deps, {
       ...(this.error ? { error: this.error, failedPhase: this.failedPhase ?? 'preflight' } : {}),
       ...(unverified ? { unverified } : {}),
+      ...(paused ? { paused } : {}),
       ...(state.guard && decision
         ? {
             guard: {

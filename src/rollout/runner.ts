@@ -15,6 +15,7 @@ import { GuardTripped, probePreflight, startGuard } from './guarding.js';
 import { waitForRouting } from './routing.js';
 import { DeployError, GATE_PREFIX, type BindingInfo, type WorkloadWatch } from './types.js';
 import { waitForWorkload } from './workload.js';
+import { waitForArgoRollout } from './argo.js';
 
 /**
  * The one runner: executes the plan's steps in order over one run context. `plan` prints these same steps
@@ -65,6 +66,8 @@ async function execute(step: PlanStep, ctx: RunContext): Promise<void> {
       return; // runSteps decides when the guard starts
     case 'workload':
       return workloadStep(step, ctx);
+    case 'argo-rollout':
+      return waitForArgoRollout(step, ctx);
     case 'not-waited':
       ctx.rec.enter(step.phase);
       ctx.rec.note('warning', `${step.workload.kind} ${step.workload.namespace}/${step.workload.name}: ${step.reason}`);
@@ -113,6 +116,18 @@ async function applyWorkloads(step: Extract<PlanStep, { type: 'apply-workloads' 
     }
   }
   state.watches = watches;
+  // A Rollout's pods before the apply tell its new pods (Argo keeps its own revisions; nothing is rolled back).
+  for (const r of step.rollouts) {
+    const o = pre.set.objects.find((x) => x.ref.kind === r.kind && x.ref.namespace === r.namespace && x.ref.name === r.name);
+    const matchLabels = ((((o?.object.spec ?? {}) as JsonObject).selector as JsonObject | undefined)?.matchLabels ?? {}) as Record<string, string>;
+    const selector = Object.entries(matchLabels).map(([k, v]) => `${k}=${v}`).join(',');
+    const pods = (await deps.kube.list('v1', 'Pod', r.namespace, { labelSelector: selector })).items;
+    state.argo.set(`${r.namespace}/${r.name}`, {
+      selector,
+      oldPodUids: new Set(pods.map((p) => String(p.metadata.uid ?? ''))),
+      oldPodIps: new Set(pods.map(podIp).filter((ip): ip is string => ip !== undefined)),
+    });
+  }
   for (const i of step.index) {
     const o = pre.set.objects[i] as LoadedObject;
     const applied = await applyOne(o, o.object, ctx);

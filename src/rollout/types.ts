@@ -32,6 +32,8 @@ export interface DeployOptions {
   guard?: GuardOptions;
   /** On a guard failure: roll back to the previous revision (auto) or only report (off). */
   rollback?: 'auto' | 'off';
+  /** An Argo Rollout at a pause only a person ends: end the run there (end, the default) or wait through it (wait). */
+  argoPauses?: 'end' | 'wait';
 }
 
 export interface DeployDeps {
@@ -48,7 +50,8 @@ export interface DeployDeps {
 }
 
 /** unverified: the rollout completed and the guard saw no failure, but it could not measure enough to call it healthy. */
-export type DeployResultKind = 'succeeded' | 'unverified' | 'failed' | 'rolled-back';
+/** paused: an Argo Rollout stopped at a pause only a person ends (`pause: {}`, blue-green awaiting promotion); deploy ended there. */
+export type DeployResultKind = 'succeeded' | 'unverified' | 'failed' | 'rolled-back' | 'paused';
 
 export interface DeployResult {
   result: DeployResultKind;
@@ -72,6 +75,8 @@ export interface DeployResult {
   error?: string;
   /** Result `unverified`: what could not be measured and how to fix it. */
   unverified?: string;
+  /** Result `paused`: which Rollout is paused at which step, and how to go on. */
+  paused?: string;
   failedPhase?: string;
   /** The guard's decision and what each signal measured (when the guard ran). */
   guard?: { decision: Decision; signals: ReturnType<typeof summarizeMeasurements>; skipped: string[]; cloudwatchMetrics?: string };
@@ -104,6 +109,8 @@ export function newRunState(rollingBack: boolean): RunState {
     previous: new Map(),
     labelledInCluster: new Set(),
     watches: [],
+    argo: new Map(),
+    paused: [],
     newPodIps: new Set(),
     rollingBack,
     workloadsApplied: rollingBack,
@@ -117,7 +124,7 @@ export function runResult(
   tl: Pick<Timeline, 'elapsedSeconds' | 'phases' | 'entries'>,
   state: RunState,
   deps: DeployDeps,
-  outcome: Pick<DeployResult, 'exitCode'> & Partial<Pick<DeployResult, 'error' | 'failedPhase' | 'guard' | 'rollbacks' | 'unverified'>>,
+  outcome: Pick<DeployResult, 'exitCode'> & Partial<Pick<DeployResult, 'error' | 'failedPhase' | 'guard' | 'rollbacks' | 'unverified' | 'paused'>>,
 ): DeployResult {
   return {
     result,
@@ -148,6 +155,10 @@ export interface RunState {
   /** Namespaces whose gate label was found in the cluster although the manifests lack it (kept on apply). */
   labelledInCluster: Set<string>;
   watches: WorkloadWatch[];
+  /** Argo Rollouts ("ns/name"): their selector and the pods they had before this run applied them. */
+  argo: Map<string, { selector: string; oldPodUids: Set<string>; oldPodIps: Set<string> }>;
+  /** Rollouts the run ended at a pause of (the message for each). */
+  paused: string[];
   /** IPs of the new version's pods, for the guard's target-health signal. */
   newPodIps: Set<string>;
   guard?: GuardRun;

@@ -7,7 +7,7 @@ import { checkDeployment, conditionStatus, GATE_PREFIX, podIp, type WorkloadSnap
 import type { Recorder, RunContext } from './context.js';
 import { GuardTripped } from './guarding.js';
 import { ForeignChange, foreignChange } from './foreign.js';
-import type { WorkloadWatch } from './types.js';
+import type { BindingInfo, WorkloadWatch } from './types.js';
 import { waitUntil, type CheckResult } from './wait.js';
 
 /**
@@ -39,7 +39,7 @@ function healthCheckOf(ctx: RunContext, w: WorkloadWatch): { path: string; succe
 }
 
 /** Pod lifecycle events for the timeline (created, Ready, terminating), each once per change. */
-function observePods(pods: KubeObject[], w: WorkloadWatch, rec: Recorder, seen: Map<string, string>): void {
+export function observePods(pods: KubeObject[], w: Pick<WorkloadWatch, 'oldPodIps'>, rec: Recorder, seen: Map<string, string>): void {
   for (const p of pods) {
     const ready = conditionStatus(p, 'Ready') ?? 'Unknown';
     const sig = `${p.metadata.deletionTimestamp ? 'terminating' : 'live'}|${ready}`;
@@ -64,11 +64,92 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
   const slices = new Informer(deps.kube, { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace: ns });
   const informers = [deployments, replicaSets, pods, slices];
   informers.forEach((i) => i.start());
-  const health = new Map<string, TargetHealth[]>();
-  const seenStates = new Map<string, string>();
   const seenPods = new Map<string, string>();
   const gated = options.readinessGates !== 'off';
   const expectedGates = gated ? w.bindings.filter((b) => b.targetType === 'ip').map((b) => `${GATE_PREFIX}${b.name}`) : [];
+  const targets = startTargetHealth(() => w.bindings, ctx);
+  const offPods = pods.onChange(() => targets.soon());
+  try {
+    const view: WorkloadWatchView = {
+      kind,
+      namespace: ns,
+      name: w.name,
+      selector: w.selector,
+      bindings: w.bindings,
+      oldPodUids: w.oldPodUids,
+      oldPodIps: w.oldPodIps,
+      expectedGates,
+      ...(healthCheck ? { healthCheck } : {}),
+    };
+    const check = (): CheckResult => {
+      const awsError = targets.error();
+      if (awsError instanceof UnreachableError) throw awsError;
+      const unsynced = unsyncedMessage(informers);
+      if (unsynced) return { done: false, message: unsynced };
+      const live = deployments.list()[0];
+      const foreign = live ? foreignChange(w, live, state) : undefined;
+      if (foreign) throw new ForeignChange(foreign);
+      const tripped = state.rollingBack ? undefined : state.guard?.tripped();
+      if (tripped) throw new GuardTripped(tripped);
+      observePods(pods.list(), w, rec, seenPods);
+      const snapshot: WorkloadSnapshot = {
+        workload: deployments.list()[0],
+        replicaSets: kind === 'Deployment' ? replicaSets.list() : [],
+        controllerRevisions: kind === 'Deployment' ? [] : replicaSets.list(),
+        pods: pods.list(),
+        slices: slices.list(),
+        health: targets.health,
+        ...(awsError ? { awsError: awsError.message } : {}),
+      };
+      const seen = checkDeployment(view, snapshot);
+      if (seen.revision !== undefined) state.revisions.set(`${ns}/${w.name}`, seen.revision);
+      if (!state.rollingBack) for (const p of seen.newPods) if (podIp(p)) state.newPodIps.add(podIp(p) as string);
+      return seen.result;
+    };
+    await waitUntil(check, {
+      what: `rolling out ${kind} ${ns}/${w.name}`,
+      deadlineMs: options.timeouts.rolloutSeconds * 1000,
+      recheckMs: 1000,
+      log: deps.log,
+      now: deps.now,
+      subscribe: (fn) => {
+        const offs = informers.map((i) => i.onChange(fn));
+        state.guard?.onTrip(fn);
+        const offAws = targets.onChange(fn);
+        return () => {
+          offs.forEach((o) => o());
+          offAws();
+        };
+      },
+    });
+    deps.log.info(`${kind} ${ns}/${w.name} rolled out: revision ${state.revisions.get(`${ns}/${w.name}`) ?? '?'}, all new targets healthy, no target draining`);
+  } finally {
+    offPods();
+    await targets.stop();
+    await Promise.all(informers.map((i) => i.stop()));
+  }
+}
+
+export interface TargetHealthLoop {
+  /** Target group ARN → the last DescribeTargetHealth answer. */
+  health: Map<string, TargetHealth[]>;
+  /** The last failure (retried; an UnreachableError ends the loop). */
+  error(): Error | undefined;
+  /** Describe again shortly (a pod changed: registration follows endpoints). */
+  soon(): void;
+  onChange(fn: () => void): () => void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Describe target health when a state can change: right after a pod change (registration follows endpoints), at the
+ * health-check interval while targets are initial/unhealthy, and when a drain can end. Every state change goes to the
+ * timeline. `bindings` is read on every round (a Rollout's bindings appear while it is waited on).
+ */
+export function startTargetHealth(bindings: () => BindingInfo[], ctx: RunContext): TargetHealthLoop {
+  const { options, deps, rec } = ctx;
+  const health = new Map<string, TargetHealth[]>();
+  const seenStates = new Map<string, string>();
   let awsListeners: Array<() => void> = [];
   const awsChanged = (): void => awsListeners.forEach((l) => l());
   const stopAws = new AbortController();
@@ -76,8 +157,6 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
   let nextDescribeAt = 0;
   let awsError: Error | undefined;
   let wakeDescribe: (() => void) | undefined;
-  // Describe target health when a state can change: right after a pod change (registration follows
-  // endpoints), at the health-check interval while targets are initial/unhealthy, and when a drain can end.
   const describeLoop = (async () => {
     const intervalMs = Math.max(50, (15_000 / scale) / 3);
     while (!stopAws.signal.aborted) {
@@ -92,7 +171,7 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
       wakeDescribe = undefined;
       if (stopAws.signal.aborted) break;
       try {
-        for (const b of w.bindings) {
+        for (const b of bindings()) {
           const targets = await deps.elbv2.targetHealth(b.arn, stopAws.signal);
           health.set(b.arn, targets);
           for (const t of targets) {
@@ -123,70 +202,22 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
       }
     }
   })();
-  const offPods = pods.onChange(() => {
-    nextDescribeAt = Math.min(nextDescribeAt, deps.now() + 50);
-  });
-  const stopWaiting = (): void => {
-    stopAws.abort();
-    wakeDescribe?.();
-  };
-  try {
-    const view: WorkloadWatchView = {
-      kind,
-      namespace: ns,
-      name: w.name,
-      selector: w.selector,
-      bindings: w.bindings,
-      oldPodUids: w.oldPodUids,
-      oldPodIps: w.oldPodIps,
-      expectedGates,
-      ...(healthCheck ? { healthCheck } : {}),
-    };
-    const check = (): CheckResult => {
-      if (awsError instanceof UnreachableError) throw awsError;
-      const unsynced = unsyncedMessage(informers);
-      if (unsynced) return { done: false, message: unsynced };
-      const live = deployments.list()[0];
-      const foreign = live ? foreignChange(w, live, state) : undefined;
-      if (foreign) throw new ForeignChange(foreign);
-      const tripped = state.rollingBack ? undefined : state.guard?.tripped();
-      if (tripped) throw new GuardTripped(tripped);
-      observePods(pods.list(), w, rec, seenPods);
-      const snapshot: WorkloadSnapshot = {
-        workload: deployments.list()[0],
-        replicaSets: kind === 'Deployment' ? replicaSets.list() : [],
-        controllerRevisions: kind === 'Deployment' ? [] : replicaSets.list(),
-        pods: pods.list(),
-        slices: slices.list(),
-        health,
-        ...(awsError ? { awsError: awsError.message } : {}),
+  return {
+    health,
+    error: () => awsError,
+    soon: () => {
+      nextDescribeAt = Math.min(nextDescribeAt, deps.now() + 50);
+    },
+    onChange: (fn) => {
+      awsListeners.push(fn);
+      return () => {
+        awsListeners = awsListeners.filter((l) => l !== fn);
       };
-      const seen = checkDeployment(view, snapshot);
-      if (seen.revision !== undefined) state.revisions.set(`${ns}/${w.name}`, seen.revision);
-      if (!state.rollingBack) for (const p of seen.newPods) if (podIp(p)) state.newPodIps.add(podIp(p) as string);
-      return seen.result;
-    };
-    await waitUntil(check, {
-      what: `rolling out ${kind} ${ns}/${w.name}`,
-      deadlineMs: options.timeouts.rolloutSeconds * 1000,
-      recheckMs: 1000,
-      log: deps.log,
-      now: deps.now,
-      subscribe: (fn) => {
-        const offs = informers.map((i) => i.onChange(fn));
-        state.guard?.onTrip(fn);
-        awsListeners.push(fn);
-        return () => {
-          offs.forEach((o) => o());
-          awsListeners = awsListeners.filter((l) => l !== fn);
-        };
-      },
-    });
-    deps.log.info(`${kind} ${ns}/${w.name} rolled out: revision ${state.revisions.get(`${ns}/${w.name}`) ?? '?'}, all new targets healthy, no target draining`);
-  } finally {
-    offPods();
-    stopWaiting();
-    await describeLoop;
-    await Promise.all(informers.map((i) => i.stop()));
-  }
+    },
+    stop: async () => {
+      stopAws.abort();
+      wakeDescribe?.();
+      await describeLoop;
+    },
+  };
 }

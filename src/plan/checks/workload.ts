@@ -102,17 +102,8 @@ export function checkDeployment(w: WorkloadWatchView, snap: WorkloadSnapshot): W
   const view = (result: CheckResult): WorkloadView => ({ result, newPods, ...(revision !== undefined ? { revision } : {}) });
   // Pods created by this run (after the TargetGroupBinding existed) must carry the gate; older pods of the same
   // template (a scale-up without a template change) were announced before the rollout.
-  for (const p of newPods.filter((x) => !w.oldPodUids.has(String(x.metadata.uid ?? '')))) {
-    const gates = (((p.spec as JsonObject).readinessGates ?? []) as JsonObject[]).map((g) => String(g.conditionType));
-    const missing = w.expectedGates.filter((g) => !gates.includes(g));
-    if (missing.length > 0) {
-      return view({
-        done: false,
-        failed: true,
-        message: `expected every new pod to carry the readiness gate ${missing.join(', ')}, but new pod ${ns}/${p.metadata.name} was created without it: the AWS Load Balancer Controller's pod webhook (mpod.elbv2.k8s.aws) did not run — it admits pods ungated when the controller is down (failurePolicy Ignore). Old pods could be removed before the new targets are healthy, so the run stops here. Fix: check the controller (kubectl -n kube-system get pods -l app.kubernetes.io/name=aws-load-balancer-controller; kubectl get mutatingwebhookconfigurations), then re-run; \`kubectl rollout restart ${kind.toLowerCase()}/${w.name} -n ${ns}\` recreates the pods with gates.`,
-      });
-    }
-  }
+  const gateFailure = missingGateFailure(kind.toLowerCase(), ns, w.name, newPods.filter((x) => !w.oldPodUids.has(String(x.metadata.uid ?? ''))), w.expectedGates);
+  if (gateFailure) return view(gateFailure);
   const diag = diagnoseWorkload(newPods, w.bindings, snap.health, w.expectedGates);
   const hints = (): string => workloadHints(diag, w);
   if (diag.crashLooping.length > 0) {
@@ -131,23 +122,45 @@ export function checkDeployment(w: WorkloadWatchView, snap: WorkloadSnapshot): W
   if (!status.done) pending.push(status.message);
   if (snap.awsError) pending.push(`DescribeTargetHealth failing, retrying: ${snap.awsError}`);
   // Target groups: registered = ready endpoints once the rollout is done.
-  const readyEndpoints = readyEndpointIps(snap.slices, w.bindings);
+  const mismatch = status.done ? targetMismatches(w.bindings, snap.slices, snap.health) : [];
+  const done = pending.length === 0 && diag.pending === 0 && mismatch.length === 0;
+  const message = [...pending, diag.oneLine, ...mismatch].filter(Boolean).join('; ');
+  const detail = [pending.length > 0 ? `  rollout: ${pending.join('; ')}` : '', diag.detail, ...mismatch.map((m) => `  ${m}`)].filter(Boolean).join('\n');
+  return view({ done, message: truncate(message, 600), detail: `\n${detail}`, hint: hints() });
+}
+
+/**
+ * Pods created by this run (after the TargetGroupBinding existed) must carry the gate: one created without it was
+ * admitted while the LBC's pod webhook did not run, and old pods could go before the new targets are healthy.
+ */
+export function missingGateFailure(kind: string, ns: string, name: string, pods: KubeObject[], expectedGates: string[]): CheckResult | undefined {
+  for (const p of pods) {
+    const gates = (((p.spec as JsonObject).readinessGates ?? []) as JsonObject[]).map((g) => String(g.conditionType));
+    const missing = expectedGates.filter((g) => !gates.includes(g));
+    if (missing.length === 0) continue;
+    return {
+      done: false,
+      failed: true,
+      message: `expected every new pod to carry the readiness gate ${missing.join(', ')}, but new pod ${ns}/${p.metadata.name} was created without it: the AWS Load Balancer Controller's pod webhook (mpod.elbv2.k8s.aws) did not run — it admits pods ungated when the controller is down (failurePolicy Ignore). Old pods could be removed before the new targets are healthy, so the run stops here. Fix: check the controller (kubectl -n kube-system get pods -l app.kubernetes.io/name=aws-load-balancer-controller; kubectl get mutatingwebhookconfigurations), then re-run; \`${kind === 'rollout' ? `kubectl argo rollouts restart ${name} -n ${ns}` : `kubectl rollout restart ${kind}/${name} -n ${ns}`}\` recreates the pods with gates.`,
+    };
+  }
+  return undefined;
+}
+
+/** Once the rollout is done, each target group's registered targets are exactly the ready endpoints of its Service. */
+export function targetMismatches(bindings: BindingInfo[], slices: KubeObject[], health: Map<string, TargetView[]>): string[] {
+  const readyEndpoints = readyEndpointIps(slices, bindings);
   const mismatch: string[] = [];
-  for (const b of w.bindings) {
-    const targets = snap.health.get(b.arn);
+  for (const b of bindings) {
+    const targets = health.get(b.arn);
     if (!targets) continue;
     const registered = new Set(targets.filter((t) => t.state !== 'draining' && t.state !== 'unused').map((t) => t.id));
     const endpoints = readyEndpoints.get(b.route.service.name) ?? new Set<string>();
     const extra = [...registered].filter((ip) => !endpoints.has(ip));
     const missing = [...endpoints].filter((ip) => !registered.has(ip));
-    if (status.done && (extra.length > 0 || missing.length > 0)) {
-      mismatch.push(`${b.name} targets ≠ ready endpoints (extra: ${extra.join(', ') || 'none'}; missing: ${missing.join(', ') || 'none'})`);
-    }
+    if (extra.length > 0 || missing.length > 0) mismatch.push(`${b.name} targets ≠ ready endpoints (extra: ${extra.join(', ') || 'none'}; missing: ${missing.join(', ') || 'none'})`);
   }
-  const done = pending.length === 0 && diag.pending === 0 && mismatch.length === 0;
-  const message = [...pending, diag.oneLine, ...mismatch].filter(Boolean).join('; ');
-  const detail = [pending.length > 0 ? `  rollout: ${pending.join('; ')}` : '', diag.detail, ...mismatch.map((m) => `  ${m}`)].filter(Boolean).join('\n');
-  return view({ done, message: truncate(message, 600), detail: `\n${detail}`, hint: hints() });
+  return mismatch;
 }
 
 interface WorkloadDiagnosis {
