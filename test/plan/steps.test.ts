@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { join } from 'node:path';
+import { loadManifests } from '../../src/manifests/load.js';
 import { buildModel } from '../../src/manifests/model.js';
 import { buildPlan } from '../../src/plan/index.js';
 import { describeStep } from '../../src/plan/steps.js';
@@ -44,16 +46,40 @@ describe('plan steps', () => {
     assert.match(describeStep(guard)[0]?.description ?? '', /^when a load balancer routes to them .*with none, no guard runs/);
   });
 
-  it('names an Argo Rollout as applied and not waited on, with what is not checked', () => {
+  it('waits on an Argo Rollout through its own status, with the gate/target rules, and says what it does not do', () => {
     const files = app();
     files['deploy.yaml'] = (files['deploy.yaml'] as string).replace('apiVersion: apps/v1\nkind: Deployment', 'apiVersion: argoproj.io/v1alpha1\nkind: Rollout');
     const plan = planOf(files);
-    const note = plan.steps.find((s) => s.type === 'not-waited');
-    assert.ok(note?.type === 'not-waited', plan.steps.map((s) => s.type).join(','));
-    assert.equal(note.workload.kind, 'Rollout');
-    assert.match(note.reason, /does not wait for its rollout \(phase, canary steps\), readiness gates, target health or drain/);
-    assert.match(note.reason, /alb-rollout analyze --rollout NAME/);
-    assert.ok(!plan.steps.some((s) => s.type === 'workload' || s.type === 'bake'));
+    const step = plan.steps.find((s) => s.type === 'argo-rollout');
+    assert.ok(step?.type === 'argo-rollout', plan.steps.map((s) => s.type).join(','));
+    assert.equal(step.workload.kind, 'Rollout');
+    assert.deepEqual(step.checks, ['rollout-complete', 'readiness-gates', 'targets-healthy', 'targets-drained']);
+    const text = describeStep(step).map((w) => w.description).join('\n');
+    assert.match(text, /waits on Argo's own status: Healthy once status\.observedGeneration equals metadata\.generation/);
+    assert.match(text, /ends deploy with result paused, naming the step and `kubectl argo rollouts promote` \(--argo-pauses wait waits through it\)/);
+    assert.match(text, /never writes its template back \(no rollback\) and runs no 5xx guard or bake for it/);
+    assert.match(text, /aborts the Rollout as `kubectl argo rollouts abort` does/);
+    // Argo judges its own canary: no guard or bake step for a set of only a Rollout, and no not-waited note.
+    assert.ok(!plan.steps.some((s) => s.type === 'guard' || s.type === 'bake' || s.type === 'not-waited' || s.type === 'workload'));
+    const apply = plan.steps.find((s) => s.type === 'apply-workloads');
+    assert.ok(apply?.type === 'apply-workloads');
+    assert.deepEqual(apply.workloads, []);
+    assert.deepEqual(apply.rollouts.map((r) => r.name), [step.workload.name]);
+  });
+
+  it('an Argo canary with ALB traffic routing: the canary and stable Services are waited on though the set has no route to them', async () => {
+    const set = await loadManifests({ paths: ['examples/argo-rollouts/rollout.yaml'], defaultNamespace: 'default', baseDir: join(import.meta.dirname, '..', '..') });
+    const tune = tuneManifests(set, { mode: 'off', shutdownSeconds: 5, addPreStop: true });
+    const plan = buildPlan(set, buildModel(set), tune, { readinessGates: 'inject' });
+    const step = plan.steps.find((s) => s.type === 'argo-rollout');
+    assert.ok(step?.type === 'argo-rollout');
+    assert.deepEqual(step.canarySteps, ['setWeight: 20', 'analysis', 'setWeight: 100']);
+    const text = describeStep(step).map((w) => w.description).join('\n');
+    assert.match(text, /canary steps setWeight: 20 → analysis → setWeight: 100, ALB traffic routing on Ingress web \(canary web-canary, stable web-stable\)/);
+    assert.match(text, /target group\(s\) of Service\(s\) web-canary, web-stable/);
+    // The Ingress has ip targets: its namespace needs the gate label although the set holds no route to the Rollout.
+    assert.deepEqual(plan.gateNamespaces, ['shop']);
+    assert.equal(plan.estimates[0]?.argo?.analysisSteps, 1);
   });
 
   it('waits on a StatefulSet and a DaemonSet behind a target group with the same checks, and names OnDelete as not waited on', () => {
