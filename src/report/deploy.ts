@@ -24,6 +24,8 @@ export interface DeployReport {
   failedPhase?: string;
   /** Result `unverified`: what could not be measured and how to fix it. */
   unverified?: string;
+  /** Result `paused`: the Rollout's pause step and how to go on. */
+  paused?: string;
   guard?: {
     decision: { verdict: string; reason: string };
     signals: Array<{ signal: string; windows: number; requests: number; errors: number; failingWindows: number; firstErrorAt?: string }>;
@@ -50,6 +52,7 @@ export function renderDeployJson(r: DeployReport): string {
       applied: r.applied,
       ...(r.error ? { error: r.error, failedPhase: r.failedPhase } : {}),
       ...(r.unverified ? { unverified: r.unverified } : {}),
+      ...(r.paused ? { paused: r.paused } : {}),
       ...(r.guard ? { guard: r.guard } : {}),
       ...(r.rollbacks ? { rollbacks: r.rollbacks } : {}),
       exitCode: r.exitCode,
@@ -82,6 +85,10 @@ export function renderDeploySummaryText(r: DeployReport): string {
     if (r.guard.cloudwatchMetrics) out.push(`    cloudwatch judges ${r.guard.cloudwatchMetrics}`);
   }
   for (const rb of r.rollbacks ?? []) out.push(`  rollback: ${rb.message}`);
+  if (r.paused) {
+    out.push('');
+    out.push(`paused (exit code ${r.exitCode}): ${r.paused}`);
+  }
   if (r.unverified) {
     out.push('');
     out.push(`unverified (exit code ${r.exitCode}): ${r.unverified}`);
