@@ -3,10 +3,11 @@ import { KubeApiError } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';
 import type { JsonObject, KubeObject, LoadedObject } from '../manifests/types.js';
 import { crdKindOf, crdKinds, withScope } from '../manifests/scope.js';
+import { argoManagedServices, selectorIsArgos, withoutSelector } from '../plan/checks/argo-rollout.js';
 import { checkCrdsEstablished } from '../plan/checks/crd.js';
 import type { PlanStep } from '../plan/steps.js';
 import type { RunContext } from './context.js';
-import { DeployError, GATE_LABEL, type DeployOptions, type DeployDeps } from './types.js';
+import { DeployError, GATE_LABEL, type DeployOptions, type DeployDeps, type RunState } from './types.js';
 import { waitUntil } from './wait.js';
 import { unsyncedMessage } from './workload.js';
 
@@ -40,6 +41,7 @@ export async function runPreflight(ctx: RunContext): Promise<void> {
     throw new DeployError(`lint found ${errors.length} error(s); nothing was applied:\n${errors.join('\n')}`, 'preflight');
   }
   await resolveScopes(ctx);
+  await findArgoSelectors(ctx);
   // Custom resources of kinds a CRD in this set defines cannot be dry-run before the CRD is Established.
   const crd = crdKinds(pre.set.objects);
   const customResources = pre.set.objects.filter((o) => crd.has(crdKindOf(o)));
@@ -48,7 +50,7 @@ export async function runPreflight(ctx: RunContext): Promise<void> {
     if (options.dryRun) rec.warn(msg);
     else deps.log.info(msg);
   }
-  const missingNamespaces = await dryRunAll(pre.set.objects.filter((o) => !crd.has(crdKindOf(o))), options, deps);
+  const missingNamespaces = await dryRunAll(pre.set.objects.filter((o) => !crd.has(crdKindOf(o))), options, deps, undefined, (o) => bodyToApply(o, state));
   if (missingNamespaces.size > 0) {
     const waiting = pre.set.objects.filter((o) => o.ref.kind !== 'Namespace' && missingNamespaces.has(o.ref.namespace));
     if (options.dryRun) {
@@ -94,7 +96,13 @@ function whereRejected(o: LoadedObject, err: KubeApiError): string {
   return `${at.file}:${at.line}`;
 }
 
-export async function dryRunAll(objects: LoadedObject[], options: Pick<DeployOptions, 'forceConflicts'>, deps: DeployDeps, onlyNamespaces?: Set<string>): Promise<Set<string>> {
+export async function dryRunAll(
+  objects: LoadedObject[],
+  options: Pick<DeployOptions, 'forceConflicts'>,
+  deps: DeployDeps,
+  onlyNamespaces?: Set<string>,
+  bodyOf: (o: LoadedObject) => KubeObject = (o) => o.object,
+): Promise<Set<string>> {
   const missing = new Set<string>();
   const existing = new Map<string, boolean>();
   const manifestNamespaces = new Set(objects.filter((o) => o.ref.kind === 'Namespace').map((o) => o.ref.name));
@@ -116,7 +124,7 @@ export async function dryRunAll(objects: LoadedObject[], options: Pick<DeployOpt
       continue;
     }
     try {
-      await deps.kube.apply(o.object, { dryRun: true, force: options.forceConflicts });
+      await deps.kube.apply(bodyOf(o), { dryRun: true, force: options.forceConflicts });
     } catch (err) {
       if (!(err instanceof KubeApiError)) throw err;
       if (err.code === 409) {
@@ -154,7 +162,7 @@ export async function applyStep(step: Extract<PlanStep, { type: 'apply' }>, ctx:
   const label = new Set(step.labelNamespaces);
   for (const i of step.index) {
     const o = pre.set.objects[i] as LoadedObject;
-    let obj = o.object;
+    let obj = bodyToApply(o, state);
     const keepLabel = options.readinessGates !== 'off' && state.labelledInCluster.has(o.ref.name);
     if (o.ref.kind === 'Namespace' && (label.has(o.ref.name) || keepLabel)) {
       obj = { ...obj, metadata: { ...obj.metadata, labels: { ...(obj.metadata.labels ?? {}), [GATE_LABEL]: 'enabled' } } };
@@ -169,7 +177,26 @@ export async function deferredDryRun(step: Extract<PlanStep, { type: 'deferred-d
   const created = new Set(step.namespaces);
   const crd = crdKinds(ctx.pre.set.objects);
   const objects = ctx.pre.set.objects.filter((o) => o.ref.kind !== 'Namespace' && (created.has(o.ref.namespace) || crd.has(crdKindOf(o))));
-  await dryRunAll(objects, ctx.options, ctx.deps);
+  await dryRunAll(objects, ctx.options, ctx.deps, undefined, (o) => bodyToApply(o, ctx.state));
+}
+
+/** What is applied for an object: the manifest, or for a Service whose selector Argo keeps, the manifest without it. */
+export function bodyToApply(o: LoadedObject, state: Pick<RunState, 'argoSelectors'>): KubeObject {
+  return o.ref.kind === 'Service' && state.argoSelectors.has(`${o.ref.namespace}/${o.ref.name}`) ? withoutSelector(o.object) : o.object;
+}
+
+/** The set's Services that its Rollouts route through and whose live selector Argo has taken over (plan/checks/argo-rollout.ts). */
+async function findArgoSelectors(ctx: RunContext): Promise<void> {
+  const { pre, deps, state } = ctx;
+  const managed = argoManagedServices(pre.set.objects.filter((o) => o.ref.kind === 'Rollout' && o.ref.apiVersion.startsWith('argoproj.io/')).map((o) => o.object));
+  for (const o of pre.set.objects) {
+    const key = `${o.ref.namespace}/${o.ref.name}`;
+    if (o.ref.kind !== 'Service' || !managed.has(key)) continue;
+    const live = await deps.kube.get('v1', 'Service', o.ref.namespace, o.ref.name);
+    if (!selectorIsArgos(o.object, live)) continue;
+    state.argoSelectors.add(key);
+    deps.log.info(`Service ${key}: its selector is the Rollout's (Argo added rollouts-pod-template-hash and owns it): applied without spec.selector, so Argo keeps routing`);
+  }
 }
 
 /**

@@ -110,6 +110,7 @@ export function newRunState(rollingBack: boolean): RunState {
     labelledInCluster: new Set(),
     watches: [],
     argo: new Map(),
+    argoSelectors: new Set(),
     paused: [],
     newPodIps: new Set(),
     rollingBack,
@@ -157,6 +158,8 @@ export interface RunState {
   watches: WorkloadWatch[];
   /** Argo Rollouts ("ns/name"): their selector and the pods they had before this run applied them. */
   argo: Map<string, { selector: string; oldPodUids: Set<string>; oldPodIps: Set<string> }>;
+  /** Services ("ns/name") whose selector Argo keeps (it added rollouts-pod-template-hash): applied without it. */
+  argoSelectors: Set<string>;
   /** Rollouts the run ended at a pause of (the message for each). */
   paused: string[];
   /** IPs of the new version's pods, for the guard's target-health signal. */

@@ -76,7 +76,7 @@ describe('real tier: `alb-rollout deploy` waits on an Argo Rollout', { skip: 'sk
   /** `alb-rollout deploy` of the base objects and this Rollout; the run's JSON report with it. */
   const deploy = async (name: string, rolloutYaml: string, extra: string[] = []): Promise<{ code: number; out: string; report: JsonObject }> => {
     const file = join(l.dir, `${name}.yaml`);
-    await writeFile(file, `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${NS}}\n---\n${manifests()}---\n${rolloutYaml}`);
+    await writeFile(file, `${manifests()}---\n${rolloutYaml}`);
     const reportFile = join(l.dir, `${name}-report.json`);
     const r = await l.cli(['deploy', '-f', file, '--report', reportFile, '--rollout-timeout', '3m', ...extra, ...labArgs(l)], { timeoutMs: 230_000 });
     const report = JSON.parse(await readFile(reportFile, 'utf8').catch(() => '{}')) as JsonObject;

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { JsonObject, KubeObject } from '../../src/manifests/types.js';
-import { argoRolloutState, argoServices, canaryStepString, checkArgoRollout, type ArgoSnapshot, type ArgoWatchView } from '../../src/plan/checks/argo-rollout.js';
+import { argoManagedServices, argoRolloutState, argoServices, canaryStepString, checkArgoRollout, selectorIsArgos, withoutSelector, type ArgoSnapshot, type ArgoWatchView } from '../../src/plan/checks/argo-rollout.js';
 import type { TargetView } from '../../src/plan/checks/result.js';
 
 /** Rollout status snapshots shaped as Argo Rollouts v1.10 writes them (observedGeneration is a string). */
 
-const STEPS = [{ setWeight: 20 }, { pause: {} }, { setWeight: 60 }, { pause: { duration: '30s' } }, { setWeight: 100 }];
+const STEPS: JsonObject[] = [{ setWeight: 20 }, { pause: {} }, { setWeight: 60 }, { pause: { duration: '30s' } }, { setWeight: 100 }];
 
-function rollout(status: JsonObject, opts: { generation?: number; steps?: unknown[]; blueGreen?: JsonObject; paused?: boolean } = {}): KubeObject {
+function rollout(status: JsonObject, opts: { generation?: number; steps?: JsonObject[]; blueGreen?: JsonObject; paused?: boolean } = {}): KubeObject {
   const strategy = opts.blueGreen
     ? { blueGreen: opts.blueGreen }
     : { canary: { canaryService: 'web-canary', stableService: 'web-stable', trafficRouting: { alb: { ingress: 'web', rootService: 'web-root', servicePort: 80 } }, steps: opts.steps ?? STEPS } };
@@ -190,5 +190,17 @@ describe('checkArgoRollout', () => {
     const v = checkArgoRollout(view(), snap(rollout({ observedGeneration: '1', phase: 'Degraded', abort: true }, { generation: 2 })));
     assert.equal(v.outcome, 'pending');
     assert.match(v.result.message, /waiting for rollout spec update to be observed/);
+  });
+});
+
+describe('Services whose selector Argo keeps', () => {
+  const svc = (selector: Record<string, string>, name = 'web-canary'): KubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop' }, spec: { selector, ports: [{ port: 80 }] } });
+  it('is Argo\'s when the live selector is the manifest\'s plus only rollouts-pod-template-hash', () => {
+    assert.equal(selectorIsArgos(svc({ app: 'web' }), svc({ app: 'web', 'rollouts-pod-template-hash': 'abc' })), true);
+    assert.equal(selectorIsArgos(svc({ app: 'web' }), svc({ app: 'web' })), false, 'Argo has not touched it');
+    assert.equal(selectorIsArgos(svc({ app: 'web2' }), svc({ app: 'web', 'rollouts-pod-template-hash': 'abc' })), false, 'the manifest changes the selector: applied (and a conflict says so)');
+    assert.equal(selectorIsArgos(svc({ app: 'web' }), undefined), false);
+    assert.deepEqual(withoutSelector(svc({ app: 'web' })).spec, { ports: [{ port: 80 }] });
+    assert.deepEqual([...argoManagedServices([rollout({})])].sort(), ['shop/web-canary', 'shop/web-stable']);
   });
 });

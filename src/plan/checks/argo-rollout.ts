@@ -317,6 +317,38 @@ export function pausedAt(st: ArgoRolloutState): string {
   return 'at no canary step';
 }
 
+/**
+ * Argo points a Rollout's canary/stable (preview/active) Service at one ReplicaSet by adding
+ * rollouts-pod-template-hash to its selector — an atomic map, so Argo's update owns all of it and a server-side apply
+ * of the manifest's selector conflicts (and, forced, would undo Argo's traffic split). When the live selector is the
+ * manifest's plus only that key, the selector is Argo's to keep: the Service is applied without it.
+ */
+export function selectorIsArgos(manifest: KubeObject, live: KubeObject | undefined): boolean {
+  const want = obj(obj(manifest.spec).selector);
+  const have = { ...obj(obj(live?.spec).selector) };
+  if (typeof have[POD_HASH_LABEL] !== 'string') return false;
+  delete have[POD_HASH_LABEL];
+  const keys = Object.keys(want);
+  return keys.length === Object.keys(have).length && keys.every((k) => have[k] === want[k]);
+}
+
+/** The Services a set's Rollouts name (canaryService, stableService, previewService, activeService), as "ns/name". */
+export function argoManagedServices(rollouts: KubeObject[]): Set<string> {
+  const out = new Set<string>();
+  for (const ro of rollouts) {
+    const s = argoServices(ro);
+    for (const name of [s.newService, s.stableService]) if (name) out.add(`${ro.metadata.namespace ?? ''}/${name}`);
+  }
+  return out;
+}
+
+/** The manifest of a Service whose selector Argo keeps, without spec.selector. */
+export function withoutSelector(manifest: KubeObject): KubeObject {
+  const spec = { ...obj(manifest.spec) };
+  delete spec.selector;
+  return { ...manifest, spec };
+}
+
 /** The merge patch `kubectl argo rollouts abort` sends (to the status subresource, else the object). */
 export const ABORT_PATCH = { status: { abort: true } } as const;
 
