@@ -279,7 +279,12 @@ function describeArgoStep(step: Extract<PlanStep, { type: 'argo-rollout' }>): Pl
           `Degraded (aborted, a failed analysis, the progress deadline) fails the run with Argo's message; a pause only a person ends (pause: {}, blue-green awaiting promotion, an inconclusive analysis) ends deploy with result paused, naming the step and \`kubectl argo rollouts promote\` (--argo-pauses wait waits through it); timed pauses are waited through; progress shows the step, the weights and the pods`,
       });
     }
-    if (c === 'readiness-gates') out.push({ kind: 'readiness-gates', description: `${w}: every new pod created after its TargetGroupBinding carries the target-health.elbv2.k8s.aws/<binding> gate(s) and they are True` });
+    if (c === 'readiness-gates') {
+      out.push({
+        kind: 'readiness-gates',
+        description: `${w}: the target-health.elbv2.k8s.aws/<binding> gates its new pods carry are True (the controller injects a gate only into a pod its Service selects at creation, and Argo points the canary/stable Services at new pods after they exist, so a Rollout's pods may carry none: their target health below is what counts)`,
+      });
+    }
     if (c === 'targets-healthy') out.push({ kind: 'targets-healthy', description: `${w}: in ${tgs}, every pod of the new pod hash is healthy and registered targets equal ready endpoints (at a pause where deploy ends: the new pods healthy behind ${a.newService ?? 'the new Service'})` });
     if (c === 'targets-drained') out.push({ kind: 'targets-drained', description: `${w}: once Healthy, no old pod IP:port is still draining in ${services.join(', ') || 'those target groups'}` });
   }
@@ -287,7 +292,7 @@ function describeArgoStep(step: Extract<PlanStep, { type: 'argo-rollout' }>): Pl
     kind: 'argo-not-done',
     description:
       `${w}: Argo owns its rollout: alb-rollout never writes its template back (no rollback) and runs no 5xx guard or bake for it — its analysis step judges the canary (\`alb-rollout analyze --rollout ${step.workload.name}\`, examples/argo-rollouts); ` +
-      'when deploy itself sees the release fail while Argo still progresses (new pods crash-looping, a missing gate, the rollout timeout) it aborts the Rollout as `kubectl argo rollouts abort` does (status.abort=true: Argo sends all traffic back to stable and scales the canary down) with --rollback auto, and only reports with --rollback off',
+      'when deploy itself sees the release fail while Argo still progresses (new pods crash-looping, the rollout timeout) it aborts the Rollout as `kubectl argo rollouts abort` does (status.abort=true: Argo sends all traffic back to stable and scales the canary down) with --rollback auto, and only reports with --rollback off',
   });
   return out;
 }

@@ -42,6 +42,8 @@ export async function findClusterRoutes(step: Extract<PlanStep, { type: 'cluster
     const fromCluster = routes.filter((r) => r.from === 'cluster');
     if (fromCluster.length > 0) {
       rec.note('load-balancer', `${w.kind} ${key}: ${fromCluster.length} route(s) found in the cluster: ${fromCluster.map(describe).join('; ')}`);
+    } else if (routes.length === 0 && argoAlb(ctx, key)) {
+      rec.note('load-balancer', `${w.kind} ${key}: its canary and stable Services get their target groups from Argo's ALB traffic routing (the Ingress's action annotation); the Rollout's wait finds their TargetGroupBindings`);
     } else if (routes.length === 0) {
       rec.note(
         'warning',
@@ -51,6 +53,11 @@ export async function findClusterRoutes(step: Extract<PlanStep, { type: 'cluster
     if (options.readinessGates !== 'off') for (const r of fromCluster) if (r.targetType === 'ip') ctx.clusterGateNamespaces.add(r.service.namespace);
   }
   for (const ns of pre.plan.gateNamespaces) ctx.clusterGateNamespaces.delete(ns);
+}
+
+/** A Rollout with ALB traffic routing: its routes are Argo's to write, not found at preflight. */
+function argoAlb(ctx: RunContext, key: string): boolean {
+  return ctx.pre.plan.steps.some((s) => s.type === 'argo-rollout' && `${s.workload.namespace}/${s.workload.name}` === key && s.argo.alb !== undefined);
 }
 
 function describe(r: PlanRoute): string {

@@ -176,14 +176,16 @@ describe('checkArgoRollout', () => {
     assert.match(v.result.message, /crash-loop/);
   });
 
-  it('a new pod created after its TargetGroupBinding without the gate fails; one created before it does not', () => {
-    const ro = rollout({ phase: 'Progressing', currentPodHash: 'c', stableRS: 'b', currentStepIndex: 0 });
-    const late = checkArgoRollout(view(), snap(ro, { pods: [pod('web-c-1', 'c', '10.0.0.5', { created: '2026-12-02T03:00:10Z' })] }));
-    assert.equal(late.outcome, 'failed');
-    assert.match(late.result.message, /readiness gate target-health\.elbv2\.k8s\.aws\/k8s-canary.*kubectl argo rollouts restart web -n shop/);
-    const early = checkArgoRollout(view(), snap(ro, { pods: [pod('web-c-1', 'c', '10.0.0.5', { created: '2026-12-02T02:59:00Z' })] }));
-    assert.equal(early.outcome, 'pending', early.result.message);
-    assert.equal(checkArgoRollout(view({ gates: false }), snap(ro, { pods: [pod('web-c-1', 'c', '10.0.0.5')] })).outcome, 'pending');
+  it('a Rollout\'s new pods may carry no gate (Argo points its Services at them after they exist): judged by target health, not failed', () => {
+    const ro = rollout({ phase: 'Healthy', currentPodHash: 'b', stableRS: 'b' });
+    const ungated = [pod('web-b-1', 'b', '10.0.0.3'), pod('web-b-2', 'b', '10.0.0.4')];
+    assert.equal(checkArgoRollout(view(), snap(ro, { pods: ungated })).outcome, 'healthy');
+    // A gate a pod carries must be True.
+    const notTrue = pod('web-b-1', 'b', '10.0.0.3', { gates: [GATE_C] });
+    (notTrue.status as JsonObject).conditions = [{ type: GATE_C, status: 'False' }];
+    const v = checkArgoRollout(view(), snap(ro, { pods: [notTrue, ungated[1] as KubeObject] }));
+    assert.equal(v.outcome, 'pending');
+    assert.match(v.result.message, /readiness gate k8s-canary not True yet/);
   });
 
   it('not observed yet: pending, and nothing about the pods is judged', () => {

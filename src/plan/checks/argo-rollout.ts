@@ -1,6 +1,6 @@
 import type { JsonObject, KubeObject } from '../../manifests/types.js';
 import type { BindingInfo, CheckResult, TargetView } from './result.js';
-import { diagnoseWorkload, missingGateFailure, targetMismatches, truncate } from './workload.js';
+import { diagnoseWorkload, targetMismatches, truncate } from './workload.js';
 
 /**
  * The wait for an Argo Rollout, on one snapshot. Argo owns the rollout: its phase (Healthy, Progressing, Paused,
@@ -252,16 +252,9 @@ export function checkArgoRollout(w: ArgoWatchView, snap: ArgoSnapshot): ArgoView
     );
   }
   const expectedGates = w.gates ? bindings.filter((b) => b.targetType === 'ip').map((b) => `target-health.elbv2.k8s.aws/${b.name}`) : [];
-  // The LBC webhook adds a gate only to pods created once the TargetGroupBinding exists: with ALB traffic routing Argo's
-  // annotation (and so the binding) comes after the Rollout's first pods, which then carry no gate and are judged by target health.
-  const createdAfter = (p: KubeObject, b: KubeObject | undefined): boolean => Boolean(b?.metadata.creationTimestamp && p.metadata.creationTimestamp && String(p.metadata.creationTimestamp) > String(b.metadata.creationTimestamp));
-  const tgbByName = new Map(snap.bindings.map((b) => [b.metadata.name, b]));
-  for (const b of bindings.filter((x) => x.targetType === 'ip' && w.gates)) {
-    const gate = `target-health.elbv2.k8s.aws/${b.name}`;
-    const mustCarry = newPods.filter((p) => !w.oldPodUids.has(String(p.metadata.uid ?? '')) && createdAfter(p, tgbByName.get(b.name)));
-    const failure = missingGateFailure('rollout', w.namespace, w.name, mustCarry, [gate]);
-    if (failure) return view('failed', failure, newPods);
-  }
+  // The LBC webhook adds a gate only to a pod its Service selects when the pod is created, and Argo points the canary
+  // and stable Services at a ReplicaSet (rollouts-pod-template-hash) only after its pods exist: a Rollout's new pods
+  // may carry no gate. Gates they carry must be True; their targets' health is judged either way.
   const gatedPods = (g: string): boolean => newPods.some((p) => arr(obj(p.spec).readinessGates).some((r) => obj(r).conditionType === g));
   const diag = diagnoseWorkload(newPods, bindings, snap.health, expectedGates.filter(gatedPods));
   if (diag.crashLooping.length > 0) {
