@@ -3,7 +3,7 @@
  * waits on the Rollout's own status (canary steps, weights, pauses) and on its pods' targets in the canary and stable
  * target groups. A good canary of setWeight steps ends succeeded when Healthy; a canary with `pause: {}` ends with
  * result paused at that step (exit 0, how to promote); a release whose analysis fails makes Argo abort, and deploy
- * fails (exit 1) with Argo's message.
+ * fails (exit 1) with Argo's message; a canary that crash-loops makes deploy fail first and abort the Rollout.
  *
  * Needs the real control plane and the Argo Rollouts controller built (`lab build --control-plane real
  * --argo-rollouts`); skipped with that reason otherwise. The embedded tier has no Argo controller: the checks are
@@ -131,5 +131,14 @@ describe('real tier: `alb-rollout deploy` waits on an Argo Rollout', { skip: 'sk
     const st = await status();
     assert.equal(st.abort, true);
     assert.equal(st.phase, 'Degraded');
+  });
+
+  it('(d) a canary whose pods crash-loop: deploy fails (exit 1) before Argo\'s progress deadline and aborts the Rollout as `kubectl argo rollouts abort` does', async () => {
+    const r = await deploy('v5', rollout('example/web:v5', PAUSE, 'crash'));
+    assert.equal(r.code, 1, r.out);
+    const error = String(r.report.error);
+    assert.match(error, /expected the new pods of Rollout shop\/web to start, but 1 crash-loop/);
+    assert.match(error, /Rollout shop\/web: aborted \(status\.abort=true, as `kubectl argo rollouts abort web -n shop` does\): Argo sends all traffic back to the stable ReplicaSet/);
+    assert.equal((await status()).abort, true, 'the abort reached the Rollout');
   });
 });

@@ -119,7 +119,7 @@ describe('checkArgoRollout', () => {
   it('Progressing: pending with the step, the weights and the pods', () => {
     const v = checkArgoRollout(view(), snap(rollout({ phase: 'Progressing', message: 'more replicas need to be updated', currentPodHash: 'b', stableRS: 'a', currentStepIndex: 0, updatedReplicas: 1, availableReplicas: 2, canary: { weights: { canary: { weight: 20 }, stable: { weight: 80 } } } })));
     assert.equal(v.outcome, 'pending');
-    assert.match(v.result.message, /Progressing: more replicas need to be updated; step 1\/5 \(setWeight: 20\), weight canary 20% \/ stable 80%, 2 of 2 pod\(s\) available, 1 updated/);
+    assert.match(v.result.message, /Progressing: more replicas need to be updated; step 1\/5 \(setWeight: 20\), weight canary 20% \/ stable 80%, 2 pod\(s\) available \(2 desired, 1 of the new version\)/);
   });
 
   it('Paused at `pause: {}` with the canary healthy: ends, naming the step and how to promote', () => {

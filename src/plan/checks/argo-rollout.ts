@@ -150,7 +150,7 @@ export function describeProgress(st: ArgoRolloutState): string {
   }
   if (st.weights) parts.push(`weight canary ${st.weights.canary}% / stable ${st.weights.stable}%${st.weights.verified === false ? ' (not yet verified on the ALB)' : ''}`);
   if (st.analysis) parts.push(`analysis ${st.analysis.name} ${st.analysis.status || 'Pending'}`);
-  parts.push(`${st.replicas.available} of ${st.replicas.desired} pod(s) available, ${st.replicas.updated} updated`);
+  parts.push(`${st.replicas.available} pod(s) available (${st.replicas.desired} desired, ${st.replicas.updated} of the new version)`);
   return parts.join(', ');
 }
 
@@ -238,15 +238,17 @@ export function checkArgoRollout(w: ArgoWatchView, snap: ArgoSnapshot): ArgoView
       ? `Argo aborted the update: traffic is back on the stable ReplicaSet${st.stableRS ? ` (${st.stableRS})` : ''} and the canary is scaled down; spec.template still holds the new version.`
       : 'The Rollout is not making progress.';
     const head = `expected ${id} to become Healthy, but Argo Rollouts reports Degraded: ${st.message || '(no message)'}. ${aborted}${analysis}`;
-    const diag = diagnoseWorkload(newPods, bindings, snap.health, []);
+    // The new pods' own state (a crash, a failing probe) helps; their targets do not: Argo has moved the traffic.
+    const diag = diagnoseWorkload(newPods, [], snap.health, []);
+    const hint = `See why: ${cmd.get}. Fix the release and deploy again (a new template starts a new rollout), retry this one with \`${cmd.retry}\`, or go back to the stable version's template with \`${cmd.undo}\`.`;
     return view(
       'failed',
       {
         done: false,
         failed: true,
         message: head,
-        detail: `${head}${diag.detail ? `\n${diag.detail}` : ''}\n  (${progress})`,
-        hint: `See why: ${cmd.get}. Fix the release and deploy again (a new template starts a new rollout), retry this one with \`${cmd.retry}\`, or go back to the stable version's template with \`${cmd.undo}\`.`,
+        detail: `${head}${diag.detail ? `\n${diag.detail}` : ''}\n  (${progress})\n${hint}`,
+        hint,
       },
       newPods,
     );
@@ -259,7 +261,8 @@ export function checkArgoRollout(w: ArgoWatchView, snap: ArgoSnapshot): ArgoView
   const diag = diagnoseWorkload(newPods, bindings, snap.health, expectedGates.filter(gatedPods));
   if (diag.crashLooping.length > 0) {
     const head = `expected the new pods of ${id} to start, but ${diag.crashLooping.length} crash-loop (CrashLoopBackOff after several restarts): ${diag.crashLooping.slice(0, 3).join(', ')}. The release cannot start; Argo would only mark it Degraded at its progress deadline.`;
-    return view('failed', { done: false, failed: true, message: `${head} ${diag.oneLine}`, detail: `${head}\n${diag.detail}\n  (${progress})`, hint: `Read why: kubectl logs -n ${w.namespace} ${diag.crashLooping[0] ?? '<pod>'} --previous. ${cmd.get}.` }, newPods);
+    const hint = `Read why: kubectl logs -n ${w.namespace} ${diag.crashLooping[0] ?? '<pod>'} --previous; ${cmd.get}.`;
+    return view('failed', { done: false, failed: true, message: `${head} ${diag.oneLine}`, detail: `${head}\n${diag.detail}\n  (${progress})\n${hint}`, hint }, newPods);
   }
   const missingTgb = w.services.filter((s) => !bindings.some((b) => b.route.service.name === s));
   const pending: string[] = [];
