@@ -8,7 +8,7 @@ import type { RunContext } from './context.js';
 import { GuardTripped } from './guarding.js';
 import { DeployError } from './types.js';
 import { waitUntil, WaitFailed, type CheckResult } from './wait.js';
-import { observePods, startTargetHealth, unsyncedMessage } from './workload.js';
+import { changesOf, observePods, startTargetHealth, unsyncedMessage } from './workload.js';
 
 /**
  * The wait for an Argo Rollout (plan step `argo-rollout`): keeps a snapshot of the Rollout, its pods, the namespace's
@@ -77,15 +77,7 @@ export async function waitForArgoRollout(step: Extract<PlanStep, { type: 'argo-r
       recheckMs: 1000,
       log: deps.log,
       now: deps.now,
-      subscribe: (fn) => {
-        const offs = informers.map((i) => i.onChange(fn));
-        state.guard?.onTrip(fn);
-        const offAws = targets.onChange(fn);
-        return () => {
-          offs.forEach((o) => o());
-          offAws();
-        };
-      },
+      subscribe: changesOf(informers, targets, state),
     }).catch(async (err: unknown) => {
       // Argo already gave up (Degraded) or the failure is deploy's own: abort the canary unless told not to.
       if (err instanceof WaitFailed) throw new WaitFailed(`${err.message}\n${await abortOutcome(key, ctx, last)}`, err.timedOut);

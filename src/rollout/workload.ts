@@ -112,15 +112,7 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
       recheckMs: 1000,
       log: deps.log,
       now: deps.now,
-      subscribe: (fn) => {
-        const offs = informers.map((i) => i.onChange(fn));
-        state.guard?.onTrip(fn);
-        const offAws = targets.onChange(fn);
-        return () => {
-          offs.forEach((o) => o());
-          offAws();
-        };
-      },
+      subscribe: changesOf(informers, targets, state),
     });
     deps.log.info(`${kind} ${ns}/${w.name} rolled out: revision ${state.revisions.get(`${ns}/${w.name}`) ?? '?'}, all new targets healthy, no target draining`);
   } finally {
@@ -128,6 +120,19 @@ export async function waitForWorkload(w: WorkloadWatch, ctx: RunContext): Promis
     await targets.stop();
     await Promise.all(informers.map((i) => i.stop()));
   }
+}
+
+/** A wait's "something changed" signals: its informers, the target-health loop and a guard trip. */
+export function changesOf(informers: Informer[], targets: Pick<TargetHealthLoop, 'onChange'>, state: Pick<RunContext['state'], 'guard'>): (fn: () => void) => () => void {
+  return (fn) => {
+    const offs = informers.map((i) => i.onChange(fn));
+    state.guard?.onTrip(fn);
+    const offAws = targets.onChange(fn);
+    return () => {
+      offs.forEach((o) => o());
+      offAws();
+    };
+  };
 }
 
 export interface TargetHealthLoop {

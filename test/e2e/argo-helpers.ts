@@ -100,3 +100,40 @@ ${jobMetric('ghcr.io/example/alb-rollout:0.1.0', '15s, --probe-rate, "20", --max
   ].join('---\n');
 }
 
+
+/** The canary Rollout `web` (2 replicas, ALB traffic routing on Ingress web through web-root) with these steps. */
+export function rolloutYaml(image: string, steps: string, behavior = 'healthy'): string {
+  return `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: ${NS}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: ${image}
+          env: [{name: LAB_BEHAVIOR, value: ${behavior}}]
+          ports: [{containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+  strategy:
+    canary:
+      canaryService: web-canary
+      stableService: web-stable
+      trafficRouting:
+        alb: {ingress: web, rootService: web-root, servicePort: 80}
+      steps:
+${steps}`;
+}
+
+/** Canary steps: setWeight 20 → the alb-rollout analysis (AnalysisTemplate alb-rollout-5xx) → setWeight 100. */
+export const ANALYSIS_STEPS = `        - setWeight: 20
+        - analysis:
+            templates: [{templateName: alb-rollout-5xx}]
+            args:
+              - {name: namespace, value: ${NS}}
+              - {name: rollout, value: web}
+        - setWeight: 100
+`;

@@ -15,48 +15,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
 import type { JsonObject } from '../../src/manifests/types.js';
-import { argoSetup, manifests, NS } from './argo-helpers.js';
+import { ANALYSIS_STEPS, argoSetup, manifests, NS, rolloutYaml } from './argo-helpers.js';
 import { e2eLab, labArgs, type E2eLab } from './helpers.js';
 
 const setup = await argoSetup();
 
-function rollout(image: string, steps: string, behavior = 'healthy'): string {
-  return `apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata: {name: web, namespace: ${NS}}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-        - name: web
-          image: ${image}
-          env: [{name: LAB_BEHAVIOR, value: ${behavior}}]
-          ports: [{containerPort: 8080}]
-          readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
-  strategy:
-    canary:
-      canaryService: web-canary
-      stableService: web-stable
-      trafficRouting:
-        alb: {ingress: web, rootService: web-root, servicePort: 80}
-      steps:
-${steps}`;
-}
+const rollout = rolloutYaml;
 
 const WEIGHTS = '        - setWeight: 20\n        - setWeight: 60\n        - setWeight: 100\n';
 const PAUSE = '        - setWeight: 20\n        - pause: {}\n        - setWeight: 100\n';
-const ANALYSIS = `        - setWeight: 20
-        - analysis:
-            templates: [{templateName: alb-rollout-5xx}]
-            args:
-              - {name: namespace, value: ${NS}}
-              - {name: rollout, value: web}
-        - setWeight: 100
-`;
-
 const obj = (o: unknown): JsonObject => (o ?? {}) as JsonObject;
 
 describe('real tier: `alb-rollout deploy` waits on an Argo Rollout', { skip: 'skip' in setup ? setup.skip : false }, () => {
@@ -120,7 +87,7 @@ describe('real tier: `alb-rollout deploy` waits on an Argo Rollout', { skip: 'sk
   });
 
   it('(c) a release whose analysis fails: Argo aborts, the Rollout is Degraded, deploy fails with exit 1 and Argo\'s message', async () => {
-    const r = await deploy('v4', rollout('example/web:v4', ANALYSIS, 'error-500'));
+    const r = await deploy('v4', rollout('example/web:v4', ANALYSIS_STEPS, 'error-500'));
     assert.equal(r.code, 1, r.out);
     assert.equal(r.report.result, 'failed', r.out);
     const error = String(r.report.error);

@@ -16,43 +16,12 @@ import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
 import type { JsonObject, KubeObject } from '../../src/manifests/types.js';
 import type { TrafficGenerator } from '../../src/lab/traffic/index.js';
 import { waitFor } from '../helpers/wait.js';
-import { argoSetup, jobMetric, manifests, NS } from './argo-helpers.js';
+import { ANALYSIS_STEPS, argoSetup, jobMetric, manifests, NS, rolloutYaml } from './argo-helpers.js';
 import { e2eLab, traffic, type E2eLab } from './helpers.js';
 
 const setup = await argoSetup();
 
-function rollout(image: string, behavior = 'healthy'): string {
-  return `apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata: {name: web, namespace: ${NS}}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-        - name: web
-          image: ${image}
-          env: [{name: LAB_BEHAVIOR, value: ${behavior}}]
-          ports: [{containerPort: 8080}]
-          readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
-  strategy:
-    canary:
-      canaryService: web-canary
-      stableService: web-stable
-      trafficRouting:
-        alb: {ingress: web, rootService: web-root, servicePort: 80}
-      steps:
-        - setWeight: 20
-        - analysis:
-            templates: [{templateName: alb-rollout-5xx}]
-            args:
-              - {name: namespace, value: ${NS}}
-              - {name: rollout, value: web}
-        - setWeight: 100
-`;
-}
+const rollout = (image: string, behavior = 'healthy'): string => rolloutYaml(image, ANALYSIS_STEPS, behavior);
 
 const obj = (o: unknown): JsonObject => (o ?? {}) as JsonObject;
 
