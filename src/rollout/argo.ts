@@ -34,7 +34,16 @@ export async function waitForArgoRollout(step: Extract<PlanStep, { type: 'argo-r
   // No bindings to find when nothing routes to it: then the TargetGroupBinding CRD may not even exist.
   const informers = services.length > 0 ? [rollout, pods, slices, tgbs] : [rollout, pods];
   informers.forEach((i) => i.start());
-  const view: ArgoWatchView = { namespace: ns, name, selector: before.selector, oldPodUids: before.oldPodUids, services, pauses: options.argoPauses ?? 'end', gates: options.readinessGates !== 'off' };
+  const view: ArgoWatchView = {
+    namespace: ns,
+    name,
+    selector: before.selector,
+    oldPodUids: before.oldPodUids,
+    services,
+    pauses: options.argoPauses ?? 'end',
+    gates: options.readinessGates !== 'off',
+    ...(before.staleHash !== undefined ? { staleHash: before.staleHash } : {}),
+  };
   let last: ArgoView | undefined;
   const targets = startTargetHealth(() => last?.bindings ?? [], ctx);
   const offPods = pods.onChange(() => targets.soon());

@@ -122,7 +122,9 @@ async function applyWorkloads(step: Extract<PlanStep, { type: 'apply-workloads' 
     const matchLabels = ((((o?.object.spec ?? {}) as JsonObject).selector as JsonObject | undefined)?.matchLabels ?? {}) as Record<string, string>;
     const selector = Object.entries(matchLabels).map(([k, v]) => `${k}=${v}`).join(',');
     const pods = (await deps.kube.list('v1', 'Pod', r.namespace, { labelSelector: selector })).items;
+    const live = await deps.kube.get(r.apiVersion, r.kind, r.namespace, r.name);
     state.argo.set(`${r.namespace}/${r.name}`, {
+      ...(live ? { before: { hash: String(((live.status ?? {}) as JsonObject).currentPodHash ?? ''), template: JSON.stringify(((live.spec ?? {}) as JsonObject).template ?? {}) } } : {}),
       selector,
       oldPodUids: new Set(pods.map((p) => String(p.metadata.uid ?? ''))),
       oldPodIps: new Set(pods.map(podIp).filter((ip): ip is string => ip !== undefined)),
@@ -132,6 +134,9 @@ async function applyWorkloads(step: Extract<PlanStep, { type: 'apply-workloads' 
     const o = pre.set.objects[i] as LoadedObject;
     const applied = await applyOne(o, o.object, ctx);
     if (waited.has(`${o.ref.kind}/${o.ref.namespace}/${o.ref.name}`)) recordApplied(watches, o.ref.namespace, o.ref.name, applied, rec.timeline);
+    const argo = o.ref.kind === 'Rollout' ? state.argo.get(`${o.ref.namespace}/${o.ref.name}`) : undefined;
+    // Only a new template gives the Rollout a new pod hash: then Argo's status is this release's once it names another.
+    if (argo?.before && argo.before.hash !== '' && JSON.stringify(((applied.spec ?? {}) as JsonObject).template ?? {}) !== argo.before.template) argo.staleHash = argo.before.hash;
   }
   state.workloadsApplied = true;
 }

@@ -157,7 +157,7 @@ export interface RunState {
   labelledInCluster: Set<string>;
   watches: WorkloadWatch[];
   /** Argo Rollouts ("ns/name"): their selector and the pods they had before this run applied them. */
-  argo: Map<string, { selector: string; oldPodUids: Set<string>; oldPodIps: Set<string> }>;
+  argo: Map<string, { selector: string; oldPodUids: Set<string>; oldPodIps: Set<string>; /** Before the apply: status.currentPodHash and spec.template (JSON). */ before?: { hash: string; template: string }; /** The pod hash before this run changed the template: a status still naming it is not about this release. */ staleHash?: string }>;
   /** Services ("ns/name") whose selector Argo keeps (it added rollouts-pod-template-hash): applied without it. */
   argoSelectors: Set<string>;
   /** Rollouts the run ended at a pause of (the message for each). */

@@ -206,3 +206,13 @@ describe('Services whose selector Argo keeps', () => {
     assert.deepEqual([...argoManagedServices([rollout({})])].sort(), ['shop/web-canary', 'shop/web-stable']);
   });
 });
+
+describe('a status from before the new template', () => {
+  it('is not believed while currentPodHash is still the previous release\'s, though observedGeneration caught up', () => {
+    const stale = rollout({ phase: 'Paused', currentPodHash: 'b', stableRS: 'a', currentStepIndex: 1, pauseConditions: [{ reason: 'CanaryPauseStep' }] });
+    const v = checkArgoRollout(view({ staleHash: 'b' }), snap(stale));
+    assert.equal(v.outcome, 'pending');
+    assert.match(v.result.message, /waiting for Argo to start the new template \(status\.currentPodHash is still the previous release's b/);
+    assert.equal(checkArgoRollout(view({ staleHash: 'a' }), snap(stale)).outcome, 'paused');
+  });
+});

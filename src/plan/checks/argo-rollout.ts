@@ -166,6 +166,8 @@ export interface ArgoWatchView {
   pauses: 'end' | 'wait';
   /** --readiness-gates off: no gate expected. */
   gates: boolean;
+  /** The Rollout's pod hash before this run changed its template: a status still naming it is the previous release's. */
+  staleHash?: string;
 }
 
 export interface ArgoSnapshot {
@@ -230,6 +232,10 @@ export function checkArgoRollout(w: ArgoWatchView, snap: ArgoSnapshot): ArgoView
   const st = argoRolloutState(ro);
   const view = (outcome: ArgoOutcome, result: CheckResult, newPods: KubeObject[] = []): ArgoView => ({ outcome, result, state: st, newPods, bindings });
   if (!st.observed) return view('pending', { done: false, message: `${id}: ${st.message}` });
+  // Argo writes observedGeneration on its first pass over a new template, before it has moved to its new ReplicaSet.
+  if (w.staleHash !== undefined && st.currentPodHash === w.staleHash) {
+    return view('pending', { done: false, message: `${id}: waiting for Argo to start the new template (status.currentPodHash is still the previous release's ${w.staleHash}; ${st.phase}${st.message ? `: ${st.message}` : ''})` });
+  }
   const newPods = st.currentPodHash === undefined ? [] : snap.pods.filter((p) => p.metadata.labels?.[POD_HASH_LABEL] === st.currentPodHash && !p.metadata.deletionTimestamp);
   const progress = describeProgress(st);
   if (st.phase === 'Degraded') {
