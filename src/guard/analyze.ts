@@ -1,4 +1,4 @@
-import { argoServices } from '../plan/checks/argo-rollout.js';
+import { activeHeaderRoute, argoServices } from '../plan/checks/argo-rollout.js';
 import type { AwsClock } from '../aws/clock.js';
 import type { CloudWatchReader } from '../aws/cloudwatch.js';
 import type { Elbv2Reader, TargetHealth } from '../aws/elbv2.js';
@@ -88,7 +88,9 @@ export async function runAnalyze(options: AnalyzeOptions, deps: AnalyzeDeps): Pr
   const lbArn = (await deps.elbv2.targetGroup(arns[0] as string))?.loadBalancerArns[0];
 
   const labUrls = options.guard.probe.urls.length === 0 && deps.probeUrlFor ? (await Promise.all(hostnames.map((h) => deps.probeUrlFor?.(h)))).filter((u): u is string => typeof u === 'string') : [];
-  const guardOptions: GuardOptions = labUrls.length > 0 ? { ...options.guard, probe: { ...options.guard.probe, urls: labUrls } } : options.guard;
+  // An Argo canary's header route (unless --probe-header says otherwise): the probe then reaches the canary alone.
+  const headers = Object.keys(options.guard.probe.headers).length === 0 && scope.probeHeaders ? scope.probeHeaders : options.guard.probe.headers;
+  const guardOptions: GuardOptions = { ...options.guard, probe: { ...options.guard.probe, headers, ...(labUrls.length > 0 ? { urls: labUrls } : {}) } };
   const measurements: Measurement[] = [];
   const { guard, skipped } = createGuard(
     guardOptions,
@@ -148,6 +150,8 @@ export interface AnalyzeScope {
   servicePort?: number;
   /** What the scope is, for the log and the report: `canary Service web-canary (stable web-stable)`. */
   describe: string;
+  /** An Argo canary's active header route: the probe sends these headers, so it reaches the canary only. */
+  probeHeaders?: Record<string, string>;
 }
 
 const ACTIONS_ANNOTATION = 'alb.ingress.kubernetes.io/actions.';
@@ -202,12 +206,15 @@ export function rolloutScope(ro: KubeObject, ingresses: KubeObject[]): Omit<Anal
   const stable = svc.stableService ? [svc.stableService] : [];
   if (svc.strategy === 'Canary' && svc.newService) {
     const port = svc.alb?.servicePort;
+    const route = svc.alb ? activeHeaderRoute(ro) : undefined;
+    const via = route ? `; the probe sends ${Object.entries(route.headers).map(([k, v]) => `${k}: ${v}`).join(', ')} (header route ${route.name}: the canary only)` : '';
     return {
       judged: [svc.newService],
       baseline: stable,
       hostnames,
       ...(port !== undefined ? { servicePort: port } : {}),
-      describe: `canary Service ${svc.newService}${stable.length ? ` (baseline: stable Service ${stable[0]})` : ''}`,
+      ...(route ? { probeHeaders: route.headers } : {}),
+      describe: `canary Service ${svc.newService}${stable.length ? ` (baseline: stable Service ${stable[0]})` : ''}${via}`,
     };
   }
   if (svc.strategy === 'BlueGreen' && svc.newService) {

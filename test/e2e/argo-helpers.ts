@@ -102,7 +102,7 @@ ${jobMetric('ghcr.io/example/alb-rollout:0.1.0', '15s, --probe-rate, "20", --max
 
 
 /** The canary Rollout `web` (2 replicas, ALB traffic routing on Ingress web through web-root) with these steps. */
-export function rolloutYaml(image: string, steps: string, behavior = 'healthy'): string {
+export function rolloutYaml(image: string, steps: string, behavior = 'healthy', managedRoutes: string[] = []): string {
   return `apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata: {name: web, namespace: ${NS}}
@@ -124,7 +124,7 @@ spec:
       stableService: web-stable
       trafficRouting:
         alb: {ingress: web, rootService: web-root, servicePort: 80}
-      steps:
+${managedRoutes.length > 0 ? `        managedRoutes: [${managedRoutes.map((n) => `{name: ${n}}`).join(', ')}]\n` : ''}      steps:
 ${steps}`;
 }
 

@@ -151,4 +151,24 @@ ${jobMetric('alb-rollout', '5s')}`,
     assert.ok((await jobPodExitCodes()).includes(2), `the analysis pod exited 2 (bad input): ${JSON.stringify(await jobPodExitCodes())}`);
     assert.ok((await analysisLogs()).some((t) => /Rollout shop\/no-such-rollout does not exist/.test(t)), 'the pod said what was wrong');
   });
+
+  it('a probe that targets the canary: with a header route active, analyze sends its header, so every probe request reaches the canary alone', async () => {
+    const failedBefore = (await analysisRuns()).filter((r) => obj(r.status).phase === 'Failed').length;
+    const steps = `        - setWeight: 20
+        - setHeaderRoute:
+            name: canary-probe
+            match: [{headerName: X-Canary, headerValue: {exact: "1"}}]
+${ANALYSIS_STEPS.split('\n').slice(1).join('\n')}`;
+    await apply(rolloutYaml('example/web:v4', steps, 'error-500', ['canary-probe']), 'v4');
+    await until(async () => (await analysisRuns()).filter((r) => obj(r.status).phase === 'Failed').length > failedBefore, 'the header-routed AnalysisRun Failed', 240_000);
+    // (Argo removes the header route when it aborts: the analysis log is the record of what the probe sent.)
+    const log = (await analysisLogs()).find((t) => /header route canary-probe/.test(t)) ?? '';
+    assert.match(log, /the probe sends x-canary: 1 \(header route canary-probe: the canary only\)/);
+    assert.match(log, /verdict: FAIL/);
+    // At weight 20 through the ALB about four probe requests in five would reach the stable v2 and answer 200: with
+    // the header, every failing probe window saw only the canary's 500s.
+    const windows = [...log.matchAll(/probe: failure — (\d+) request\(s\): ([^;\[]+)/g)];
+    assert.ok(windows.length > 0, log);
+    for (const w of windows) assert.match(w[2] ?? '', /^\d+×500\s*$/, `a probe window saw only 500s: ${w[0]}`);
+  });
 });

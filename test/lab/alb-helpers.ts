@@ -73,9 +73,9 @@ export interface HttpResult {
   body: string;
 }
 
-export function httpGet(url: string, timeoutMs = 5000): Promise<HttpResult> {
+export function httpGet(url: string, timeoutMs = 5000, headers: Record<string, string> = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent: false }, (res) => {
+    const req = request(url, { agent: false, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));

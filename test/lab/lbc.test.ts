@@ -345,6 +345,34 @@ describe('LBC Ingress and TargetGroupBinding reconcile', () => {
     });
     await waitFor(async () => JSON.stringify(await forwardOf()) === JSON.stringify([[arnOf('web-canary'), 0], [arnOf('web-stable'), 100]]), { timeoutMs: 5000, what: 'weights 0/100' });
     assert.deepEqual(await split(50), { stable: 50 });
+    // Argo's setHeaderRoute: a path first in the rule list for the route's action, with an http-header condition.
+    store.mutate('Ingress', 'argo', 'web', (i) => {
+      i.metadata.annotations = {
+        ...i.metadata.annotations,
+        'alb.ingress.kubernetes.io/actions.canary-probe': JSON.stringify({ Type: 'forward', ForwardConfig: { TargetGroups: [{ ServiceName: 'web-canary', ServicePort: '80', Weight: 100 }] } }),
+        'alb.ingress.kubernetes.io/conditions.canary-probe': JSON.stringify([{ field: 'http-header', httpHeaderConfig: { httpHeaderName: 'X-Canary', values: ['1'] } }]),
+      };
+      const rules = (i.spec as JsonObject).rules as JsonObject[];
+      const http = rules[0]!.http as JsonObject;
+      http.paths = [{ path: '/*', pathType: 'ImplementationSpecific', backend: { service: { name: 'canary-probe', port: { name: 'use-annotation' } } } }, ...(http.paths as JsonObject[])];
+    });
+    // The route's rule and the moved root rule reach the ALB's nodes with the propagation delay: wait until every node has both.
+    await waitFor(async () => {
+      for (let i = 0; i < 10; i++) {
+        if ((await httpGet(`${url}/`, 5000, { 'x-canary': '1' })).body !== 'canary' || (await httpGet(`${url}/`)).body !== 'stable') return false;
+      }
+      return true;
+    }, { timeoutMs: 10000, what: 'the header route serving the canary, the root rule the stable' });
+    const withHeader: Record<string, number> = {};
+    const without: Record<string, number> = {};
+    for (let i = 0; i < 30; i++) {
+      const h = (await httpGet(`${url}/`, 5000, { 'X-Canary': '1' })).body;
+      withHeader[h] = (withHeader[h] ?? 0) + 1;
+      const n = (await httpGet(`${url}/`)).body;
+      without[n] = (without[n] ?? 0) + 1;
+    }
+    assert.deepEqual(withHeader, { canary: 30 }, 'the header reaches the canary alone');
+    assert.deepEqual(without, { stable: 30 }, 'without it, the weights (0/100) decide');
   });
 
   test('a use-annotation backend without its actions annotation, or with a broken one, is a build-model error (LBC\'s messages)', async () => {

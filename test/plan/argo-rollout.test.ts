@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { JsonObject, KubeObject } from '../../src/manifests/types.js';
-import { argoManagedServices, argoRolloutState, argoServices, canaryStepString, checkArgoRollout, selectorIsArgos, withoutSelector, type ArgoSnapshot, type ArgoWatchView } from '../../src/plan/checks/argo-rollout.js';
+import { activeHeaderRoute, argoManagedServices, argoRolloutState, argoServices, canaryStepString, checkArgoRollout, selectorIsArgos, withoutSelector, type ArgoSnapshot, type ArgoWatchView } from '../../src/plan/checks/argo-rollout.js';
 import type { TargetView } from '../../src/plan/checks/result.js';
 
 /** Rollout status snapshots shaped as Argo Rollouts v1.10 writes them (observedGeneration is a string). */
@@ -214,5 +214,22 @@ describe('a status from before the new template', () => {
     assert.equal(v.outcome, 'pending');
     assert.match(v.result.message, /waiting for Argo to start the new template \(status\.currentPodHash is still the previous release's b/);
     assert.equal(checkArgoRollout(view({ staleHash: 'a' }), snap(stale)).outcome, 'paused');
+  });
+});
+
+describe('the canary header route the probe can use', () => {
+  const steps: JsonObject[] = [
+    { setWeight: 20 },
+    { setHeaderRoute: { name: 'canary-probe', match: [{ headerName: 'X-Canary', headerValue: { exact: '1' } }] } },
+    { analysis: { templates: [{ templateName: 'alb-rollout-5xx' }] } },
+    { setHeaderRoute: { name: 'canary-probe' } },
+    { setWeight: 100 },
+  ];
+  it('is the route set by the steps before the current one and not removed since', () => {
+    const at = (i: number) => activeHeaderRoute(rollout({ currentStepIndex: i }, { steps }));
+    assert.equal(at(1), undefined, 'not yet set');
+    assert.deepEqual(at(2), { name: 'canary-probe', headers: { 'x-canary': '1' } });
+    assert.equal(at(4), undefined, 'removed by the step without match');
+    assert.equal(activeHeaderRoute(rollout({}, { steps })), undefined, 'no step index: none');
   });
 });

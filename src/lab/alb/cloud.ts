@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { EventEmitter } from 'node:events';
 import type {
   Action,
@@ -1252,7 +1253,7 @@ export class AlbCloud {
       metrics: this.metrics,
       idleTimeoutSeconds: this.idleTimeoutSeconds,
       network: this.network,
-      route: (lbArn, host, path, method, listenerArn) => this.route(lbArn, host, path, method, listenerArn),
+      route: (lbArn, host, path, method, listenerArn, headers) => this.route(lbArn, host, path, method, listenerArn, headers),
       pick: (tgArn) => this.pick(tgArn),
       track: (tgArn, key, f) => {
         const tg = this.tgs.get(tgArn);
@@ -1298,7 +1299,7 @@ export class AlbCloud {
     return { ...(this.lbs.get(lbArn)?.connections ?? {}) };
   }
 
-  private route(lbArn: string, host: string, path: string, method: string, listenerArn?: string): RouteDecision {
+  private route(lbArn: string, host: string, path: string, method: string, listenerArn?: string, headers: IncomingHttpHeaders = {}): RouteDecision {
     // An HTTPS listener's server names its listener; the HTTP data plane serves the HTTP listener (port 80 first).
     const listeners = listenerArn
       ? [this.listeners.get(listenerArn)].filter((l): l is ListenerRec => l !== undefined)
@@ -1307,7 +1308,7 @@ export class AlbCloud {
     if (!l) return { kind: 'no-listener' };
     let actions = l.defaultActions;
     for (const r of this.rulesOf(l.arn)) {
-      if (r.conditions.every((c) => conditionMatches(c, host, path, method))) {
+      if (r.conditions.every((c) => conditionMatches(c, host, path, method, headers))) {
         actions = r.actions;
         break;
       }
@@ -1482,7 +1483,7 @@ export function wildcardMatch(pattern: string, value: string, caseInsensitive = 
   return re.test(value);
 }
 
-function conditionMatches(c: RuleCondition, host: string, path: string, method: string): boolean {
+function conditionMatches(c: RuleCondition, host: string, path: string, method: string, headers: IncomingHttpHeaders): boolean {
   switch (c.Field) {
     case 'path-pattern':
       return list(c.PathPatternConfig?.Values ?? c.Values).some((p) => wildcardMatch(str(p), path));
@@ -1490,8 +1491,14 @@ function conditionMatches(c: RuleCondition, host: string, path: string, method: 
       return list(c.HostHeaderConfig?.Values ?? c.Values).some((p) => wildcardMatch(str(p), host, true));
     case 'http-request-method':
       return list(c.HttpRequestMethodConfig?.Values).some((m) => str(m) === method);
+    case 'http-header': {
+      // The header's name is case-insensitive; a value matches any of the condition's (wildcards, case-insensitive).
+      const raw = headers[String(c.HttpHeaderConfig?.HttpHeaderName ?? '').toLowerCase()];
+      const values = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+      return values.some((v) => list(c.HttpHeaderConfig?.Values).some((p) => wildcardMatch(str(p), v, true)));
+    }
     default:
-      return true; // conditions the lab does not evaluate (headers, query strings, source IPs) match
+      return true; // conditions the lab does not evaluate (query strings, source IPs) match
   }
 }
 

@@ -44,7 +44,7 @@ export interface DataPlaneHost {
   /** Where a target's ip:port leads. */
   network: PodNetwork;
   /** `listenerArn`: the listener this server stands for (an HTTPS one); absent: the load balancer's HTTP listener. */
-  route(lbArn: string, host: string, path: string, method: string, listenerArn?: string): RouteDecision;
+  route(lbArn: string, host: string, path: string, method: string, listenerArn?: string, headers?: IncomingHttpHeaders): RouteDecision;
   pick(tgArn: string): DpTarget | undefined;
   /** Registers a request in flight to a target; returns the function that ends it. */
   track(tgArn: string, key: string, f: { abort(): void }): () => void;
@@ -115,7 +115,7 @@ export class DataPlaneServer {
     const url = req.url ?? '/';
     const path = url.split('?')[0] ?? '/';
     const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '');
-    const d = this.host.route(this.lbArn, hostHeader, path, req.method ?? 'GET', this.tls?.arn);
+    const d = this.host.route(this.lbArn, hostHeader, path, req.method ?? 'GET', this.tls?.arn, req.headers);
     if (d.kind === 'no-listener') {
       req.socket.destroy();
       return;

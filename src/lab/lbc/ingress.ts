@@ -54,6 +54,8 @@ interface RuleModel {
   host?: string;
   paths: string[];
   targets: ForwardTarget[];
+  /** `alb.ingress.kubernetes.io/conditions.<service>` of a use-annotation backend (http-header only in the lab). */
+  conditions?: RuleCondition[];
 }
 
 interface StackModel {
@@ -284,7 +286,9 @@ export class IngressController {
       const host = s(rule.host) || undefined;
       for (const p of a(o(rule.http).paths)) {
         const path = o(p);
-        rules.push({ member: ingKey, ...(host ? { host } : {}), paths: pathPatterns(s(path.path), s(path.pathType)), targets: targetsFor(o(path.backend)) });
+        const svcRef = o(o(path.backend).service);
+        const conditions = s(o(svcRef.port).name) === USE_ANNOTATION ? annotationConditions(ing, s(svcRef.name)) : [];
+        rules.push({ member: ingKey, ...(host ? { host } : {}), paths: pathPatterns(s(path.path), s(path.pathType)), targets: targetsFor(o(path.backend)), ...(conditions.length > 0 ? { conditions } : {}) });
       }
     }
     const defaultTargets = spec.defaultBackend ? targetsFor(o(spec.defaultBackend)) : undefined;
@@ -398,6 +402,7 @@ export class IngressController {
       const conditions: RuleCondition[] = [];
       if (r.host) conditions.push({ Field: 'host-header', HostHeaderConfig: { Values: [r.host] } });
       conditions.push({ Field: 'path-pattern', PathPatternConfig: { Values: r.paths } });
+      conditions.push(...(r.conditions ?? []));
       const actions: Action[] = [forwardActionOf(r.targets, tgArns)];
       return { priority: i + 1, conditions, actions };
     });
@@ -515,7 +520,31 @@ export function pathPatterns(path: string, pathType: string): string[] {
 }
 
 function canonicalConditions(cs: RuleCondition[]): Array<[string, string[]]> {
-  return cs.map((c) => [String(c.Field), [...(c.PathPatternConfig?.Values ?? c.HostHeaderConfig?.Values ?? c.Values ?? [])]]);
+  return cs.map((c) => [String(c.Field), [...(c.HttpHeaderConfig ? [c.HttpHeaderConfig.HttpHeaderName ?? ''] : []), ...(c.PathPatternConfig?.Values ?? c.HostHeaderConfig?.Values ?? c.HttpHeaderConfig?.Values ?? c.Values ?? [])]]);
+}
+
+/**
+ * `alb.ingress.kubernetes.io/conditions.<service>` for a use-annotation backend, as LBC reads it: a JSON list of
+ * RuleConditions (field names in any case; Argo's header routes write `[{field: http-header, httpHeaderConfig:
+ * {httpHeaderName, values}}]`). The lab builds http-header conditions only.
+ */
+export function annotationConditions(ing: KubeObject, svcName: string): RuleCondition[] {
+  const key = `${ANN}conditions.${svcName}`;
+  const raw = ing.metadata.annotations?.[key];
+  if (raw === undefined) return [];
+  let parsed: JsonValue;
+  try {
+    parsed = JSON.parse(raw) as JsonValue;
+  } catch (e) {
+    throw new BuildModelError(`failed to parse json annotation, ${key}: ${raw}: ${(e as Error).message}`);
+  }
+  return a(parsed).map((c) => {
+    const cond = o(c);
+    const f = s(field(cond, 'field'));
+    if (f !== 'http-header') throw new BuildModelError(`the lab emulates http-header conditions only, not ${f} (annotation ${key})`);
+    const cfg = o(field(cond, 'httpHeaderConfig'));
+    return { Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: s(field(cfg, 'httpHeaderName')), Values: a(field(cfg, 'values')).map((v) => s(v)) } };
+  });
 }
 
 export function backendServices(ing: KubeObject): string[] {

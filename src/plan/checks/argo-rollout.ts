@@ -351,6 +351,37 @@ export function withoutSelector(manifest: KubeObject): KubeObject {
   return { ...manifest, spec };
 }
 
+/**
+ * The header route the canary's steps have set by now (`setHeaderRoute` with `match`, not yet removed by one
+ * without): Argo's ALB traffic routing sends requests carrying those headers to the canary Service only, so a
+ * probe sending them judges the canary alone instead of at its weight. Exact values only (what Argo's ALB router
+ * writes into the condition); undefined when none is active.
+ */
+export function activeHeaderRoute(ro: KubeObject): { name: string; headers: Record<string, string> } | undefined {
+  const steps = arr(obj(obj(obj(ro.spec).strategy).canary).steps).map(obj);
+  const index = obj(ro.status).currentStepIndex;
+  const upTo = typeof index === 'number' ? Math.min(index, steps.length) : 0;
+  const routes = new Map<string, Record<string, string>>();
+  for (const step of steps.slice(0, upTo)) {
+    if (step.setHeaderRoute === undefined) continue;
+    const route = obj(step.setHeaderRoute);
+    const name = typeof route.name === 'string' ? route.name : '';
+    const match = arr(route.match).map(obj);
+    if (match.length === 0) {
+      routes.delete(name);
+      continue;
+    }
+    const headers: Record<string, string> = {};
+    for (const m of match) {
+      const exact = obj(m.headerValue).exact;
+      if (typeof m.headerName === 'string' && typeof exact === 'string' && !(m.headerName.toLowerCase() in headers)) headers[m.headerName.toLowerCase()] = exact;
+    }
+    if (Object.keys(headers).length > 0) routes.set(name, headers);
+  }
+  const first = [...routes][0];
+  return first ? { name: first[0], headers: first[1] } : undefined;
+}
+
 /** The merge patch `kubectl argo rollouts abort` sends (to the status subresource, else the object). */
 export const ABORT_PATCH = { status: { abort: true } } as const;
 
