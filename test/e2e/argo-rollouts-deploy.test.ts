@@ -3,7 +3,8 @@
  * waits on the Rollout's own status (canary steps, weights, pauses) and on its pods' targets in the canary and stable
  * target groups. A good canary of setWeight steps ends succeeded when Healthy; a canary with `pause: {}` ends with
  * result paused at that step (exit 0, how to promote); a release whose analysis fails makes Argo abort, and deploy
- * fails (exit 1) with Argo's message; a canary that crash-loops makes deploy fail first and abort the Rollout.
+ * fails (exit 1) with Argo's message; a canary that crash-loops makes deploy fail first and abort the Rollout;
+ * with --argo-pauses wait, deploy waits through the pause until it is promoted.
  *
  * Needs the real control plane and the Argo Rollouts controller built (`lab build --control-plane real
  * --argo-rollouts`); skipped with that reason otherwise. The embedded tier has no Argo controller: the checks are
@@ -16,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
 import type { JsonObject } from '../../src/manifests/types.js';
 import { ANALYSIS_STEPS, argoSetup, manifests, NS, rolloutYaml } from './argo-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 import { e2eLab, labArgs, type E2eLab } from './helpers.js';
 
 const setup = await argoSetup();
@@ -107,5 +109,23 @@ describe('real tier: `alb-rollout deploy` waits on an Argo Rollout', { skip: 'sk
     assert.match(error, /expected the new pods of Rollout shop\/web to start, but 1 crash-loop/);
     assert.match(error, /Rollout shop\/web: aborted \(status\.abort=true, as `kubectl argo rollouts abort web -n shop` does\): Argo sends all traffic back to the stable ReplicaSet/);
     assert.equal((await status()).abort, true, 'the abort reached the Rollout');
+  });
+
+  it('(e) --argo-pauses wait: deploy waits through `pause: {}` until someone promotes, then ends succeeded when Healthy', async () => {
+    const run = deploy('v6', rollout('example/web:v6', PAUSE), ['--argo-pauses', 'wait']);
+    // Promote as `kubectl argo rollouts promote` does at a canary pause step: clear the pause conditions (status subresource).
+    await waitFor(async () => {
+      const st = await status();
+      return st.phase === 'Paused' && st.currentStepIndex === 1 && Array.isArray(st.pauseConditions) && st.pauseConditions.length > 0;
+    }, { timeoutMs: 120_000, what: 'the new release Paused at step 2/3', intervalMs: 250 });
+    await kube.patch('argoproj.io/v1alpha1', 'Rollout', NS, 'web', { status: { pauseConditions: null } }, 'merge', 'status');
+    const r = await run;
+    assert.equal(r.code, 0, r.out);
+    assert.equal(r.report.result, 'succeeded', r.out);
+    const notes = argoNotes(r.report).join('\n');
+    assert.match(notes, /Rollout shop\/web Paused: step 2\/3 \(pause\)/, notes);
+    const st = await status();
+    assert.equal(st.phase, 'Healthy');
+    assert.equal(st.stableRS, st.currentPodHash);
   });
 });
