@@ -8,7 +8,7 @@ import { root, testTiers } from './helpers.js';
 export const NS = 'shop';
 
 export async function argoSetup(): Promise<{ skip: string } | { binary: string; argo: { binary: string; moduleDir: string } }> {
-  if (!testTiers().includes('real')) return { skip: 'needs the real control plane tier (ALB_ROLLOUT_TEST_TIER=real or both): the embedded one runs no Job controller' };
+  if (!testTiers().includes('real')) return { skip: 'needs the real control plane tier (ALB_ROLLOUT_TEST_TIER=real or both): the embedded one runs no Argo Rollouts controller and no Job controller (the Rollout checks are unit-tested in test/plan/argo-rollout.test.ts)' };
   if (!existsSync(join(root, 'dist', 'cli.js'))) return { skip: 'dist/cli.js is missing: run `npm run bundle` (the analysis pod runs the bundled CLI)' };
   try {
     const binary = (await requireBinary(root, process.env)).path;
