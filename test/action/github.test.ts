@@ -163,7 +163,7 @@ describe('mode plan on pull_request, run as GitHub runs it (dist/index.js)', () 
     assert.ok(body.startsWith('<!-- alb-rollout plan: plan/plan -->'), body.slice(0, 80));
     assert.match(body, /### alb-rollout plan ✅/);
     assert.match(body, /\| error \| `prestop-missing` \| `examples\/2048\/naive\/2-deployment\.yaml:22` \|/);
-    assert.match(body, /```diff\n@@ examples\/2048\/naive\/2-deployment\.yaml:22 Deployment game-2048\/deployment-2048 @@\n- spec\.template\.spec\.containers\[0\]\.lifecycle\.preStop\.sleep\.seconds: \(unset\)\n\+ .*: 30/);
+    assert.match(body, /```diff\n@@ examples\/2048\/naive\/2-deployment\.yaml:22 Deployment game-2048\/deployment-2048 @@\n- spec\.template\.spec\.containers\[0\]\.lifecycle\.preStop\.sleep\.seconds: \(unset\)\n\+ .*: 40/);
     assert.match(body, /_2 of these are on lines this pull request does not change/);
     assert.match(body, /`feedbeef`/);
     const annotations = first.stdout.split('\n').filter((l) => /^::(error|warning|notice) /.test(l));

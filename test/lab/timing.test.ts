@@ -11,6 +11,7 @@ import { InputError } from '../../src/errors.js';
 import { waitFor } from '../helpers/wait.js';
 import { LabNetwork } from '../../src/lab/network.js';
 import { albWithTargetGroup, podServer, type PodServer } from './alb-helpers.js';
+import { DEREGISTER_CALL_P99_SECONDS, DEREGISTRATION_PATH_P99_SECONDS, PROPAGATION_P99_SECONDS } from '../../src/tune/timers.js';
 
 const network = new LabNetwork();
 
@@ -189,6 +190,27 @@ describe('ALB with two nodes (realistic registration, health checks and deregist
     const xs = Array.from({ length: 20_000 }, () => sampleDeregistrationPath(c)).sort((a, b) => a - b);
     const p99 = xs[Math.floor(xs.length * 0.99)]!;
     assert.ok(p99 > 22 && p99 < 28, `p99 ${p99}`);
+  });
+
+  test("the tuner's tail figures (src/tune/timers.ts) are this profile's p99s", () => {
+    const c = new LabClock(REALISTIC_TIMINGS, new LabRandom(2));
+    const n = 50_000;
+    const call: number[] = [];
+    const slowest: number[] = [];
+    for (let i = 0; i < n; i++) {
+      call.push(c.delay('endpointsSeconds') + c.delay('lbcReconcileSeconds') + c.delay('awsApiLatencySeconds'));
+      slowest.push(Math.max(...Array.from({ length: REALISTIC_TIMINGS.albNodes ?? 1 }, () => c.delay('albDeregistrationSeconds'))));
+    }
+    const p99 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
+    const path = call.map((x, i) => x + slowest[i]!);
+    // Each figure within 1.5 s of the measured p99 (and never below it by more than the sampling noise).
+    for (const [what, measured, figure] of [
+      ['path', p99(path), DEREGISTRATION_PATH_P99_SECONDS],
+      ['until DeregisterTargets', p99(call), DEREGISTER_CALL_P99_SECONDS],
+      ['slowest node', p99(slowest), PROPAGATION_P99_SECONDS],
+    ] as const) {
+      assert.ok(Math.abs(measured - figure) <= 1.5, `${what}: measured p99 ${measured.toFixed(1)} s, the tuner assumes ${figure} s`);
+    }
   });
 
   test('the same seed gives the same per-node propagation draws', async () => {
