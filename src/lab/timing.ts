@@ -107,6 +107,7 @@ export const REALISTIC_TIMINGS: LabTimings = {
   albConnectTimeoutSeconds: 10,
   albKeepAlive: true,
   albTargetCloseNoticeSeconds: { median: 0.3, p99: 1, min: 0.05, max: 2 },
+  podIpCooldownSeconds: 30,
   podTeardownSeconds: { median: 2, p99: 6, min: 0.5, max: 10 },
   endpointsSeconds: { median: 0.3, p99: 2, min: 0.05, max: 5 },
   metricPeriodSeconds: 60,

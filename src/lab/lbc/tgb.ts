@@ -186,7 +186,9 @@ export class TgbController {
 
     const endpoints = this.resolveEndpoints(ns, svcName, svcPort);
     const condType = gateConditionType(name);
-    const checkpoint = `${sha256(endpoints.map((e) => `${e.ip}:${e.port}`).sort().join(','))}/${sha256(JSON.stringify(spec))}`;
+    // Each endpoint with its pod's creation time, as LBC's PodEndpoint.GetIdentifier(includeTimestamp): a new pod on
+    // a reused IP:port (the VPC CNI reuses released IPs) changes the checkpoint, so its gate is reconciled.
+    const checkpoint = `${sha256(endpoints.map((e) => `${e.ip}:${e.port}:${creationMs(e.pod)}`).sort().join(','))}/${sha256(JSON.stringify(spec))}`;
     const pendingGate = endpoints.some((e) => {
       const c = podCondition(e.pod, condType);
       return c !== undefined && s(c.status) !== 'True';
@@ -368,6 +370,13 @@ function podCondition(pod: KubeObject, type: string): JsonObject | undefined {
   return a(o(pod.status).conditions)
     .map((c) => o(c))
     .find((c) => s(c.type) === type);
+}
+
+/** The pod's creationTimestamp in milliseconds since the epoch (0 when unset or unreadable). */
+function creationMs(pod: KubeObject): number {
+  const ts = pod.metadata.creationTimestamp;
+  const t = typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
+  return Number.isNaN(t) ? 0 : t;
 }
 
 function sha256(v: string): string {
