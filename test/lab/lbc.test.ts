@@ -153,6 +153,8 @@ describe('LBC readiness-gate webhook', () => {
 
 describe('LBC Ingress and TargetGroupBinding reconcile', () => {
   const clock = fastClock();
+  /** Moves the store's clock (creation timestamps) ahead of real time. */
+  let clockOffsetMs = 0;
   let store: ObjectStore;
   let alb: AlbCloud;
   let apis: AwsApis;
@@ -160,7 +162,7 @@ describe('LBC Ingress and TargetGroupBinding reconcile', () => {
   const servers: PodServer[] = [];
 
   before(async () => {
-    store = new ObjectStore();
+    store = new ObjectStore({ now: () => new Date(Date.now() + clockOffsetMs) });
     alb = new AlbCloud({ clock, region: 'us-east-1', network });
     apis = await startAwsApis({ alb, clock });
     lbc = startLbc({ store, clock, alb, region: 'us-east-1', clusterName: 'lab' });
@@ -418,6 +420,42 @@ describe('LBC Ingress and TargetGroupBinding reconcile', () => {
     assert.equal(store.list('TargetGroupBinding', 'bad').items.length, 0);
   });
 
+  /**
+   * IP reuse (the VPC CNI gives a released pod IP to a new pod after its cooldown): when the controller sees the old
+   * pod go and the new pod arrive on the same IP:port in one reconcile, the endpoint set's IP:ports are unchanged.
+   * The real controller's checkpoint therefore hashes each endpoint with its pod's creation time
+   * (`PodEndpoint.GetIdentifier(includeTimestamp)`), so the new pod is reconciled and its gate written; a checkpoint of
+   * IP:ports alone skips the reconcile, the new pod's gate is never written and the rollout stalls.
+   */
+  test('the old pod gone and the new one on its IP:port in one reconcile: the new pod is reconciled and its gate turns True', async () => {
+    const server = await podServer(network, '127.0.200.97');
+    servers.push(server);
+    store.create('Namespace', namespace('reuse', true));
+    store.create('Service', service('reuse', 'web', { app: 'web' }, { ports: [{ name: 'http', port: 80, targetPort: server.port, protocol: 'TCP' }] }));
+    store.create('Ingress', ingress('reuse', 'web', 'web', { 'alb.ingress.kubernetes.io/target-type': 'ip', 'alb.ingress.kubernetes.io/healthcheck-path': '/healthz' }));
+    const binding = await waitFor(() => store.list('TargetGroupBinding', 'reuse').items[0], { timeoutMs: 5000, what: 'TGB created' });
+    const gate = `${GATE}/${binding.metadata.name}`;
+    store.create('Pod', pod('reuse', 'web-old', { app: 'web' }, server.ip));
+    store.create('EndpointSlice', endpointSlice('reuse', 'web', [{ ip: server.ip, pod: 'web-old', ready: false }], server.port));
+    await waitFor(() => condition(store, 'reuse', 'web-old', gate)?.status === 'True', { timeoutMs: 5000, what: 'the old pod gate True' });
+
+    // A minute later (preStop, teardown, the CNI's 30 s cooldown) the old pod is gone and a new one has its IP, all
+    // before the controller's next reconcile (a controller behind its queue, or a stalled process).
+    clockOffsetMs += 60_000;
+    store.removeNow('Pod', 'reuse', 'web-old');
+    const created = store.create('Pod', pod('reuse', 'web-new', { app: 'web' }, server.ip));
+    assert.deepEqual(gatesOf(created), [gate]);
+    store.update('EndpointSlice', endpointSlice('reuse', 'web', [{ ip: server.ip, pod: 'web-new', ready: false }], server.port));
+
+    await waitFor(() => condition(store, 'reuse', 'web-new', gate)?.status === 'True', {
+      timeoutMs: 5000,
+      what: "the new pod's gate True (never written when the reconcile is skipped as unchanged)",
+    });
+    const account = awsAccount(alb);
+    const h = await account.elbv2('DescribeTargetHealth', { TargetGroupArn: String((binding.spec as JsonObject).targetGroupARN) });
+    assert.deepEqual(h.TargetHealthDescriptions?.map((d) => [d.Target?.Id, d.Target?.Port, d.TargetHealth?.State]), [[server.ip, server.port, 'healthy']]);
+  });
+
   test('throttling on the AWS API slows the controller, which retries until it converges', async () => {
     apis.setFaults({ elbv2: { throttleNext: 8, callers: ['lbc'] } });
     try {
@@ -434,66 +472,3 @@ describe('LBC Ingress and TargetGroupBinding reconcile', () => {
   });
 });
 
-/**
- * IP reuse (the VPC CNI gives a released pod IP to a new pod after its cooldown): when the controller sees the old
- * pod go and the new pod arrive on the same IP:port in one reconcile, the endpoint set's IP:ports are unchanged.
- * The real controller's checkpoint therefore hashes each endpoint with its pod's creation time
- * (`PodEndpoint.GetIdentifier(includeTimestamp)`), so the new pod is reconciled and its gate written; a checkpoint of
- * IP:ports alone skips the reconcile, the new pod's gate is never written and the rollout stalls.
- */
-describe('LBC TargetGroupBinding reconcile: a new pod on a reused IP', () => {
-  const clock = fastClock();
-  let worldNow = Date.parse('2026-12-02T01:00:00Z');
-  let store: ObjectStore;
-  let alb: AlbCloud;
-  let apis: AwsApis;
-  let lbc: Lbc;
-  const servers: PodServer[] = [];
-
-  before(async () => {
-    store = new ObjectStore({ now: () => new Date(worldNow) });
-    alb = new AlbCloud({ clock, region: 'us-east-1', network });
-    apis = await startAwsApis({ alb, clock });
-    lbc = startLbc({ store, clock, alb, region: 'us-east-1', clusterName: 'lab' });
-  });
-  after(async () => {
-    await lbc.stop();
-    await apis.stop();
-    await alb.stop();
-    await Promise.all(servers.map((s) => s.close()));
-  });
-
-  test('the old pod gone and the new one on its IP:port in one reconcile: the new pod is reconciled and its gate turns True', async () => {
-    const server = await podServer(network, '127.0.200.91');
-    servers.push(server);
-    store.create('Namespace', namespace('reuse', true));
-    store.create('Service', service('reuse', 'web', { app: 'web' }, { ports: [{ name: 'http', port: 80, targetPort: server.port, protocol: 'TCP' }] }));
-    store.create('Ingress', {
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'Ingress',
-      metadata: { name: 'web', namespace: 'reuse', annotations: { 'alb.ingress.kubernetes.io/target-type': 'ip', 'alb.ingress.kubernetes.io/healthcheck-path': '/healthz' } },
-      spec: { ingressClassName: 'alb', rules: [{ http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] },
-    });
-    const binding = await waitFor(() => store.list('TargetGroupBinding', 'reuse').items[0], { timeoutMs: 5000, what: 'TGB created' });
-    const gate = `${GATE}/${binding.metadata.name}`;
-    store.create('Pod', pod('reuse', 'web-old', { app: 'web' }, server.ip));
-    store.create('EndpointSlice', endpointSlice('reuse', 'web', [{ ip: server.ip, pod: 'web-old', ready: false }], server.port));
-    await waitFor(() => condition(store, 'reuse', 'web-old', gate)?.status === 'True', { timeoutMs: 5000, what: 'the old pod gate True' });
-
-    // A minute later (preStop, teardown, the CNI's 30 s cooldown) the old pod is gone and a new one has its IP, all
-    // before the controller's next reconcile (a controller behind its queue, or a stalled process).
-    worldNow += 60_000;
-    store.removeNow('Pod', 'reuse', 'web-old');
-    const created = store.create('Pod', pod('reuse', 'web-new', { app: 'web' }, server.ip));
-    assert.deepEqual(gatesOf(created), [gate]);
-    store.update('EndpointSlice', endpointSlice('reuse', 'web', [{ ip: server.ip, pod: 'web-new', ready: false }], server.port));
-
-    await waitFor(() => condition(store, 'reuse', 'web-new', gate)?.status === 'True', {
-      timeoutMs: 5000,
-      what: `the new pod's gate True (seen: ${JSON.stringify(condition(store, 'reuse', 'web-new', gate) ?? 'no condition')})`,
-    });
-    const account = awsAccount(alb);
-    const h = await account.elbv2('DescribeTargetHealth', { TargetGroupArn: String((binding.spec as JsonObject).targetGroupARN) });
-    assert.deepEqual(h.TargetHealthDescriptions?.map((d) => [d.Target?.Id, d.Target?.Port, d.TargetHealth?.State]), [[server.ip, server.port, 'healthy']]);
-  });
-});
