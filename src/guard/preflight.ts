@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { responsiveTimeout } from '../runnable-timeout.js';
 import { isErrorOutcome, isNotTheApp, probeOnce, type ProbeOutcome } from './probe.js';
 import { percent } from './signal.js';
 
@@ -144,18 +145,17 @@ export function describeBaseline(b: Baseline): string {
 function handshake(open: () => Socket, event: 'connect' | 'secureConnect', timeoutMs: number): Promise<{ ok: true } | { ok: false; code: string }> {
   return new Promise((resolve) => {
     const s = open();
-    const t = setTimeout(() => {
+    const cancel = responsiveTimeout(timeoutMs, () => {
       s.destroy();
       resolve({ ok: false, code: 'timeout' });
-    }, timeoutMs);
-    t.unref();
+    });
     s.once(event, () => {
-      clearTimeout(t);
+      cancel();
       s.destroy();
       resolve({ ok: true });
     });
     s.once('error', (err) => {
-      clearTimeout(t);
+      cancel();
       s.destroy();
       resolve({ ok: false, code: errCode(err) });
     });

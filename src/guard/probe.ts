@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { responsiveTimeout } from '../runnable-timeout.js';
 import { judgeWindow, type Thresholds } from './policy.js';
 import { percent, sleep, type Emit, type Measurement, type Signal } from './signal.js';
 
@@ -275,7 +276,7 @@ export function probeOnce(
     const finish = (out: Omit<ProbeOutcome, 'url' | 'startedAt' | 'endedAt'> | undefined): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      cancelTimeout();
       stop.removeEventListener('abort', onStop);
       resolve(out ? { url: url.toString(), startedAt, endedAt: now(), ...out, ...(version ? { version } : {}) } : undefined);
     };
@@ -289,11 +290,11 @@ export function probeOnce(
       res.on('error', (err: NodeJS.ErrnoException) => finish({ kind: 'connection', code: `${err.code ?? 'ECONNRESET'} after ${status}` }));
       res.on('aborted', () => finish({ kind: 'connection', code: `body cut after ${status}` }));
     });
-    const timer = setTimeout(() => {
+    // Time this process could not run (a loaded runner, a blocked event loop) is not the target's: not a timeout.
+    const cancelTimeout = responsiveTimeout(o.requestTimeoutMs, () => {
       finish({ kind: 'timeout', code: `no complete answer within ${o.requestTimeoutMs} ms` });
       req.destroy();
-    }, o.requestTimeoutMs);
-    timer.unref?.();
+    });
     const onStop = (): void => {
       finish(undefined);
       req.destroy();

@@ -5,7 +5,6 @@
  *
  * A delay is a constant or a distribution (`Delay`); `LabClock.delay(name)` draws it from the lab's seeded PRNG.
  */
-import { performance } from 'node:perf_hooks';
 import { LabRandom, type Delay } from './random.js';
 
 export type { Delay, DelayDistribution } from './random.js';
@@ -226,41 +225,4 @@ export function sampleDeregistrationPath(clock: LabClock): number {
   let slowest = 0;
   for (let i = 0; i < nodes; i++) slowest = Math.max(slowest, clock.delay('albDeregistrationSeconds'));
   return clock.delay('endpointsSeconds') + clock.delay('lbcReconcileSeconds') + clock.delay('awsApiLatencySeconds') + slowest;
-}
-
-/**
- * A timeout for the lab's health checks and probes that counts only time this process could run. The checker and
- * the server it checks share one event loop (on AWS they are separate machines), so when the whole process is not
- * scheduled for a while on a loaded machine, a plain timer expires before the target had any chance to answer and
- * the lab reports a timeout no target caused (targets flap unhealthy, the ALB answers 503). Each tick credits at most
- * two ticks' worth, so a stall does not count; when the time is used up, the I/O that arrived meanwhile is read
- * first (an immediate runs after the poll phase). A target that never answers still times out after `ms` of time
- * the process was running. Returns the cancel function.
- */
-export function responsiveTimeout(ms: number, onTimeout: () => void, now: () => number = () => performance.now()): () => void {
-  const step = Math.min(100, Math.max(5, ms / 5));
-  let credited = 0;
-  let last = now();
-  let cancelled = false;
-  let immediate: NodeJS.Immediate | undefined;
-  const tick = (): void => {
-    const t = now();
-    credited += Math.min(t - last, 2 * step);
-    last = t;
-    if (credited < ms) {
-      timer = setTimeout(tick, step);
-      timer.unref();
-      return;
-    }
-    immediate = setImmediate(() => {
-      if (!cancelled) onTimeout();
-    });
-  };
-  let timer = setTimeout(tick, Math.min(step, ms));
-  timer.unref();
-  return () => {
-    cancelled = true;
-    clearTimeout(timer);
-    if (immediate) clearImmediate(immediate);
-  };
 }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { evaluate, DEFAULT_POLICY, type Thresholds } from '../../src/guard/policy.js';
-import { Probe } from '../../src/guard/probe.js';
+import { Probe, probeOnce } from '../../src/guard/probe.js';
 import type { Measurement } from '../../src/guard/signal.js';
 
 /** Local servers on 127.0.0.1 only; every socket is destroyed when the suite ends. */
@@ -114,6 +115,19 @@ describe('probe against local servers', () => {
     const ms = await runProbe(p);
     assert.equal(p.totals().timeouts, 4);
     assert.ok(ms.some((m) => m.verdict === 'failure' && Number(m.details?.timeouts) > 0));
+  });
+
+  test('time this process could not run is not a timeout: a stalled event loop reads the answer that arrived meanwhile', async () => {
+    const stop = new AbortController();
+    const pending = probeOnce(new URL(healthy.url), { requestTimeoutMs: 100 }, Date.now, stop.signal);
+    // Block the event loop well past the timeout, as a runner too loaded to schedule the process does.
+    const until = performance.now() + 400;
+    while (performance.now() < until) {
+      // busy
+    }
+    const out = await pending;
+    assert.equal(out?.kind, 'response', JSON.stringify(out));
+    assert.equal(out?.status, 200);
   });
 
   test('bounded in time: maxDurationMs stops a fast probe long before maxRequests', async () => {

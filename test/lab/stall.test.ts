@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { after, describe, test } from 'node:test';
 import { probeTarget } from '../../src/lab/alb/healthcheck.js';
 import { LabNetwork } from '../../src/lab/network.js';
-import { responsiveTimeout } from '../../src/lab/timing.js';
+import { responsiveTimeout } from '../../src/runnable-timeout.js';
 import { waitFor } from '../helpers/wait.js';
 import { podServer, type PodServer } from './alb-helpers.js';
 

@@ -1,6 +1,6 @@
 import { request, type ClientRequest } from 'node:http';
 import { type PodNetwork, connectToPod } from '../network.js';
-import { responsiveTimeout } from '../timing.js';
+import { responsiveTimeout } from '../../runnable-timeout.js';
 
 /** Target-group health check settings as ELBv2 holds them. */
 export interface HealthCheckConfig {

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { closeWithSockets, listenOnLoopback } from '../http.js';
-import { responsiveTimeout, type LabClock } from '../timing.js';
+import { responsiveTimeout } from '../../runnable-timeout.js';
+import type { LabClock } from '../timing.js';
 import type { DpTarget } from './dataplane.js';
 import type { ProbeResult } from './healthcheck.js';
 

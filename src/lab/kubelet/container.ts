@@ -11,7 +11,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Obj } from '../controllers/util.js';
 import { arrAt, fnv32a, isoSeconds, numAt, objAt, strAt } from '../controllers/util.js';
 import { type LabNetwork, POD_LISTEN_HOST, connectToPod } from '../network.js';
-import { responsiveTimeout, type LabClock } from '../timing.js';
+import { responsiveTimeout } from '../../runnable-timeout.js';
+import type { LabClock } from '../timing.js';
 import { LabRandom } from '../random.js';
 import { type Behavior, containerBehavior, hasPreStop, imageVersion, preStopSeconds, seededRandom } from './behavior.js';
 
