@@ -1,7 +1,7 @@
 import type { Decision } from './policy.js';
 import { Guard, type GuardDeps } from './guard.js';
 import type { GuardOptions } from './options.js';
-import { CloudWatchSignal, type PeriodReader } from './cloudwatch-signal.js';
+import { CloudWatchSignal, type CloudWatchBaseline, type PeriodReader } from './cloudwatch-signal.js';
 import { Probe } from './probe.js';
 import type { Signal } from './signal.js';
 import { TargetHealthSignal, type TargetHealthSource } from './target-health.js';
@@ -12,11 +12,11 @@ import { TargetHealthSignal, type TargetHealthSource } from './target-health.js'
  */
 
 export { Guard, realTimers, type GuardDeps, type Timers } from './guard.js';
-export { DEFAULT_POLICY, evaluate, judgeWindow, measuredEnough, type Decision, type GuardPolicy, type MeasuredEnough, type SignalPolicy, type Thresholds } from './policy.js';
+export { DEFAULT_CONFIDENCE, DEFAULT_POLICY, describeRate, evaluate, exceedsBaseline, judgeWindow, measuredEnough, type BaselineCounts, type Decision, type GuardPolicy, type MeasuredEnough, type SignalPolicy, type Thresholds } from './policy.js';
 export { GUARD_FLAGS, parseDuration, parseGuardOptions, parseRate, type GuardOptions, type RawGuardOptions, type SignalMode } from './options.js';
 export { isNotTheApp, Probe, type ProbeOptions, type ProbeOutcome, type ProbeTotals } from './probe.js';
 export { ingressListeners, ingressProbeTarget, type IngressProbe } from './ingress-probe.js';
-export { CloudWatchSignal, type CloudWatchSignalOptions, type PeriodReader } from './cloudwatch-signal.js';
+export { CloudWatchSignal, type CloudWatchBaseline, type CloudWatchSignalOptions, type PeriodReader } from './cloudwatch-signal.js';
 export { TargetHealthSignal, type TargetHealthSignalOptions, type TargetHealthSource } from './target-health.js';
 export { decideElb5xx, GROUP_NAME_ANNOTATION, type Elb5xxDecision, type SharingFacts } from './sharing.js';
 export { SIGNAL_KINDS, type Measurement, type MeasurementVerdict, type Signal, type SignalKind } from './signal.js';
@@ -45,6 +45,8 @@ export interface GuardFactoryDeps extends GuardDeps {
   /** Reader clock → wall clock, for the lab; default identity. */
   cloudwatchToWallClock?: (ms: number) => number;
   cloudwatchPollMs?: number;
+  /** CloudWatch's baseline of the old version (or that there is none), once known. */
+  onCloudwatchBaseline?: (b: CloudWatchBaseline) => void;
 }
 
 /** http://<hostname>/ for each hostname (the seed's curl loop); the probe never invents another host. */
@@ -98,6 +100,8 @@ export function buildSignals(options: GuardOptions, targets: GuardTargets, deps:
           periodSeconds: cloudwatch.periodSeconds,
           settleSeconds: cloudwatch.settleSeconds,
           thresholds: policy.signals.cloudwatch,
+          baselineSeconds: cloudwatch.baselineSeconds,
+          ...(deps.onCloudwatchBaseline ? { onBaseline: deps.onCloudwatchBaseline } : {}),
           wallNow: deps.now,
           ...(deps.cloudwatchPollMs !== undefined ? { pollMs: deps.cloudwatchPollMs } : {}),
           ...(deps.cloudwatchToWallClock ? { toWallClock: deps.cloudwatchToWallClock } : {}),

@@ -2,7 +2,7 @@ import { InputError, type InputProblem } from '../errors.js';
 import { parseDuration, parseRate } from '../options.js';
 
 export { parseDuration, parseRate } from '../options.js';
-import { DEFAULT_POLICY, type GuardPolicy, type SignalPolicy } from './policy.js';
+import { DEFAULT_CONFIDENCE, DEFAULT_POLICY, type GuardPolicy, type SignalPolicy } from './policy.js';
 import type { SignalKind } from './signal.js';
 
 /**
@@ -21,14 +21,20 @@ import type { SignalKind } from './signal.js';
  *   probe-max-duration        hard bound on the probe's run time (15m)
  *   probe-header              "Name: value", repeatable (e.g. "Host: app.example.com")
  *   probe-insecure            true | false: accept any TLS certificate (false)
+ *   probe-baseline-requests   requests sent to the live (old) version before apply, whose error rate the
+ *                             release is judged against (100: a rate known within a few percent)
+ *   probe-baseline-max-duration  … unless this much time passes first (30s)
  *   version-header            response header naming the version that answered (x-lab-image is always read)
- *   max-error-rate            probe: a window fails above this rate, "5%" or "0.05" (5%)
+ *   max-error-rate            probe: a window fails above this rate, "5%" or "0.05" (5%); with a baseline,
+ *                             above the old version's rate plus this, with `confidence`
+ *   confidence                of that baseline judgement (probe and CloudWatch), "95%" or "0.95" (95%)
  *   max-errors                probe: … and with more than this many errors (1)
  *   min-requests              probe: fewer requests in a window = inconclusive (5)
  *   consecutive-failures      probe: failing windows in a row that roll back (2)
  *   cloudwatch                on | off | report (on; needs the ALB ARN, resolved by the caller)
  *   cloudwatch-period         seconds, a multiple of 60 (60)
  *   cloudwatch-settle         how long after a period ends its numbers are final (2m)
+ *   cloudwatch-baseline       the settled minutes before apply read as the old version's baseline (5m; 0 = none)
  *   cloudwatch-max-error-rate (2%)   cloudwatch-max-errors (5)   cloudwatch-min-requests (50)
  *   cloudwatch-consecutive-failures (1)
  *   target-health             on | off | report (on)
@@ -66,6 +72,9 @@ export interface ProbeSettings {
   headers: Record<string, string>;
   insecure: boolean;
   versionHeader?: string;
+  /** Requests the preflight sends to the live version for its baseline, and its deadline (ms). */
+  baselineRequests: number;
+  baselineMaxMs: number;
 }
 
 export type Elb5xxMode = 'auto' | 'on' | 'off';
@@ -76,6 +85,8 @@ export interface CloudWatchSettings {
   elb5xx: Elb5xxMode;
   periodSeconds: number;
   settleSeconds: number;
+  /** Seconds before apply whose settled periods are the old version's baseline (0 = judged against the thresholds alone). */
+  baselineSeconds: number;
 }
 
 export interface TargetHealthSettings {
@@ -106,14 +117,18 @@ export const GUARD_FLAGS = [
   'probe-max-duration',
   'probe-header',
   'probe-insecure',
+  'probe-baseline-requests',
+  'probe-baseline-max-duration',
   'version-header',
   'max-error-rate',
   'max-errors',
   'min-requests',
   'consecutive-failures',
+  'confidence',
   'cloudwatch',
   'cloudwatch-period',
   'cloudwatch-settle',
+  'cloudwatch-baseline',
   'cloudwatch-max-error-rate',
   'cloudwatch-max-errors',
   'cloudwatch-min-requests',
@@ -172,11 +187,17 @@ export function parseGuardOptions(raw: RawGuardOptions): GuardOptions {
     headers[name.toLowerCase()] = h.slice(i + 1).trim();
   }
   const insecure = p.bool('probe-insecure', false);
+  const baselineRequests = p.int('probe-baseline-requests', 100, { min: 1, max: 100_000 });
+  const baselineMaxMs = p.duration('probe-baseline-max-duration', 30_000, { min: 100, max: 3600_000 });
+  const confidence = p.rate('confidence', DEFAULT_CONFIDENCE);
+  if (confidence < 0.5 || confidence >= 1) {
+    problems.push({ message: `confidence ${confidence} is not between 50% and 100% (exclusive)`, fix: 'write a confidence such as 95% or 0.99' });
+  }
   const versionHeader = p.string('version-header');
   if (versionHeader !== undefined && !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(versionHeader)) {
     problems.push({ message: `version-header "${versionHeader}" is not a header name`, fix: 'give the name only, e.g. x-app-version' });
   }
-  const probePolicy = p.signalPolicy('', DEFAULT_POLICY.signals.probe, probeMode);
+  const probePolicy: SignalPolicy = { ...p.signalPolicy('', DEFAULT_POLICY.signals.probe, probeMode), confidence };
   if (windowMs * ratePerSecond < 1000 * probePolicy.minRequests && probeMode !== 'off') {
     problems.push({
       message: `the probe sends about ${((windowMs * ratePerSecond) / 1000).toFixed(1)} request(s) per ${windowMs} ms window, fewer than min-requests ${probePolicy.minRequests}: every window would be inconclusive`,
@@ -190,7 +211,8 @@ export function parseGuardOptions(raw: RawGuardOptions): GuardOptions {
     problems.push({ message: `cloudwatch-period ${periodSeconds} is not a multiple of 60`, fix: 'ALB metrics are standard resolution: use 60, 120, 300…' });
   }
   const settleSeconds = p.duration('cloudwatch-settle', 120_000, { min: 0, max: 3600_000 }) / 1000;
-  const cwPolicy = p.signalPolicy('cloudwatch-', DEFAULT_POLICY.signals.cloudwatch, cwMode);
+  const cwPolicy: SignalPolicy = { ...p.signalPolicy('cloudwatch-', DEFAULT_POLICY.signals.cloudwatch, cwMode), confidence };
+  const cwBaselineSeconds = Math.ceil(p.duration('cloudwatch-baseline', 300_000, { min: 0, max: 24 * 3600_000 }) / 1000);
 
   const thMode = p.mode('target-health', 'on');
   const intervalMs = p.duration('target-health-interval', 5000, { min: 100, max: 600_000 });
@@ -229,8 +251,10 @@ export function parseGuardOptions(raw: RawGuardOptions): GuardOptions {
       headers,
       insecure,
       ...(versionHeader !== undefined ? { versionHeader } : {}),
+      baselineRequests,
+      baselineMaxMs,
     },
-    cloudwatch: { mode: cwMode, elb5xx, periodSeconds, settleSeconds },
+    cloudwatch: { mode: cwMode, elb5xx, periodSeconds, settleSeconds, baselineSeconds: cwBaselineSeconds },
     targetHealth: { mode: thMode, intervalMs, consecutiveUnhealthy },
   };
 }

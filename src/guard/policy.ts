@@ -1,3 +1,4 @@
+import { lowerBound, upperBound, upperTail } from './stats.js';
 import { errorRate, percent, sourceOf, type Measurement, type MeasurementVerdict, type SignalKind, type WindowCounts } from './signal.js';
 
 /**
@@ -12,12 +13,48 @@ import { errorRate, percent, sourceOf, type Measurement, type MeasurementVerdict
  */
 
 export interface Thresholds {
-  /** A window fails only when its error rate (0..1) is above this … */
+  /** A window fails only when its error rate (0..1) is above this (with a baseline: above the baseline's rate plus this) … */
   maxErrorRate: number;
   /** … and it has more than this many errors. */
   maxErrors: number;
   /** Fewer requests than this in a window: inconclusive (not judged). */
   minRequests: number;
+  /** The old version's errors, measured before the release: the window is judged against it, with `confidence`. */
+  baseline?: BaselineCounts;
+  /** Confidence of the baseline judgement (0.5..1, default DEFAULT_CONFIDENCE). */
+  confidence?: number;
+}
+
+/** What the old (live) version answered before the release. */
+export interface BaselineCounts {
+  requests: number;
+  errors: number;
+  /** Where it was measured, for messages ("the probe's 100 requests before apply"). */
+  source: string;
+}
+
+/**
+ * With a baseline, one window of a release fails only when its errors are too many to be the baseline's rate plus
+ * the margin at this confidence; 95 % per window, and the probe needs two failing windows in a row.
+ */
+export const DEFAULT_CONFIDENCE = 0.95;
+
+/** The baseline's rate and its one-sided bounds at `confidence`, for reports: "8.0% (95% interval 4.0–14.0%)". */
+export function describeRate(c: { requests: number; errors: number }, confidence = DEFAULT_CONFIDENCE): string {
+  if (c.requests <= 0) return 'no requests: rate unknown';
+  const pct = `${Math.round(confidence * 100)}%`;
+  return `${percent(errorRate(c))} (${pct} bounds ${percent(lowerBound(c.errors, c.requests, confidence))}–${percent(upperBound(c.errors, c.requests, confidence))} from ${c.requests} request(s))`;
+}
+
+/**
+ * The judgement against a baseline: the window's rate is above the baseline's (its upper bound at `confidence`, so
+ * that a baseline measured from few requests is given the benefit of the doubt) plus the margin, with `confidence`
+ * — the probability of at least this many errors at that limit rate (a one-sided binomial test) is below 1 − confidence.
+ */
+export function exceedsBaseline(c: WindowCounts, baseline: { requests: number; errors: number }, margin: number, confidence = DEFAULT_CONFIDENCE): { exceeds: boolean; limit: number; pValue: number } {
+  const limit = Math.min(1, upperBound(baseline.errors, baseline.requests, confidence) + margin);
+  const pValue = c.requests > 0 ? upperTail(c.errors, c.requests, limit) : 1;
+  return { exceeds: c.requests > 0 && pValue < 1 - confidence, limit, pValue };
 }
 
 export interface SignalPolicy extends Thresholds {
@@ -56,9 +93,9 @@ export interface GuardPolicy {
 export const DEFAULT_POLICY: GuardPolicy = {
   signals: {
     // Seconds: a synthetic request every 100 ms, judged per second.
-    probe: { decides: true, maxErrorRate: 0.05, maxErrors: 1, minRequests: 5, consecutiveFailures: 2 },
+    probe: { decides: true, maxErrorRate: 0.05, maxErrors: 1, minRequests: 5, consecutiveFailures: 2, confidence: DEFAULT_CONFIDENCE },
     // Minutes: settled CloudWatch periods confirm what the probe sees (and catch what it cannot: real users' paths).
-    cloudwatch: { decides: true, maxErrorRate: 0.02, maxErrors: 5, minRequests: 50, consecutiveFailures: 1 },
+    cloudwatch: { decides: true, maxErrorRate: 0.02, maxErrors: 5, minRequests: 50, consecutiveFailures: 1, confidence: DEFAULT_CONFIDENCE },
     // A new target the ALB marks unhealthy (the signal itself requires consecutive observations per target).
     'target-health': { decides: true, maxErrorRate: 0, maxErrors: 0, minRequests: 0, consecutiveFailures: 1 },
   },
@@ -79,6 +116,16 @@ export function judgeWindow(c: WindowCounts, t: Thresholds): WindowJudgement {
     return { verdict: 'inconclusive', reason: `${c.requests} request(s), fewer than the ${t.minRequests} needed to judge` };
   }
   const summary = `${c.errors} error(s) in ${c.requests} request(s) = ${percent(rate)}`;
+  if (t.baseline && t.baseline.requests > 0) {
+    const confidence = t.confidence ?? DEFAULT_CONFIDENCE;
+    const b = t.baseline;
+    const x = exceedsBaseline(c, b, t.maxErrorRate, confidence);
+    const against = `the old version's ${percent(errorRate(b))} (${b.errors} of ${b.requests}, ${b.source}; at most ${percent(x.limit - t.maxErrorRate)} at ${Math.round(confidence * 100)}%) + ${percent(t.maxErrorRate)}`;
+    if (x.exceeds && c.errors > t.maxErrors) {
+      return { verdict: 'failure', reason: `${summary}: above ${against} (p = ${x.pValue.toPrecision(2)}; more than ${t.maxErrors} error(s))` };
+    }
+    return { verdict: 'success', reason: `${summary}: not above ${against} with ${Math.round(confidence * 100)}% confidence${c.errors > t.maxErrors ? ` (p = ${x.pValue.toPrecision(2)})` : ''}` };
+  }
   if (rate > t.maxErrorRate && c.errors > t.maxErrors) {
     return { verdict: 'failure', reason: `${summary} > ${percent(t.maxErrorRate)} (and more than ${t.maxErrors} error(s))` };
   }

@@ -3,7 +3,7 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { responsiveTimeout } from '../runnable-timeout.js';
 import { isErrorOutcome, isNotTheApp, probeOnce, type ProbeOutcome } from './probe.js';
-import { percent } from './signal.js';
+import { DEFAULT_CONFIDENCE, describeRate } from './policy.js';
 
 /**
  * The probe's preflight: before anything is applied, can the probe reach its URL (DNS, TCP connect, TLS with SNI),
@@ -34,6 +34,7 @@ export interface Reachability {
 }
 
 export interface Baseline {
+  /** Answers of the app and failed requests (what a probe window counts: not redirects/auth answers, not DNS/TLS failures). */
   requests: number;
   /** HTTP answers (anything that reached the ALB). */
   responses: number;
@@ -42,6 +43,9 @@ export interface Baseline {
   statuses: Record<string, number>;
   /** Redirects and auth challenges: the probe reaches the ALB but not the application. */
   notTheApp: number;
+  /** How many requests the baseline wanted, and how long it measured (ms). */
+  wanted: number;
+  durationMs: number;
 }
 
 export interface PreflightOptions {
@@ -49,8 +53,10 @@ export interface PreflightOptions {
   insecure: boolean;
   headers: Record<string, string>;
   ratePerSecond: number;
-  /** How long the baseline measures the live version (ms). */
-  baselineMs: number;
+  /** How many requests the baseline sends to the live version (at the probe rate) … */
+  baselineRequests: number;
+  /** … unless this much time (ms) passes first. */
+  baselineMaxMs: number;
   versionHeader?: string;
   now?: () => number;
 }
@@ -104,7 +110,10 @@ export async function reach(target: ProbeTarget, o: Pick<PreflightOptions, 'time
   return { target, ok: true, tried };
 }
 
-/** GETs at the probe rate for `baselineMs` (at least one): what the live version answers. */
+/**
+ * GETs at the probe rate until `baselineRequests` were sent or `baselineMaxMs` passed (at least one): what the live
+ * version answers. Enough requests that its rate is known within a few percent: the release is judged against it.
+ */
 export async function measureBaseline(target: ProbeTarget, o: PreflightOptions): Promise<Baseline> {
   const now = o.now ?? Date.now;
   const url = new URL(target.url);
@@ -113,32 +122,37 @@ export async function measureBaseline(target: ProbeTarget, o: PreflightOptions):
   const outcomes: Array<Promise<ProbeOutcome | undefined>> = [];
   const interval = 1000 / o.ratePerSecond;
   const started = now();
-  for (let i = 0; (i === 0 || now() - started < o.baselineMs) && i < 10_000; i++) {
+  for (let i = 0; i < Math.max(1, o.baselineRequests) && (i === 0 || now() - started < o.baselineMaxMs); i++) {
     outcomes.push(
       probeOnce(url, { requestTimeoutMs: o.timeoutMs, headers, insecure: o.insecure, ...(target.servername ? { servername: target.servername } : {}), ...(o.versionHeader ? { versionHeader: o.versionHeader } : {}) }, now, stop.signal),
     );
     await new Promise((r) => setTimeout(r, interval));
   }
   const done = (await Promise.all(outcomes)).filter((x): x is ProbeOutcome => x !== undefined);
+  const durationMs = now() - started;
   const statuses: Record<string, number> = {};
   let responses = 0;
   let errors = 0;
   let notTheApp = 0;
+  let requests = 0;
   for (const x of done) {
     const label = x.kind === 'response' ? String(x.status) : (x.code ?? x.kind);
     statuses[label] = (statuses[label] ?? 0) + 1;
     if (x.kind === 'response') responses++;
     if (x.kind === 'response' && isNotTheApp(x.status ?? 0)) notTheApp++;
+    else if (x.kind !== 'setup') requests++;
     if (isErrorOutcome(x)) errors++;
   }
-  return { requests: done.length, responses, errors, rate: done.length > 0 ? errors / done.length : 0, statuses, notTheApp };
+  return { requests, responses, errors, rate: requests > 0 ? errors / requests : 0, statuses, notTheApp, wanted: Math.max(1, o.baselineRequests), durationMs };
 }
 
-export function describeBaseline(b: Baseline): string {
+/** What the baseline measured: requests, answers, the rate and its bounds; a baseline cut short by its deadline says so. */
+export function describeBaseline(b: Baseline, confidence = DEFAULT_CONFIDENCE): string {
   const s = Object.entries(b.statuses)
     .map(([k, n]) => `${n}×${k}`)
     .join(', ');
-  return `${b.requests} request(s): ${s || 'none'}; ${percent(b.rate)} errors`;
+  const short = b.wanted > 1 && b.requests + b.notTheApp < b.wanted ? `; only ${b.requests + b.notTheApp} of the ${b.wanted} requests wanted before the deadline (a wide bound; raise --probe-baseline-max-duration or --probe-rate)` : '';
+  return `${b.requests} request(s) in ${(b.durationMs / 1000).toFixed(1)}s: ${s || 'none'}; error rate ${describeRate(b, confidence)}${short}`;
 }
 
 /** Opens a socket and waits for `event` (connect / secureConnect), an error, or the timeout; the socket is closed. */

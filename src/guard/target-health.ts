@@ -7,6 +7,12 @@ import { sleep, type Emit, type Measurement, type Signal } from './signal.js';
  * `consecutiveUnhealthy` observations in a row makes the measurement a failure, with AWS's reason
  * (Target.ResponseCodeMismatch, Target.Timeout, Target.FailedHealthChecks…). Old targets are ignored: they are
  * draining or gone by design. `initial` is not a failure (the deploy wait covers slow registration).
+ *
+ * The old version's health as a baseline: the old targets unhealthy at the first observation (right after apply,
+ * before any of them drains) were unhealthy before the release. A new target unhealthy for one of the same reasons
+ * is what the target group does to any version (a health-check path, port or security group that fails every
+ * target), not the release's fault: it is reported, inconclusive, never a failure. A new target unhealthy for a
+ * reason no old target had is the release's.
  */
 
 export interface TargetHealthSource {
@@ -33,6 +39,8 @@ export class TargetHealthSignal implements Signal {
   /** target key → unhealthy observations in a row, and when the first of them was made (ms). */
   private readonly streaks = new Map<string, { count: number; since: number }>();
   private readonly now: () => number;
+  /** Reason → old targets unhealthy for it at the first observation; undefined until then. */
+  private before: Map<string, number> | undefined;
 
   constructor(private readonly o: TargetHealthSignalOptions) {
     this.name = o.name ?? 'target-health';
@@ -57,14 +65,20 @@ export class TargetHealthSignal implements Signal {
     const seen = new Set<string>();
     const failing: string[] = [];
     const suspect: string[] = [];
+    const alreadyBefore: string[] = [];
     let observed = 0;
     let firstAt = Number.POSITIVE_INFINITY;
+    const first = this.before === undefined;
+    const before = this.before ?? new Map<string, number>();
     try {
       for (const arn of this.o.targetGroupArns) {
         const targets = await this.o.elbv2.targetHealth(arn);
         const tgName = arn.slice(arn.lastIndexOf(':') + 1);
         for (const t of targets) {
-          if (!newIps.has(t.id)) continue;
+          if (!newIps.has(t.id)) {
+            if (first && t.state === 'unhealthy') before.set(t.reason ?? 'unknown', (before.get(t.reason ?? 'unknown') ?? 0) + 1);
+            continue;
+          }
           observed++;
           const key = `${arn}|${t.id}:${t.port}`;
           seen.add(key);
@@ -74,13 +88,16 @@ export class TargetHealthSignal implements Signal {
             this.streaks.set(key, { count: streak, since: prev?.since ?? this.now() });
             if (streak >= need) firstAt = Math.min(firstAt, prev?.since ?? this.now());
             const text = `${t.id}:${t.port} unhealthy in ${tgName}${t.reason ? ` (${t.reason}${t.description ? `: ${t.description}` : ''})` : ''}`;
-            if (streak >= need) failing.push(`${text}, ${streak} observations in a row`);
+            const old = before.get(t.reason ?? 'unknown');
+            if (streak >= need && old !== undefined) alreadyBefore.push(`${text}, as ${old} target(s) of the old version were before the release`);
+            else if (streak >= need) failing.push(`${text}, ${streak} observations in a row`);
             else suspect.push(`${text}, ${streak} of ${need} observations`);
           } else {
             this.streaks.delete(key);
           }
         }
       }
+      if (first) this.before = before;
     } catch (err) {
       const now = this.now();
       return {
@@ -101,11 +118,14 @@ export class TargetHealthSignal implements Signal {
       at: new Date(now).toISOString(),
       window: { start: new Date(since).toISOString(), end: new Date(now).toISOString() },
       value: failing.length,
-      details: { newTargets: observed, unhealthy: failing.length + suspect.length },
+      details: { newTargets: observed, unhealthy: failing.length + suspect.length + alreadyBefore.length, ...(before.size > 0 ? { unhealthyBefore: [...before.values()].reduce((a, n) => a + n, 0) } : {}) },
     };
     if (failing.length > 0) return { ...base, verdict: 'failure', evidence: `new target(s) unhealthy: ${failing.join('; ')}`, firstErrorAt: new Date(firstAt).toISOString() };
     if (observed === 0) return { ...base, verdict: 'inconclusive', evidence: 'no new-version target registered yet' };
     if (suspect.length > 0) return { ...base, verdict: 'inconclusive', evidence: `waiting for confirmation: ${suspect.join('; ')}` };
+    if (alreadyBefore.length > 0) {
+      return { ...base, verdict: 'inconclusive', evidence: `new target(s) unhealthy for the reason the old version's were before the release — the target group's health check fails every version, not the release's fault: ${alreadyBefore.join('; ')}` };
+    }
     return { ...base, verdict: 'success', evidence: `${observed} new target(s), none unhealthy` };
   }
 }

@@ -31,6 +31,8 @@ export interface DeployReport {
     signals: Array<{ signal: string; windows: number; requests: number; errors: number; failingWindows: number; firstErrorAt?: string }>;
     skipped: string[];
     cloudwatchMetrics?: string;
+    /** What each signal judged the release against (the old version's measured baseline, or none). */
+    baselines?: string[];
   };
   rollbacks?: Array<{ message: string }>;
   exitCode: number;
@@ -83,6 +85,7 @@ export function renderDeploySummaryText(r: DeployReport): string {
     }
     for (const s of r.guard.skipped) out.push(`    skipped ${s}`);
     if (r.guard.cloudwatchMetrics) out.push(`    cloudwatch judges ${r.guard.cloudwatchMetrics}`);
+    for (const b of r.guard.baselines ?? []) out.push(`    baseline ${b}`);
   }
   for (const rb of r.rollbacks ?? []) out.push(`  rollback: ${rb.message}`);
   if (r.paused) {

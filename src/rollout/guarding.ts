@@ -5,6 +5,7 @@ import {
   createGuard,
   decideElb5xx,
   describeDecision,
+  describeRate,
   GROUP_NAME_ANNOTATION,
   realTimers,
   type Decision,
@@ -60,6 +61,8 @@ export interface GuardRun {
   measurements: Measurement[];
   /** Which CloudWatch metrics are judged, and why (ELB-wide 5xx only on an unshared load balancer). */
   cloudwatchMetrics?: string;
+  /** What each signal judges the release against: the old version's measured baseline, or that there is none. */
+  baselines: string[];
 }
 
 export async function startGuard(
@@ -85,6 +88,11 @@ export async function startGuard(
   let decision: Decision | undefined;
   const listeners: Array<() => void> = [];
   const measurements: Measurement[] = [];
+  const baselines: string[] = [];
+  const pb = options.policy.signals.probe.baseline;
+  if (probe.mode !== 'off' && targets.preflight) {
+    baselines.push(pb ? `probe: the old version's ${describeRate(pb, options.policy.signals.probe.confidence)}, ${pb.source}` : 'probe: no baseline (a first install): judged against the thresholds alone');
+  }
   const { guard, skipped } = createGuard(
     { ...options, probe },
     { hostnames: targets.hostnames, targetGroupArns: targets.targetGroupArns, newTargets: targets.newTargets, ...(lbArn ? { loadBalancerArn: lbArn } : {}), ...(elb ? { includeElb5xx: elb.include } : {}) },
@@ -98,6 +106,11 @@ export async function startGuard(
       // A quarter period on the AWS clock (the lab's is compressed), so that a settled period is judged soon after it settles.
       cloudwatchPollMs: Math.max(200, Math.min(15_000, (options.cloudwatch.periodSeconds * 1000) / 4 / deps.clock.scale)),
       cloudwatchToWallClock: (ms) => deps.clock.toWall(ms),
+      onCloudwatchBaseline: (b) => {
+        baselines.push(`cloudwatch: ${b.text}`);
+        deps.log.info(`guard cloudwatch ${b.text}`);
+        tl.add('guard', `cloudwatch ${b.text}`, { baselinePeriods: b.periods, withData: b.withData, requests: b.counts?.requests ?? null, errors: b.counts?.errors ?? null });
+      },
       onMeasurement: (m) => {
         measurements.push(m);
         if (m.verdict === 'failure') tl.add('guard', `${m.signal}: ${m.evidence}`, { signal: m.signal, verdict: m.verdict, errors: m.errors ?? null, requests: m.requests ?? null, windowStart: m.window.start, windowEnd: m.window.end });
@@ -120,7 +133,7 @@ export async function startGuard(
   guard.start();
   tl.add('guard', `guard started: ${guard.signals.map((s) => s.name).join(', ') || 'no signal'}`, { event: 'started' });
   deps.log.info(`guard started: ${guard.signals.map((s) => s.name).join(', ') || 'no signal'}`);
-  return { guard, skipped, tripped: () => decision, onTrip: (fn) => listeners.push(fn), measurements, ...(elb ? { cloudwatchMetrics: elb.why } : {}) };
+  return { guard, skipped, tripped: () => decision, onTrip: (fn) => listeners.push(fn), measurements, baselines, ...(elb ? { cloudwatchMetrics: elb.why } : {}) };
 }
 
 /**
@@ -188,7 +201,7 @@ export interface ProbeCheck {
   bakeSeconds?: number;
 }
 
-/** The guard options as the preflight leaves them: only reachable targets, the old version's error rate on top of the threshold, the bake. */
+/** The guard options as the preflight leaves them: only reachable targets, the old version's answers as the probe's baseline, the bake. */
 export function withPreflight(options: GuardOptions, check: ProbeCheck): GuardOptions {
   const probe: ProbeSettings = {
     ...options.probe,
@@ -198,12 +211,21 @@ export function withPreflight(options: GuardOptions, check: ProbeCheck): GuardOp
     ...(options.probe.headers.host === undefined ? { perUrl: check.targets.map((t) => ({ ...(t.host ? { host: t.host } : {}), ...(t.servername ? { servername: t.servername } : {}) })) } : {}),
   };
   const out: GuardOptions = { ...options, probe, policy: { ...options.policy, signals: { ...options.policy.signals } } };
-  if (check.baseline && check.baseline.rate > 0) {
-    const p = out.policy.signals.probe;
-    out.policy.signals.probe = { ...p, maxErrorRate: Math.min(1, p.maxErrorRate + check.baseline.rate) };
+  const b = check.baseline;
+  if (b && b.requests > 0) {
+    out.policy.signals.probe = { ...out.policy.signals.probe, baseline: { requests: b.requests, errors: b.errors, source: `the probe's ${b.requests} request(s) before apply` } };
   }
   if (check.bakeSeconds !== undefined) out.policy.bakeSeconds = Math.max(out.policy.bakeSeconds, check.bakeSeconds);
   return out;
+}
+
+/** The baselines of several probe targets as one (the probe's windows mix them round robin). */
+function addBaselines(a: Baseline, b: Baseline): Baseline {
+  const statuses = { ...a.statuses };
+  for (const [k, n] of Object.entries(b.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
+  const requests = a.requests + b.requests;
+  const errors = a.errors + b.errors;
+  return { requests, errors, rate: requests > 0 ? errors / requests : 0, responses: a.responses + b.responses, notTheApp: a.notTheApp + b.notTheApp, statuses, wanted: a.wanted + b.wanted, durationMs: a.durationMs + b.durationMs };
 }
 
 /**
@@ -285,7 +307,8 @@ export async function probePreflight(
     headers: g.probe.headers,
     ratePerSecond: g.probe.ratePerSecond,
     // A first install has no live version to baseline: one request shows that HTTP answers (and what).
-    baselineMs: update ? Math.max(1000, (10 / g.probe.ratePerSecond) * 1000) : 0,
+    baselineRequests: update ? g.probe.baselineRequests : 1,
+    baselineMaxMs: g.probe.baselineMaxMs,
     ...(g.probe.versionHeader ? { versionHeader: g.probe.versionHeader } : {}),
   };
   for (const t of [...check.targets]) {
@@ -307,9 +330,10 @@ export async function probePreflight(
       continue;
     }
     if (update) {
-      check.baseline = b;
-      const line = `probe baseline of the live version at ${t.url}: ${describeBaseline(b)}${b.rate > 0 ? ` — the release is judged against this rate` : ''}`;
-      tl.add('guard', line, { requests: b.requests, errors: b.errors });
+      check.baseline = check.baseline ? addBaselines(check.baseline, b) : b;
+      const confidence = g.policy.signals.probe.confidence;
+      const line = `probe baseline of the live version at ${t.url}: ${describeBaseline(b, confidence)} — the release's probe windows are judged against it`;
+      tl.add('guard', line, { requests: b.requests, errors: b.errors, wanted: b.wanted, durationMs: Math.round(b.durationMs) });
       deps.log.info(line);
     }
   }

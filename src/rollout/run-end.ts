@@ -96,6 +96,7 @@ export class RunEnd {
               signals: summarizeMeasurements(state.guard.measurements),
               skipped: state.guard.skipped,
               ...(state.guard.cloudwatchMetrics ? { cloudwatchMetrics: state.guard.cloudwatchMetrics } : {}),
+              ...(state.guard.baselines.length > 0 ? { baselines: [...state.guard.baselines] } : {}),
             },
           }
         : {}),

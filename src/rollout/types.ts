@@ -79,7 +79,7 @@ export interface DeployResult {
   paused?: string;
   failedPhase?: string;
   /** The guard's decision and what each signal measured (when the guard ran). */
-  guard?: { decision: Decision; signals: ReturnType<typeof summarizeMeasurements>; skipped: string[]; cloudwatchMetrics?: string };
+  guard?: { decision: Decision; signals: ReturnType<typeof summarizeMeasurements>; skipped: string[]; cloudwatchMetrics?: string; baselines?: string[] };
   /** The rollback the guard triggered, per Deployment. */
   rollbacks?: RollbackResult[];
   /** DESIGN.md "Interfaces": 0 succeeded; 1 failed or rolled back; 2 invalid input (nothing applied); 3 cluster or AWS unreachable. */

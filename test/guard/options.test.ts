@@ -10,8 +10,8 @@ describe('parseGuardOptions', () => {
     assert.equal(o.enabled, true);
     // The grace after the bake: what the quickest signal needs for its minimum (3 probe windows of 1 s), × 1.5.
     assert.deepEqual(o.policy, { ...DEFAULT_POLICY, measureGraceSeconds: 4.5 });
-    assert.deepEqual(o.probe, { mode: 'on', required: false, urls: [], ratePerSecond: 10, requestTimeoutMs: 2000, windowMs: 1000, maxRequests: 9000, maxDurationMs: 900_000, headers: {}, insecure: false });
-    assert.deepEqual(o.cloudwatch, { mode: 'on', elb5xx: 'auto', periodSeconds: 60, settleSeconds: 120 });
+    assert.deepEqual(o.probe, { mode: 'on', required: false, urls: [], ratePerSecond: 10, requestTimeoutMs: 2000, windowMs: 1000, maxRequests: 9000, maxDurationMs: 900_000, headers: {}, insecure: false, baselineRequests: 100, baselineMaxMs: 30_000 });
+    assert.deepEqual(o.cloudwatch, { mode: 'on', elb5xx: 'auto', periodSeconds: 60, settleSeconds: 120, baselineSeconds: 300 });
     assert.equal(o.onInconclusive, 'fail');
     assert.deepEqual(o.targetHealth, { mode: 'on', intervalMs: 5000, consecutiveUnhealthy: 2 });
   });
@@ -31,6 +31,7 @@ describe('parseGuardOptions', () => {
         /min-probe-windows "0" is not a whole number between 1 and/.test(e.message) &&
         /cloudwatch-elb-5xx "sometimes" is not one of auto, on, off/.test(e.message),
     );
+    assert.throws(() => parseGuardOptions({ confidence: '30%', 'probe-baseline-requests': '0' }), (e: unknown) => e instanceof InputError && /confidence 0\.3 is not between 50% and 100%/.test(e.message) && /probe-baseline-requests "0" is not a whole number/.test(e.message));
   });
 
   test('flags as both edges deliver them', () => {
@@ -50,14 +51,20 @@ describe('parseGuardOptions', () => {
       'target-health': false,
       'version-header': 'x-app-version',
       'probe-insecure': 'true',
+      'probe-baseline-requests': '400',
+      'probe-baseline-max-duration': '1m',
+      confidence: '99%',
+      'cloudwatch-baseline': '10m',
     });
+    assert.deepEqual([o.probe.baselineRequests, o.probe.baselineMaxMs, o.cloudwatch.baselineSeconds], [400, 60_000, 600]);
+    assert.equal(o.policy.signals.cloudwatch.confidence, 0.99);
     assert.equal(o.policy.bakeSeconds, 300);
     assert.deepEqual(o.probe.urls, ['https://app.example.com/healthz', 'http://127.0.0.1:8080/']);
     assert.equal(o.probe.requestTimeoutMs, 500);
     assert.deepEqual(o.probe.headers, { host: 'app.example.com', 'x-probe': '1' });
     assert.equal(o.probe.versionHeader, 'x-app-version');
     assert.equal(o.probe.insecure, true);
-    assert.deepEqual(o.policy.signals.probe, { decides: true, maxErrorRate: 0.1, maxErrors: 0, minRequests: 5, consecutiveFailures: 3 });
+    assert.deepEqual(o.policy.signals.probe, { decides: true, maxErrorRate: 0.1, maxErrors: 0, minRequests: 5, consecutiveFailures: 3, confidence: 0.99 });
     assert.equal(o.policy.signals.cloudwatch.decides, false, 'report = measured, never decides');
     assert.equal(o.policy.signals.cloudwatch.maxErrorRate, 0.01);
     assert.equal(o.cloudwatch.periodSeconds, 120);

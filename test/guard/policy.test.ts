@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DEFAULT_POLICY, evaluate, judgeWindow, type GuardPolicy } from '../../src/guard/policy.js';
+import { DEFAULT_POLICY, describeRate, evaluate, exceedsBaseline, judgeWindow, type GuardPolicy, type SignalPolicy } from '../../src/guard/policy.js';
 import type { Measurement, SignalKind } from '../../src/guard/signal.js';
 import { seededRandom } from '../../src/lab/kubelet/behavior.js';
 
@@ -38,6 +38,67 @@ describe('judgeWindow', () => {
   test('both thresholds exceeded → failure; a rate at the limit is not', () => {
     assert.equal(judgeWindow({ requests: 10, errors: 5 }, DEFAULT_POLICY.signals.probe).verdict, 'failure');
     assert.equal(judgeWindow({ requests: 40, errors: 2 }, DEFAULT_POLICY.signals.probe).verdict, 'success'); // 5% is not > 5%
+  });
+});
+
+/** Binomial(n, p) draws from the seeded PRNG. */
+function draw(rand: () => number, n: number, p: number): number {
+  let k = 0;
+  for (let i = 0; i < n; i++) if (rand() < p) k++;
+  return k;
+}
+
+describe('judged against the old version (a baseline)', () => {
+  const probe = (b: { requests: number; errors: number }): SignalPolicy => ({ ...DEFAULT_POLICY.signals.probe, baseline: { ...b, source: 'test' } });
+
+  test('the release at the old version\'s 8%: over a bake of 600 windows of 20 requests, two failing windows in a row never happen (seeded)', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const rand = prng(seed);
+      const baseline = { requests: 100, errors: draw(rand, 100, 0.08) };
+      const policy: GuardPolicy = { ...DEFAULT_POLICY, signals: { ...DEFAULT_POLICY.signals, probe: probe(baseline) } };
+      const history: Measurement[] = [];
+      for (let i = 0; i < 600; i++) {
+        const m = window(i, 20, draw(rand, 20, 0.08), 'probe', policy);
+        history.push(m);
+      }
+      const d = evaluate(history, policy, T0 + 601_000, { bakeStartedAt: T0 });
+      assert.equal(d.verdict, 'pass', `seed ${seed}, baseline ${baseline.errors}/100: ${d.reason}`);
+      // The old rule (a window fails above baseline + 5% with more than one error) fails these windows often.
+      const old = history.filter((m) => (m.errors ?? 0) / 20 > baseline.errors / 100 + 0.05 && (m.errors ?? 0) > 1).length;
+      assert.ok(old > 20, `seed ${seed}: ${old} windows above the naive limit`);
+    }
+  });
+
+  test('a release at 50% against the old version\'s 8% fails within a few windows (seeded); a release answering only 500 in two', () => {
+    const policy: GuardPolicy = { ...DEFAULT_POLICY, signals: { ...DEFAULT_POLICY.signals, probe: probe({ requests: 100, errors: 8 }) } };
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 9]) {
+      const rand = prng(seed);
+      const history: Measurement[] = [];
+      while (history.length < 6 && evaluate(history, policy, T0 + history.length * 1000).verdict !== 'fail') history.push(window(history.length, 20, draw(rand, 20, 0.5), 'probe', policy));
+      assert.equal(evaluate(history, policy, T0 + history.length * 1000).verdict, 'fail', `seed ${seed}: ${history.map((m) => m.evidence).join('\n')}`);
+    }
+    const zero: GuardPolicy = { ...DEFAULT_POLICY, signals: { ...DEFAULT_POLICY.signals, probe: probe({ requests: 100, errors: 0 }) } };
+    assert.equal(evaluate([window(0, 10, 10, 'probe', zero), window(1, 10, 10, 'probe', zero)], zero, T0 + 2000).verdict, 'fail');
+  });
+
+  test('the reason names the baseline, its bound and the confidence; max-errors still applies', () => {
+    const f = judgeWindow({ requests: 20, errors: 12 }, probe({ requests: 100, errors: 8 }));
+    assert.equal(f.verdict, 'failure');
+    assert.match(f.reason, /12 error\(s\) in 20 request\(s\) = 60\.0%: above the old version's 8\.0% \(8 of 100, test; at most 1[34]\.\d% at 95%\) \+ 5\.0% \(p = /);
+    const ok = judgeWindow({ requests: 20, errors: 3 }, probe({ requests: 100, errors: 8 }));
+    assert.equal(ok.verdict, 'success');
+    assert.match(ok.reason, /not above the old version's 8\.0% .* with 95% confidence/);
+    assert.equal(judgeWindow({ requests: 5, errors: 1 }, { ...probe({ requests: 100, errors: 0 }), minRequests: 1 }).verdict, 'success', 'one error is within max-errors 1');
+  });
+
+  test('a baseline from few requests gives the release the benefit of the doubt (a wider bound, a higher limit)', () => {
+    const few = exceedsBaseline({ requests: 20, errors: 6 }, { requests: 20, errors: 2 }, 0.05);
+    const many = exceedsBaseline({ requests: 20, errors: 6 }, { requests: 2000, errors: 200 }, 0.05);
+    assert.ok(few.limit > many.limit);
+    assert.equal(few.exceeds, false);
+    assert.equal(exceedsBaseline({ requests: 0, errors: 0 }, { requests: 100, errors: 0 }, 0.05).exceeds, false);
+    assert.match(describeRate({ requests: 100, errors: 8 }), /^8\.0% \(95% bounds 4\.\d%–1[34]\.\d% from 100 request\(s\)\)$/);
+    assert.equal(describeRate({ requests: 0, errors: 0 }), 'no requests: rate unknown');
   });
 });
 

@@ -51,6 +51,31 @@ describe('TargetHealthSignal (scripted target health)', () => {
     assert.ok(m3.firstErrorAt && Date.parse(m3.firstErrorAt) < Date.parse(m3.at), 'the first unhealthy observation');
   });
 
+  test('old targets unhealthy before the release: a new one unhealthy for the same reason is not the release\'s fault; for another reason it is', async () => {
+    let t = Date.parse('2026-05-01T10:00:00Z');
+    const timeout: TargetHealth = { id: '10.0.0.3', port: 8080, state: 'unhealthy', reason: 'Target.Timeout', description: 'Request timed out' };
+    const src = scripted([
+      [unhealthy('10.0.0.8'), unhealthy('10.0.0.9'), { id: '10.0.0.1', port: 8080, state: 'initial' }],
+      [unhealthy('10.0.0.9'), unhealthy('10.0.0.1'), timeout],
+      [unhealthy('10.0.0.1'), timeout],
+    ]);
+    const s = new TargetHealthSignal({ elbv2: src, targetGroupArns: [TG], newTargets: () => ['10.0.0.1', '10.0.0.3'], intervalMs: 10, now: () => (t += 1000) });
+    await s.observe(t);
+    assert.equal((await s.observe(t)).verdict, 'inconclusive');
+    const m = await s.observe(t);
+    assert.equal(m.verdict, 'failure', m.evidence);
+    assert.match(m.evidence, /10\.0\.0\.3:8080 unhealthy .*Target\.Timeout/);
+    assert.doesNotMatch(m.evidence, /10\.0\.0\.1/);
+    assert.equal(m.details?.unhealthyBefore, 2);
+
+    const same = new TargetHealthSignal({ elbv2: scripted([[unhealthy('10.0.0.9')], [unhealthy('10.0.0.1')]]), targetGroupArns: [TG], newTargets: () => ['10.0.0.1'], intervalMs: 10, now: () => (t += 1000) });
+    await same.observe(t);
+    await same.observe(t);
+    const n = await same.observe(t);
+    assert.equal(n.verdict, 'inconclusive');
+    assert.match(n.evidence, /for the reason the old version's were before the release .* not the release's fault: 10\.0\.0\.1:8080 unhealthy .*Target\.ResponseCodeMismatch.*, as 1 target\(s\) of the old version were/);
+  });
+
   test('no new target yet → inconclusive; all healthy → success; DescribeTargetHealth failing → error', async () => {
     const s = new TargetHealthSignal({ elbv2: scripted([[healthy('10.0.0.9')]]), targetGroupArns: [TG], newTargets: () => ['10.0.0.1'], intervalMs: 10 });
     assert.equal((await s.observe(Date.now())).verdict, 'inconclusive');
