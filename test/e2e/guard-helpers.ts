@@ -13,7 +13,13 @@ export interface Report {
   error?: string;
   unverified?: string;
   applied: string[];
-  guard?: { decision: { verdict: string; reason: string; decidingKind?: string }; skipped: string[]; cloudwatchMetrics?: string };
+  guard?: {
+    decision: { verdict: string; reason: string; decidingKind?: string };
+    skipped: string[];
+    cloudwatchMetrics?: string;
+    baselines?: string[];
+    signals?: Array<{ signal: string; windows: number; requests: number; errors: number; failingWindows: number }>;
+  };
   rollbacks?: Array<{ outcome: string; name: string; fromRevision?: number; toRevision?: number }>;
   timeline: Array<{ kind: string; message: string }>;
 }
