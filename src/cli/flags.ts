@@ -46,11 +46,15 @@ export const GUARD_HELP = `  --guard on|off             the 5xx guard from the w
                              unreachable → go on with the other signals (on) or stop, exit 2, nothing applied (require)
   --probe-url URL            probe this URL (repeatable; default: http://<ALB hostname>/)
   --probe-rate N             probe requests per second (10)
-  --max-error-rate 5%        a probe window fails above this error rate…
+  --probe-baseline-requests 100, --probe-baseline-max-duration 30s
+                             the old version's baseline: requests before applying, and their deadline
+  --max-error-rate 5%        a probe window fails above this error rate (with a baseline: above its rate + this)…
+  --confidence 95%           of the judgement against the baseline (probe and CloudWatch)
   --max-errors N             …and with more than N errors (1)
   --min-requests N           fewer requests in a window = inconclusive (5)
   --consecutive-failures N   failing probe windows in a row that decide (2)
   --cloudwatch on|off|report, --cloudwatch-period 60, --cloudwatch-settle 2m
+  --cloudwatch-baseline 5m   settled minutes before applying read as the old version's baseline (0 = none)
   --target-health on|off|report, --target-health-interval 5s
   --cloudwatch-elb-5xx auto|on|off   count the LB's own 5xx (auto: only when the LB is not shared)
   --min-probe-windows 3, --min-cloudwatch-periods 1, --min-target-health-checks 3
