@@ -151,8 +151,10 @@ export function describeBaseline(b: Baseline, confidence = DEFAULT_CONFIDENCE): 
   const s = Object.entries(b.statuses)
     .map(([k, n]) => `${n}×${k}`)
     .join(', ');
-  const short = b.wanted > 1 && b.requests + b.notTheApp < b.wanted ? `; only ${b.requests + b.notTheApp} of the ${b.wanted} requests wanted before the deadline (a wide bound; raise --probe-baseline-max-duration or --probe-rate)` : '';
-  return `${b.requests} request(s) in ${(b.durationMs / 1000).toFixed(1)}s: ${s || 'none'}; error rate ${describeRate(b, confidence)}${short}`;
+  const sent = Object.values(b.statuses).reduce((a, n) => a + n, 0);
+  const short = b.wanted > 1 && sent < b.wanted ? `; only ${sent} of the ${b.wanted} requests wanted before the deadline (a wide bound; raise --probe-baseline-max-duration or --probe-rate)` : '';
+  const rate = b.requests > 0 ? `error rate ${describeRate(b, confidence)}` : 'none answered by the app';
+  return `${sent} request(s) in ${(b.durationMs / 1000).toFixed(1)}s: ${s || 'none'}; ${rate}${short}`;
 }
 
 /** Opens a socket and waits for `event` (connect / secureConnect), an error, or the timeout; the socket is closed. */

@@ -57,7 +57,7 @@ describeTiers('the probe measures through TLS on the lab ALB (issue 8)', (tier) 
     const bad = await l.cli(['deploy', '-f', await variant('2048/safe', l.dir, `${ns}-bad`, tls(ns, annotations, 'error-500')), '--report', badFile, ...labArgs(l, '10s'), ...GUARD], trusted);
     assert.equal(bad.code, 1, `${bad.stdout}\n${bad.stderr}`);
     assert.match(bad.stderr, expectTarget);
-    assert.match(bad.stderr, new RegExp(`probe baseline of the live version at https://127\\.[\\d.]+:\\d+/: \\d+ request\\(s\\): \\d+×200`));
+    assert.match(bad.stderr, new RegExp(`probe baseline of the live version at https://127\\.[\\d.]+:\\d+/: \\d+ request\\(s\\) in [\\d.]+s: \\d+×200`));
     const rb = await report(badFile);
     assert.equal(rb.result, 'rolled-back', rb.error);
     assert.equal(rb.guard?.decision.decidingKind, 'probe', rb.guard?.decision.reason);
@@ -92,7 +92,7 @@ describeTiers('the probe measures through TLS on the lab ALB (issue 8)', (tier) 
     const v3 = await variant('2048/safe', l.dir, 'redirect-v3', tls('redirect', REDIRECT));
     const at = await l.cli(['deploy', '-f', v3, '--probe', 'require', '--probe-url', `${alb.url}/`, '--probe-header', `Host: ${HOST}`, ...labArgs(l), ...GUARD], trusted);
     assert.equal(at.code, 2, `${at.stdout}\n${at.stderr}`);
-    assert.match(at.stdout, /answers only redirects or auth challenges \(\d+ request\(s\): \d+×301[^)]*\): the ALB's rules answer, not the app/);
+    assert.match(at.stdout, /answers only redirects or auth challenges \(\d+ request\(s\) in [\d.]+s: \d+×301[^)]*\): the ALB's rules answer, not the app/);
     assert.match(at.stdout, /nothing was applied/);
   });
 

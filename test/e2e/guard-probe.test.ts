@@ -53,7 +53,7 @@ describeTiers('the probe goes to the ALB as the Ingress defines it (issue 8)', (
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stderr, /route\(s\) found in the cluster/);
     assert.match(r.stderr, /probe target http:\/\/k8s-only-[^ ]+\/ \(http:\/\/127\.[\d.]+:\d+\/\): HTTP:80 from the default listener, Host only\.example\.com from the rule/);
-    assert.match(r.stderr, /probe baseline of the live version at http:\/\/127\.[\d.]+:\d+\/: \d+ request\(s\): \d+×200/);
+    assert.match(r.stderr, /probe baseline of the live version at http:\/\/127\.[\d.]+:\d+\/: \d+ request\(s\) in [\d.]+s: \d+×200/);
     assert.ok(r.stderr.indexOf('probe baseline') < r.stderr.indexOf('applied Deployment only/deployment-2048'), 'baselined before the apply');
   });
 
