@@ -46,7 +46,7 @@ export const GUARD_HELP = `  --guard on|off             the 5xx guard from the w
                              unreachable → go on with the other signals (on) or stop, exit 2, nothing applied (require)
   --probe-url URL            probe this URL (repeatable; default: http://<ALB hostname>/)
   --probe-rate N             probe requests per second (10)
-  --probe-baseline-requests 100, --probe-baseline-max-duration 30s
+  --probe-baseline-requests 200, --probe-baseline-max-duration 30s
                              the old version's baseline: requests before applying, and their deadline
   --max-error-rate 5%        a probe window fails above this error rate (with a baseline: above its rate + this)…
   --confidence 95%           of the judgement against the baseline (probe and CloudWatch)

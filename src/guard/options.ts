@@ -22,7 +22,7 @@ import type { SignalKind } from './signal.js';
  *   probe-header              "Name: value", repeatable (e.g. "Host: app.example.com")
  *   probe-insecure            true | false: accept any TLS certificate (false)
  *   probe-baseline-requests   requests sent to the live (old) version before apply, whose error rate the
- *                             release is judged against (100: a rate known within a few percent)
+ *                             release is judged against (200: with no error, the rate is below 1.5 % at 95 %)
  *   probe-baseline-max-duration  … unless this much time passes first (30s)
  *   version-header            response header naming the version that answered (x-lab-image is always read)
  *   max-error-rate            probe: a window fails above this rate, "5%" or "0.05" (5%); with a baseline,
@@ -187,7 +187,7 @@ export function parseGuardOptions(raw: RawGuardOptions): GuardOptions {
     headers[name.toLowerCase()] = h.slice(i + 1).trim();
   }
   const insecure = p.bool('probe-insecure', false);
-  const baselineRequests = p.int('probe-baseline-requests', 100, { min: 1, max: 100_000 });
+  const baselineRequests = p.int('probe-baseline-requests', 200, { min: 1, max: 100_000 });
   const baselineMaxMs = p.duration('probe-baseline-max-duration', 30_000, { min: 100, max: 3600_000 });
   const confidence = p.rate('confidence', DEFAULT_CONFIDENCE);
   if (confidence < 0.5 || confidence >= 1) {

@@ -29,7 +29,7 @@ export interface Thresholds {
 export interface BaselineCounts {
   requests: number;
   errors: number;
-  /** Where it was measured, for messages ("the probe's 100 requests before apply"). */
+  /** Where it was measured, for messages ("the probe's 200 requests before apply"). */
   source: string;
 }
 

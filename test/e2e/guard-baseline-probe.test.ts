@@ -33,10 +33,10 @@ describeTiers('the probe judges the release against the old version it measured 
       const rep = await report(file);
       assert.equal(rep.result, 'succeeded', rep.guard?.decision.reason);
       assert.equal(rep.guard?.decision.verdict, 'pass');
-      // The baseline: 100 requests (the default) to the old version before apply, its rate and bounds said.
-      assert.match(same.stderr, /probe baseline of the live version at http:\/\/127\.[\d.]+:\d+\/: 100 request\(s\) in [\d.]+s: \d+×200, \d+×500; error rate \d+\.\d% \(95% bounds \d+\.\d%–\d+\.\d% from 100 request\(s\)\) — the release's probe windows are judged against it/);
+      // The baseline: 200 requests (the default) to the old version before apply, its rate and bounds said.
+      assert.match(same.stderr, /probe baseline of the live version at http:\/\/127\.[\d.]+:\d+\/: 200 request\(s\) in [\d.]+s: \d+×200, \d+×500; error rate \d+\.\d% \(95% bounds \d+\.\d%–\d+\.\d% from 200 request\(s\)\) — the release's probe windows are judged against it/);
       assert.ok(same.stderr.indexOf('probe baseline') < same.stderr.indexOf(`applied Deployment ${ns}/deployment-2048`), 'baselined before the apply');
-      assert.ok(rep.guard?.baselines?.some((b) => /^probe: the old version's \d+\.\d% \(95% bounds .*\), the probe's 100 request\(s\) before apply$/.test(b)), JSON.stringify(rep.guard?.baselines));
+      assert.ok(rep.guard?.baselines?.some((b) => /^probe: the old version's \d+\.\d% \(95% bounds .*\), the probe's 200 request\(s\) before apply$/.test(b)), JSON.stringify(rep.guard?.baselines));
       assert.ok(rep.guard?.baselines?.some((b) => /^cloudwatch: baseline of the old version: \d+ of the 5 period\(s\) of 60s before apply with datapoints — targetgroup\/[^:]+: RequestCount \d+, HTTPCode_Target_5XX_Count \d+/.test(b)), JSON.stringify(rep.guard?.baselines));
       const probe = rep.guard?.signals?.find((s) => s.signal === 'probe');
       assert.ok(probe && probe.errors > 0 && probe.windows >= 10, `the probe saw the release's own errors and judged them: ${JSON.stringify(rep.guard?.signals)}`);
@@ -50,7 +50,7 @@ describeTiers('the probe judges the release against the old version it measured 
       const bad = await report(badFile);
       assert.equal(bad.result, 'rolled-back', bad.error);
       assert.equal(bad.guard?.decision.decidingKind, 'probe', bad.guard?.decision.reason);
-      assert.match(bad.guard?.decision.reason ?? '', /: above the old version's \d+\.\d% \(\d+ of 100, the probe's 100 request\(s\) before apply; at most \d+\.\d% at 95%\) \+ 5\.0% \(p = /);
+      assert.match(bad.guard?.decision.reason ?? '', /: above the old version's \d+\.\d% \(\d+ of 200, the probe's 200 request\(s\) before apply; at most \d+\.\d% at 95%\) \+ 5\.0% \(p = /);
       assert.deepEqual(images(l, ns), [`${IMAGE}:${ns}-v2`]);
     } finally {
       await load.stop();

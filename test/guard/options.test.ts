@@ -10,7 +10,7 @@ describe('parseGuardOptions', () => {
     assert.equal(o.enabled, true);
     // The grace after the bake: what the quickest signal needs for its minimum (3 probe windows of 1 s), × 1.5.
     assert.deepEqual(o.policy, { ...DEFAULT_POLICY, measureGraceSeconds: 4.5 });
-    assert.deepEqual(o.probe, { mode: 'on', required: false, urls: [], ratePerSecond: 10, requestTimeoutMs: 2000, windowMs: 1000, maxRequests: 9000, maxDurationMs: 900_000, headers: {}, insecure: false, baselineRequests: 100, baselineMaxMs: 30_000 });
+    assert.deepEqual(o.probe, { mode: 'on', required: false, urls: [], ratePerSecond: 10, requestTimeoutMs: 2000, windowMs: 1000, maxRequests: 9000, maxDurationMs: 900_000, headers: {}, insecure: false, baselineRequests: 200, baselineMaxMs: 30_000 });
     assert.deepEqual(o.cloudwatch, { mode: 'on', elb5xx: 'auto', periodSeconds: 60, settleSeconds: 120, baselineSeconds: 300 });
     assert.equal(o.onInconclusive, 'fail');
     assert.deepEqual(o.targetHealth, { mode: 'on', intervalMs: 5000, consecutiveUnhealthy: 2 });
