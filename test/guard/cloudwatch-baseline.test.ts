@@ -5,29 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { AlbPeriod, ReadPeriodsOptions } from '../../src/aws/cloudwatch.js';
+import type { ReadPeriodsOptions } from '../../src/aws/cloudwatch.js';
 import { CloudWatchSignal, type CloudWatchBaseline } from '../../src/guard/cloudwatch-signal.js';
 import { DEFAULT_POLICY } from '../../src/guard/policy.js';
 import type { Measurement } from '../../src/guard/signal.js';
 import { waitFor } from '../helpers/wait.js';
+import { LB, MIN, TG, period } from './cloudwatch-helpers.js';
 
-const MIN = 60_000;
-const LB = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/k8s-demo-web-0a1b2c3d4e/50dc6c495c0c9188';
-const TG = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/k8s-demo-web-0a1b2c3d/73e2d6bc24d8a067';
 const APPLY = 100 * MIN + 20_000;
-
-function period(start: number, data?: { requests: number; target5xx: number }): AlbPeriod {
-  return {
-    start,
-    end: start + MIN,
-    requests: data?.requests ?? 0,
-    target5xx: data?.target5xx ?? 0,
-    elb5xx: 0,
-    byTargetGroup: [{ targetGroupArn: TG, requests: data?.requests ?? 0, target5xx: data?.target5xx ?? 0 }],
-    settled: true,
-    empty: data === undefined,
-  };
-}
 
 async function judge(before: Array<{ requests: number; target5xx: number } | undefined>, release: { requests: number; target5xx: number }): Promise<{ m: Measurement; baseline: CloudWatchBaseline | undefined; from: number[] }> {
   const periods = [...before.map((d, i) => period(100 * MIN - (before.length - i) * MIN, d)), period(100 * MIN, release)];

@@ -10,23 +10,7 @@ import { CLOUDWATCH_LATE_SECONDS, CloudWatchSignal, type PeriodReader } from '..
 import { DEFAULT_POLICY } from '../../src/guard/policy.js';
 import type { Measurement } from '../../src/guard/signal.js';
 import { waitFor } from '../helpers/wait.js';
-
-const MIN = 60_000;
-const LB = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/k8s-demo-web-0a1b2c3d4e/50dc6c495c0c9188';
-const TG = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/k8s-demo-web-0a1b2c3d/73e2d6bc24d8a067';
-
-function period(start: number, data?: { requests: number; target5xx: number }): AlbPeriod {
-  return {
-    start,
-    end: start + MIN,
-    requests: data?.requests ?? 0,
-    target5xx: data?.target5xx ?? 0,
-    elb5xx: 0,
-    byTargetGroup: [{ targetGroupArn: TG, requests: data?.requests ?? 0, target5xx: data?.target5xx ?? 0 }],
-    settled: true,
-    empty: data === undefined,
-  };
-}
+import { LB, MIN, TG, period } from './cloudwatch-helpers.js';
 
 /** A reader whose answers the test scripts, on a clock the test moves. */
 function scripted(): { reader: PeriodReader; now: { ms: number }; periods: AlbPeriod[]; reads: { n: number } } {
