@@ -134,10 +134,11 @@ export class CloudWatchSignal implements Signal {
   /** The settled periods before apply with datapoints, summed as one period counts (per target group in the text). */
   baselineOf(before: AlbPeriod[], periods: number, periodSeconds: number): CloudWatchBaseline {
     const includeElb = this.o.includeElb5xx ?? true;
-    const data = before.filter((x) => x.settled && !x.empty);
+    // Only minutes in which the target groups served requests: 503s of an ALB with no target yet (a first install) are no old version.
+    const data = before.filter((x) => x.settled && !x.empty && x.requests > 0);
     const minutes = `${periods} period(s) of ${periodSeconds}s before apply`;
     if (data.length === 0) {
-      return { periods, withData: 0, text: `no baseline datapoints in the ${minutes} (no traffic then, or CloudWatch has not published them): judged against the thresholds alone — not measured, not zero` };
+      return { periods, withData: 0, text: `no baseline datapoints in the ${minutes} (no request to the target groups then, or CloudWatch has not published them): judged against the thresholds alone — not measured, not zero` };
     }
     let requests = 0;
     let errors = 0;

@@ -14,8 +14,8 @@ import { LB, MIN, TG, period } from './cloudwatch-helpers.js';
 
 const APPLY = 100 * MIN + 20_000;
 
-async function judge(before: Array<{ requests: number; target5xx: number } | undefined>, release: { requests: number; target5xx: number }): Promise<{ m: Measurement; baseline: CloudWatchBaseline | undefined; from: number[] }> {
-  const periods = [...before.map((d, i) => period(100 * MIN - (before.length - i) * MIN, d)), period(100 * MIN, release)];
+async function judge(before: Array<{ requests: number; target5xx: number } | undefined>, release: { requests: number; target5xx: number }, elb5xxBefore = 0): Promise<{ m: Measurement; baseline: CloudWatchBaseline | undefined; from: number[] }> {
+  const periods = [...before.map((d, i) => ({ ...period(100 * MIN - (before.length - i) * MIN, d), ...(d ? { elb5xx: elb5xxBefore } : {}) })), period(100 * MIN, release)];
   const from: number[] = [];
   let baseline: CloudWatchBaseline | undefined;
   const signal = new CloudWatchSignal({
@@ -70,5 +70,9 @@ describe('CloudWatch judges the release against the minutes before apply', () =>
     assert.match(r.m.evidence, /within 2\.0% \/ 5 error\(s\) \(no baseline datapoints/);
     const partial = await judge([undefined, undefined, undefined, { requests: 100, target5xx: 0 }, undefined], { requests: 600, target5xx: 3 });
     assert.match(partial.baseline?.text ?? '', /1 of the 5 period\(s\) of 60s before apply with datapoints/);
+    // A first install: before apply the ALB had no target and answered 503 (its own 5xx, no request to a target group).
+    const first = await judge([undefined, undefined, undefined, { requests: 0, target5xx: 0 }, undefined], { requests: 600, target5xx: 3 }, 40);
+    assert.equal(first.baseline?.counts, undefined, first.baseline?.text);
+    assert.match(first.baseline?.text ?? '', /^no baseline datapoints/);
   });
 });
