@@ -64,7 +64,7 @@ function progressDeadline({ model }: RuleContext): RawFinding[] {
       severity: 'warning',
       message:
         `${deploymentName(d)} has progressDeadlineSeconds ${d.progressDeadlineSeconds}, but the rollout is estimated at ~${Math.round(e.seconds)} s ` +
-        `(${d.strategy.type === 'Recreate' ? `old pods stop first, ${e.breakdown.terminationSeconds} s; ` : ''}${plural(e.replicas, 'replica')} in ${plural(e.batches, 'batch', 'batches')} of ~${Math.round(e.batchSeconds)} s: start ${e.breakdown.containerStartSeconds} s + target healthy ${e.breakdown.registrationSeconds} s; then ${e.breakdown.drainTailSeconds} s for the last targets to drain): ` +
+        `(${d.strategy.type === 'Recreate' ? `old pods stop first, ${e.breakdown.terminationSeconds} s; ` : ''}${plural(e.replicas, 'replica')} in ${plural(e.batches, 'batch', 'batches')} of ~${Math.round(e.batchSeconds)} s: start ${e.breakdown.containerStartSeconds} s + target healthy ${e.breakdown.registrationSeconds} s; then ${e.breakdown.lastBatchSeconds} s for the last batch's slowest pod and the last targets' drain): ` +
         'a slow batch can make Kubernetes report ProgressDeadlineExceeded and the deploy fail (and roll back) although nothing is wrong',
       fix: `set spec.progressDeadlineSeconds: ${suggested} (about 1.5 × the estimate), or speed up the batches (larger maxSurge, shorter health-check interval)`,
       at: d.loaded,

@@ -7,6 +7,7 @@ import {
 } from '../manifests/model.js';
 import type { JsonObject } from '../manifests/types.js';
 import { parseDuration } from '../options.js';
+import { batchSpread } from './tail.js';
 
 /**
  * Rollout-time estimate per Deployment, from the manifests alone, calibrated against the realistic lab (whose
@@ -24,10 +25,19 @@ import { parseDuration } from '../options.js';
  *                          checking at its own point of the interval: the later of two comes at ⅔ on average)
  *                        + the controller's next look at the target to set the readiness gate (half its 15 s requeue)
  *                        (the slowest target group routing to the Deployment; 0 when nothing routes to it)
- *   seconds   = batches × perBatch + drainTail
- *       drainTail = min(deregistration delay, 15 s): the last old targets leave every node (endpoint update, LBC
- *       deregister, propagation) and, with nothing in flight, AWS completes the deregistration at once; an unset
- *       delay counts as AWS's 300 s. Recreate also waits for the old pods' preStop before starting.
+ *   seconds   = batches × perBatch + lastBatch
+ *       lastBatch = max(slowest, lastOldGone + drainTail): the rollout ends with the later of the last batch's
+ *                   slowest new pod and the last old targets' drain. With n new pods in the last batch and
+ *                   u = maxUnavailable, the last old pod goes when n − u of them are ready (at once when n ≤ u):
+ *         slowest     = E[slowest of n pods] − E[one pod]
+ *         lastOldGone = E[(n − u)-th of n pods ready] − E[one pod]   (−perBatch when n ≤ u)
+ *                       (order statistics of n draws of a pod's start plus the later ALB node's registration and
+ *                       first check, from the realistic profile's distributions: src/plan/tail.ts)
+ *         drainTail   = min(deregistration delay, 15 s): the last old targets leave every node (endpoint update,
+ *                       LBC deregister, propagation) and, with nothing in flight, AWS completes the deregistration
+ *                       at once; an unset delay counts as AWS's 300 s.
+ *       Earlier batches overlap (a new pod starts as soon as one is ready), so their spread is not charged.
+ *       Recreate and blue-green: u = 0; Recreate also waits for the old pods' preStop before starting.
  *
  * Old pods' termination (preStop) overlaps the next batch (Kubernetes counts a terminating pod as gone), so it does
  * not lengthen the rollout.
@@ -64,8 +74,10 @@ export interface RolloutEstimate {
     terminationSeconds: number;
     /** Deregistration delay (AWS's 300 s when unset). */
     drainSeconds: number;
-    /** What the last batch's drain adds: min(drainSeconds, deregistration allowance). */
+    /** The last old targets' drain: min(drainSeconds, deregistration allowance). */
     drainTailSeconds: number;
+    /** What the last batch adds beyond perBatch: max(slowest pod, last old pod gone + drainTail). */
+    lastBatchSeconds: number;
   };
   /**
    * An Argo canary: what its steps add that the pod arithmetic cannot know. Timed pauses are in `seconds`; analysis
@@ -129,9 +141,10 @@ function estimateOne(d: DeploymentModel, routes: Route[], o: Required<EstimateOp
 
   const drainTailSeconds = Math.min(drainSeconds, o.deregistrationSeconds);
   const batchSeconds = containerStartSeconds + registrationSeconds;
+  const lastBatchSeconds = batches === 0 ? 0 : lastBatch(replicas - (batches - 1) * batchSize, maxUnavailable, routes, batchSeconds, drainTailSeconds);
   const recreateWait = d.strategy.type === 'Recreate' ? terminationSeconds : 0;
   const argo = d.kind === 'Rollout' ? argoSteps(d.loaded.object) : undefined;
-  const seconds = (batches === 0 ? 0 : recreateWait + batches * batchSeconds + drainTailSeconds) + (argo?.timedPauseSeconds ?? 0);
+  const seconds = (batches === 0 ? 0 : recreateWait + batches * batchSeconds + lastBatchSeconds) + (argo?.timedPauseSeconds ?? 0);
   return {
     deployment: { namespace: d.namespace, name: d.name },
     replicas,
@@ -141,9 +154,16 @@ function estimateOne(d: DeploymentModel, routes: Route[], o: Required<EstimateOp
     maxUnavailable,
     seconds,
     batchSeconds,
-    breakdown: { containerStartSeconds, registrationSeconds, terminationSeconds, drainSeconds, drainTailSeconds },
+    breakdown: { containerStartSeconds, registrationSeconds, terminationSeconds, drainSeconds, drainTailSeconds, lastBatchSeconds },
     ...(argo ? { argo } : {}),
   };
+}
+
+/** max(slowest of the last batch's n pods, its last old pod gone + the drain), beyond one batch's time; whole seconds. */
+function lastBatch(n: number, unavailable: number, routes: Route[], batchSeconds: number, drainTailSeconds: number): number {
+  const spread = batchSpread(n, routes.length === 0 ? undefined : Math.max(...routes.map((r) => r.intervalSeconds)));
+  const lastOldGone = n > unavailable ? spread.nthSeconds(n - unavailable) : -batchSeconds;
+  return Math.max(0, Math.round(Math.max(spread.slowestSeconds, lastOldGone + drainTailSeconds)));
 }
 
 function argoSteps(o: JsonObject): { timedPauseSeconds: number; analysisSteps: number; indefinitePauses: number } | undefined {

@@ -131,7 +131,7 @@ export function renderPlanText(plan: Plan): string {
       const b = e.breakdown;
       out.push(
         `   ${e.deployment.namespace}/${e.deployment.name}: ~${Math.round(e.seconds)}s for ${e.replicas} replicas in ${e.batches} batch(es)` +
-          ` (per batch: start ${b.containerStartSeconds}s + target healthy ${b.registrationSeconds}s; then ${b.drainTailSeconds}s for the last targets to drain)` +
+          ` (per batch: start ${b.containerStartSeconds}s + target healthy ${b.registrationSeconds}s; then ${b.lastBatchSeconds}s for the last batch's slowest pod and the last targets' drain)` +
           (e.argo
             ? `; Argo canary steps: ${e.argo.timedPauseSeconds}s of timed pauses included, plus ${e.argo.analysisSteps} analysis run(s) as long as their templates say${e.argo.indefinitePauses > 0 ? `; deploy ends at the first of ${e.argo.indefinitePauses} pause(s) only a person ends (--argo-pauses wait: until promoted)` : ''}`
             : ''),
