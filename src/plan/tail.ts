@@ -35,6 +35,7 @@ export interface BatchSpread {
 }
 
 export function batchSpread(n: number, intervalSeconds?: number): BatchSpread {
+  if (n <= 1) return { slowestSeconds: 0, nthSeconds: () => 0 };
   const pod = podDensity(intervalSeconds);
   const mean = meanOf(pod);
   const cdf = cdfOf(pod);

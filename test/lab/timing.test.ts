@@ -11,6 +11,7 @@ import { InputError } from '../../src/errors.js';
 import { waitFor } from '../helpers/wait.js';
 import { LabNetwork } from '../../src/lab/network.js';
 import { albWithTargetGroup, podServer, type PodServer } from './alb-helpers.js';
+import { ALB_NODES, NODE_REGISTRATION_SECONDS, POD_START_SECONDS, batchSpread } from '../../src/plan/tail.js';
 import { DEREGISTER_CALL_P99_SECONDS, DEREGISTRATION_PATH_P99_SECONDS, PROPAGATION_P99_SECONDS } from '../../src/tune/timers.js';
 
 const network = new LabNetwork();
@@ -210,6 +211,30 @@ describe('ALB with two nodes (realistic registration, health checks and deregist
       ['slowest node', p99(slowest), PROPAGATION_P99_SECONDS],
     ] as const) {
       assert.ok(Math.abs(measured - figure) <= 1.5, `${what}: measured p99 ${measured.toFixed(1)} s, the tuner assumes ${figure} s`);
+    }
+  });
+
+  test("the plan estimate's batch spread (src/plan/tail.ts) assumes this profile and matches its draws", () => {
+    assert.deepEqual(POD_START_SECONDS, REALISTIC_TIMINGS.containerStartSeconds);
+    assert.deepEqual(NODE_REGISTRATION_SECONDS, REALISTIC_TIMINGS.albPropagationSeconds);
+    assert.equal(ALB_NODES, REALISTIC_TIMINGS.albNodes);
+    // One pod: its start, then the later node's registration and first check (a uniform point of a 15 s interval).
+    const c = new LabClock(REALISTIC_TIMINGS, new LabRandom(3));
+    const checks = c.stream('checks');
+    const pod = (): number =>
+      c.delay('containerStartSeconds') + Math.max(...Array.from({ length: ALB_NODES }, () => c.delay('albPropagationSeconds') + checks.uniform(0, 15)));
+    const runs = 4000;
+    for (const n of [4, 12]) {
+      let slowest = 0;
+      let all = 0;
+      for (let r = 0; r < runs; r++) {
+        const xs = Array.from({ length: n }, pod);
+        slowest += Math.max(...xs);
+        all += xs.reduce((a, x) => a + x, 0);
+      }
+      const measured = slowest / runs - all / (runs * n);
+      const assumed = batchSpread(n, 15).slowestSeconds;
+      assert.ok(Math.abs(measured - assumed) < 0.6, `slowest of ${n}: drawn ${measured.toFixed(2)} s over the mean, the estimate assumes ${assumed.toFixed(2)} s`);
     }
   });
 

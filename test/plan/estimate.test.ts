@@ -20,16 +20,18 @@ describe('estimateRollouts', () => {
       batchSize: 3,
       maxSurge: 2,
       maxUnavailable: 1,
-      // start 5 + probe period 2; register 15 + ⅔ × 15 + 7.5 (rounded); tail min(drain 300, 15)
-      seconds: 2 * (7 + 33) + 15,
+      // start 5 + probe period 2; register 15 + ⅔ × 15 + 7.5 (rounded). Last batch: 2 pods, unavailable 1, so the
+      // last old pod goes when the first of them is ready (about 4 s before the mean), then its drain min(300, 15):
+      // 11 s, later than the slower new pod (about 4 s after the mean).
+      seconds: 2 * (7 + 33) + 11,
       batchSeconds: 40,
-      breakdown: { containerStartSeconds: 7, registrationSeconds: 33, terminationSeconds: 0, drainSeconds: 300, drainTailSeconds: 15 },
+      breakdown: { containerStartSeconds: 7, registrationSeconds: 33, terminationSeconds: 0, drainSeconds: 300, drainTailSeconds: 15, lastBatchSeconds: 11 },
     });
   });
 
   it('the safe example fits well inside its progress deadline', async () => {
     const [e] = estimateRollouts(buildModel(await loadExample('safe')), {});
-    assert.equal(e?.seconds, 2 * 40 + 15);
+    assert.equal(e?.seconds, 2 * 40 + 11);
     assert.ok((e?.seconds ?? Infinity) < 600);
   });
 
@@ -48,7 +50,7 @@ describe('estimateRollouts', () => {
 
   it('Recreate is one batch that first waits for the old pods to stop', () => {
     const e = estimate({ strategy: 'strategy:\n  type: Recreate' });
-    assert.deepEqual([e.batches, e.seconds], [1, 30 + 43 + 15]);
+    assert.deepEqual([e.batches, e.breakdown.lastBatchSeconds, e.seconds], [1, 8 + 15, 30 + 43 + 8 + 15], 'the slowest of 4 pods (8 s over the mean), then the drain');
   });
 
   it('zero replicas take no time; an unrouted Deployment has no registration or drain', () => {
@@ -60,5 +62,17 @@ describe('estimateRollouts', () => {
   it('rounds maxSurge up and maxUnavailable down like Kubernetes', () => {
     const e = estimate({ replicas: 10, strategy: 'strategy:\n  rollingUpdate:\n    maxSurge: 15%\n    maxUnavailable: 15%' });
     assert.deepEqual([e.maxSurge, e.maxUnavailable, e.batchSize, e.batches], [2, 1, 3, 4]);
+  });
+  it('one batch of 12 (maxSurge 100 %): the slowest of 12 pods, then the last old targets\' drain', () => {
+    const e = estimate({ replicas: 12, strategy: 'strategy:\n  rollingUpdate:\n    maxSurge: 100%\n    maxUnavailable: 0' });
+    assert.deepEqual([e.batches, e.batchSize, e.breakdown.lastBatchSeconds], [1, 12, 14 + 15]);
+    assert.equal(e.seconds, 43 + 14 + 15);
+    const one = estimate({ replicas: 1 });
+    assert.equal(one.breakdown.lastBatchSeconds, 15, 'one pod: its mean time, then the drain');
+  });
+
+  it('maxUnavailable covering the last batch: the old pods go as it starts and their drain overlaps it', () => {
+    const e = estimate({ replicas: 3, strategy: 'strategy:\n  rollingUpdate:\n    maxSurge: 0\n    maxUnavailable: 1' });
+    assert.deepEqual([e.batches, e.batchSize, e.breakdown.lastBatchSeconds, e.seconds], [3, 1, 0, 3 * 43]);
   });
 });
