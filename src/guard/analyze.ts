@@ -4,7 +4,7 @@ import type { CloudWatchReader } from '../aws/cloudwatch.js';
 import type { Elbv2Reader, TargetHealth } from '../aws/elbv2.js';
 import { InputError } from '../errors.js';
 import type { KubeClient } from '../kube/client.js';
-import { readyAddresses, SERVICE_NAME_LABEL } from '../plan/checks/endpoints.js';
+import { endpointPorts, readyAddresses, SERVICE_NAME_LABEL, targetOf } from '../plan/checks/endpoints.js';
 import { selectorMatches } from '../manifests/model.js';
 import type { JsonObject, KubeObject } from '../manifests/types.js';
 import type { Logger } from '../report/log.js';
@@ -269,8 +269,9 @@ async function checkTargetGroups(bindings: KubeObject[], deps: AnalyzeDeps): Pro
     const ready = readyAddresses(slices.items, service);
     const targets = await deps.elbv2.targetHealth(arn);
     const problems: string[] = [];
+    const ports = endpointPorts(slices.items, service);
     for (const ip of ready) {
-      const t = targets.find((x) => x.id === ip);
+      const t = targetOf(targets, ip, ports.get(ip));
       if (!t) problems.push(`ready endpoint ${ip} is not registered in the target group`);
       else if (t.state !== 'healthy') problems.push(`ready endpoint ${t.id}:${t.port} is ${t.state}${t.reason ? ` (${t.reason}: ${t.description ?? ''})` : ''}`);
     }

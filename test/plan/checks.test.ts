@@ -4,6 +4,7 @@ import type { KubeObject } from '../../src/manifests/types.js';
 import { checkDeregistrationDelay } from '../../src/plan/checks/attributes.js';
 import { checkCrdsEstablished } from '../../src/plan/checks/crd.js';
 import { checkRouting } from '../../src/plan/checks/routing.js';
+import { endpointPorts, targetOf } from '../../src/plan/checks/endpoints.js';
 import { daemonSetRolloutStatus, statefulSetRolloutStatus } from '../../src/plan/checks/rollout-status.js';
 import { checkDeployment, GATE_PREFIX, type WorkloadSnapshot, type WorkloadWatchView } from '../../src/plan/checks/workload.js';
 import type { PlanRoute } from '../../src/plan/phases.js';
@@ -99,6 +100,14 @@ describe('checkDeployment', () => {
     assert.equal(v.result.done, false);
     assert.match(v.result.message, /1 target\(s\) initial: 10\.0\.0\.5:8080/);
     assert.match(v.result.message, /draining .*10\.0\.0\.4:8080/);
+  });
+
+  it('a new pod on a reused IP: its own record, not the old pod\'s draining one on the same IP and port', () => {
+    const health = new Map([['arn:tg/1', [{ id: '10.0.0.5', port: 8080, state: 'draining' }, { id: '10.0.0.5', port: 8080, state: 'initial' }]]]);
+    const v = checkDeployment(view, snap({ workload: deployment(complete), pods: [pod([gate], true)], slices: [slice], health }));
+    assert.equal(v.result.done, false);
+    assert.match(v.result.message, /1 target\(s\) initial: 10\.0\.0\.5:8080/);
+    assert.doesNotMatch(v.result.message, /target\(s\) draining: /, 'the old record is reported as an old target, not as the new pod\'s');
   });
 
   it('fails at once when a new pod lacks the readiness gate (the webhook did not run)', () => {
@@ -225,5 +234,25 @@ describe('kubectl\'s rollout rules for StatefulSets and DaemonSets', () => {
     assert.equal(pending.result.done, false);
     const done = checkDeployment(view, { ...base, health: new Map([['arn:tg/1', [{ id: '10.0.0.9', port: 8080, state: 'healthy' }]]]) });
     assert.equal(done.result.done, true, done.result.message);
+  });
+});
+
+describe('targetOf (a target record for an endpoint)', () => {
+  const slice = k('EndpointSlice', 'web-x', 'shop', { ports: [{ name: 'http', port: 8080 }], endpoints: [{ addresses: ['10.0.0.5'] }, { addresses: ['10.0.0.6'], conditions: { ready: false } }] }, { labels: { 'kubernetes.io/service-name': 'web' } });
+
+  it('matches IP and port, preferring the record that is not draining', () => {
+    const ports = endpointPorts([slice], 'web');
+    assert.deepEqual([...(ports.get('10.0.0.5') ?? [])], [8080]);
+    assert.deepEqual([...(ports.get('10.0.0.6') ?? [])], [8080]);
+    const targets = [
+      { id: '10.0.0.5', port: 9090, state: 'healthy' },
+      { id: '10.0.0.5', port: 8080, state: 'draining' },
+      { id: '10.0.0.5', port: 8080, state: 'initial' },
+    ];
+    assert.deepEqual(targetOf(targets, '10.0.0.5', ports.get('10.0.0.5')), { id: '10.0.0.5', port: 8080, state: 'initial' });
+    assert.deepEqual(targetOf(targets.slice(0, 2), '10.0.0.5', ports.get('10.0.0.5')), { id: '10.0.0.5', port: 8080, state: 'draining' }, 'only the draining one: it is reported');
+    assert.equal(targetOf(targets, '10.0.0.7', new Set([8080])), undefined);
+    assert.equal(targetOf(targets, undefined), undefined);
+    assert.deepEqual(targetOf(targets, '10.0.0.5')?.state, 'healthy', 'no port known: the IP on any port, not draining first');
   });
 });

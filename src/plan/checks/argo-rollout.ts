@@ -264,7 +264,7 @@ export function checkArgoRollout(w: ArgoWatchView, snap: ArgoSnapshot): ArgoView
   // and stable Services at a ReplicaSet (rollouts-pod-template-hash) only after its pods exist: a Rollout's new pods
   // may carry no gate. Gates they carry must be True; their targets' health is judged either way.
   const gatedPods = (g: string): boolean => newPods.some((p) => arr(obj(p.spec).readinessGates).some((r) => obj(r).conditionType === g));
-  const diag = diagnoseWorkload(newPods, bindings, snap.health, expectedGates.filter(gatedPods));
+  const diag = diagnoseWorkload(newPods, bindings, snap.health, expectedGates.filter(gatedPods), snap.slices);
   if (diag.crashLooping.length > 0) {
     const head = `expected the new pods of ${id} to start, but ${diag.crashLooping.length} crash-loop (CrashLoopBackOff after several restarts): ${diag.crashLooping.slice(0, 3).join(', ')}. The release cannot start; Argo would only mark it Degraded at its progress deadline.`;
     const hint = `Read why: kubectl logs -n ${w.namespace} ${diag.crashLooping[0] ?? '<pod>'} --previous; ${cmd.get}.`;
@@ -279,7 +279,7 @@ export function checkArgoRollout(w: ArgoWatchView, snap: ArgoSnapshot): ArgoView
     const judged = bindings.filter((b) => b.route.service.name === newSvc);
     // Old targets still draining out of the canary's target group do not hold the pause (they are on their way out).
     const live = new Map([...snap.health].map(([arn, ts]) => [arn, ts.filter((t) => t.state !== 'draining')]));
-    const d = diagnoseWorkload(newPods, judged, live, expectedGates.filter(gatedPods));
+    const d = diagnoseWorkload(newPods, judged, live, expectedGates.filter(gatedPods), snap.slices);
     const drainless = d.detail.split('\n').filter((l) => l.trim() !== '');
     const at = pausedAt(st);
     if (drainless.length === 0 && pending.length === 0) {

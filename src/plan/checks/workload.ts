@@ -1,5 +1,5 @@
 import type { JsonObject, KubeObject } from '../../manifests/types.js';
-import { readyAddresses } from './endpoints.js';
+import { endpointPorts, readyAddresses, targetOf } from './endpoints.js';
 import type { BindingInfo, CheckResult, TargetView } from './result.js';
 import { controllerRevisionNumber, REVISION_ANNOTATION, revisionOf, rolloutStatusOf } from './rollout-status.js';
 
@@ -104,7 +104,7 @@ export function checkDeployment(w: WorkloadWatchView, snap: WorkloadSnapshot): W
   // template (a scale-up without a template change) were announced before the rollout.
   const gateFailure = missingGateFailure(kind.toLowerCase(), ns, w.name, newPods.filter((x) => !w.oldPodUids.has(String(x.metadata.uid ?? ''))), w.expectedGates);
   if (gateFailure) return view(gateFailure);
-  const diag = diagnoseWorkload(newPods, w.bindings, snap.health, w.expectedGates);
+  const diag = diagnoseWorkload(newPods, w.bindings, snap.health, w.expectedGates, snap.slices);
   const hints = (): string => workloadHints(diag, w);
   if (diag.crashLooping.length > 0) {
     const head = `expected the new pods of ${kind} ${ns}/${w.name} to start, but ${diag.crashLooping.length} crash-loop (CrashLoopBackOff after ${CRASH_LOOP_RESTARTS}+ restarts): ${diag.crashLooping.slice(0, 3).join(', ')}. The release cannot start; waiting for the progress deadline would not change that.`;
@@ -184,7 +184,8 @@ interface WorkloadDiagnosis {
 const CRASH_LOOP_RESTARTS = 3;
 
 /** Why each new pod and each target is not done yet, grouped by reason so that five identical pods make one line. */
-export function diagnoseWorkload(newPods: KubeObject[], bindings: BindingInfo[], health: Map<string, TargetView[]>, expectedGates: string[]): WorkloadDiagnosis {
+/** `slices`: the Services' EndpointSlices, for the pods' target ports (without them a pod's IP on any port). */
+export function diagnoseWorkload(newPods: KubeObject[], bindings: BindingInfo[], health: Map<string, TargetView[]>, expectedGates: string[], slices: KubeObject[] = []): WorkloadDiagnosis {
   const podGroups = new Map<string, string[]>();
   const podReasons = new Set<string>();
   const targetReasons = new Set<string>();
@@ -244,9 +245,10 @@ export function diagnoseWorkload(newPods: KubeObject[], bindings: BindingInfo[],
       pending++;
       groups.set(key, [...(groups.get(key) ?? []), what]);
     };
+    const ports = endpointPorts(slices, b.route.service.name);
     for (const p of newPods) {
       const ip = podIp(p);
-      const t = targets.find((x) => x.id === ip);
+      const t = targetOf(targets, ip, ip === undefined ? undefined : ports.get(ip));
       if (!t) {
         // The controller registers a pod only once its containers are ready; the pod line above says why not.
         if (containersReady.has(p.metadata.name)) add('not registered yet (the controller registers ready endpoints)', `${p.metadata.name} (${ip ?? 'no IP yet'})`);
