@@ -30,9 +30,12 @@ import { batchSpread } from './tail.js';
  *                   slowest new pod and the last old targets' drain. With n new pods in the last batch and
  *                   u = maxUnavailable, the last old pod goes when n − u of them are ready (at once when n ≤ u):
  *         slowest     = E[slowest of n pods] − E[one pod]
- *         lastOldGone = E[(n − u)-th of n pods ready] − E[one pod]   (−perBatch when n ≤ u)
+ *         lastOldGone = E[the last old target off every ALB node] − E[one pod] − E[one deregistration]: each
+ *                       old pod goes when a new one is ready (the (n − u)-th is the last), its target leaves the
+ *                       later node after a deregistration draw; −perBatch when n ≤ u (they went as it started)
  *                       (order statistics of n draws of a pod's start plus the later ALB node's registration and
- *                       first check, from the realistic profile's distributions: src/plan/tail.ts)
+ *                       first check, and of the later node's deregistration, from the realistic profile's
+ *                       distributions: src/plan/tail.ts)
  *         drainTail   = min(deregistration delay, 15 s): the last old targets leave every node (endpoint update,
  *                       LBC deregister, propagation) and, with nothing in flight, AWS completes the deregistration
  *                       at once; an unset delay counts as AWS's 300 s.
@@ -162,7 +165,7 @@ function estimateOne(d: DeploymentModel, routes: Route[], o: Required<EstimateOp
 /** max(slowest of the last batch's n pods, its last old pod gone + the drain), beyond one batch's time; whole seconds. */
 function lastBatch(n: number, unavailable: number, routes: Route[], batchSeconds: number, drainTailSeconds: number): number {
   const spread = batchSpread(n, routes.length === 0 ? undefined : Math.max(...routes.map((r) => r.intervalSeconds)));
-  const lastOldGone = n > unavailable ? spread.nthSeconds(n - unavailable) : -batchSeconds;
+  const lastOldGone = n > unavailable ? spread.lastDrainSeconds(unavailable) : -batchSeconds;
   return Math.max(0, Math.round(Math.max(spread.slowestSeconds, lastOldGone + drainTailSeconds)));
 }
 

@@ -17,6 +17,8 @@ export interface LognormalDelay {
 export const POD_START_SECONDS: LognormalDelay = { median: 3, p99: 15, min: 1, max: 30 };
 /** A registration reaching one ALB node (its routing table and health checker). */
 export const NODE_REGISTRATION_SECONDS: LognormalDelay = { median: 10, p99: 30, min: 3, max: 60 };
+/** A deregistration reaching one ALB node (it stops routing new requests to the target). */
+export const NODE_DEREGISTRATION_SECONDS: LognormalDelay = { median: 6, p99: 20, min: 2, max: 30 };
 /** Load-balancer nodes checking each target on their own schedule (one per AZ; the estimate assumes two). */
 export const ALB_NODES = 2;
 
@@ -32,15 +34,38 @@ const Z99 = 2.3263478740408408;
 export interface BatchSpread {
   slowestSeconds: number;
   nthSeconds(j: number): number;
+  /**
+   * The last of the batch's old targets leaving every ALB node, against one new pod's mean plus one target's mean
+   * deregistration (the later node's), with `unavailable` old pods going as the batch starts and each other one
+   * when a new pod is ready. With none going early: E[max of n (pod + deregistration)] − the two means, exact (which
+   * new pod lets which old one go does not change the max); otherwise the last ready new pod's order statistic plus
+   * the spread of its old pods' deregistrations (an approximation); −E[one pod] when all go as the batch starts.
+   */
+  lastDrainSeconds(unavailable: number): number;
 }
 
 export function batchSpread(n: number, intervalSeconds?: number): BatchSpread {
-  if (n <= 1) return { slowestSeconds: 0, nthSeconds: () => 0 };
+  if (n <= 1) return { slowestSeconds: 0, nthSeconds: () => 0, lastDrainSeconds: () => 0 };
   const pod = podDensity(intervalSeconds);
   const mean = meanOf(pod);
   const cdf = cdfOf(pod);
   const nth = (j: number): number => expectedOrderStatistic(cdf, Math.max(1, Math.min(j, n)), Math.max(1, n)) - mean;
-  return { slowestSeconds: nth(n), nthSeconds: nth };
+  const dereg = laterNode(NODE_DEREGISTRATION_SECONDS);
+  const deregMean = meanOf(dereg);
+  const deregCdf = cdfOf(dereg);
+  const lastDrainSeconds = (unavailable: number): number => {
+    const paired = n - Math.max(0, unavailable);
+    if (paired <= 0) return -mean;
+    if (paired >= n) return expectedOrderStatistic(cdfOf(convolve(pod, dereg)), n, n) - mean - deregMean;
+    const spread = paired > 1 ? expectedOrderStatistic(deregCdf, paired, paired) - deregMean : 0;
+    return nth(paired) + spread;
+  };
+  return { slowestSeconds: nth(n), nthSeconds: nth, lastDrainSeconds };
+}
+
+/** The later of the ALB nodes' draws of a delay, as masses. */
+function laterNode(d: LognormalDelay): Float64Array {
+  return massFromCdf(cdfOf(massOf(lognormalCdf(d), d.max)).map((c) => c ** ALB_NODES));
 }
 
 /** One pod's random part as probability masses on a grid of STEP seconds. */

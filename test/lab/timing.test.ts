@@ -11,7 +11,7 @@ import { InputError } from '../../src/errors.js';
 import { waitFor } from '../helpers/wait.js';
 import { LabNetwork } from '../../src/lab/network.js';
 import { albWithTargetGroup, podServer, type PodServer } from './alb-helpers.js';
-import { ALB_NODES, NODE_REGISTRATION_SECONDS, POD_START_SECONDS, batchSpread } from '../../src/plan/tail.js';
+import { ALB_NODES, NODE_DEREGISTRATION_SECONDS, NODE_REGISTRATION_SECONDS, POD_START_SECONDS, batchSpread } from '../../src/plan/tail.js';
 import { DEREGISTER_CALL_P99_SECONDS, DEREGISTRATION_PATH_P99_SECONDS, PROPAGATION_P99_SECONDS } from '../../src/tune/timers.js';
 
 const network = new LabNetwork();
@@ -217,24 +217,35 @@ describe('ALB with two nodes (realistic registration, health checks and deregist
   test("the plan estimate's batch spread (src/plan/tail.ts) assumes this profile and matches its draws", () => {
     assert.deepEqual(POD_START_SECONDS, REALISTIC_TIMINGS.containerStartSeconds);
     assert.deepEqual(NODE_REGISTRATION_SECONDS, REALISTIC_TIMINGS.albPropagationSeconds);
+    assert.deepEqual(NODE_DEREGISTRATION_SECONDS, REALISTIC_TIMINGS.albDeregistrationSeconds);
     assert.equal(ALB_NODES, REALISTIC_TIMINGS.albNodes);
     // One pod: its start, then the later node's registration and first check (a uniform point of a 15 s interval).
     const c = new LabClock(REALISTIC_TIMINGS, new LabRandom(3));
     const checks = c.stream('checks');
     const pod = (): number =>
       c.delay('containerStartSeconds') + Math.max(...Array.from({ length: ALB_NODES }, () => c.delay('albPropagationSeconds') + checks.uniform(0, 15)));
+    // An old target leaving the later node: a deregistration draw per node.
+    const dereg = (): number => Math.max(...Array.from({ length: ALB_NODES }, () => c.delay('albDeregistrationSeconds')));
     const runs = 4000;
     for (const n of [4, 12]) {
       let slowest = 0;
+      let lastOff = 0;
       let all = 0;
+      let allDereg = 0;
       for (let r = 0; r < runs; r++) {
         const xs = Array.from({ length: n }, pod);
+        const ds = Array.from({ length: n }, dereg);
         slowest += Math.max(...xs);
+        lastOff += Math.max(...xs.map((x, i) => x + ds[i]!));
         all += xs.reduce((a, x) => a + x, 0);
+        allDereg += ds.reduce((a, x) => a + x, 0);
       }
-      const measured = slowest / runs - all / (runs * n);
-      const assumed = batchSpread(n, 15).slowestSeconds;
-      assert.ok(Math.abs(measured - assumed) < 0.6, `slowest of ${n}: drawn ${measured.toFixed(2)} s over the mean, the estimate assumes ${assumed.toFixed(2)} s`);
+      const mean = all / (runs * n);
+      const b = batchSpread(n, 15);
+      const measured = slowest / runs - mean;
+      assert.ok(Math.abs(measured - b.slowestSeconds) < 0.6, `slowest of ${n}: drawn ${measured.toFixed(2)} s over the mean, the estimate assumes ${b.slowestSeconds.toFixed(2)} s`);
+      const measuredOff = lastOff / runs - mean - allDereg / (runs * n);
+      assert.ok(Math.abs(measuredOff - b.lastDrainSeconds(0)) < 0.6, `last of ${n} off the ALB: drawn ${measuredOff.toFixed(2)} s, the estimate assumes ${b.lastDrainSeconds(0).toFixed(2)} s`);
     }
   });
 

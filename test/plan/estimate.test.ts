@@ -50,7 +50,7 @@ describe('estimateRollouts', () => {
 
   it('Recreate is one batch that first waits for the old pods to stop', () => {
     const e = estimate({ strategy: 'strategy:\n  type: Recreate' });
-    assert.deepEqual([e.batches, e.breakdown.lastBatchSeconds, e.seconds], [1, 8 + 15, 30 + 43 + 8 + 15], 'the slowest of 4 pods (8 s over the mean), then the drain');
+    assert.deepEqual([e.batches, e.breakdown.lastBatchSeconds, e.seconds], [1, 9 + 15, 30 + 43 + 9 + 15], 'the last of 4 pods plus its deregistration (9 s over the means), then the drain');
   });
 
   it('zero replicas take no time; an unrouted Deployment has no registration or drain', () => {
@@ -63,10 +63,10 @@ describe('estimateRollouts', () => {
     const e = estimate({ replicas: 10, strategy: 'strategy:\n  rollingUpdate:\n    maxSurge: 15%\n    maxUnavailable: 15%' });
     assert.deepEqual([e.maxSurge, e.maxUnavailable, e.batchSize, e.batches], [2, 1, 3, 4]);
   });
-  it('one batch of 12 (maxSurge 100 %): the slowest of 12 pods, then the last old targets\' drain', () => {
+  it('one batch of 12 (maxSurge 100 %): the last of 12 old targets off the ALB, each going when a new pod is ready', () => {
     const e = estimate({ replicas: 12, strategy: 'strategy:\n  rollingUpdate:\n    maxSurge: 100%\n    maxUnavailable: 0' });
-    assert.deepEqual([e.batches, e.batchSize, e.breakdown.lastBatchSeconds], [1, 12, 14 + 15]);
-    assert.equal(e.seconds, 43 + 14 + 15);
+    assert.deepEqual([e.batches, e.batchSize, e.breakdown.lastBatchSeconds], [1, 12, 15 + 15], 'the last of 12 (pod + deregistration) is 15 s over the means');
+    assert.equal(e.seconds, 43 + 15 + 15);
     const one = estimate({ replicas: 1 });
     assert.equal(one.breakdown.lastBatchSeconds, 15, 'one pod: its mean time, then the drain');
   });

@@ -31,4 +31,13 @@ describe('batchSpread', () => {
     const start = batchSpread(12).slowestSeconds;
     assert.ok(start > 0 && start < batchSpread(12, 5).slowestSeconds, `start only: ${start}`);
   });
+
+  it('the last old target off the ALB: later than the slowest new pod, and earlier with pods going first', () => {
+    const b = batchSpread(12, 15);
+    assert.ok(b.lastDrainSeconds(0) > b.slowestSeconds, `${b.lastDrainSeconds(0)} vs ${b.slowestSeconds}`);
+    assert.ok(b.lastDrainSeconds(0) - b.slowestSeconds < 5, 'the pods\' spread dominates the deregistrations\'');
+    assert.ok(b.lastDrainSeconds(3) < b.lastDrainSeconds(0));
+    assert.ok(b.lastDrainSeconds(3) > b.nthSeconds(9), 'the 9th new pod, plus the spread of 9 deregistrations');
+    assert.ok(b.lastDrainSeconds(12) < 0 && b.lastDrainSeconds(12) === b.lastDrainSeconds(20), 'all going first: at the batch start');
+  });
 });
