@@ -3,7 +3,7 @@ import type { Preflight } from '../preflight/index.js';
 import type { DeployResult } from '../rollout/deploy.js';
 import { buildRolloutChart } from '../report/chart.js';
 import { renderMermaidGantt } from '../report/mermaid.js';
-import { escapeHtml } from '../report/html.js';
+import { escapeHtml, guardHtml } from '../report/html.js';
 
 type Summary = typeof core.summary;
 
@@ -30,7 +30,13 @@ export async function writeDeploySummary(pre: Preflight, r: DeployResult): Promi
   ]);
   if (r.error) s.addQuote(esc(`failed in phase ${r.failedPhase ?? '?'}: ${r.error}`));
   if (r.unverified) s.addQuote(esc(`unverified: ${r.unverified}`));
+  if (r.paused) s.addQuote(esc(`paused: ${r.paused}`));
+  for (const rb of r.rollbacks ?? []) s.addQuote(esc(`rollback: ${rb.message}`));
   addChart(s, r, 'deploy');
+  if (r.guard) {
+    s.addHeading('Guard', 3);
+    s.addRaw(`<p>${esc(`${r.guard.decision.verdict}: ${r.guard.decision.reason}`)}</p>${guardHtml(r.guard)}`, true);
+  }
   s.addHeading('Phases', 3);
   s.addTable([[{ data: 'Phase', header: true }, { data: 'Started', header: true }, { data: 'Seconds', header: true }], ...r.phases.map((p) => [p.name, p.startedAt, String(p.durationSeconds ?? '')])]);
   addTuning(s, pre);

@@ -18,6 +18,24 @@ const COLORS: Record<BarKind, string> = {
   failed: '#e45756',
 };
 
+/**
+ * The guard's measurements as HTML (the HTML report and the job summary): each signal's windows, requests and errors,
+ * what it judged against (the old version's baseline, or none), what was not measured and why.
+ */
+export function guardHtml(g: NonNullable<DeployReport['guard']>): string {
+  const row = (cells: Array<string | number>): string => `<tr>${cells.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`;
+  const notes = [
+    ...(g.baselines ?? []).map((b) => `baseline ${b}`),
+    ...(g.cloudwatchMetrics ? [`cloudwatch judges ${g.cloudwatchMetrics}`] : []),
+    ...g.skipped.map((s) => `skipped: ${s}`),
+  ];
+  return (
+    `<table id="signals"><tr><th>Signal</th><th>Windows</th><th>Requests</th><th>Errors</th><th>Failing windows</th><th>First error</th></tr>${g.signals
+      .map((s) => row([s.signal, s.windows, s.requests, s.errors, s.failingWindows, s.firstErrorAt ?? '']))
+      .join('')}</table>` + (notes.length > 0 ? `<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '')
+  );
+}
+
 export function renderDeployHtml(r: DeployReport, title = 'alb-rollout deploy'): string {
   const chart = buildRolloutChart(r);
   const rows: Array<[string, string]> = [
@@ -55,13 +73,7 @@ ${renderSvg(chart)}
 <table id="phases"><tr><th>Phase</th><th>Started</th><th>Seconds</th></tr>${r.phases
     .map((p) => `<tr><td>${escapeHtml(p.name)}</td><td>${escapeHtml(p.startedAt)}</td><td>${p.durationSeconds ?? ''}</td></tr>`)
     .join('')}</table>
-${
-  r.guard
-    ? `<h2>Guard signals</h2><table id="signals"><tr><th>Signal</th><th>Windows</th><th>Requests</th><th>Errors</th><th>Failing windows</th></tr>${r.guard.signals
-        .map((g) => `<tr><td>${escapeHtml(g.signal)}</td><td>${g.windows}</td><td>${g.requests}</td><td>${g.errors}</td><td>${g.failingWindows}</td></tr>`)
-        .join('')}</table>${r.guard.skipped.map((s) => `<p>skipped: ${escapeHtml(s)}</p>`).join('')}`
-    : ''
-}
+${r.guard ? `<h2>Guard signals</h2>${guardHtml(r.guard)}` : ''}
 <h2>Timeline</h2>
 <input id="filter" type="search" placeholder="filter the timeline (e.g. target, pod, guard)" aria-label="filter the timeline">
 <table id="timeline"><tr><th>t (s)</th><th>Kind</th><th>Event</th></tr>${r.timeline

@@ -79,12 +79,16 @@ describeTiers('GitHub Action (dist/index.js)', (tier) => {
       assert.match(mermaid, /section Batches\n  batch 1 \(\d pods?\)/);
       assert.match(mermaid, /section Targets\n.*initial → healthy/);
       assert.match(r.summary, /healthy/);
+      // The guard's section: its verdict, each signal's measurements, what was not measured.
+      assert.match(r.summary, /<h3>Guard<\/h3>\s*<p>pass: /);
+      assert.match(r.summary, /<tr><td>target-health<\/td><td>\d+<\/td>/);
 
       // workflow_dispatch rollback: a second release, then mode rollback puts revision 1's template back.
       const v2 = await variant('2048/safe', dir, 'v2');
       const second = await runAction({ manifests: v2, kubeconfig, 'time-scale': String(lab.clock.timings.timeScale), bake: '1s', probe: 'off' }, lab.awsEnv());
       assert.equal(second.code, 0, second.stdout);
       assert.equal(second.outputs.revision, '2');
+      assert.match(second.summary, /<li>baseline cloudwatch: /);
       const back = await runAction(
         { mode: 'rollback', namespace: 'game-2048', deployment: 'deployment-2048', kubeconfig, 'time-scale': String(lab.clock.timings.timeScale) },
         lab.awsEnv(),
@@ -102,6 +106,7 @@ describeTiers('GitHub Action (dist/index.js)', (tier) => {
       assert.equal(blind.outputs.result, 'unverified');
       assert.match(blind.stdout, /::error::deploy unverified: the rollout completed and the guard saw no failure, but it could not measure enough/);
       assert.match(blind.summary, /alb-rollout deploy ⚠️ unverified/);
+      assert.match(blind.summary, /<h3>Guard<\/h3>\s*<p>inconclusive: /);
       const tolerated = await runAction({ ...blindInputs, manifests: await variant('2048/safe', dir, 'v4'), 'on-inconclusive': 'pass' }, lab.awsEnv());
       assert.equal(tolerated.code, 0, tolerated.stdout);
       assert.equal(tolerated.outputs.result, 'unverified');
