@@ -28,20 +28,51 @@ export interface ProcessRun {
   stderr: string;
 }
 
-/** Runs a command from the repository root with exactly `env`, killed after `timeoutMs`. */
-export function runProcess(cmd: string, args: string[], options: { env: Record<string, string>; timeoutMs: number }): Promise<ProcessRun> {
+/** How long a command may run before its output so far, and from then on all of it, goes to the test's stderr. */
+const SLOW_COMMAND_MS = 90_000;
+
+/**
+ * Runs a command from the repository root with exactly `env`, killed after `timeoutMs`. A command still running
+ * after SLOW_COMMAND_MS shows its output on the test's stderr (what it printed so far, then live), so that a run the
+ * test runner's own timeout ends — which reports no output of its own — still says where it waited.
+ */
+export function runProcess(
+  cmd: string,
+  args: string[],
+  options: { env: Record<string, string>; timeoutMs: number; slowMs?: number; showSlow?: (text: string) => void },
+): Promise<ProcessRun> {
+  const slowMs = options.slowMs ?? SLOW_COMMAND_MS;
+  const showSlow = options.showSlow ?? ((text: string) => void process.stderr.write(text));
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: root, env: options.env });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let live = false;
+    const show = (text: string): void => {
+      if (live) showSlow(text);
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      show(d.toString());
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      show(d.toString());
+    });
+    const slow = setTimeout(() => {
+      if (options.timeoutMs <= slowMs) return;
+      live = true;
+      const what = [cmd, ...args].map((a) => (a.length > 80 ? `${a.slice(0, 77)}...` : a)).join(' ');
+      showSlow(`\n[test] still running after ${slowMs / 1000} s: ${what}\n[test] its output so far:\n${stdout}${stderr}\n[test] (live from here)\n`);
+    }, slowMs);
     const timer = setTimeout(() => {
       stderr += `\n[test] killed after ${options.timeoutMs} ms`;
       child.kill('SIGKILL');
     }, options.timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
+      clearTimeout(slow);
+      if (live) showSlow(`\n[test] ${cmd} ended after the slow mark, exit ${code ?? 'signal'}\n`);
       resolve({ code: code ?? -1, stdout, stderr });
     });
   });
