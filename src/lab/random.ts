@@ -3,6 +3,7 @@
  * stream with `fork(label)`, derived from the seed and the label only, so that adding a consumer (or a consumer
  * drawing more numbers) does not shift what the others draw. Nothing in src/lab uses the unseeded global generator.
  */
+import { lognormalSigma } from '../plan/tail.js';
 
 /** FNV-1a, 32 bit, over the UTF-8 bytes (also Kubernetes' pod-template-hash). */
 export function fnv32a(data: string): number {
@@ -38,7 +39,6 @@ export interface DelayDistribution {
 /** A delay in simulated seconds: a constant, or a distribution drawn from on every use. */
 export type Delay = number | DelayDistribution;
 
-const Z99 = 2.3263478740408408;
 
 export class LabRandom {
   private readonly next: () => number;
@@ -85,7 +85,7 @@ export class LabRandom {
   /** A draw of a delay: a constant is returned as is (and draws nothing, so the fast profile stays deterministic). */
   delay(d: Delay): number {
     if (typeof d === 'number') return d;
-    const sigma = d.p99 > d.median && d.median > 0 ? Math.log(d.p99 / d.median) / Z99 : 0;
+    const sigma = lognormalSigma(d.median, d.p99);
     const v = d.median * Math.exp(sigma * this.normal());
     return Math.min(d.max ?? Number.POSITIVE_INFINITY, Math.max(d.min ?? 0, v));
   }

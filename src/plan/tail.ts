@@ -79,8 +79,13 @@ function podDensity(intervalSeconds: number | undefined): Float64Array {
   return convolve(start, later);
 }
 
+/** The σ of the lognormal whose median and 99th percentile are given (0 when p99 is not above the median). */
+export function lognormalSigma(median: number, p99: number): number {
+  return p99 > median && median > 0 ? Math.log(p99 / median) / Z99 : 0;
+}
+
 function lognormalCdf(d: LognormalDelay): (x: number) => number {
-  const sigma = Math.log(d.p99 / d.median) / Z99;
+  const sigma = lognormalSigma(d.median, d.p99);
   return (x) => (x < d.min ? 0 : x >= d.max ? 1 : normalCdf(Math.log(x / d.median) / sigma));
 }
 
